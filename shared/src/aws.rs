@@ -1,0 +1,417 @@
+//! AWS adapters for the ports: DynamoDB, SQS and Secrets Manager, plus an SDK call
+//! counter used by tests and benchmarks to keep the per-message call budget honest.
+
+use crate::cache::TtlCache;
+use crate::envelope::Envelope;
+use crate::keys;
+use crate::message::{DeliveryStatus, InboundMessage, MessageItem, OutboundMessage};
+use crate::ports::{
+    JobQueue, MessageStore, PutOutcome, QueueError, SecretError, SecretSource, StatusOutcome,
+    StoreError, TenantDirectory,
+};
+use crate::secrets::TenantSecrets;
+use crate::tenant::{TenantConfig, TenantId};
+use async_trait::async_trait;
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_types::config_bag::ConfigBag;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Loads the SDK config once per process: region, credentials and, locally,
+/// `AWS_ENDPOINT_URL` pointing at the emulator.
+pub async fn load_sdk_config() -> SdkConfig {
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(2))
+        .operation_attempt_timeout(Duration::from_secs(5))
+        .operation_timeout(Duration::from_secs(12))
+        .build();
+    aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(timeouts)
+        .load()
+        .await
+}
+
+/// Counts SDK operations by `Service.Operation` (once per operation, not per retry).
+#[derive(Clone, Debug, Default)]
+pub struct AwsCallCounter {
+    calls: Arc<Mutex<BTreeMap<String, usize>>>,
+}
+
+impl AwsCallCounter {
+    pub fn snapshot(&self) -> BTreeMap<String, usize> {
+        self.calls.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn total(&self) -> usize {
+        self.snapshot().values().sum()
+    }
+
+    pub fn reset(&self) {
+        self.calls.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+}
+
+impl Intercept for AwsCallCounter {
+    fn name(&self) -> &'static str {
+        "AwsCallCounter"
+    }
+
+    fn read_before_execution(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let name = cfg
+            .load::<Metadata>()
+            .map(|m| format!("{}.{}", m.service(), m.name()))
+            .unwrap_or_else(|| "unknown".to_owned());
+        *self
+            .calls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(name)
+            .or_default() += 1;
+        Ok(())
+    }
+}
+
+/// One client per service, built once per process and shared by all adapters.
+#[derive(Clone, Debug)]
+pub struct AwsClients {
+    pub dynamo: aws_sdk_dynamodb::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
+}
+
+impl AwsClients {
+    pub fn new(sdk: &SdkConfig) -> Self {
+        Self::build(sdk, None)
+    }
+
+    /// The same clients, with every operation counted.
+    pub fn counted(sdk: &SdkConfig, counter: &AwsCallCounter) -> Self {
+        Self::build(sdk, Some(counter))
+    }
+
+    fn build(sdk: &SdkConfig, counter: Option<&AwsCallCounter>) -> Self {
+        let mut dynamo = aws_sdk_dynamodb::config::Builder::from(sdk);
+        let mut sqs = aws_sdk_sqs::config::Builder::from(sdk);
+        // Emulators serve buckets by path, not by virtual host.
+        let mut s3 = aws_sdk_s3::config::Builder::from(sdk).force_path_style(sdk.endpoint_url().is_some());
+        let mut secrets = aws_sdk_secretsmanager::config::Builder::from(sdk);
+        if let Some(counter) = counter {
+            dynamo = dynamo.interceptor(counter.clone());
+            sqs = sqs.interceptor(counter.clone());
+            s3 = s3.interceptor(counter.clone());
+            secrets = secrets.interceptor(counter.clone());
+        }
+        Self {
+            dynamo: aws_sdk_dynamodb::Client::from_conf(dynamo.build()),
+            sqs: aws_sdk_sqs::Client::from_conf(sqs.build()),
+            s3: aws_sdk_s3::Client::from_conf(s3.build()),
+            secrets: aws_sdk_secretsmanager::Client::from_conf(secrets.build()),
+        }
+    }
+}
+
+fn store_err<E: std::error::Error>(context: &str, e: E) -> StoreError {
+    StoreError(format!("{context}: {}", DisplayErrorContext(&e)))
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn to_item<T: serde::Serialize>(value: &T) -> Result<HashMap<String, AttributeValue>, StoreError> {
+    serde_dynamo::to_item(value).map_err(|e| StoreError(format!("serialise item: {e}")))
+}
+
+/// Tenant configs from the table, cached per warm instance (positive and negative).
+pub struct DynamoTenantDirectory {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+    cache: TtlCache<TenantId, Option<Arc<TenantConfig>>>,
+}
+
+impl DynamoTenantDirectory {
+    pub const TTL: Duration = Duration::from_secs(60);
+
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            cache: TtlCache::new(Self::TTL, 10_000),
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct ConfigItem {
+    #[serde(flatten)]
+    config: TenantConfig,
+}
+
+#[async_trait]
+impl TenantDirectory for DynamoTenantDirectory {
+    async fn tenant(&self, tenant: &TenantId) -> Result<Option<Arc<TenantConfig>>, StoreError> {
+        if let Some(hit) = self.cache.get(tenant) {
+            return Ok(hit);
+        }
+        let (pk, sk) = keys::tenant_config(tenant);
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("PK", s(pk))
+            .key("SK", s(sk))
+            .send()
+            .await
+            .map_err(|e| store_err("get tenant config", e))?;
+        let config = match out.item {
+            None => None,
+            Some(item) => {
+                let parsed: ConfigItem = serde_dynamo::from_item(item)
+                    .map_err(|e| StoreError(format!("tenant config of {tenant} is malformed: {e}")))?;
+                Some(Arc::new(parsed.config))
+            }
+        };
+        self.cache.insert(tenant.clone(), config.clone());
+        Ok(config)
+    }
+}
+
+/// Secrets Manager reader with a 5-minute in-memory cache. Values are never logged.
+pub struct SecretsManagerSource {
+    client: aws_sdk_secretsmanager::Client,
+    stage: String,
+    cache: TtlCache<TenantId, Option<Arc<TenantSecrets>>>,
+}
+
+impl SecretsManagerSource {
+    pub const TTL: Duration = Duration::from_secs(300);
+
+    pub fn new(client: aws_sdk_secretsmanager::Client, stage: impl Into<String>) -> Self {
+        Self {
+            client,
+            stage: stage.into(),
+            cache: TtlCache::new(Self::TTL, 10_000),
+        }
+    }
+
+    pub fn tenant_secret_name(stage: &str, tenant: &TenantId) -> String {
+        format!("sauda/{stage}/tenant/{tenant}")
+    }
+
+    /// Forgets a cached value, e.g. after a signature check failed right after a rotation.
+    pub fn invalidate(&self, tenant: &TenantId) {
+        self.cache.invalidate(tenant);
+    }
+}
+
+#[async_trait]
+impl SecretSource for SecretsManagerSource {
+    async fn tenant_secrets(&self, tenant: &TenantId) -> Result<Option<Arc<TenantSecrets>>, SecretError> {
+        if let Some(hit) = self.cache.get(tenant) {
+            return Ok(hit);
+        }
+        let name = Self::tenant_secret_name(&self.stage, tenant);
+        let result = self.client.get_secret_value().secret_id(&name).send().await;
+        let secrets = match result {
+            Ok(out) => {
+                let raw = out.secret_string.unwrap_or_default();
+                let parsed: TenantSecrets = serde_json::from_str(&raw)
+                    .map_err(|_| SecretError::Malformed { name: name.clone() })?;
+                Some(Arc::new(parsed))
+            }
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_resource_not_found_exception()) => None,
+            Err(e) => return Err(SecretError::Unavailable(DisplayErrorContext(&e).to_string())),
+        };
+        self.cache.insert(tenant.clone(), secrets.clone());
+        Ok(secrets)
+    }
+}
+
+/// Messages and delivery states in the single table.
+pub struct DynamoMessageStore {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl DynamoMessageStore {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct OutboundPointer {
+    #[serde(rename = "PK")]
+    pk: String,
+    #[serde(rename = "SK")]
+    sk: String,
+    message_pk: String,
+    message_sk: String,
+}
+
+#[async_trait]
+impl MessageStore for DynamoMessageStore {
+    async fn put_inbound(&self, message: &InboundMessage) -> Result<PutOutcome, StoreError> {
+        let item = to_item(&MessageItem::inbound(message, crate::now_ms()))?;
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(PutOutcome::Stored),
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => {
+                Ok(PutOutcome::Duplicate)
+            }
+            Err(e) => Err(store_err("put inbound message", e)),
+        }
+    }
+
+    async fn put_outbound(&self, message: &OutboundMessage) -> Result<(), StoreError> {
+        let item = MessageItem::outbound(message, crate::now_ms());
+        let (pointer_pk, pointer_sk) = keys::outbound_pointer(&message.tenant, &message.platform_message_id);
+        let pointer = OutboundPointer {
+            pk: pointer_pk,
+            sk: pointer_sk,
+            message_pk: item.pk.clone(),
+            message_sk: item.sk.clone(),
+        };
+        let put = |item: HashMap<String, AttributeValue>| -> Result<TransactWriteItem, StoreError> {
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .build()
+                .map_err(|e| store_err("build put", e))?;
+            Ok(TransactWriteItem::builder().put(put).build())
+        };
+        self.client
+            .transact_write_items()
+            .transact_items(put(to_item(&item)?)?)
+            .transact_items(put(to_item(&pointer)?)?)
+            .send()
+            .await
+            .map_err(|e| store_err("put outbound message", e))?;
+        Ok(())
+    }
+
+    async fn apply_delivery_status(&self, status: &DeliveryStatus) -> Result<StatusOutcome, StoreError> {
+        let (pk, sk) = keys::outbound_pointer(&status.tenant, &status.platform_message_id);
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("PK", s(pk))
+            .key("SK", s(sk))
+            .send()
+            .await
+            .map_err(|e| store_err("get outbound pointer", e))?;
+        let Some(item) = out.item else {
+            return Ok(StatusOutcome::UnknownMessage);
+        };
+        let pointer: OutboundPointer =
+            serde_dynamo::from_item(item).map_err(|e| StoreError(format!("outbound pointer: {e}")))?;
+        let mut update = "SET delivery_state = :state, delivery_rank = :rank, delivery_updated_ms = :ts".to_owned();
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("PK", s(pointer.message_pk))
+            .key("SK", s(pointer.message_sk))
+            .expression_attribute_values(":state", s(status.state.as_str()))
+            .expression_attribute_values(":rank", AttributeValue::N(status.state.rank().to_string()))
+            .expression_attribute_values(":ts", AttributeValue::N(status.timestamp_ms.to_string()))
+            // Monotonic: a late "delivered" never overwrites "read".
+            .condition_expression(
+                "attribute_exists(PK) AND (attribute_not_exists(delivery_rank) OR delivery_rank < :rank)",
+            );
+        if let Some(code) = status.error_code {
+            update.push_str(", delivery_error_code = :code");
+            request = request.expression_attribute_values(":code", AttributeValue::N(code.to_string()));
+        }
+        if let Some(title) = &status.error_title {
+            update.push_str(", delivery_error_title = :title");
+            request = request.expression_attribute_values(":title", s(title.clone()));
+        }
+        match request.update_expression(update).send().await {
+            Ok(_) => Ok(StatusOutcome::Applied),
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => {
+                Ok(StatusOutcome::Stale)
+            }
+            Err(e) => Err(store_err("update delivery state", e)),
+        }
+    }
+
+    async fn recent_messages(
+        &self,
+        tenant: &TenantId,
+        contact: &str,
+        limit: i32,
+    ) -> Result<Vec<MessageItem>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+            .expression_attribute_values(":pk", s(keys::contact_pk(tenant, contact)))
+            .expression_attribute_values(":prefix", s(keys::MESSAGE_SK_PREFIX))
+            .scan_index_forward(false)
+            .limit(limit)
+            .send()
+            .await
+            .map_err(|e| store_err("query messages", e))?;
+        out.items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| serde_dynamo::from_item(item).map_err(|e| StoreError(format!("message item: {e}"))))
+            .collect()
+    }
+}
+
+/// A FIFO queue: ordering per `group_id`, deduplication per `deduplication_id`.
+pub struct SqsJobQueue {
+    client: aws_sdk_sqs::Client,
+    queue_url: String,
+}
+
+impl SqsJobQueue {
+    pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
+        Self {
+            client,
+            queue_url: queue_url.into(),
+        }
+    }
+}
+
+#[async_trait]
+impl JobQueue for SqsJobQueue {
+    async fn enqueue(&self, envelope: &Envelope, group_id: &str, deduplication_id: &str) -> Result<(), QueueError> {
+        self.client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(envelope.to_json())
+            .message_group_id(group_id)
+            .message_deduplication_id(deduplication_id)
+            .send()
+            .await
+            .map_err(|e| QueueError(DisplayErrorContext(&e).to_string()))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,276 @@
+//! The normalised message model every channel parses into.
+
+use crate::keys;
+use crate::tenant::TenantId;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Telegram,
+    Whatsapp,
+}
+
+impl Channel {
+    /// The prefix of contact ids on this channel (`tg-123`, `wa-7701...`).
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Channel::Telegram => "tg",
+            Channel::Whatsapp => "wa",
+        }
+    }
+
+    pub fn contact_id(self, external_id: &str) -> String {
+        format!("{}-{external_id}", self.prefix())
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    In,
+    Out,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::In => "in",
+            Direction::Out => "out",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageKind {
+    Text,
+    Voice,
+    Photo,
+    Contact,
+    Location,
+    Other,
+}
+
+/// Non-text content, kept by reference (platform file ids), never downloaded here.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Attachment {
+    Voice {
+        file_id: String,
+        duration_s: Option<u32>,
+    },
+    Photo {
+        file_id: String,
+    },
+    Contact {
+        phone: String,
+        name: Option<String>,
+    },
+    Location {
+        latitude: f64,
+        longitude: f64,
+    },
+}
+
+/// One customer message, whatever the channel.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InboundMessage {
+    pub tenant: TenantId,
+    pub channel: Channel,
+    /// `{channel}-{external id}`, e.g. `tg-123456` or `wa-77011234567`.
+    pub contact: String,
+    /// The platform's own id: Telegram `message_id` (unique per chat), WhatsApp `wamid`.
+    pub platform_message_id: String,
+    /// When the platform says the message was sent, in epoch milliseconds.
+    pub timestamp_ms: i64,
+    pub kind: MessageKind,
+    /// Text, or the caption of a photo.
+    pub text: Option<String>,
+    pub attachment: Option<Attachment>,
+    pub display_name: Option<String>,
+    /// IETF language tag as the platform reports it (`ru`, `en`, ...).
+    pub language: Option<String>,
+    /// Where replies go: Telegram chat id, WhatsApp `wa_id`.
+    pub reply_to: String,
+}
+
+impl InboundMessage {
+    pub fn pk(&self) -> String {
+        keys::contact_pk(&self.tenant, &self.contact)
+    }
+
+    /// Derived only from platform ids, so a redelivery maps to the same key.
+    pub fn sk(&self) -> String {
+        keys::message_sk(self.timestamp_ms, Direction::In, &self.platform_message_id)
+    }
+
+    /// FIFO ordering scope: one conversation.
+    pub fn message_group_id(&self) -> String {
+        format!("{}#{}", self.tenant, self.contact)
+    }
+
+    /// FIFO deduplication id: a digest of the message key (SQS allows 128 chars).
+    pub fn deduplication_id(&self) -> String {
+        use sha2::{Digest, Sha256};
+        hex::encode(Sha256::digest(format!("{}|{}", self.pk(), self.sk())))
+    }
+}
+
+/// Outbound delivery state, in the order a message normally moves through it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryState {
+    Sent,
+    Delivered,
+    Read,
+    Failed,
+}
+
+impl DeliveryState {
+    /// Higher ranks win, so late or duplicated statuses never move a message back.
+    pub fn rank(self) -> u8 {
+        match self {
+            DeliveryState::Sent => 1,
+            DeliveryState::Delivered => 2,
+            DeliveryState::Read => 3,
+            DeliveryState::Failed => 4,
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "sent" => Some(Self::Sent),
+            "delivered" => Some(Self::Delivered),
+            "read" => Some(Self::Read),
+            "failed" => Some(Self::Failed),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Sent => "sent",
+            DeliveryState::Delivered => "delivered",
+            DeliveryState::Read => "read",
+            DeliveryState::Failed => "failed",
+        }
+    }
+}
+
+/// A platform's report on one outbound message.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryStatus {
+    pub tenant: TenantId,
+    pub platform_message_id: String,
+    pub state: DeliveryState,
+    pub timestamp_ms: i64,
+    pub error_code: Option<i64>,
+    pub error_title: Option<String>,
+}
+
+/// A message Sauda sent, as stored next to the conversation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OutboundMessage {
+    pub tenant: TenantId,
+    pub channel: Channel,
+    pub contact: String,
+    pub platform_message_id: String,
+    pub timestamp_ms: i64,
+    pub text: String,
+    /// The inbound message this answers, when it answers one.
+    pub in_reply_to: Option<String>,
+}
+
+impl OutboundMessage {
+    pub fn pk(&self) -> String {
+        keys::contact_pk(&self.tenant, &self.contact)
+    }
+
+    pub fn sk(&self) -> String {
+        keys::message_sk(self.timestamp_ms, Direction::Out, &self.platform_message_id)
+    }
+}
+
+/// The stored shape of a message item (both directions), mapped with `serde_dynamo`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MessageItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub direction: Direction,
+    pub channel: Channel,
+    pub contact: String,
+    pub platform_message_id: String,
+    pub timestamp_ms: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<MessageKind>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attachment: Option<Attachment>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_reply_to: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery_state: Option<DeliveryState>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery_rank: Option<u8>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery_error_code: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery_error_title: Option<String>,
+    pub stored_at_ms: i64,
+}
+
+impl MessageItem {
+    pub fn inbound(m: &InboundMessage, stored_at_ms: i64) -> Self {
+        Self {
+            pk: m.pk(),
+            sk: m.sk(),
+            direction: Direction::In,
+            channel: m.channel,
+            contact: m.contact.clone(),
+            platform_message_id: m.platform_message_id.clone(),
+            timestamp_ms: m.timestamp_ms,
+            kind: Some(m.kind),
+            text: m.text.clone(),
+            attachment: m.attachment.clone(),
+            display_name: m.display_name.clone(),
+            language: m.language.clone(),
+            in_reply_to: None,
+            delivery_state: None,
+            delivery_rank: None,
+            delivery_error_code: None,
+            delivery_error_title: None,
+            stored_at_ms,
+        }
+    }
+
+    pub fn outbound(m: &OutboundMessage, stored_at_ms: i64) -> Self {
+        Self {
+            pk: m.pk(),
+            sk: m.sk(),
+            direction: Direction::Out,
+            channel: m.channel,
+            contact: m.contact.clone(),
+            platform_message_id: m.platform_message_id.clone(),
+            timestamp_ms: m.timestamp_ms,
+            kind: Some(MessageKind::Text),
+            text: Some(m.text.clone()),
+            attachment: None,
+            display_name: None,
+            language: None,
+            in_reply_to: m.in_reply_to.clone(),
+            delivery_state: Some(DeliveryState::Sent),
+            delivery_rank: Some(DeliveryState::Sent.rank()),
+            delivery_error_code: None,
+            delivery_error_title: None,
+            stored_at_ms,
+        }
+    }
+}
