@@ -60,3 +60,9 @@ impl ApiError {
         json!({"error": {"code": self.code, "message": self.message}})
     }
 }
+
+impl axum::response::IntoResponse for ApiError {
+    fn into_response(self) -> axum::response::Response {
+        (self.status, axum::Json(self.body())).into_response()
+    }
+}

@@ -1,1 +1,180 @@
+//! Test harness: each test provisions its own stage on the shared moto instance from
+//! `template.yaml` (own table, queues, bucket, secrets) and creates its own tenants,
+//! so tests run in parallel without seeing each other's data.
 
+pub mod fake;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
+use sauda_infra::provision::{self, Stack};
+use sauda_infra::template::Template;
+use sauda_infra::tenant;
+use sauda_shared::aws::{AwsCallCounter, AwsClients};
+use sauda_shared::secrets::{Secret, TenantSecrets};
+use sauda_shared::tenant::TenantConfig;
+use sauda_shared::TenantId;
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+pub const REGION: &str = "us-east-1";
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A short random lowercase id, for stages and tenants.
+pub fn unique(prefix: &str) -> String {
+    let id = ulid::Ulid::new().to_string().to_ascii_lowercase();
+    format!("{prefix}{}", &id[id.len() - 10..])
+}
+
+pub struct TestEnv {
+    pub sdk: SdkConfig,
+    /// Counted clients: every SDK call made through them is tallied in `counter`.
+    pub clients: AwsClients,
+    pub counter: AwsCallCounter,
+    pub stack: Stack,
+}
+
+impl TestEnv {
+    pub async fn new() -> Self {
+        let endpoint = std::env::var("AWS_ENDPOINT_URL")
+            .expect("AWS_ENDPOINT_URL must point at moto: run the suite with `make test`");
+        let sdk = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .endpoint_url(endpoint)
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "tests"))
+            .load()
+            .await;
+        let counter = AwsCallCounter::default();
+        let clients = AwsClients::counted(&sdk, &counter);
+        let template = Template::load(&repo_root().join("template.yaml")).expect("template.yaml loads");
+        let stage = unique("t");
+        let stack = provision::provision(&clients, &template, &stage, REGION)
+            .await
+            .expect("provisioning from template.yaml");
+        counter.reset();
+        Self {
+            sdk,
+            clients,
+            counter,
+            stack,
+        }
+    }
+
+    pub fn stage(&self) -> &str {
+        &self.stack.stage
+    }
+
+    pub fn queue_url(&self, logical_id: &str) -> String {
+        self.stack.queue(logical_id).unwrap_or_else(|| panic!("no queue {logical_id}")).url.clone()
+    }
+
+    /// Creates an active tenant with the given secrets.
+    pub async fn tenant_with(&self, configure: impl FnOnce(&mut TenantConfig), secrets: TenantSecrets) -> TenantId {
+        let id = TenantId::parse(&unique("tn")).unwrap();
+        let mut config = TenantConfig::new(id.clone(), "Test shop");
+        configure(&mut config);
+        tenant::create_tenant(&self.clients.dynamo, &self.stack.table, &config).await.unwrap();
+        tenant::merge_tenant_secrets(&self.clients.secrets, self.stage(), &id, secrets).await.unwrap();
+        id
+    }
+
+    /// A tenant with Telegram and WhatsApp configured; secrets derive from its id.
+    pub async fn tenant(&self) -> TestTenant {
+        let phone_number_id = unique("");
+        let seed = unique("s");
+        let secrets = TenantSecrets {
+            telegram_bot_token: Some(Secret::new(format!("1:{seed}-bot"))),
+            telegram_webhook_secret: Some(Secret::new(format!("{seed}-tg"))),
+            whatsapp_app_secret: Some(Secret::new(format!("{seed}-app"))),
+            whatsapp_verify_token: Some(Secret::new(format!("{seed}-verify"))),
+            whatsapp_access_token: Some(Secret::new(format!("{seed}-access"))),
+            stripe_webhook_secret: None,
+        };
+        let pn = phone_number_id.clone();
+        let id = self
+            .tenant_with(move |c| c.whatsapp_phone_number_id = Some(pn), secrets.clone())
+            .await;
+        TestTenant {
+            id,
+            secrets,
+            phone_number_id,
+        }
+    }
+
+    /// Every item in a tenant's contact partitions (a scan: fine for tests).
+    pub async fn contact_items(&self, tenant: &TenantId) -> Vec<HashMap<String, AttributeValue>> {
+        let out = self
+            .clients
+            .dynamo
+            .scan()
+            .table_name(&self.stack.table)
+            .filter_expression("begins_with(PK, :p)")
+            .expression_attribute_values(":p", AttributeValue::S(format!("T#{tenant}#C#")))
+            .send()
+            .await
+            .unwrap();
+        out.items.unwrap_or_default()
+    }
+
+    /// Receives and deletes everything on a queue, in delivery order. Deleting matters
+    /// for FIFO queues: a group's later messages are held back while earlier ones are in flight.
+    pub async fn receive_all(&self, logical_id: &str) -> Vec<Message> {
+        let url = self.queue_url(logical_id);
+        let mut all = Vec::new();
+        loop {
+            let out = self
+                .clients
+                .sqs
+                .receive_message()
+                .queue_url(&url)
+                .max_number_of_messages(10)
+                .message_system_attribute_names(MessageSystemAttributeName::All)
+                .visibility_timeout(60)
+                .send()
+                .await
+                .unwrap();
+            let batch = out.messages.unwrap_or_default();
+            if batch.is_empty() {
+                return all;
+            }
+            for m in &batch {
+                self.clients
+                    .sqs
+                    .delete_message()
+                    .queue_url(&url)
+                    .receipt_handle(m.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+            all.extend(batch);
+        }
+    }
+}
+
+pub struct TestTenant {
+    pub id: TenantId,
+    pub secrets: TenantSecrets,
+    pub phone_number_id: String,
+}
+
+impl TestTenant {
+    pub fn telegram_secret(&self) -> &str {
+        self.secrets.telegram_webhook_secret.as_ref().unwrap().expose()
+    }
+
+    pub fn app_secret(&self) -> &str {
+        self.secrets.whatsapp_app_secret.as_ref().unwrap().expose()
+    }
+
+    pub fn verify_token(&self) -> &str {
+        self.secrets.whatsapp_verify_token.as_ref().unwrap().expose()
+    }
+}
+
+pub fn attr_s<'a>(item: &'a HashMap<String, AttributeValue>, key: &str) -> &'a str {
+    item.get(key).and_then(|v| v.as_s().ok()).map(String::as_str).unwrap_or("")
+}

@@ -1,1 +1,35 @@
-pub fn _x(){}
+//! Webhook ingress for Telegram and WhatsApp.
+//!
+//! Each inbound message costs exactly one conditional PutItem (store + deduplicate) and
+//! one SQS SendMessage. Tenant config and secrets come from warm caches.
+
+mod config;
+mod routes;
+
+pub use config::WebhookConfig;
+pub use routes::{router, MAX_BODY_BYTES, TELEGRAM_SECRET_HEADER, WHATSAPP_SIGNATURE_HEADER};
+
+use sauda_shared::aws::{AwsClients, DynamoMessageStore, DynamoTenantDirectory, SecretsManagerSource, SqsJobQueue};
+use sauda_shared::ports::{JobQueue, MessageStore, SecretSource, TenantDirectory};
+use std::sync::Arc;
+
+/// Everything a request needs, built once per process in `main`.
+#[derive(Clone)]
+pub struct Deps {
+    pub tenants: Arc<dyn TenantDirectory>,
+    pub secrets: Arc<dyn SecretSource>,
+    pub store: Arc<dyn MessageStore>,
+    pub queue: Arc<dyn JobQueue>,
+}
+
+impl Deps {
+    pub fn from_aws(clients: &AwsClients, config: &WebhookConfig) -> Self {
+        let table = &config.core.table_name;
+        Self {
+            tenants: Arc::new(DynamoTenantDirectory::new(clients.dynamo.clone(), table)),
+            secrets: Arc::new(SecretsManagerSource::new(clients.secrets.clone(), &config.core.stage)),
+            store: Arc::new(DynamoMessageStore::new(clients.dynamo.clone(), table)),
+            queue: Arc::new(SqsJobQueue::new(clients.sqs.clone(), &config.inbound_queue_url)),
+        }
+    }
+}

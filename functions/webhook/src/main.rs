@@ -1,1 +1,13 @@
-fn main(){}
+use lambda_http::{run, tracing, Error};
+use sauda_shared::aws::{load_sdk_config, AwsClients};
+use std::sync::Arc;
+use webhook::{router, Deps, WebhookConfig};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing::init_default_subscriber();
+    let sdk = load_sdk_config().await;
+    let config = WebhookConfig::from_env()?;
+    let deps = Deps::from_aws(&AwsClients::new(&sdk), &config);
+    run(router(Arc::new(deps))).await
+}

@@ -1,0 +1,16 @@
+use sauda_shared::config::{required, ConfigError, CoreConfig};
+
+#[derive(Clone, Debug)]
+pub struct WebhookConfig {
+    pub core: CoreConfig,
+    pub inbound_queue_url: String,
+}
+
+impl WebhookConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            core: CoreConfig::from_env()?,
+            inbound_queue_url: required("INBOUND_QUEUE_URL")?,
+        })
+    }
+}

@@ -1,0 +1,224 @@
+//! HTTP routes. All error answers share the `{"error":{"code","message"}}` contract;
+//! only a failing dependency yields a 5xx, so that the platform retries exactly then.
+
+use crate::Deps;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use sauda_shared::message::InboundMessage;
+use sauda_shared::ports::{PutOutcome, StatusOutcome};
+use sauda_shared::secrets::{Secret, TenantSecrets};
+use sauda_shared::signature::{self, SignatureError};
+use sauda_shared::telegram::{self, ParseError, TelegramUpdate};
+use sauda_shared::tenant::TenantConfig;
+use sauda_shared::{envelope::Envelope, whatsapp, ApiError, TenantId};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use tracing::{info, warn};
+
+/// WhatsApp allows payloads up to 3 MB; 4 MiB leaves headroom and stays under
+/// Lambda's 6 MB synchronous limit.
+pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+pub const TELEGRAM_SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
+pub const WHATSAPP_SIGNATURE_HEADER: &str = "x-hub-signature-256";
+
+pub fn router(deps: Arc<Deps>) -> Router {
+    Router::new()
+        .route("/t/{tenant}/telegram", axum::routing::post(telegram))
+        .route("/t/{tenant}/whatsapp", get(whatsapp_verify).post(whatsapp_events))
+        .fallback(|| async { ApiError::not_found("route_not_found", "no such route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route")
+        })
+        // The size limit is enforced in the handlers, so the 413 carries our JSON body.
+        .layer(DefaultBodyLimit::disable())
+        .with_state(deps)
+}
+
+type Reply = Result<Json<Value>, ApiError>;
+
+async fn telegram(
+    State(deps): State<Arc<Deps>>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Reply {
+    let (tenant, _config) = active_tenant(&deps, &tenant, body.len()).await?;
+    let secrets = tenant_secrets(&deps, &tenant).await?;
+    let expected = configured(&secrets.telegram_webhook_secret, "telegram")?;
+    let presented = headers.get(TELEGRAM_SECRET_HEADER).map(|v| v.as_bytes());
+    signature::verify_telegram_secret(expected.expose(), presented).map_err(|e| rejected(&tenant, "telegram", e))?;
+
+    match telegram::parse_update(&tenant, &body).map_err(invalid_body)? {
+        TelegramUpdate::Ignored { update_id, kind } => {
+            info!(%tenant, update_id, kind, "telegram update ignored: unsupported kind");
+            Ok(Json(json!({"ok": true, "ignored": kind})))
+        }
+        TelegramUpdate::Message { update_id, message } => {
+            let outcome = ingest(&deps, &message).await?;
+            info!(%tenant, update_id, contact = %message.contact, ?outcome, "telegram message accepted");
+            Ok(Json(json!({"ok": true, "duplicate": outcome == PutOutcome::Duplicate})))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct VerifyQuery {
+    #[serde(rename = "hub.mode")]
+    mode: Option<String>,
+    #[serde(rename = "hub.verify_token")]
+    verify_token: Option<String>,
+    #[serde(rename = "hub.challenge")]
+    challenge: Option<String>,
+}
+
+/// Meta's subscription handshake: echo `hub.challenge` only for the right verify token.
+async fn whatsapp_verify(
+    State(deps): State<Arc<Deps>>,
+    Path(tenant): Path<String>,
+    Query(query): Query<VerifyQuery>,
+) -> Result<Response, ApiError> {
+    let (tenant, _config) = active_tenant(&deps, &tenant, 0).await?;
+    let secrets = tenant_secrets(&deps, &tenant).await?;
+    let expected = configured(&secrets.whatsapp_verify_token, "whatsapp")?;
+    let forbidden = || ApiError::forbidden("verification_failed", "hub.mode or hub.verify_token is wrong");
+    let (Some(mode), Some(token), Some(challenge)) = (query.mode, query.verify_token, query.challenge) else {
+        return Err(forbidden());
+    };
+    if challenge.len() > 1024 {
+        return Err(ApiError::bad_request("invalid_challenge", "hub.challenge is too long"));
+    }
+    let token_ok = signature::verify_telegram_secret(expected.expose(), Some(token.as_bytes())).is_ok();
+    if mode != "subscribe" || !token_ok {
+        warn!(%tenant, "whatsapp verification rejected");
+        return Err(forbidden());
+    }
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], challenge).into_response())
+}
+
+async fn whatsapp_events(
+    State(deps): State<Arc<Deps>>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Reply {
+    let (tenant, config) = active_tenant(&deps, &tenant, body.len()).await?;
+    let secrets = tenant_secrets(&deps, &tenant).await?;
+    let app_secret = configured(&secrets.whatsapp_app_secret, "whatsapp")?;
+    let presented = headers.get(WHATSAPP_SIGNATURE_HEADER).map(|v| v.as_bytes());
+    signature::verify_whatsapp_signature(app_secret.expose(), &body, presented)
+        .map_err(|e| rejected(&tenant, "whatsapp", e))?;
+
+    let batches = whatsapp::parse_webhook(&tenant, &body).map_err(invalid_body)?;
+    let (mut stored, mut duplicates, mut statuses, mut ignored) = (0, 0, 0, 0);
+    for batch in batches {
+        ignored += batch.ignored;
+        let foreign_number = config
+            .whatsapp_phone_number_id
+            .as_deref()
+            .is_some_and(|own| !batch.phone_number_id.is_empty() && own != batch.phone_number_id);
+        if foreign_number {
+            // One Meta app may serve several numbers; never file another number's
+            // customers under this tenant.
+            warn!(%tenant, phone_number_id = %batch.phone_number_id, "whatsapp change for another number ignored");
+            ignored += batch.messages.len() + batch.statuses.len();
+            continue;
+        }
+        // In payload order, so a conversation's order survives into the FIFO queue.
+        for message in &batch.messages {
+            match ingest(&deps, message).await? {
+                PutOutcome::Stored => stored += 1,
+                PutOutcome::Duplicate => duplicates += 1,
+            }
+        }
+        for status in &batch.statuses {
+            let outcome = deps.store.apply_delivery_status(status).await.map_err(|e| {
+                warn!(%tenant, error = %e, "delivery status not applied");
+                ApiError::dependency("message store unavailable")
+            })?;
+            match outcome {
+                StatusOutcome::Applied => statuses += 1,
+                StatusOutcome::Stale => ignored += 1,
+                StatusOutcome::UnknownMessage => {
+                    info!(%tenant, id = %status.platform_message_id, "status for a message Sauda did not send");
+                    ignored += 1
+                }
+            }
+        }
+    }
+    info!(%tenant, stored, duplicates, statuses, ignored, "whatsapp webhook accepted");
+    Ok(Json(json!({
+        "ok": true, "stored": stored, "duplicates": duplicates, "statuses": statuses, "ignored": ignored
+    })))
+}
+
+/// Store once, then queue. A duplicate is queued again: if an earlier attempt stored
+/// the message but failed to queue it, the platform's retry must still queue it.
+/// The FIFO deduplication id suppresses the repeat within 5 minutes, and consumers
+/// skip messages they already answered.
+async fn ingest(deps: &Deps, message: &InboundMessage) -> Result<PutOutcome, ApiError> {
+    let outcome = deps.store.put_inbound(message).await.map_err(|e| {
+        warn!(tenant = %message.tenant, error = %e, "inbound message not stored");
+        ApiError::dependency("message store unavailable")
+    })?;
+    let envelope = Envelope::inbound(message.clone());
+    deps.queue
+        .enqueue(&envelope, &message.message_group_id(), &message.deduplication_id())
+        .await
+        .map_err(|e| {
+            warn!(tenant = %message.tenant, error = %e, "inbound message stored but not queued; platform will retry");
+            ApiError::dependency("queue unavailable")
+        })?;
+    Ok(outcome)
+}
+
+async fn active_tenant(deps: &Deps, raw: &str, body_len: usize) -> Result<(TenantId, Arc<TenantConfig>), ApiError> {
+    if body_len > MAX_BODY_BYTES {
+        return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
+    }
+    let unknown = || ApiError::not_found("tenant_not_found", "no such tenant");
+    let tenant = TenantId::parse(raw).map_err(|_| unknown())?;
+    let config = deps.tenants.tenant(&tenant).await.map_err(|e| {
+        warn!(%tenant, error = %e, "tenant lookup failed");
+        ApiError::dependency("tenant directory unavailable")
+    })?;
+    let config = config.ok_or_else(unknown)?;
+    if !config.is_active() {
+        return Err(ApiError::not_found("tenant_suspended", "tenant is suspended"));
+    }
+    Ok((tenant, config))
+}
+
+async fn tenant_secrets(deps: &Deps, tenant: &TenantId) -> Result<Arc<TenantSecrets>, ApiError> {
+    let secrets = deps.secrets.tenant_secrets(tenant).await.map_err(|e| {
+        warn!(%tenant, error = %e, "tenant secrets unavailable");
+        ApiError::dependency("secrets unavailable")
+    })?;
+    Ok(secrets.unwrap_or_default())
+}
+
+fn configured<'a>(secret: &'a Option<Secret>, channel: &str) -> Result<&'a Secret, ApiError> {
+    secret.as_ref().ok_or_else(|| {
+        ApiError::not_found("channel_not_configured", format!("{channel} is not configured for this tenant"))
+    })
+}
+
+fn rejected(tenant: &TenantId, channel: &str, error: SignatureError) -> ApiError {
+    warn!(%tenant, channel, %error, "webhook authentication failed");
+    let code = match channel {
+        "telegram" => "invalid_secret_token",
+        _ => "invalid_signature",
+    };
+    ApiError::unauthorized(code, error.to_string())
+}
+
+fn invalid_body(error: ParseError) -> ApiError {
+    match error {
+        ParseError::MalformedJson(detail) => ApiError::bad_request("malformed_json", detail),
+        ParseError::InvalidShape(detail) => ApiError::bad_request("invalid_payload", detail),
+    }
+}

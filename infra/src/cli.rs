@@ -1,0 +1,311 @@
+//! The `sauda` operator CLI. Works against a real AWS account or, with
+//! `AWS_ENDPOINT_URL` set, against the local emulator.
+
+use crate::demo::{self, DemoTenant};
+use crate::provision::{self, Stack};
+use crate::pump::{self, HttpInvoker};
+use crate::template::Template;
+use crate::tenant;
+use clap::{Args, Parser, Subcommand};
+use sauda_shared::aws::{load_sdk_config, AwsClients};
+use sauda_shared::keys;
+use sauda_shared::secrets::TenantSecrets;
+use sauda_shared::tenant::{TenantConfig, TenantStatus};
+use sauda_shared::TenantId;
+use std::io::Read;
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(name = "sauda", about = "Sauda operator CLI and local stack", version)]
+pub struct Cli {
+    /// Deployment stage; names the table (`sauda-{stage}`) and secrets (`sauda/{stage}/…`).
+    #[arg(long, env = "STAGE", default_value = "dev", global = true)]
+    pub stage: String,
+    /// DynamoDB table; defaults to `sauda-{stage}`.
+    #[arg(long, env = "TABLE_NAME", global = true)]
+    pub table: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create, suspend and configure tenants.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Telegram bot set-up.
+    #[command(subcommand)]
+    Telegram(TelegramCommand),
+    /// The local stack: provision the emulator from template.yaml, seed, pump, demo.
+    #[command(subcommand)]
+    Local(LocalCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TenantCommand {
+    /// Create a tenant (config and registry entry, atomically).
+    Create {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        name: String,
+        /// IANA time zone for reports and day counters.
+        #[arg(long, default_value = "UTC")]
+        timezone: String,
+        #[arg(long, default_value = "en")]
+        language: String,
+        #[arg(long)]
+        whatsapp_phone_number_id: Option<String>,
+    },
+    /// Suspend a tenant: its webhooks answer 404 until it is activated again.
+    Suspend {
+        #[arg(long)]
+        tenant: String,
+    },
+    Activate {
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Merge channel secrets (JSON from --file or standard input) into the tenant's secret.
+    /// Keys: telegram_bot_token, telegram_webhook_secret, whatsapp_app_secret,
+    /// whatsapp_verify_token, whatsapp_access_token, stripe_webhook_secret.
+    Secrets {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TelegramCommand {
+    /// Register the tenant's webhook with Telegram using a fresh random secret token.
+    SetWebhook {
+        #[arg(long)]
+        tenant: String,
+        /// Webhook base URL; defaults to the stack output `WebhookBaseUrl`.
+        #[arg(long)]
+        base_url: Option<String>,
+        /// CloudFormation stack to read `WebhookBaseUrl` from.
+        #[arg(long, default_value = "sauda")]
+        stack_name: String,
+        #[arg(long, env = "TELEGRAM_API_BASE", default_value = "https://api.telegram.org")]
+        telegram_api_base: String,
+    },
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct TemplateArg {
+    #[arg(long, default_value = "template.yaml")]
+    pub template: PathBuf,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum LocalCommand {
+    /// Create the template's resources on the emulator and write the functions' env file.
+    Provision {
+        #[command(flatten)]
+        template: TemplateArg,
+        /// Where to write the env file for `cargo lambda watch --env-file`.
+        #[arg(long, default_value = ".local/lambda.env")]
+        env_file: PathBuf,
+    },
+    /// Create the demo tenant with its (local-only) secrets.
+    Seed {
+        #[arg(long, default_value = "infra/demo/tenant.json")]
+        demo: PathBuf,
+    },
+    /// Deliver queue messages to the functions served by `cargo lambda watch`.
+    Pump {
+        #[command(flatten)]
+        template: TemplateArg,
+        #[arg(long, default_value = "http://127.0.0.1:9000")]
+        functions_url: String,
+    },
+    /// Send signed demo updates through the local webhook endpoint and show the result.
+    Demo {
+        #[command(flatten)]
+        template: TemplateArg,
+        #[arg(long, default_value = "infra/demo/tenant.json")]
+        demo: PathBuf,
+        #[arg(long, default_value = "http://127.0.0.1:9000/lambda-url/webhook")]
+        webhook_url: String,
+    },
+    /// Regenerate the signed sample events under events/.
+    Events {
+        #[arg(long, default_value = "infra/demo/tenant.json")]
+        demo: PathBuf,
+        #[arg(long, default_value = "events")]
+        out: PathBuf,
+    },
+}
+
+type CliResult = Result<(), Box<dyn std::error::Error>>;
+
+fn tenant_id(raw: &str) -> Result<TenantId, String> {
+    TenantId::parse(raw).map_err(|e| format!("--tenant {raw:?}: {e}"))
+}
+
+pub async fn run(cli: Cli) -> CliResult {
+    let sdk = load_sdk_config().await;
+    let region = sdk.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
+    let clients = AwsClients::new(&sdk);
+    let table = cli.table.clone().unwrap_or_else(|| format!("sauda-{}", cli.stage));
+    match cli.command {
+        Command::Tenant(cmd) => tenant_command(&clients, &cli.stage, &table, cmd).await,
+        Command::Telegram(TelegramCommand::SetWebhook { tenant, base_url, stack_name, telegram_api_base }) => {
+            let tenant = tenant_id(&tenant)?;
+            let base_url = match base_url {
+                Some(url) => url,
+                None => stack_output(&sdk, &stack_name, "WebhookBaseUrl").await?,
+            };
+            let secrets = tenant::read_tenant_secrets(&clients.secrets, &cli.stage, &tenant)
+                .await?
+                .ok_or("the tenant has no secrets; store telegram_bot_token first")?;
+            let bot_token = secrets.telegram_bot_token.ok_or("telegram_bot_token is not set for this tenant")?;
+            let token = tenant::generate_secret_token();
+            let url = format!("{}/t/{tenant}/telegram", base_url.trim_end_matches('/'));
+            // Store first: Telegram starts sending the new token as soon as setWebhook returns.
+            let update = TenantSecrets { telegram_webhook_secret: Some(token.clone()), ..Default::default() };
+            tenant::merge_tenant_secrets(&clients.secrets, &cli.stage, &tenant, update).await?;
+            tenant::set_telegram_webhook(&reqwest::Client::new(), &telegram_api_base, &bot_token, &url, &token).await?;
+            println!("webhook set: {url} (secret token stored in Secrets Manager)");
+            Ok(())
+        }
+        Command::Local(cmd) => local_command(&clients, &cli.stage, &region, cmd).await,
+    }
+}
+
+async fn tenant_command(clients: &AwsClients, stage: &str, table: &str, cmd: TenantCommand) -> CliResult {
+    match cmd {
+        TenantCommand::Create { tenant, name, timezone, language, whatsapp_phone_number_id } => {
+            let tenant = tenant_id(&tenant)?;
+            jiff::tz::TimeZone::get(&timezone).map_err(|e| format!("--timezone {timezone:?}: {e}"))?;
+            let mut config = TenantConfig::new(tenant.clone(), name);
+            config.timezone = timezone;
+            config.default_language = language;
+            config.whatsapp_phone_number_id = whatsapp_phone_number_id;
+            tenant::create_tenant(&clients.dynamo, table, &config).await?;
+            println!("tenant {tenant} created (config {})", keys::tenant_config(&tenant).0);
+        }
+        TenantCommand::Suspend { tenant } => {
+            let tenant = tenant_id(&tenant)?;
+            tenant::set_tenant_status(&clients.dynamo, table, &tenant, TenantStatus::Suspended).await?;
+            println!("tenant {tenant} suspended");
+        }
+        TenantCommand::Activate { tenant } => {
+            let tenant = tenant_id(&tenant)?;
+            tenant::set_tenant_status(&clients.dynamo, table, &tenant, TenantStatus::Active).await?;
+            println!("tenant {tenant} active");
+        }
+        TenantCommand::Secrets { tenant, file } => {
+            let tenant = tenant_id(&tenant)?;
+            let raw = match file {
+                Some(path) => std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?,
+                None => {
+                    let mut buf = String::new();
+                    std::io::stdin().read_to_string(&mut buf)?;
+                    buf
+                }
+            };
+            let update: TenantSecrets = serde_json::from_str(&raw).map_err(|e| format!("secrets JSON: {e}"))?;
+            let merged = tenant::merge_tenant_secrets(&clients.secrets, stage, &tenant, update).await?;
+            let names: Vec<String> = serde_json::to_value(&merged)?
+                .as_object()
+                .map(|o| o.keys().cloned().collect())
+                .unwrap_or_default();
+            // Only the names of the fields are shown, never their values.
+            println!("secret {} now holds: {}", tenant::tenant_secret_name(stage, &tenant), names.join(", "));
+        }
+    }
+    Ok(())
+}
+
+async fn stack_output(sdk: &aws_config::SdkConfig, stack: &str, key: &str) -> Result<String, Box<dyn std::error::Error>> {
+    let cfn = aws_sdk_cloudformation::Client::new(sdk);
+    let out = cfn.describe_stacks().stack_name(stack).send().await?;
+    out.stacks()
+        .iter()
+        .flat_map(|s| s.outputs())
+        .find(|o| o.output_key() == Some(key))
+        .and_then(|o| o.output_value().map(str::to_owned))
+        .ok_or_else(|| format!("stack {stack} has no output {key}; pass --base-url").into())
+}
+
+async fn local_stack(clients: &AwsClients, stage: &str, region: &str, template: &TemplateArg) -> Result<Stack, Box<dyn std::error::Error>> {
+    let template = Template::load(&template.template)?;
+    Ok(provision::provision(clients, &template, stage, region).await?)
+}
+
+async fn local_command(clients: &AwsClients, stage: &str, region: &str, cmd: LocalCommand) -> CliResult {
+    match cmd {
+        LocalCommand::Provision { template, env_file } => {
+            let stack = local_stack(clients, stage, region, &template).await?;
+            let mut lines = Vec::new();
+            let mut seen = std::collections::BTreeMap::new();
+            for f in &stack.functions {
+                for (k, v) in stack.function_env(&f.binary)? {
+                    if let Some(previous) = seen.insert(k.clone(), v.clone()) {
+                        if previous != v {
+                            return Err(format!("{k} differs between functions; cargo lambda watch shares one env").into());
+                        }
+                    }
+                }
+            }
+            for (k, v) in &seen {
+                lines.push(format!("{k}={v}"));
+            }
+            if let Some(parent) = env_file.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::write(&env_file, lines.join("\n") + "\n")?;
+            println!("provisioned stage {stage}: table {}, bucket {}", stack.table, stack.bucket.as_deref().unwrap_or("-"));
+            for (logical, q) in &stack.queues {
+                println!("  queue {logical}: {}", q.url);
+            }
+            println!("function env written to {}", env_file.display());
+        }
+        LocalCommand::Seed { demo } => {
+            let demo = DemoTenant::load(&demo)?;
+            let table = format!("sauda-{stage}");
+            match tenant::create_tenant(&clients.dynamo, &table, &demo.config()).await {
+                Ok(()) | Err(tenant::OnboardingError::AlreadyExists(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+            tenant::merge_tenant_secrets(&clients.secrets, stage, &demo.tenant, demo.secrets.clone()).await?;
+            println!("demo tenant {} seeded", demo.tenant);
+        }
+        LocalCommand::Pump { template, functions_url } => {
+            let stack = local_stack(clients, stage, region, &template).await?;
+            let routes = pump::routes(&stack);
+            for r in &routes {
+                println!("pump: {} -> {}", r.queue_url, r.function);
+            }
+            let invoker = HttpInvoker { http: reqwest::Client::new(), base_url: functions_url };
+            let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+            tokio::spawn(async move {
+                let _ = tokio::signal::ctrl_c().await;
+                let _ = stop_tx.send(true);
+            });
+            pump::run(clients.sqs.clone(), &invoker, routes, region, stop_rx).await;
+        }
+        LocalCommand::Demo { template, demo, webhook_url } => {
+            let stack = local_stack(clients, stage, region, &template).await?;
+            let demo = DemoTenant::load(&demo)?;
+            crate::demo_run::play(clients, &stack, &demo, &webhook_url).await?;
+        }
+        LocalCommand::Events { demo, out } => write_events(&demo, &out)?,
+    }
+    Ok(())
+}
+
+fn write_events(demo: &std::path::Path, out: &std::path::Path) -> CliResult {
+    let demo = DemoTenant::load(demo)?;
+    std::fs::create_dir_all(out)?;
+    for (name, event) in demo::sample_events(&demo) {
+        let path = out.join(name);
+        std::fs::write(&path, serde_json::to_string_pretty(&event)? + "\n")?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,267 @@
+//! Creates the template's table, queues, bucket and secrets on the local emulator.
+//! Idempotent: resources that exist are left as they are.
+
+use crate::template::{eval, Context, FunctionSpec, Template, TemplateError};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType, TimeToLiveSpecification,
+};
+use aws_sdk_sqs::types::QueueAttributeName;
+use sauda_shared::aws::AwsClients;
+use serde_yaml::Value;
+use std::collections::{BTreeMap, HashMap};
+
+pub const LOCAL_ACCOUNT: &str = "123456789012";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProvisionError {
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    #[error("{resource}: {message}")]
+    Aws { resource: String, message: String },
+}
+
+fn aws_err<E: std::error::Error>(resource: &str, e: E) -> ProvisionError {
+    ProvisionError::Aws {
+        resource: resource.to_owned(),
+        message: aws_smithy_types::error::display::DisplayErrorContext(&e).to_string(),
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct QueueInfo {
+    pub name: String,
+    pub url: String,
+    pub arn: String,
+}
+
+/// What was provisioned, with every `!Ref` of the template resolved.
+#[derive(Clone, Debug)]
+pub struct Stack {
+    pub stage: String,
+    pub context: Context,
+    pub table: String,
+    pub bucket: Option<String>,
+    pub queues: BTreeMap<String, QueueInfo>,
+    pub functions: Vec<FunctionSpec>,
+}
+
+impl Stack {
+    pub fn queue(&self, logical_id: &str) -> Option<&QueueInfo> {
+        self.queues.get(logical_id)
+    }
+
+    /// A function's environment with every intrinsic resolved, as Lambda would see it.
+    pub fn function_env(&self, binary: &str) -> Result<Vec<(String, String)>, TemplateError> {
+        let f = self
+            .functions
+            .iter()
+            .find(|f| f.binary == binary)
+            .ok_or_else(|| TemplateError::Invalid(format!("no function with binary {binary}")))?;
+        f.environment
+            .iter()
+            .map(|(k, v)| Ok((k.clone(), eval(v, &self.context)?)))
+            .collect()
+    }
+}
+
+fn prop<'a>(props: &'a Value, key: &str) -> Option<&'a Value> {
+    props.get(key)
+}
+
+fn key_schema(v: Option<&Value>) -> Vec<KeySchemaElement> {
+    v.and_then(Value::as_sequence)
+        .map(|s| {
+            s.iter()
+                .filter_map(|k| {
+                    let name = k.get("AttributeName")?.as_str()?;
+                    let kind = match k.get("KeyType")?.as_str()? {
+                        "HASH" => KeyType::Hash,
+                        _ => KeyType::Range,
+                    };
+                    KeySchemaElement::builder().attribute_name(name).key_type(kind).build().ok()
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub async fn provision(
+    clients: &AwsClients,
+    template: &Template,
+    stage: &str,
+    region: &str,
+) -> Result<Stack, ProvisionError> {
+    let mut ctx = Context::new(stage, region, LOCAL_ACCOUNT);
+    let mut table = None;
+    let mut bucket = None;
+    let mut queues = BTreeMap::new();
+
+    for r in template.resources_of("AWS::DynamoDB::Table") {
+        let name = eval(prop(r.properties, "TableName").unwrap_or(&Value::Null), &ctx)?;
+        create_table(clients, &name, r.properties).await?;
+        ctx.refs.insert(r.logical_id.into(), name.clone());
+        ctx.attrs.insert(
+            format!("{}.Arn", r.logical_id),
+            format!("arn:aws:dynamodb:{region}:{LOCAL_ACCOUNT}:table/{name}"),
+        );
+        table.get_or_insert(name);
+    }
+
+    // Dead-letter queues first: a queue's redrive policy names its DLQ's ARN.
+    let mut sqs = template.resources_of("AWS::SQS::Queue");
+    sqs.sort_by_key(|r| prop(r.properties, "RedrivePolicy").is_some());
+    for r in sqs {
+        let name = eval(prop(r.properties, "QueueName").unwrap_or(&Value::Null), &ctx)?;
+        let mut attrs: HashMap<QueueAttributeName, String> = HashMap::new();
+        for (key, attr) in [
+            ("FifoQueue", QueueAttributeName::FifoQueue),
+            ("ContentBasedDeduplication", QueueAttributeName::ContentBasedDeduplication),
+            ("VisibilityTimeout", QueueAttributeName::VisibilityTimeout),
+            ("MessageRetentionPeriod", QueueAttributeName::MessageRetentionPeriod),
+            ("DeduplicationScope", QueueAttributeName::DeduplicationScope),
+            ("FifoThroughputLimit", QueueAttributeName::FifoThroughputLimit),
+            ("DelaySeconds", QueueAttributeName::DelaySeconds),
+        ] {
+            if let Some(v) = prop(r.properties, key) {
+                attrs.insert(attr, eval(v, &ctx)?);
+            }
+        }
+        if let Some(redrive) = prop(r.properties, "RedrivePolicy") {
+            let target = eval(redrive.get("deadLetterTargetArn").unwrap_or(&Value::Null), &ctx)?;
+            let max = redrive.get("maxReceiveCount").and_then(Value::as_u64).unwrap_or(5);
+            attrs.insert(
+                QueueAttributeName::RedrivePolicy,
+                serde_json::json!({"deadLetterTargetArn": target, "maxReceiveCount": max}).to_string(),
+            );
+        }
+        let out = clients
+            .sqs
+            .create_queue()
+            .queue_name(&name)
+            .set_attributes(Some(attrs))
+            .send()
+            .await
+            .map_err(|e| aws_err(r.logical_id, e))?;
+        let url = out.queue_url.unwrap_or_default();
+        let arn = format!("arn:aws:sqs:{region}:{LOCAL_ACCOUNT}:{name}");
+        ctx.refs.insert(r.logical_id.into(), url.clone());
+        ctx.attrs.insert(format!("{}.Arn", r.logical_id), arn.clone());
+        ctx.attrs.insert(format!("{}.QueueName", r.logical_id), name.clone());
+        ctx.attrs.insert(format!("{}.QueueUrl", r.logical_id), url.clone());
+        queues.insert(r.logical_id.to_owned(), QueueInfo { name, url, arn });
+    }
+
+    for r in template.resources_of("AWS::S3::Bucket") {
+        let name = eval(prop(r.properties, "BucketName").unwrap_or(&Value::Null), &ctx)?;
+        match clients.s3.create_bucket().bucket(&name).send().await {
+            Ok(_) => {}
+            Err(e)
+                if e.as_service_error().is_some_and(|se| {
+                    se.is_bucket_already_owned_by_you() || se.is_bucket_already_exists()
+                }) => {}
+            Err(e) => return Err(aws_err(r.logical_id, e)),
+        }
+        ctx.refs.insert(r.logical_id.into(), name.clone());
+        ctx.attrs.insert(format!("{}.Arn", r.logical_id), format!("arn:aws:s3:::{name}"));
+        bucket.get_or_insert(name);
+    }
+
+    for r in template.resources_of("AWS::SecretsManager::Secret") {
+        let name = eval(prop(r.properties, "Name").unwrap_or(&Value::Null), &ctx)?;
+        let initial = prop(r.properties, "SecretString")
+            .map(|v| eval(v, &ctx))
+            .transpose()?
+            .unwrap_or_else(|| "{}".to_owned());
+        let arn = match clients.secrets.create_secret().name(&name).secret_string(initial).send().await {
+            Ok(out) => out.arn.unwrap_or_default(),
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_resource_exists_exception()) => name.clone(),
+            Err(e) => return Err(aws_err(r.logical_id, e)),
+        };
+        ctx.refs.insert(r.logical_id.into(), arn);
+    }
+
+    for r in template.resources_of("AWS::Serverless::HttpApi") {
+        ctx.refs.insert(r.logical_id.into(), "local".into());
+    }
+
+    Ok(Stack {
+        stage: stage.to_owned(),
+        context: ctx,
+        table: table.ok_or_else(|| TemplateError::Invalid("no DynamoDB table".into()))?,
+        bucket,
+        queues,
+        functions: template.functions()?,
+    })
+}
+
+async fn create_table(clients: &AwsClients, name: &str, props: &Value) -> Result<(), ProvisionError> {
+    let attributes = prop(props, "AttributeDefinitions")
+        .and_then(Value::as_sequence)
+        .map(|s| {
+            s.iter()
+                .filter_map(|a| {
+                    let kind = match a.get("AttributeType")?.as_str()? {
+                        "N" => ScalarAttributeType::N,
+                        "B" => ScalarAttributeType::B,
+                        _ => ScalarAttributeType::S,
+                    };
+                    AttributeDefinition::builder()
+                        .attribute_name(a.get("AttributeName")?.as_str()?)
+                        .attribute_type(kind)
+                        .build()
+                        .ok()
+                })
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    let gsis = prop(props, "GlobalSecondaryIndexes")
+        .and_then(Value::as_sequence)
+        .map(|s| {
+            s.iter()
+                .filter_map(|g| {
+                    GlobalSecondaryIndex::builder()
+                        .index_name(g.get("IndexName")?.as_str()?)
+                        .set_key_schema(Some(key_schema(g.get("KeySchema"))))
+                        .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                        .build()
+                        .ok()
+                })
+                .collect::<Vec<_>>()
+        })
+        .filter(|g| !g.is_empty());
+    let result = clients
+        .dynamo
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .set_attribute_definitions(Some(attributes))
+        .set_key_schema(Some(key_schema(prop(props, "KeySchema"))))
+        .set_global_secondary_indexes(gsis)
+        .send()
+        .await;
+    match result {
+        Ok(_) => {}
+        Err(e) if e.as_service_error().is_some_and(|se| se.is_resource_in_use_exception()) => return Ok(()),
+        Err(e) => return Err(aws_err(name, e)),
+    }
+    if let Some(ttl) = prop(props, "TimeToLiveSpecification") {
+        if let Some(attr) = ttl.get("AttributeName").and_then(Value::as_str) {
+            clients
+                .dynamo
+                .update_time_to_live()
+                .table_name(name)
+                .time_to_live_specification(
+                    TimeToLiveSpecification::builder()
+                        .attribute_name(attr)
+                        .enabled(true)
+                        .build()
+                        .map_err(|e| aws_err(name, e))?,
+                )
+                .send()
+                .await
+                .map_err(|e| aws_err(name, e))?;
+        }
+    }
+    Ok(())
+}
