@@ -13,6 +13,7 @@ pub mod message;
 pub mod ports;
 pub mod secrets;
 pub mod signature;
+pub mod stats;
 pub mod telegram;
 pub mod tenant;
 pub mod whatsapp;

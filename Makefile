@@ -1,0 +1,31 @@
+# Sauda: the two commands are `make local` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+.PHONY: help local test lint fmt bench events report-preview
+
+help:
+	@echo "make local   - local AWS emulator + functions + demo conversation (Ctrl-C stops all)"
+	@echo "make test    - cfn-lint + the whole test suite against a private emulator"
+	@echo "make lint    - cargo fmt --check and clippy -D warnings"
+	@echo "make bench   - criterion benches and the runtime benchmark (figures for README)"
+	@echo "make events  - regenerate the signed sample events under events/"
+
+local:
+	@bash infra/scripts/local.sh
+
+test:
+	@bash infra/scripts/test.sh
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	cargo fmt --all
+
+bench:
+	@bash bench/run.sh
+
+events:
+	cargo run -q -p sauda-infra --bin sauda -- local events
