@@ -32,15 +32,20 @@ fn deps_with(env: &TestEnv, clients: &AwsClients) -> Deps {
 }
 
 async fn call(deps: &Deps, request: Request<Body>) -> (StatusCode, Value) {
-    let response = router(Arc::new(deps.clone())).oneshot(request).await.unwrap();
+    let response = router(Arc::new(deps.clone()))
+        .oneshot(request)
+        .await
+        .unwrap();
     let status = response.status();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
+    let body = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
     (status, body)
 }
 
 fn telegram_request(tenant: &str, secret: Option<&str>, body: impl Into<String>) -> Request<Body> {
-    let mut builder = Request::post(format!("/t/{tenant}/telegram")).header("content-type", "application/json");
+    let mut builder =
+        Request::post(format!("/t/{tenant}/telegram")).header("content-type", "application/json");
     if let Some(secret) = secret {
         builder = builder.header("x-telegram-bot-api-secret-token", secret);
     }
@@ -48,7 +53,8 @@ fn telegram_request(tenant: &str, secret: Option<&str>, body: impl Into<String>)
 }
 
 fn whatsapp_request(tenant: &str, app_secret: Option<&str>, body: &str) -> Request<Body> {
-    let mut builder = Request::post(format!("/t/{tenant}/whatsapp")).header("content-type", "application/json");
+    let mut builder =
+        Request::post(format!("/t/{tenant}/whatsapp")).header("content-type", "application/json");
     if let Some(secret) = app_secret {
         builder = builder.header("x-hub-signature-256", demo::sign_whatsapp(secret, body));
     }
@@ -56,7 +62,14 @@ fn whatsapp_request(tenant: &str, app_secret: Option<&str>, body: &str) -> Reque
 }
 
 fn text_update(update_id: u64, message_id: i64, chat_id: i64, text: &str) -> String {
-    demo::telegram_text(update_id, message_id, chat_id, 1_795_860_000 + message_id, text).to_string()
+    demo::telegram_text(
+        update_id,
+        message_id,
+        chat_id,
+        1_795_860_000 + message_id,
+        text,
+    )
+    .to_string()
 }
 
 fn error_code(body: &Value) -> &str {
@@ -64,15 +77,29 @@ fn error_code(body: &Value) -> &str {
 }
 
 async fn assert_nothing_stored_or_queued(env: &TestEnv, tenant: &TestTenant) {
-    assert!(env.contact_items(&tenant.id).await.is_empty(), "nothing may be stored");
-    assert!(env.receive_all("InboundQueue").await.is_empty(), "nothing may be queued");
+    assert!(
+        env.contact_items(&tenant.id).await.is_empty(),
+        "nothing may be stored"
+    );
+    assert!(
+        env.receive_all("InboundQueue").await.is_empty(),
+        "nothing may be queued"
+    );
 }
 
 #[tokio::test]
 async fn telegram_text_is_stored_and_queued() {
     let env = TestEnv::new().await;
     let t = env.tenant().await;
-    let (status, body) = call(&deps(&env), telegram_request(t.id.as_str(), Some(t.telegram_secret()), text_update(1, 11, 4242, "Сколько стоит насос?"))).await;
+    let (status, body) = call(
+        &deps(&env),
+        telegram_request(
+            t.id.as_str(),
+            Some(t.telegram_secret()),
+            text_update(1, 11, 4242, "Сколько стоит насос?"),
+        ),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["duplicate"], false);
 
@@ -94,7 +121,9 @@ async fn telegram_text_is_stored_and_queued() {
     assert_eq!(message.contact, "tg-4242");
     assert_eq!(message.channel, Channel::Telegram);
     let attrs = queued[0].attributes().unwrap();
-    let group = attrs.get(&aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId).unwrap();
+    let group = attrs
+        .get(&aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId)
+        .unwrap();
     assert_eq!(group, &format!("{}#tg-4242", t.id));
 }
 
@@ -103,7 +132,11 @@ async fn telegram_voice_is_normalised() {
     let env = TestEnv::new().await;
     let t = env.tenant().await;
     let body = demo::telegram_voice(5, 51, 777, 1_795_860_000).to_string();
-    let (status, _) = call(&deps(&env), telegram_request(t.id.as_str(), Some(t.telegram_secret()), body)).await;
+    let (status, _) = call(
+        &deps(&env),
+        telegram_request(t.id.as_str(), Some(t.telegram_secret()), body),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     let items = env.contact_items(&t.id).await;
     assert_eq!(attr_s(&items[0], "kind"), "voice");
@@ -118,7 +151,15 @@ async fn tenfold_redelivery_gives_one_message_and_one_job() {
     let deps = deps(&env);
     let mut duplicates = 0;
     for _ in 0..10 {
-        let (status, body) = call(&deps, telegram_request(t.id.as_str(), Some(t.telegram_secret()), text_update(9, 99, 31, "hi"))).await;
+        let (status, body) = call(
+            &deps,
+            telegram_request(
+                t.id.as_str(),
+                Some(t.telegram_secret()),
+                text_update(9, 99, 31, "hi"),
+            ),
+        )
+        .await;
         assert_eq!(status, StatusCode::OK);
         if body["duplicate"] == true {
             duplicates += 1;
@@ -126,7 +167,11 @@ async fn tenfold_redelivery_gives_one_message_and_one_job() {
     }
     assert_eq!(duplicates, 9);
     assert_eq!(env.contact_items(&t.id).await.len(), 1);
-    assert_eq!(env.receive_all("InboundQueue").await.len(), 1, "FIFO dedup leaves one job");
+    assert_eq!(
+        env.receive_all("InboundQueue").await.len(),
+        1,
+        "FIFO dedup leaves one job"
+    );
 }
 
 #[tokio::test]
@@ -137,14 +182,21 @@ async fn order_within_a_conversation_is_kept() {
     for i in 1..=8 {
         for chat in [100, 200] {
             let body = text_update((chat * 100 + i) as u64, i, chat, &format!("m{i}"));
-            let (status, _) = call(&deps, telegram_request(t.id.as_str(), Some(t.telegram_secret()), body)).await;
+            let (status, _) = call(
+                &deps,
+                telegram_request(t.id.as_str(), Some(t.telegram_secret()), body),
+            )
+            .await;
             assert_eq!(status, StatusCode::OK);
         }
     }
     let mut per_chat: std::collections::BTreeMap<String, Vec<String>> = Default::default();
     for m in env.receive_all("InboundQueue").await {
         let Job::InboundMessage { message } = Envelope::from_json(m.body().unwrap()).unwrap().job;
-        per_chat.entry(message.contact).or_default().push(message.text.unwrap());
+        per_chat
+            .entry(message.contact)
+            .or_default()
+            .push(message.text.unwrap());
     }
     let expected: Vec<String> = (1..=8).map(|i| format!("m{i}")).collect();
     assert_eq!(per_chat.len(), 2);
@@ -160,22 +212,78 @@ async fn telegram_bad_input_is_rejected_and_nothing_is_kept() {
     let deps = deps(&env);
     let id = t.id.as_str();
     let good = text_update(1, 1, 1, "x");
-    let oversized = format!("{{\"update_id\":1,\"pad\":\"{}\"}}", "x".repeat(MAX_BODY_BYTES));
+    let oversized = format!(
+        "{{\"update_id\":1,\"pad\":\"{}\"}}",
+        "x".repeat(MAX_BODY_BYTES)
+    );
     let cases: Vec<(&str, Request<Body>, StatusCode, &str)> = vec![
-        ("missing secret", telegram_request(id, None, good.clone()), StatusCode::UNAUTHORIZED, "invalid_secret_token"),
-        ("wrong secret", telegram_request(id, Some("nope"), good.clone()), StatusCode::UNAUTHORIZED, "invalid_secret_token"),
-        ("malformed json", telegram_request(id, Some(t.telegram_secret()), "{\"update_id\":"), StatusCode::BAD_REQUEST, "malformed_json"),
-        ("wrong shape", telegram_request(id, Some(t.telegram_secret()), r#"{"message":{"text":"no ids"}}"#), StatusCode::BAD_REQUEST, "invalid_payload"),
-        ("message without chat", telegram_request(id, Some(t.telegram_secret()), r#"{"update_id":4,"message":{"message_id":1,"date":1}}"#), StatusCode::BAD_REQUEST, "invalid_payload"),
-        ("too large", telegram_request(id, Some(t.telegram_secret()), oversized), StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
-        ("unknown tenant", telegram_request("no-such-tenant", Some(t.telegram_secret()), good.clone()), StatusCode::NOT_FOUND, "tenant_not_found"),
-        ("invalid tenant id", telegram_request("BAD%23ID", Some(t.telegram_secret()), good.clone()), StatusCode::NOT_FOUND, "tenant_not_found"),
+        (
+            "missing secret",
+            telegram_request(id, None, good.clone()),
+            StatusCode::UNAUTHORIZED,
+            "invalid_secret_token",
+        ),
+        (
+            "wrong secret",
+            telegram_request(id, Some("nope"), good.clone()),
+            StatusCode::UNAUTHORIZED,
+            "invalid_secret_token",
+        ),
+        (
+            "malformed json",
+            telegram_request(id, Some(t.telegram_secret()), "{\"update_id\":"),
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+        ),
+        (
+            "wrong shape",
+            telegram_request(
+                id,
+                Some(t.telegram_secret()),
+                r#"{"message":{"text":"no ids"}}"#,
+            ),
+            StatusCode::BAD_REQUEST,
+            "invalid_payload",
+        ),
+        (
+            "message without chat",
+            telegram_request(
+                id,
+                Some(t.telegram_secret()),
+                r#"{"update_id":4,"message":{"message_id":1,"date":1}}"#,
+            ),
+            StatusCode::BAD_REQUEST,
+            "invalid_payload",
+        ),
+        (
+            "too large",
+            telegram_request(id, Some(t.telegram_secret()), oversized),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+        ),
+        (
+            "unknown tenant",
+            telegram_request("no-such-tenant", Some(t.telegram_secret()), good.clone()),
+            StatusCode::NOT_FOUND,
+            "tenant_not_found",
+        ),
+        (
+            "invalid tenant id",
+            telegram_request("BAD%23ID", Some(t.telegram_secret()), good.clone()),
+            StatusCode::NOT_FOUND,
+            "tenant_not_found",
+        ),
     ];
     for (label, request, status, code) in cases {
         let (got, body) = call(&deps, request).await;
         assert_eq!(got, status, "{label}: {body}");
         assert_eq!(error_code(&body), code, "{label}");
-        assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{label}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{label}"
+        );
     }
     assert_nothing_stored_or_queued(&env, &t).await;
 }
@@ -191,7 +299,11 @@ async fn unsupported_updates_are_acknowledged_and_ignored() {
         r#"{"update_id":4,"a_kind_from_the_future":{}}"#.to_owned(),
     ];
     for update in updates {
-        let (status, body) = call(&deps, telegram_request(t.id.as_str(), Some(t.telegram_secret()), update)).await;
+        let (status, body) = call(
+            &deps,
+            telegram_request(t.id.as_str(), Some(t.telegram_secret()), update),
+        )
+        .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         assert!(body["ignored"].is_string(), "{body}");
     }
@@ -202,8 +314,23 @@ async fn unsupported_updates_are_acknowledged_and_ignored() {
 async fn suspended_tenant_gets_404() {
     let env = TestEnv::new().await;
     let t = env.tenant().await;
-    sauda_infra::tenant::set_tenant_status(&env.clients.dynamo, &env.stack.table, &t.id, TenantStatus::Suspended).await.unwrap();
-    let (status, body) = call(&deps(&env), telegram_request(t.id.as_str(), Some(t.telegram_secret()), text_update(1, 1, 1, "x"))).await;
+    sauda_infra::tenant::set_tenant_status(
+        &env.clients.dynamo,
+        &env.stack.table,
+        &t.id,
+        TenantStatus::Suspended,
+    )
+    .await
+    .unwrap();
+    let (status, body) = call(
+        &deps(&env),
+        telegram_request(
+            t.id.as_str(),
+            Some(t.telegram_secret()),
+            text_update(1, 1, 1, "x"),
+        ),
+    )
+    .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(error_code(&body), "tenant_suspended");
     assert_nothing_stored_or_queued(&env, &t).await;
@@ -213,7 +340,11 @@ async fn suspended_tenant_gets_404() {
 async fn tenant_without_channel_secret_is_not_configured() {
     let env = TestEnv::new().await;
     let id = env.tenant_with(|_| {}, TenantSecrets::default()).await;
-    let (status, body) = call(&deps(&env), telegram_request(id.as_str(), Some("anything"), text_update(1, 1, 1, "x"))).await;
+    let (status, body) = call(
+        &deps(&env),
+        telegram_request(id.as_str(), Some("anything"), text_update(1, 1, 1, "x")),
+    )
+    .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(error_code(&body), "channel_not_configured");
 }
@@ -224,10 +355,22 @@ async fn cross_tenant_secret_is_rejected() {
     let a = env.tenant().await;
     let b = env.tenant().await;
     let deps = deps(&env);
-    let (status, body) = call(&deps, telegram_request(b.id.as_str(), Some(a.telegram_secret()), text_update(1, 1, 1, "x"))).await;
+    let (status, body) = call(
+        &deps,
+        telegram_request(
+            b.id.as_str(),
+            Some(a.telegram_secret()),
+            text_update(1, 1, 1, "x"),
+        ),
+    )
+    .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     let wa = demo::whatsapp_text(&b.phone_number_id, "7701", "wamid.X", 1, "hi").to_string();
-    let (status, _) = call(&deps, whatsapp_request(b.id.as_str(), Some(a.app_secret()), &wa)).await;
+    let (status, _) = call(
+        &deps,
+        whatsapp_request(b.id.as_str(), Some(a.app_secret()), &wa),
+    )
+    .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_nothing_stored_or_queued(&env, &b).await;
     assert!(env.contact_items(&a.id).await.is_empty());
@@ -238,23 +381,39 @@ async fn queue_failure_then_platform_retry_queues_the_message() {
     let env = TestEnv::new().await;
     let t = env.tenant().await;
     let mut broken = deps(&env);
-    let missing_queue = format!("{}-missing.fifo", env.queue_url("InboundQueue").trim_end_matches(".fifo"));
+    let missing_queue = format!(
+        "{}-missing.fifo",
+        env.queue_url("InboundQueue").trim_end_matches(".fifo")
+    );
     broken.queue = Arc::new(SqsJobQueue::new(env.clients.sqs.clone(), missing_queue));
     let update = text_update(7, 70, 5, "please call me");
 
-    let (status, body) = call(&broken, telegram_request(t.id.as_str(), Some(t.telegram_secret()), update.clone())).await;
+    let (status, body) = call(
+        &broken,
+        telegram_request(t.id.as_str(), Some(t.telegram_secret()), update.clone()),
+    )
+    .await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(error_code(&body), "dependency_unavailable");
-    assert_eq!(env.contact_items(&t.id).await.len(), 1, "stored before the queue failed");
+    assert_eq!(
+        env.contact_items(&t.id).await.len(),
+        1,
+        "stored before the queue failed"
+    );
     assert!(env.receive_all("InboundQueue").await.is_empty());
 
-    let (status, body) = call(&deps(&env), telegram_request(t.id.as_str(), Some(t.telegram_secret()), update)).await;
+    let (status, body) = call(
+        &deps(&env),
+        telegram_request(t.id.as_str(), Some(t.telegram_secret()), update),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["duplicate"], true);
     assert_eq!(env.contact_items(&t.id).await.len(), 1);
     let queued = env.receive_all("InboundQueue").await;
     assert_eq!(queued.len(), 1, "the retry queued it");
-    let Job::InboundMessage { message } = Envelope::from_json(queued[0].body().unwrap()).unwrap().job;
+    let Job::InboundMessage { message } =
+        Envelope::from_json(queued[0].body().unwrap()).unwrap().job;
     assert_eq!(message.text.as_deref(), Some("please call me"));
 }
 
@@ -263,13 +422,27 @@ async fn whatsapp_verification_handshake() {
     let env = TestEnv::new().await;
     let t = env.tenant().await;
     let deps = deps(&env);
-    let get = |query: String| Request::get(format!("/t/{}/whatsapp?{query}", t.id)).body(Body::empty()).unwrap();
-    let (status, body) = call(&deps, get(format!("hub.mode=subscribe&hub.verify_token={}&hub.challenge=1158201444", t.verify_token()))).await;
+    let get = |query: String| {
+        Request::get(format!("/t/{}/whatsapp?{query}", t.id))
+            .body(Body::empty())
+            .unwrap()
+    };
+    let (status, body) = call(
+        &deps,
+        get(format!(
+            "hub.mode=subscribe&hub.verify_token={}&hub.challenge=1158201444",
+            t.verify_token()
+        )),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body, Value::from(1158201444), "raw challenge echoed");
     for query in [
         "hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=1".to_owned(),
-        format!("hub.mode=unsubscribe&hub.verify_token={}&hub.challenge=1", t.verify_token()),
+        format!(
+            "hub.mode=unsubscribe&hub.verify_token={}&hub.challenge=1",
+            t.verify_token()
+        ),
         "hub.challenge=1".to_owned(),
     ] {
         let (status, body) = call(&deps, get(query.clone())).await;
@@ -283,15 +456,29 @@ async fn whatsapp_message_is_stored_and_queued_once() {
     let env = TestEnv::new().await;
     let t = env.tenant().await;
     let deps = deps(&env);
-    let body = demo::whatsapp_text(&t.phone_number_id, "77011234567", "wamid.ABC", 1_795_860_000, "Do you deliver?").to_string();
+    let body = demo::whatsapp_text(
+        &t.phone_number_id,
+        "77011234567",
+        "wamid.ABC",
+        1_795_860_000,
+        "Do you deliver?",
+    )
+    .to_string();
     for attempt in 0..3 {
-        let (status, answer) = call(&deps, whatsapp_request(t.id.as_str(), Some(t.app_secret()), &body)).await;
+        let (status, answer) = call(
+            &deps,
+            whatsapp_request(t.id.as_str(), Some(t.app_secret()), &body),
+        )
+        .await;
         assert_eq!(status, StatusCode::OK, "{answer}");
         assert_eq!(answer["stored"], if attempt == 0 { 1 } else { 0 });
     }
     let items = env.contact_items(&t.id).await;
     assert_eq!(items.len(), 1);
-    assert_eq!(attr_s(&items[0], "PK"), format!("T#{}#C#wa-77011234567", t.id));
+    assert_eq!(
+        attr_s(&items[0], "PK"),
+        format!("T#{}#C#wa-77011234567", t.id)
+    );
     assert_eq!(attr_s(&items[0], "display_name"), "Bekzat");
     assert_eq!(env.receive_all("InboundQueue").await.len(), 1);
 }
@@ -306,16 +493,39 @@ async fn whatsapp_bad_input() {
     let unsigned_garbage = "{not json";
     let wrong_object = r#"{"object":"page","entry":[]}"#;
     let cases: Vec<(&str, Request<Body>, StatusCode, &str)> = vec![
-        ("missing signature", whatsapp_request(id, None, &good), StatusCode::UNAUTHORIZED, "invalid_signature"),
-        ("wrong signature", whatsapp_request(id, Some("other"), &good), StatusCode::UNAUTHORIZED, "invalid_signature"),
         (
-            "malformed header",
-            Request::post(format!("/t/{id}/whatsapp")).header("x-hub-signature-256", "sha1=abc").body(Body::from(good.clone())).unwrap(),
+            "missing signature",
+            whatsapp_request(id, None, &good),
             StatusCode::UNAUTHORIZED,
             "invalid_signature",
         ),
-        ("malformed json", whatsapp_request(id, Some(t.app_secret()), unsigned_garbage), StatusCode::BAD_REQUEST, "malformed_json"),
-        ("wrong shape", whatsapp_request(id, Some(t.app_secret()), wrong_object), StatusCode::BAD_REQUEST, "invalid_payload"),
+        (
+            "wrong signature",
+            whatsapp_request(id, Some("other"), &good),
+            StatusCode::UNAUTHORIZED,
+            "invalid_signature",
+        ),
+        (
+            "malformed header",
+            Request::post(format!("/t/{id}/whatsapp"))
+                .header("x-hub-signature-256", "sha1=abc")
+                .body(Body::from(good.clone()))
+                .unwrap(),
+            StatusCode::UNAUTHORIZED,
+            "invalid_signature",
+        ),
+        (
+            "malformed json",
+            whatsapp_request(id, Some(t.app_secret()), unsigned_garbage),
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+        ),
+        (
+            "wrong shape",
+            whatsapp_request(id, Some(t.app_secret()), wrong_object),
+            StatusCode::BAD_REQUEST,
+            "invalid_payload",
+        ),
     ];
     for (label, request, status, code) in cases {
         let (got, body) = call(&deps, request).await;
@@ -347,11 +557,22 @@ async fn whatsapp_status_updates_the_outbound_message() {
     deps.store.put_outbound(&outbound).await.unwrap();
     let state = || async {
         let items = env.contact_items(&t.id).await;
-        let item = items.iter().find(|i| attr_s(i, "SK") == outbound.sk()).cloned().unwrap();
+        let item = items
+            .iter()
+            .find(|i| attr_s(i, "SK") == outbound.sk())
+            .cloned()
+            .unwrap();
         item
     };
     let send = |status: &'static str| {
-        let body = demo::whatsapp_status(&t.phone_number_id, "77011234567", "wamid.OUT1", 1_795_860_100, status).to_string();
+        let body = demo::whatsapp_status(
+            &t.phone_number_id,
+            "77011234567",
+            "wamid.OUT1",
+            1_795_860_100,
+            status,
+        )
+        .to_string();
         whatsapp_request(t.id.as_str(), Some(t.app_secret()), &body)
     };
     assert_eq!(attr_s(&state().await, "delivery_state"), "sent");
@@ -370,12 +591,23 @@ async fn whatsapp_status_updates_the_outbound_message() {
     assert_eq!(body["statuses"], 1);
     let item = state().await;
     assert_eq!(attr_s(&item, "delivery_state"), "failed");
-    assert_eq!(item.get("delivery_error_code").unwrap().as_n().unwrap(), "131047");
-    assert_eq!(attr_s(&item, "delivery_error_title"), "Re-engagement message");
+    assert_eq!(
+        item.get("delivery_error_code").unwrap().as_n().unwrap(),
+        "131047"
+    );
+    assert_eq!(
+        attr_s(&item, "delivery_error_title"),
+        "Re-engagement message"
+    );
 
     // A status for a message this tenant never sent is acknowledged and ignored.
-    let other = demo::whatsapp_status(&t.phone_number_id, "7701", "wamid.UNKNOWN", 1, "read").to_string();
-    let (status, body) = call(&deps, whatsapp_request(t.id.as_str(), Some(t.app_secret()), &other)).await;
+    let other =
+        demo::whatsapp_status(&t.phone_number_id, "7701", "wamid.UNKNOWN", 1, "read").to_string();
+    let (status, body) = call(
+        &deps,
+        whatsapp_request(t.id.as_str(), Some(t.app_secret()), &other),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["ignored"], 1);
 }
@@ -386,10 +618,26 @@ async fn hot_path_makes_two_aws_calls_per_message() {
     let t = env.tenant().await;
     let deps = deps(&env);
     // First message warms the tenant-config and secret caches.
-    call(&deps, telegram_request(t.id.as_str(), Some(t.telegram_secret()), text_update(1, 1, 1, "warm"))).await;
+    call(
+        &deps,
+        telegram_request(
+            t.id.as_str(),
+            Some(t.telegram_secret()),
+            text_update(1, 1, 1, "warm"),
+        ),
+    )
+    .await;
     for i in 2..=6 {
         env.counter.reset();
-        let (status, _) = call(&deps, telegram_request(t.id.as_str(), Some(t.telegram_secret()), text_update(i, i as i64, 1, "hot"))).await;
+        let (status, _) = call(
+            &deps,
+            telegram_request(
+                t.id.as_str(),
+                Some(t.telegram_secret()),
+                text_update(i, i as i64, 1, "hot"),
+            ),
+        )
+        .await;
         assert_eq!(status, StatusCode::OK);
         let calls = env.counter.snapshot();
         assert_eq!(calls.get("DynamoDB.PutItem"), Some(&1), "{calls:?}");
@@ -398,8 +646,16 @@ async fn hot_path_makes_two_aws_calls_per_message() {
     }
     env.counter.reset();
     let body = demo::whatsapp_text(&t.phone_number_id, "7701", "wamid.HOT", 1, "hot").to_string();
-    call(&deps, whatsapp_request(t.id.as_str(), Some(t.app_secret()), &body)).await;
-    call(&deps, whatsapp_request(t.id.as_str(), Some(t.app_secret()), &body)).await;
+    call(
+        &deps,
+        whatsapp_request(t.id.as_str(), Some(t.app_secret()), &body),
+    )
+    .await;
+    call(
+        &deps,
+        whatsapp_request(t.id.as_str(), Some(t.app_secret()), &body),
+    )
+    .await;
     assert_eq!(env.counter.total(), 4, "{:?}", env.counter.snapshot());
 }
 
@@ -410,7 +666,13 @@ async fn routing_errors_use_the_error_contract() {
     let (status, body) = call(&deps, Request::get("/nowhere").body(Body::empty()).unwrap()).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(error_code(&body), "route_not_found");
-    let (status, body) = call(&deps, Request::delete("/t/x1/telegram").body(Body::empty()).unwrap()).await;
+    let (status, body) = call(
+        &deps,
+        Request::delete("/t/x1/telegram")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(error_code(&body), "method_not_allowed");
 }
@@ -420,9 +682,23 @@ async fn routing_errors_use_the_error_contract() {
 #[tokio::test]
 async fn sample_events_are_valid_signed_http_api_events() {
     let env = TestEnv::new().await;
-    let demo_tenant = demo::DemoTenant::load(&sauda_tests::repo_root().join("infra/demo/tenant.json")).unwrap();
-    sauda_infra::tenant::create_tenant(&env.clients.dynamo, &env.stack.table, &demo_tenant.config()).await.unwrap();
-    sauda_infra::tenant::merge_tenant_secrets(&env.clients.secrets, env.stage(), &demo_tenant.tenant, demo_tenant.secrets.clone()).await.unwrap();
+    let demo_tenant =
+        demo::DemoTenant::load(&sauda_tests::repo_root().join("infra/demo/tenant.json")).unwrap();
+    sauda_infra::tenant::create_tenant(
+        &env.clients.dynamo,
+        &env.stack.table,
+        &demo_tenant.config(),
+    )
+    .await
+    .unwrap();
+    sauda_infra::tenant::merge_tenant_secrets(
+        &env.clients.secrets,
+        env.stage(),
+        &demo_tenant.tenant,
+        demo_tenant.secrets.clone(),
+    )
+    .await
+    .unwrap();
     let deps = deps(&env);
     for (name, expected) in [
         ("telegram-text.json", StatusCode::OK),
@@ -432,14 +708,20 @@ async fn sample_events_are_valid_signed_http_api_events() {
         ("whatsapp-status.json", StatusCode::OK),
         ("whatsapp-verify.json", StatusCode::OK),
     ] {
-        let raw = std::fs::read_to_string(sauda_tests::repo_root().join("events").join(name)).unwrap();
-        let request = lambda_http::request::from_str(&raw).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let raw =
+            std::fs::read_to_string(sauda_tests::repo_root().join("events").join(name)).unwrap();
+        let request =
+            lambda_http::request::from_str(&raw).unwrap_or_else(|e| panic!("{name}: {e}"));
         let (parts, body) = request.into_parts();
         let request = Request::from_parts(parts, Body::from(body.to_vec()));
         let (status, answer) = call(&deps, request).await;
         assert_eq!(status, expected, "{name}: {answer}");
     }
-    assert_eq!(env.contact_items(&demo_tenant.tenant).await.len(), 3, "two telegram messages and one whatsapp message");
+    assert_eq!(
+        env.contact_items(&demo_tenant.tenant).await.len(),
+        3,
+        "two telegram messages and one whatsapp message"
+    );
 }
 
 #[tokio::test]
@@ -449,9 +731,25 @@ async fn secrets_are_read_once_and_cached() {
     let deps = deps(&env);
     env.counter.reset();
     for i in 1..=5 {
-        call(&deps, telegram_request(t.id.as_str(), Some(t.telegram_secret()), text_update(i, i as i64, 1, "x"))).await;
+        call(
+            &deps,
+            telegram_request(
+                t.id.as_str(),
+                Some(t.telegram_secret()),
+                text_update(i, i as i64, 1, "x"),
+            ),
+        )
+        .await;
     }
     let calls = env.counter.snapshot();
-    assert_eq!(calls.get("Secrets Manager.GetSecretValue"), Some(&1), "{calls:?}");
-    assert_eq!(calls.get("DynamoDB.GetItem"), Some(&1), "tenant config cached: {calls:?}");
+    assert_eq!(
+        calls.get("Secrets Manager.GetSecretValue"),
+        Some(&1),
+        "{calls:?}"
+    );
+    assert_eq!(
+        calls.get("DynamoDB.GetItem"),
+        Some(&1),
+        "tenant config cached: {calls:?}"
+    );
 }

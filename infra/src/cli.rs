@@ -89,7 +89,11 @@ pub enum TelegramCommand {
         /// CloudFormation stack to read `WebhookBaseUrl` from.
         #[arg(long, default_value = "sauda")]
         stack_name: String,
-        #[arg(long, env = "TELEGRAM_API_BASE", default_value = "https://api.telegram.org")]
+        #[arg(
+            long,
+            env = "TELEGRAM_API_BASE",
+            default_value = "https://api.telegram.org"
+        )]
         telegram_api_base: String,
     },
 }
@@ -148,12 +152,23 @@ fn tenant_id(raw: &str) -> Result<TenantId, String> {
 
 pub async fn run(cli: Cli) -> CliResult {
     let sdk = load_sdk_config().await;
-    let region = sdk.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
+    let region = sdk
+        .region()
+        .map(|r| r.to_string())
+        .unwrap_or_else(|| "us-east-1".into());
     let clients = AwsClients::new(&sdk);
-    let table = cli.table.clone().unwrap_or_else(|| format!("sauda-{}", cli.stage));
+    let table = cli
+        .table
+        .clone()
+        .unwrap_or_else(|| format!("sauda-{}", cli.stage));
     match cli.command {
         Command::Tenant(cmd) => tenant_command(&clients, &cli.stage, &table, cmd).await,
-        Command::Telegram(TelegramCommand::SetWebhook { tenant, base_url, stack_name, telegram_api_base }) => {
+        Command::Telegram(TelegramCommand::SetWebhook {
+            tenant,
+            base_url,
+            stack_name,
+            telegram_api_base,
+        }) => {
             let tenant = tenant_id(&tenant)?;
             let base_url = match base_url {
                 Some(url) => url,
@@ -162,13 +177,25 @@ pub async fn run(cli: Cli) -> CliResult {
             let secrets = tenant::read_tenant_secrets(&clients.secrets, &cli.stage, &tenant)
                 .await?
                 .ok_or("the tenant has no secrets; store telegram_bot_token first")?;
-            let bot_token = secrets.telegram_bot_token.ok_or("telegram_bot_token is not set for this tenant")?;
+            let bot_token = secrets
+                .telegram_bot_token
+                .ok_or("telegram_bot_token is not set for this tenant")?;
             let token = tenant::generate_secret_token();
             let url = format!("{}/t/{tenant}/telegram", base_url.trim_end_matches('/'));
             // Store first: Telegram starts sending the new token as soon as setWebhook returns.
-            let update = TenantSecrets { telegram_webhook_secret: Some(token.clone()), ..Default::default() };
+            let update = TenantSecrets {
+                telegram_webhook_secret: Some(token.clone()),
+                ..Default::default()
+            };
             tenant::merge_tenant_secrets(&clients.secrets, &cli.stage, &tenant, update).await?;
-            tenant::set_telegram_webhook(&reqwest::Client::new(), &telegram_api_base, &bot_token, &url, &token).await?;
+            tenant::set_telegram_webhook(
+                &reqwest::Client::new(),
+                &telegram_api_base,
+                &bot_token,
+                &url,
+                &token,
+            )
+            .await?;
             println!("webhook set: {url} (secret token stored in Secrets Manager)");
             Ok(())
         }
@@ -176,52 +203,80 @@ pub async fn run(cli: Cli) -> CliResult {
     }
 }
 
-async fn tenant_command(clients: &AwsClients, stage: &str, table: &str, cmd: TenantCommand) -> CliResult {
+async fn tenant_command(
+    clients: &AwsClients,
+    stage: &str,
+    table: &str,
+    cmd: TenantCommand,
+) -> CliResult {
     match cmd {
-        TenantCommand::Create { tenant, name, timezone, language, whatsapp_phone_number_id } => {
+        TenantCommand::Create {
+            tenant,
+            name,
+            timezone,
+            language,
+            whatsapp_phone_number_id,
+        } => {
             let tenant = tenant_id(&tenant)?;
-            jiff::tz::TimeZone::get(&timezone).map_err(|e| format!("--timezone {timezone:?}: {e}"))?;
+            jiff::tz::TimeZone::get(&timezone)
+                .map_err(|e| format!("--timezone {timezone:?}: {e}"))?;
             let mut config = TenantConfig::new(tenant.clone(), name);
             config.timezone = timezone;
             config.default_language = language;
             config.whatsapp_phone_number_id = whatsapp_phone_number_id;
             tenant::create_tenant(&clients.dynamo, table, &config).await?;
-            println!("tenant {tenant} created (config {})", keys::tenant_config(&tenant).0);
+            println!(
+                "tenant {tenant} created (config {})",
+                keys::tenant_config(&tenant).0
+            );
         }
         TenantCommand::Suspend { tenant } => {
             let tenant = tenant_id(&tenant)?;
-            tenant::set_tenant_status(&clients.dynamo, table, &tenant, TenantStatus::Suspended).await?;
+            tenant::set_tenant_status(&clients.dynamo, table, &tenant, TenantStatus::Suspended)
+                .await?;
             println!("tenant {tenant} suspended");
         }
         TenantCommand::Activate { tenant } => {
             let tenant = tenant_id(&tenant)?;
-            tenant::set_tenant_status(&clients.dynamo, table, &tenant, TenantStatus::Active).await?;
+            tenant::set_tenant_status(&clients.dynamo, table, &tenant, TenantStatus::Active)
+                .await?;
             println!("tenant {tenant} active");
         }
         TenantCommand::Secrets { tenant, file } => {
             let tenant = tenant_id(&tenant)?;
             let raw = match file {
-                Some(path) => std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?,
+                Some(path) => std::fs::read_to_string(&path)
+                    .map_err(|e| format!("{}: {e}", path.display()))?,
                 None => {
                     let mut buf = String::new();
                     std::io::stdin().read_to_string(&mut buf)?;
                     buf
                 }
             };
-            let update: TenantSecrets = serde_json::from_str(&raw).map_err(|e| format!("secrets JSON: {e}"))?;
-            let merged = tenant::merge_tenant_secrets(&clients.secrets, stage, &tenant, update).await?;
+            let update: TenantSecrets =
+                serde_json::from_str(&raw).map_err(|e| format!("secrets JSON: {e}"))?;
+            let merged =
+                tenant::merge_tenant_secrets(&clients.secrets, stage, &tenant, update).await?;
             let names: Vec<String> = serde_json::to_value(&merged)?
                 .as_object()
                 .map(|o| o.keys().cloned().collect())
                 .unwrap_or_default();
             // Only the names of the fields are shown, never their values.
-            println!("secret {} now holds: {}", tenant::tenant_secret_name(stage, &tenant), names.join(", "));
+            println!(
+                "secret {} now holds: {}",
+                tenant::tenant_secret_name(stage, &tenant),
+                names.join(", ")
+            );
         }
     }
     Ok(())
 }
 
-async fn stack_output(sdk: &aws_config::SdkConfig, stack: &str, key: &str) -> Result<String, Box<dyn std::error::Error>> {
+async fn stack_output(
+    sdk: &aws_config::SdkConfig,
+    stack: &str,
+    key: &str,
+) -> Result<String, Box<dyn std::error::Error>> {
     let cfn = aws_sdk_cloudformation::Client::new(sdk);
     let out = cfn.describe_stacks().stack_name(stack).send().await?;
     out.stacks()
@@ -232,12 +287,22 @@ async fn stack_output(sdk: &aws_config::SdkConfig, stack: &str, key: &str) -> Re
         .ok_or_else(|| format!("stack {stack} has no output {key}; pass --base-url").into())
 }
 
-async fn local_stack(clients: &AwsClients, stage: &str, region: &str, template: &TemplateArg) -> Result<Stack, Box<dyn std::error::Error>> {
+async fn local_stack(
+    clients: &AwsClients,
+    stage: &str,
+    region: &str,
+    template: &TemplateArg,
+) -> Result<Stack, Box<dyn std::error::Error>> {
     let template = Template::load(&template.template)?;
     Ok(provision::provision(clients, &template, stage, region).await?)
 }
 
-async fn local_command(clients: &AwsClients, stage: &str, region: &str, cmd: LocalCommand) -> CliResult {
+async fn local_command(
+    clients: &AwsClients,
+    stage: &str,
+    region: &str,
+    cmd: LocalCommand,
+) -> CliResult {
     match cmd {
         LocalCommand::Provision { template, env_file } => {
             let stack = local_stack(clients, stage, region, &template).await?;
@@ -247,7 +312,10 @@ async fn local_command(clients: &AwsClients, stage: &str, region: &str, cmd: Loc
                 for (k, v) in stack.function_env(&f.binary)? {
                     if let Some(previous) = seen.insert(k.clone(), v.clone()) {
                         if previous != v {
-                            return Err(format!("{k} differs between functions; cargo lambda watch shares one env").into());
+                            return Err(format!(
+                                "{k} differs between functions; cargo lambda watch shares one env"
+                            )
+                            .into());
                         }
                     }
                 }
@@ -259,7 +327,11 @@ async fn local_command(clients: &AwsClients, stage: &str, region: &str, cmd: Loc
                 std::fs::create_dir_all(parent)?;
             }
             std::fs::write(&env_file, lines.join("\n") + "\n")?;
-            println!("provisioned stage {stage}: table {}, bucket {}", stack.table, stack.bucket.as_deref().unwrap_or("-"));
+            println!(
+                "provisioned stage {stage}: table {}, bucket {}",
+                stack.table,
+                stack.bucket.as_deref().unwrap_or("-")
+            );
             for (logical, q) in &stack.queues {
                 println!("  queue {logical}: {}", q.url);
             }
@@ -272,16 +344,28 @@ async fn local_command(clients: &AwsClients, stage: &str, region: &str, cmd: Loc
                 Ok(()) | Err(tenant::OnboardingError::AlreadyExists(_)) => {}
                 Err(e) => return Err(e.into()),
             }
-            tenant::merge_tenant_secrets(&clients.secrets, stage, &demo.tenant, demo.secrets.clone()).await?;
+            tenant::merge_tenant_secrets(
+                &clients.secrets,
+                stage,
+                &demo.tenant,
+                demo.secrets.clone(),
+            )
+            .await?;
             println!("demo tenant {} seeded", demo.tenant);
         }
-        LocalCommand::Pump { template, functions_url } => {
+        LocalCommand::Pump {
+            template,
+            functions_url,
+        } => {
             let stack = local_stack(clients, stage, region, &template).await?;
             let routes = pump::routes(&stack);
             for r in &routes {
                 println!("pump: {} -> {}", r.queue_url, r.function);
             }
-            let invoker = HttpInvoker { http: reqwest::Client::new(), base_url: functions_url };
+            let invoker = HttpInvoker {
+                http: reqwest::Client::new(),
+                base_url: functions_url,
+            };
             let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
             tokio::spawn(async move {
                 let _ = tokio::signal::ctrl_c().await;
@@ -289,7 +373,11 @@ async fn local_command(clients: &AwsClients, stage: &str, region: &str, cmd: Loc
             });
             pump::run(clients.sqs.clone(), &invoker, routes, region, stop_rx).await;
         }
-        LocalCommand::Demo { template, demo, webhook_url } => {
+        LocalCommand::Demo {
+            template,
+            demo,
+            webhook_url,
+        } => {
             let stack = local_stack(clients, stage, region, &template).await?;
             let demo = DemoTenant::load(&demo)?;
             crate::demo_run::play(clients, &stack, &demo, &webhook_url).await?;

@@ -34,7 +34,13 @@ impl DemoTenant {
 }
 
 /// A Telegram `message` update with text.
-pub fn telegram_text(update_id: u64, message_id: i64, chat_id: i64, date: i64, text: &str) -> Value {
+pub fn telegram_text(
+    update_id: u64,
+    message_id: i64,
+    chat_id: i64,
+    date: i64,
+    text: &str,
+) -> Value {
     json!({
         "update_id": update_id,
         "message": {
@@ -77,29 +83,37 @@ fn whatsapp_envelope(value: Value) -> Value {
     })
 }
 
-pub fn whatsapp_text(phone_number_id: &str, from: &str, wamid: &str, timestamp: i64, text: &str) -> Value {
-    whatsapp_envelope(
-        json!({
-            "messaging_product": "whatsapp",
-            "metadata": {"display_phone_number": "15550783881", "phone_number_id": phone_number_id},
-            "contacts": [{"profile": {"name": "Bekzat"}, "wa_id": from}],
-            "messages": [{"from": from, "id": wamid, "timestamp": timestamp.to_string(), "type": "text", "text": {"body": text}}]
-        }),
-    )
+pub fn whatsapp_text(
+    phone_number_id: &str,
+    from: &str,
+    wamid: &str,
+    timestamp: i64,
+    text: &str,
+) -> Value {
+    whatsapp_envelope(json!({
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550783881", "phone_number_id": phone_number_id},
+        "contacts": [{"profile": {"name": "Bekzat"}, "wa_id": from}],
+        "messages": [{"from": from, "id": wamid, "timestamp": timestamp.to_string(), "type": "text", "text": {"body": text}}]
+    }))
 }
 
-pub fn whatsapp_status(phone_number_id: &str, recipient: &str, wamid: &str, timestamp: i64, status: &str) -> Value {
+pub fn whatsapp_status(
+    phone_number_id: &str,
+    recipient: &str,
+    wamid: &str,
+    timestamp: i64,
+    status: &str,
+) -> Value {
     let mut entry = json!({"id": wamid, "status": status, "timestamp": timestamp.to_string(), "recipient_id": recipient});
     if status == "failed" {
         entry["errors"] = json!([{"code": 131047, "title": "Re-engagement message"}]);
     }
-    whatsapp_envelope(
-        json!({
-            "messaging_product": "whatsapp",
-            "metadata": {"display_phone_number": "15550783881", "phone_number_id": phone_number_id},
-            "statuses": [entry]
-        }),
-    )
+    whatsapp_envelope(json!({
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550783881", "phone_number_id": phone_number_id},
+        "statuses": [entry]
+    }))
 }
 
 /// `X-Hub-Signature-256` for a body, with the tenant's app secret.
@@ -118,12 +132,18 @@ pub fn http_api_event(
     body: Option<&str>,
 ) -> Value {
     let mut header_map = serde_json::Map::new();
-    header_map.insert("host".into(), json!("abc123.execute-api.eu-central-1.amazonaws.com"));
+    header_map.insert(
+        "host".into(),
+        json!("abc123.execute-api.eu-central-1.amazonaws.com"),
+    );
     header_map.insert("content-type".into(), json!("application/json"));
     for (k, v) in headers {
         header_map.insert(k.to_ascii_lowercase(), json!(v));
     }
-    let query_params: serde_json::Map<String, Value> = url_pairs(query).into_iter().map(|(k, v)| (k, json!(v))).collect();
+    let query_params: serde_json::Map<String, Value> = url_pairs(query)
+        .into_iter()
+        .map(|(k, v)| (k, json!(v)))
+        .collect();
     json!({
         "version": "2.0",
         "routeKey": format!("{method} {route}"),
@@ -159,26 +179,90 @@ pub fn sample_events(demo: &DemoTenant) -> Vec<(&'static str, Value)> {
     let t = demo.tenant.as_str();
     let tg_path = format!("/t/{t}/telegram");
     let wa_path = format!("/t/{t}/whatsapp");
-    let tg_secret = demo.secrets.telegram_webhook_secret.as_ref().map(|s| s.expose().to_owned()).unwrap_or_default();
-    let app_secret = demo.secrets.whatsapp_app_secret.as_ref().map(|s| s.expose().to_owned()).unwrap_or_default();
-    let verify = demo.secrets.whatsapp_verify_token.as_ref().map(|s| s.expose().to_owned()).unwrap_or_default();
+    let tg_secret = demo
+        .secrets
+        .telegram_webhook_secret
+        .as_ref()
+        .map(|s| s.expose().to_owned())
+        .unwrap_or_default();
+    let app_secret = demo
+        .secrets
+        .whatsapp_app_secret
+        .as_ref()
+        .map(|s| s.expose().to_owned())
+        .unwrap_or_default();
+    let verify = demo
+        .secrets
+        .whatsapp_verify_token
+        .as_ref()
+        .map(|s| s.expose().to_owned())
+        .unwrap_or_default();
     let phone_id = demo.whatsapp_phone_number_id.clone().unwrap_or_default();
     let date = 1_795_860_000;
     let tg = |value: Value| {
         let body = value.to_string();
-        http_api_event("POST", "/t/{tenant}/telegram", t, &tg_path, "", &[("x-telegram-bot-api-secret-token", &tg_secret)], Some(&body))
+        http_api_event(
+            "POST",
+            "/t/{tenant}/telegram",
+            t,
+            &tg_path,
+            "",
+            &[("x-telegram-bot-api-secret-token", &tg_secret)],
+            Some(&body),
+        )
     };
     let wa = |value: Value| {
         let body = value.to_string();
         let sig = sign_whatsapp(&app_secret, &body);
-        http_api_event("POST", "/t/{tenant}/whatsapp", t, &wa_path, "", &[("x-hub-signature-256", &sig)], Some(&body))
+        http_api_event(
+            "POST",
+            "/t/{tenant}/whatsapp",
+            t,
+            &wa_path,
+            "",
+            &[("x-hub-signature-256", &sig)],
+            Some(&body),
+        )
     };
     vec![
-        ("telegram-text.json", tg(telegram_text(900_001, 101, 123456789, date, "Здравствуйте! Сколько стоит насос Grundfos?"))),
-        ("telegram-voice.json", tg(telegram_voice(900_002, 102, 123456789, date + 10))),
-        ("telegram-edited.json", tg(telegram_edited(900_003, 101, 123456789, date))),
-        ("whatsapp-text.json", wa(whatsapp_text(&phone_id, "77011234567", "wamid.DEMO0001", date, "Hello, do you deliver to Bishkek?"))),
-        ("whatsapp-status.json", wa(whatsapp_status(&phone_id, "77011234567", "wamid.DEMOOUT1", date + 20, "delivered"))),
+        (
+            "telegram-text.json",
+            tg(telegram_text(
+                900_001,
+                101,
+                123456789,
+                date,
+                "Здравствуйте! Сколько стоит насос Grundfos?",
+            )),
+        ),
+        (
+            "telegram-voice.json",
+            tg(telegram_voice(900_002, 102, 123456789, date + 10)),
+        ),
+        (
+            "telegram-edited.json",
+            tg(telegram_edited(900_003, 101, 123456789, date)),
+        ),
+        (
+            "whatsapp-text.json",
+            wa(whatsapp_text(
+                &phone_id,
+                "77011234567",
+                "wamid.DEMO0001",
+                date,
+                "Hello, do you deliver to Bishkek?",
+            )),
+        ),
+        (
+            "whatsapp-status.json",
+            wa(whatsapp_status(
+                &phone_id,
+                "77011234567",
+                "wamid.DEMOOUT1",
+                date + 20,
+                "delivered",
+            )),
+        ),
         (
             "whatsapp-verify.json",
             http_api_event(

@@ -17,7 +17,11 @@ pub async fn play(
     let http = reqwest::Client::new();
     let base = webhook_url.trim_end_matches('/');
     let t = &demo.tenant;
-    let expose = |s: &Option<sauda_shared::secrets::Secret>| s.as_ref().map(|s| s.expose().to_owned()).unwrap_or_default();
+    let expose = |s: &Option<sauda_shared::secrets::Secret>| {
+        s.as_ref()
+            .map(|s| s.expose().to_owned())
+            .unwrap_or_default()
+    };
     let tg_secret = expose(&demo.secrets.telegram_webhook_secret);
     let app_secret = expose(&demo.secrets.whatsapp_app_secret);
     let phone_id = demo.whatsapp_phone_number_id.clone().unwrap_or_default();
@@ -30,10 +34,34 @@ pub async fn play(
     println!("\n== demo conversation for tenant {t} ==");
     let tg_url = format!("{base}/t/{t}/telegram");
     let steps: Vec<(&str, Value)> = vec![
-        ("telegram text", demo::telegram_text(run as u64 + 1, run + 1, chat_id, now, "Здравствуйте! Сколько стоит насос Grundfos CR 10?")),
-        ("telegram voice", demo::telegram_voice(run as u64 + 2, run + 2, chat_id, now + 1)),
-        ("telegram redelivery", demo::telegram_text(run as u64 + 1, run + 1, chat_id, now, "Здравствуйте! Сколько стоит насос Grundfos CR 10?")),
-        ("telegram edited (ignored)", demo::telegram_edited(run as u64 + 3, run + 1, chat_id, now)),
+        (
+            "telegram text",
+            demo::telegram_text(
+                run as u64 + 1,
+                run + 1,
+                chat_id,
+                now,
+                "Здравствуйте! Сколько стоит насос Grundfos CR 10?",
+            ),
+        ),
+        (
+            "telegram voice",
+            demo::telegram_voice(run as u64 + 2, run + 2, chat_id, now + 1),
+        ),
+        (
+            "telegram redelivery",
+            demo::telegram_text(
+                run as u64 + 1,
+                run + 1,
+                chat_id,
+                now,
+                "Здравствуйте! Сколько стоит насос Grundfos CR 10?",
+            ),
+        ),
+        (
+            "telegram edited (ignored)",
+            demo::telegram_edited(run as u64 + 3, run + 1, chat_id, now),
+        ),
     ];
     for (label, update) in steps {
         let response = http
@@ -42,21 +70,50 @@ pub async fn play(
             .json(&update)
             .send()
             .await?;
-        println!("  {label:<28} -> {} {}", response.status().as_u16(), response.text().await?);
+        println!(
+            "  {label:<28} -> {} {}",
+            response.status().as_u16(),
+            response.text().await?
+        );
     }
-    let response = http.post(&tg_url).header("x-telegram-bot-api-secret-token", "wrong").json(&demo::telegram_text(1, 1, chat_id, now, "x")).send().await?;
-    println!("  {:<28} -> {} {}", "telegram wrong secret", response.status().as_u16(), response.text().await?);
+    let response = http
+        .post(&tg_url)
+        .header("x-telegram-bot-api-secret-token", "wrong")
+        .json(&demo::telegram_text(1, 1, chat_id, now, "x"))
+        .send()
+        .await?;
+    println!(
+        "  {:<28} -> {} {}",
+        "telegram wrong secret",
+        response.status().as_u16(),
+        response.text().await?
+    );
 
     let wa_url = format!("{base}/t/{t}/whatsapp");
-    let body = demo::whatsapp_text(&phone_id, wa_from, &format!("wamid.DEMO{run}"), now, "Hello! Do you deliver to Bishkek?").to_string();
+    let body = demo::whatsapp_text(
+        &phone_id,
+        wa_from,
+        &format!("wamid.DEMO{run}"),
+        now,
+        "Hello! Do you deliver to Bishkek?",
+    )
+    .to_string();
     let response = http
         .post(&wa_url)
-        .header("x-hub-signature-256", demo::sign_whatsapp(&app_secret, &body))
+        .header(
+            "x-hub-signature-256",
+            demo::sign_whatsapp(&app_secret, &body),
+        )
         .header("content-type", "application/json")
         .body(body)
         .send()
         .await?;
-    println!("  {:<28} -> {} {}", "whatsapp text", response.status().as_u16(), response.text().await?);
+    println!(
+        "  {:<28} -> {} {}",
+        "whatsapp text",
+        response.status().as_u16(),
+        response.text().await?
+    );
 
     println!("\n== stored ==");
     for contact in [format!("tg-{chat_id}"), format!("wa-{wa_from}")] {
@@ -72,8 +129,19 @@ pub async fn play(
             .send()
             .await?;
         for item in out.items() {
-            let get = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-            println!("  {} {} [{}] {}", get("PK"), get("SK"), get("kind"), get("text"));
+            let get = |k: &str| {
+                item.get(k)
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+                    .unwrap_or_default()
+            };
+            println!(
+                "  {} {} [{}] {}",
+                get("PK"),
+                get("SK"),
+                get("kind"),
+                get("text")
+            );
         }
     }
     println!("\n== queued ==");
@@ -86,7 +154,13 @@ pub async fn play(
             .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
             .send()
             .await?;
-        let get = |n: QueueAttributeName| attrs.attributes().and_then(|a| a.get(&n)).cloned().unwrap_or_default();
+        let get = |n: QueueAttributeName| {
+            attrs
+                .attributes()
+                .and_then(|a| a.get(&n))
+                .cloned()
+                .unwrap_or_default()
+        };
         println!(
             "  {logical:<24} visible={} in_flight={}",
             get(QueueAttributeName::ApproximateNumberOfMessages),

@@ -3,8 +3,8 @@
 
 use crate::template::{eval, Context, FunctionSpec, Template, TemplateError};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
-    ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use sauda_shared::aws::AwsClients;
@@ -79,7 +79,11 @@ fn key_schema(v: Option<&Value>) -> Vec<KeySchemaElement> {
                         "HASH" => KeyType::Hash,
                         _ => KeyType::Range,
                     };
-                    KeySchemaElement::builder().attribute_name(name).key_type(kind).build().ok()
+                    KeySchemaElement::builder()
+                        .attribute_name(name)
+                        .key_type(kind)
+                        .build()
+                        .ok()
                 })
                 .collect()
         })
@@ -98,7 +102,10 @@ pub async fn provision(
     let mut queues = BTreeMap::new();
 
     for r in template.resources_of("AWS::DynamoDB::Table") {
-        let name = eval(prop(r.properties, "TableName").unwrap_or(&Value::Null), &ctx)?;
+        let name = eval(
+            prop(r.properties, "TableName").unwrap_or(&Value::Null),
+            &ctx,
+        )?;
         create_table(clients, &name, r.properties).await?;
         ctx.refs.insert(r.logical_id.into(), name.clone());
         ctx.attrs.insert(
@@ -112,15 +119,27 @@ pub async fn provision(
     let mut sqs = template.resources_of("AWS::SQS::Queue");
     sqs.sort_by_key(|r| prop(r.properties, "RedrivePolicy").is_some());
     for r in sqs {
-        let name = eval(prop(r.properties, "QueueName").unwrap_or(&Value::Null), &ctx)?;
+        let name = eval(
+            prop(r.properties, "QueueName").unwrap_or(&Value::Null),
+            &ctx,
+        )?;
         let mut attrs: HashMap<QueueAttributeName, String> = HashMap::new();
         for (key, attr) in [
             ("FifoQueue", QueueAttributeName::FifoQueue),
-            ("ContentBasedDeduplication", QueueAttributeName::ContentBasedDeduplication),
+            (
+                "ContentBasedDeduplication",
+                QueueAttributeName::ContentBasedDeduplication,
+            ),
             ("VisibilityTimeout", QueueAttributeName::VisibilityTimeout),
-            ("MessageRetentionPeriod", QueueAttributeName::MessageRetentionPeriod),
+            (
+                "MessageRetentionPeriod",
+                QueueAttributeName::MessageRetentionPeriod,
+            ),
             ("DeduplicationScope", QueueAttributeName::DeduplicationScope),
-            ("FifoThroughputLimit", QueueAttributeName::FifoThroughputLimit),
+            (
+                "FifoThroughputLimit",
+                QueueAttributeName::FifoThroughputLimit,
+            ),
             ("DelaySeconds", QueueAttributeName::DelaySeconds),
         ] {
             if let Some(v) = prop(r.properties, key) {
@@ -128,11 +147,18 @@ pub async fn provision(
             }
         }
         if let Some(redrive) = prop(r.properties, "RedrivePolicy") {
-            let target = eval(redrive.get("deadLetterTargetArn").unwrap_or(&Value::Null), &ctx)?;
-            let max = redrive.get("maxReceiveCount").and_then(Value::as_u64).unwrap_or(5);
+            let target = eval(
+                redrive.get("deadLetterTargetArn").unwrap_or(&Value::Null),
+                &ctx,
+            )?;
+            let max = redrive
+                .get("maxReceiveCount")
+                .and_then(Value::as_u64)
+                .unwrap_or(5);
             attrs.insert(
                 QueueAttributeName::RedrivePolicy,
-                serde_json::json!({"deadLetterTargetArn": target, "maxReceiveCount": max}).to_string(),
+                serde_json::json!({"deadLetterTargetArn": target, "maxReceiveCount": max})
+                    .to_string(),
             );
         }
         let out = clients
@@ -146,14 +172,20 @@ pub async fn provision(
         let url = out.queue_url.unwrap_or_default();
         let arn = format!("arn:aws:sqs:{region}:{LOCAL_ACCOUNT}:{name}");
         ctx.refs.insert(r.logical_id.into(), url.clone());
-        ctx.attrs.insert(format!("{}.Arn", r.logical_id), arn.clone());
-        ctx.attrs.insert(format!("{}.QueueName", r.logical_id), name.clone());
-        ctx.attrs.insert(format!("{}.QueueUrl", r.logical_id), url.clone());
+        ctx.attrs
+            .insert(format!("{}.Arn", r.logical_id), arn.clone());
+        ctx.attrs
+            .insert(format!("{}.QueueName", r.logical_id), name.clone());
+        ctx.attrs
+            .insert(format!("{}.QueueUrl", r.logical_id), url.clone());
         queues.insert(r.logical_id.to_owned(), QueueInfo { name, url, arn });
     }
 
     for r in template.resources_of("AWS::S3::Bucket") {
-        let name = eval(prop(r.properties, "BucketName").unwrap_or(&Value::Null), &ctx)?;
+        let name = eval(
+            prop(r.properties, "BucketName").unwrap_or(&Value::Null),
+            &ctx,
+        )?;
         match clients.s3.create_bucket().bucket(&name).send().await {
             Ok(_) => {}
             Err(e)
@@ -163,7 +195,10 @@ pub async fn provision(
             Err(e) => return Err(aws_err(r.logical_id, e)),
         }
         ctx.refs.insert(r.logical_id.into(), name.clone());
-        ctx.attrs.insert(format!("{}.Arn", r.logical_id), format!("arn:aws:s3:::{name}"));
+        ctx.attrs.insert(
+            format!("{}.Arn", r.logical_id),
+            format!("arn:aws:s3:::{name}"),
+        );
         bucket.get_or_insert(name);
     }
 
@@ -173,9 +208,21 @@ pub async fn provision(
             .map(|v| eval(v, &ctx))
             .transpose()?
             .unwrap_or_else(|| "{}".to_owned());
-        let arn = match clients.secrets.create_secret().name(&name).secret_string(initial).send().await {
+        let arn = match clients
+            .secrets
+            .create_secret()
+            .name(&name)
+            .secret_string(initial)
+            .send()
+            .await
+        {
             Ok(out) => out.arn.unwrap_or_default(),
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_resource_exists_exception()) => name.clone(),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_resource_exists_exception()) =>
+            {
+                name.clone()
+            }
             Err(e) => return Err(aws_err(r.logical_id, e)),
         };
         ctx.refs.insert(r.logical_id.into(), arn);
@@ -195,7 +242,11 @@ pub async fn provision(
     })
 }
 
-async fn create_table(clients: &AwsClients, name: &str, props: &Value) -> Result<(), ProvisionError> {
+async fn create_table(
+    clients: &AwsClients,
+    name: &str,
+    props: &Value,
+) -> Result<(), ProvisionError> {
     let attributes = prop(props, "AttributeDefinitions")
         .and_then(Value::as_sequence)
         .map(|s| {
@@ -223,7 +274,11 @@ async fn create_table(clients: &AwsClients, name: &str, props: &Value) -> Result
                     GlobalSecondaryIndex::builder()
                         .index_name(g.get("IndexName")?.as_str()?)
                         .set_key_schema(Some(key_schema(g.get("KeySchema"))))
-                        .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                        .projection(
+                            Projection::builder()
+                                .projection_type(ProjectionType::All)
+                                .build(),
+                        )
                         .build()
                         .ok()
                 })
@@ -242,7 +297,12 @@ async fn create_table(clients: &AwsClients, name: &str, props: &Value) -> Result
         .await;
     match result {
         Ok(_) => {}
-        Err(e) if e.as_service_error().is_some_and(|se| se.is_resource_in_use_exception()) => return Ok(()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|se| se.is_resource_in_use_exception()) =>
+        {
+            return Ok(())
+        }
         Err(e) => return Err(aws_err(name, e)),
     }
     if let Some(ttl) = prop(props, "TimeToLiveSpecification") {

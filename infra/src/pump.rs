@@ -49,7 +49,11 @@ pub struct PumpOutcome {
 /// Invokes a function with an event and returns the raw JSON answer.
 #[async_trait::async_trait]
 pub trait Invoker: Send + Sync {
-    async fn invoke(&self, function: &str, payload: serde_json::Value) -> Result<serde_json::Value, String>;
+    async fn invoke(
+        &self,
+        function: &str,
+        payload: serde_json::Value,
+    ) -> Result<serde_json::Value, String>;
 }
 
 /// `cargo lambda watch`'s Invoke API (`/2015-03-31/functions/{fn}/invocations`).
@@ -60,9 +64,22 @@ pub struct HttpInvoker {
 
 #[async_trait::async_trait]
 impl Invoker for HttpInvoker {
-    async fn invoke(&self, function: &str, payload: serde_json::Value) -> Result<serde_json::Value, String> {
-        let url = format!("{}/2015-03-31/functions/{function}/invocations", self.base_url.trim_end_matches('/'));
-        let response = self.http.post(url).json(&payload).send().await.map_err(|e| e.to_string())?;
+    async fn invoke(
+        &self,
+        function: &str,
+        payload: serde_json::Value,
+    ) -> Result<serde_json::Value, String> {
+        let url = format!(
+            "{}/2015-03-31/functions/{function}/invocations",
+            self.base_url.trim_end_matches('/')
+        );
+        let response = self
+            .http
+            .post(url)
+            .json(&payload)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
         let status = response.status();
         let body: serde_json::Value = response.json().await.unwrap_or_default();
         if status.is_success() && body.get("errorType").is_none() {
@@ -115,18 +132,30 @@ pub async fn pump_once(
     }
     let payload = serde_json::to_value(&event).map_err(|e| e.to_string())?;
     let failed_ids: HashSet<String> = match invoker.invoke(&route.function, payload).await {
-        Ok(answer) if route.report_batch_item_failures => serde_json::from_value::<SqsBatchResponse>(answer)
-            .map(|r| r.batch_item_failures.into_iter().map(|f| f.item_identifier).collect())
-            .unwrap_or_default(),
+        Ok(answer) if route.report_batch_item_failures => {
+            serde_json::from_value::<SqsBatchResponse>(answer)
+                .map(|r| {
+                    r.batch_item_failures
+                        .into_iter()
+                        .map(|f| f.item_identifier)
+                        .collect()
+                })
+                .unwrap_or_default()
+        }
         Ok(_) => HashSet::new(),
         Err(error) => {
             tracing::warn!(function = %route.function, %error, "invocation failed; the whole batch will be retried");
-            messages.iter().filter_map(|m| m.message_id.clone()).collect()
+            messages
+                .iter()
+                .filter_map(|m| m.message_id.clone())
+                .collect()
         }
     };
     let mut deletes = Vec::new();
     for m in &messages {
-        let (Some(id), Some(handle)) = (&m.message_id, &m.receipt_handle) else { continue };
+        let (Some(id), Some(handle)) = (&m.message_id, &m.receipt_handle) else {
+            continue;
+        };
         if failed_ids.contains(id) {
             // Lambda waits out the visibility timeout; locally a short one keeps retries quick.
             let _ = sqs

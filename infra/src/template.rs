@@ -10,7 +10,10 @@ use std::path::Path;
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {
     #[error("cannot read template {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("template is not valid YAML: {0}")]
     Yaml(#[from] serde_yaml::Error),
     #[error("template: {0}")]
@@ -117,7 +120,10 @@ impl Template {
     }
 
     pub fn resources_of(&self, kind: &str) -> Vec<Resource<'_>> {
-        self.resources().into_iter().filter(|r| r.kind == kind).collect()
+        self.resources()
+            .into_iter()
+            .filter(|r| r.kind == kind)
+            .collect()
     }
 
     pub fn functions(&self) -> Result<Vec<FunctionSpec>, TemplateError> {
@@ -137,7 +143,12 @@ impl Template {
                 .get("BuildProperties")
                 .and_then(|b| b.get("Binary"))
                 .and_then(Value::as_str)
-                .ok_or_else(|| TemplateError::Invalid(format!("{}: Metadata.BuildProperties.Binary missing", r.logical_id)))?;
+                .ok_or_else(|| {
+                    TemplateError::Invalid(format!(
+                        "{}: Metadata.BuildProperties.Binary missing",
+                        r.logical_id
+                    ))
+                })?;
             let mut env: Mapping = globals.clone();
             if let Some(own) = r
                 .properties
@@ -160,17 +171,27 @@ impl Template {
                     let props = event.get("Properties").unwrap_or(&NULL);
                     match event.get("Type").and_then(Value::as_str) {
                         Some("SQS") => {
-                            let queue = props
-                                .get("Queue")
-                                .and_then(getatt_target)
-                                .ok_or_else(|| TemplateError::Invalid(format!("{}: SQS Queue must be !GetAtt X.Arn", r.logical_id)))?;
+                            let queue =
+                                props.get("Queue").and_then(getatt_target).ok_or_else(|| {
+                                    TemplateError::Invalid(format!(
+                                        "{}: SQS Queue must be !GetAtt X.Arn",
+                                        r.logical_id
+                                    ))
+                                })?;
                             sqs.push(SqsTrigger {
                                 queue_logical_id: queue,
-                                batch_size: props.get("BatchSize").and_then(Value::as_u64).unwrap_or(10) as u32,
+                                batch_size: props
+                                    .get("BatchSize")
+                                    .and_then(Value::as_u64)
+                                    .unwrap_or(10)
+                                    as u32,
                                 report_batch_item_failures: props
                                     .get("FunctionResponseTypes")
                                     .and_then(Value::as_sequence)
-                                    .is_some_and(|s| s.iter().any(|t| t.as_str() == Some("ReportBatchItemFailures"))),
+                                    .is_some_and(|s| {
+                                        s.iter()
+                                            .any(|t| t.as_str() == Some("ReportBatchItemFailures"))
+                                    }),
                             });
                         }
                         Some("ScheduleV2") | Some("Schedule") => schedules.push(ScheduleTrigger {
@@ -181,7 +202,10 @@ impl Template {
                                 .and_then(Value::as_str)
                                 .unwrap_or_default()
                                 .to_owned(),
-                            input: props.get("Input").and_then(Value::as_str).map(str::to_owned),
+                            input: props
+                                .get("Input")
+                                .and_then(Value::as_str)
+                                .map(str::to_owned),
                         }),
                         _ => {}
                     }
@@ -230,7 +254,11 @@ pub fn eval(v: &Value, ctx: &Context) -> Result<String, TemplateError> {
             };
             let inner = match (tag, inner) {
                 ("GetAtt", Value::Sequence(parts)) => Value::String(
-                    parts.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("."),
+                    parts
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join("."),
                 ),
                 _ => inner.clone(),
             };
@@ -247,15 +275,27 @@ pub fn eval(v: &Value, ctx: &Context) -> Result<String, TemplateError> {
 }
 
 fn eval_tagged(t: &TaggedValue, ctx: &Context) -> Result<String, TemplateError> {
-    let arg = t.value.as_str().ok_or_else(|| TemplateError::Unresolved(format!("!{} {:?}", t.tag, t.value)))?;
+    let arg = t
+        .value
+        .as_str()
+        .ok_or_else(|| TemplateError::Unresolved(format!("!{} {:?}", t.tag, t.value)))?;
     if t.tag == "Ref" {
-        ctx.refs.get(arg).cloned().ok_or_else(|| TemplateError::Unresolved(format!("!Ref {arg}")))
+        ctx.refs
+            .get(arg)
+            .cloned()
+            .ok_or_else(|| TemplateError::Unresolved(format!("!Ref {arg}")))
     } else if t.tag == "GetAtt" {
-        ctx.attrs.get(arg).cloned().ok_or_else(|| TemplateError::Unresolved(format!("!GetAtt {arg}")))
+        ctx.attrs
+            .get(arg)
+            .cloned()
+            .ok_or_else(|| TemplateError::Unresolved(format!("!GetAtt {arg}")))
     } else if t.tag == "Sub" {
         substitute(arg, ctx)
     } else {
-        Err(TemplateError::Unresolved(format!("!{} is not supported locally", t.tag)))
+        Err(TemplateError::Unresolved(format!(
+            "!{} is not supported locally",
+            t.tag
+        )))
     }
 }
 
@@ -274,7 +314,10 @@ fn substitute(pattern: &str, ctx: &Context) -> Result<String, TemplateError> {
         } else {
             ctx.refs.get(name)
         };
-        out.push_str(value.ok_or_else(|| TemplateError::Unresolved(format!("${{{name}}} in {pattern:?}")))?);
+        out.push_str(
+            value
+                .ok_or_else(|| TemplateError::Unresolved(format!("${{{name}}} in {pattern:?}")))?,
+        );
         rest = &after[end + 1..];
     }
     out.push_str(rest);
@@ -299,16 +342,33 @@ mod tests {
             .iter()
             .map(|k| eval(props.get(*k).unwrap(), &ctx).unwrap())
             .collect();
-        assert_eq!(got, ["sauda-local-x.fifo", "url", "arn", "us-east-1", "arn"]);
+        assert_eq!(
+            got,
+            ["sauda-local-x.fifo", "url", "arn", "us-east-1", "arn"]
+        );
     }
 
     #[test]
     fn reads_the_real_template() {
-        let t = Template::load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml"))).unwrap();
+        let t = Template::load(Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../template.yaml"
+        )))
+        .unwrap();
         let functions = t.functions().unwrap();
-        let webhook = functions.iter().find(|f| f.binary == "webhook").expect("webhook function");
-        let env: Vec<&str> = webhook.environment.iter().map(|(k, _)| k.as_str()).collect();
-        assert!(env.contains(&"TABLE_NAME") && env.contains(&"INBOUND_QUEUE_URL"), "{env:?}");
+        let webhook = functions
+            .iter()
+            .find(|f| f.binary == "webhook")
+            .expect("webhook function");
+        let env: Vec<&str> = webhook
+            .environment
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .collect();
+        assert!(
+            env.contains(&"TABLE_NAME") && env.contains(&"INBOUND_QUEUE_URL"),
+            "{env:?}"
+        );
         assert!(!t.resources_of("AWS::DynamoDB::Table").is_empty());
     }
 }

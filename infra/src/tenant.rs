@@ -49,7 +49,10 @@ struct RegistryItem<'a> {
     created_at_ms: i64,
 }
 
-fn put(table: &str, item: HashMap<String, AttributeValue>) -> Result<TransactWriteItem, OnboardingError> {
+fn put(
+    table: &str,
+    item: HashMap<String, AttributeValue>,
+) -> Result<TransactWriteItem, OnboardingError> {
     let put = Put::builder()
         .table_name(table)
         .set_item(Some(item))
@@ -67,7 +70,8 @@ pub async fn create_tenant(
 ) -> Result<(), OnboardingError> {
     let (pk, sk) = keys::tenant_config(&config.tenant);
     let (rpk, rsk) = keys::tenant_registry(&config.tenant);
-    let config_item = serde_dynamo::to_item(ConfigItem { pk, sk, config }).map_err(|e| OnboardingError::Invalid(e.to_string()))?;
+    let config_item = serde_dynamo::to_item(ConfigItem { pk, sk, config })
+        .map_err(|e| OnboardingError::Invalid(e.to_string()))?;
     let registry_item = serde_dynamo::to_item(RegistryItem {
         pk: rpk,
         sk: rsk,
@@ -102,7 +106,12 @@ pub async fn set_tenant_status(
     tenant: &TenantId,
     status: TenantStatus,
 ) -> Result<(), OnboardingError> {
-    let value = AttributeValue::S(serde_json::to_value(status).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default());
+    let value = AttributeValue::S(
+        serde_json::to_value(status)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default(),
+    );
     for (pk, sk) in [keys::tenant_config(tenant), keys::tenant_registry(tenant)] {
         let result = dynamo
             .update_item()
@@ -117,7 +126,10 @@ pub async fn set_tenant_status(
             .await;
         match result {
             Ok(_) => {}
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => {
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
                 return Err(OnboardingError::NotFound(tenant.clone()))
             }
             Err(e) => return Err(aws(e)),
@@ -141,7 +153,12 @@ pub async fn read_tenant_secrets(
         Ok(out) => serde_json::from_str(out.secret_string().unwrap_or("{}"))
             .map(Some)
             .map_err(|_| OnboardingError::Invalid(format!("secret {name} is not valid JSON"))),
-        Err(e) if e.as_service_error().is_some_and(|se| se.is_resource_not_found_exception()) => Ok(None),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|se| se.is_resource_not_found_exception()) =>
+        {
+            Ok(None)
+        }
         Err(e) => Err(aws(e)),
     }
 }
@@ -168,9 +185,16 @@ pub async fn merge_tenant_secrets(
         whatsapp_access_token,
         stripe_webhook_secret
     );
-    let body = serde_json::to_string(&merged).map_err(|e| OnboardingError::Invalid(e.to_string()))?;
+    let body =
+        serde_json::to_string(&merged).map_err(|e| OnboardingError::Invalid(e.to_string()))?;
     if existing.is_some() {
-        secrets.put_secret_value().secret_id(&name).secret_string(body).send().await.map_err(aws)?;
+        secrets
+            .put_secret_value()
+            .secret_id(&name)
+            .secret_string(body)
+            .send()
+            .await
+            .map_err(aws)?;
     } else {
         secrets
             .create_secret()
@@ -198,7 +222,11 @@ pub async fn set_telegram_webhook(
     url: &str,
     secret_token: &Secret,
 ) -> Result<(), OnboardingError> {
-    let endpoint = format!("{}/bot{}/setWebhook", api_base.trim_end_matches('/'), bot_token.expose());
+    let endpoint = format!(
+        "{}/bot{}/setWebhook",
+        api_base.trim_end_matches('/'),
+        bot_token.expose()
+    );
     let response = http
         .post(endpoint)
         .json(&serde_json::json!({
@@ -216,7 +244,12 @@ pub async fn set_telegram_webhook(
     if status.is_success() && body.get("ok").and_then(serde_json::Value::as_bool) == Some(true) {
         Ok(())
     } else {
-        let description = body.get("description").and_then(|d| d.as_str()).unwrap_or("no description");
-        Err(OnboardingError::Telegram(format!("setWebhook answered {status}: {description}")))
+        let description = body
+            .get("description")
+            .and_then(|d| d.as_str())
+            .unwrap_or("no description");
+        Err(OnboardingError::Telegram(format!(
+            "setWebhook answered {status}: {description}"
+        )))
     }
 }

@@ -109,7 +109,8 @@ impl AwsClients {
         let mut dynamo = aws_sdk_dynamodb::config::Builder::from(sdk);
         let mut sqs = aws_sdk_sqs::config::Builder::from(sdk);
         // Emulators serve buckets by path, not by virtual host.
-        let mut s3 = aws_sdk_s3::config::Builder::from(sdk).force_path_style(sdk.endpoint_url().is_some());
+        let mut s3 =
+            aws_sdk_s3::config::Builder::from(sdk).force_path_style(sdk.endpoint_url().is_some());
         let mut secrets = aws_sdk_secretsmanager::config::Builder::from(sdk);
         if let Some(counter) = counter {
             dynamo = dynamo.interceptor(counter.clone());
@@ -182,8 +183,9 @@ impl TenantDirectory for DynamoTenantDirectory {
         let config = match out.item {
             None => None,
             Some(item) => {
-                let parsed: ConfigItem = serde_dynamo::from_item(item)
-                    .map_err(|e| StoreError(format!("tenant config of {tenant} is malformed: {e}")))?;
+                let parsed: ConfigItem = serde_dynamo::from_item(item).map_err(|e| {
+                    StoreError(format!("tenant config of {tenant} is malformed: {e}"))
+                })?;
                 Some(Arc::new(parsed.config))
             }
         };
@@ -222,7 +224,10 @@ impl SecretsManagerSource {
 
 #[async_trait]
 impl SecretSource for SecretsManagerSource {
-    async fn tenant_secrets(&self, tenant: &TenantId) -> Result<Option<Arc<TenantSecrets>>, SecretError> {
+    async fn tenant_secrets(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Option<Arc<TenantSecrets>>, SecretError> {
         if let Some(hit) = self.cache.get(tenant) {
             return Ok(hit);
         }
@@ -235,8 +240,17 @@ impl SecretSource for SecretsManagerSource {
                     .map_err(|_| SecretError::Malformed { name: name.clone() })?;
                 Some(Arc::new(parsed))
             }
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_resource_not_found_exception()) => None,
-            Err(e) => return Err(SecretError::Unavailable(DisplayErrorContext(&e).to_string())),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_resource_not_found_exception()) =>
+            {
+                None
+            }
+            Err(e) => {
+                return Err(SecretError::Unavailable(
+                    DisplayErrorContext(&e).to_string(),
+                ))
+            }
         };
         self.cache.insert(tenant.clone(), secrets.clone());
         Ok(secrets)
@@ -282,7 +296,10 @@ impl MessageStore for DynamoMessageStore {
             .await;
         match result {
             Ok(_) => Ok(PutOutcome::Stored),
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => {
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
                 Ok(PutOutcome::Duplicate)
             }
             Err(e) => Err(store_err("put inbound message", e)),
@@ -291,7 +308,8 @@ impl MessageStore for DynamoMessageStore {
 
     async fn put_outbound(&self, message: &OutboundMessage) -> Result<(), StoreError> {
         let item = MessageItem::outbound(message, crate::now_ms());
-        let (pointer_pk, pointer_sk) = keys::outbound_pointer(&message.tenant, &message.platform_message_id);
+        let (pointer_pk, pointer_sk) =
+            keys::outbound_pointer(&message.tenant, &message.platform_message_id);
         let pointer = OutboundPointer {
             pk: pointer_pk,
             sk: pointer_sk,
@@ -316,7 +334,10 @@ impl MessageStore for DynamoMessageStore {
         Ok(())
     }
 
-    async fn apply_delivery_status(&self, status: &DeliveryStatus) -> Result<StatusOutcome, StoreError> {
+    async fn apply_delivery_status(
+        &self,
+        status: &DeliveryStatus,
+    ) -> Result<StatusOutcome, StoreError> {
         let (pk, sk) = keys::outbound_pointer(&status.tenant, &status.platform_message_id);
         let out = self
             .client
@@ -330,9 +351,11 @@ impl MessageStore for DynamoMessageStore {
         let Some(item) = out.item else {
             return Ok(StatusOutcome::UnknownMessage);
         };
-        let pointer: OutboundPointer =
-            serde_dynamo::from_item(item).map_err(|e| StoreError(format!("outbound pointer: {e}")))?;
-        let mut update = "SET delivery_state = :state, delivery_rank = :rank, delivery_updated_ms = :ts".to_owned();
+        let pointer: OutboundPointer = serde_dynamo::from_item(item)
+            .map_err(|e| StoreError(format!("outbound pointer: {e}")))?;
+        let mut update =
+            "SET delivery_state = :state, delivery_rank = :rank, delivery_updated_ms = :ts"
+                .to_owned();
         let mut request = self
             .client
             .update_item()
@@ -348,7 +371,8 @@ impl MessageStore for DynamoMessageStore {
             );
         if let Some(code) = status.error_code {
             update.push_str(", delivery_error_code = :code");
-            request = request.expression_attribute_values(":code", AttributeValue::N(code.to_string()));
+            request =
+                request.expression_attribute_values(":code", AttributeValue::N(code.to_string()));
         }
         if let Some(title) = &status.error_title {
             update.push_str(", delivery_error_title = :title");
@@ -356,7 +380,10 @@ impl MessageStore for DynamoMessageStore {
         }
         match request.update_expression(update).send().await {
             Ok(_) => Ok(StatusOutcome::Applied),
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => {
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
                 Ok(StatusOutcome::Stale)
             }
             Err(e) => Err(store_err("update delivery state", e)),
@@ -384,7 +411,9 @@ impl MessageStore for DynamoMessageStore {
         out.items
             .unwrap_or_default()
             .into_iter()
-            .map(|item| serde_dynamo::from_item(item).map_err(|e| StoreError(format!("message item: {e}"))))
+            .map(|item| {
+                serde_dynamo::from_item(item).map_err(|e| StoreError(format!("message item: {e}")))
+            })
             .collect()
     }
 }
@@ -406,7 +435,12 @@ impl SqsJobQueue {
 
 #[async_trait]
 impl JobQueue for SqsJobQueue {
-    async fn enqueue(&self, envelope: &Envelope, group_id: &str, deduplication_id: &str) -> Result<(), QueueError> {
+    async fn enqueue(
+        &self,
+        envelope: &Envelope,
+        group_id: &str,
+        deduplication_id: &str,
+    ) -> Result<(), QueueError> {
         self.client
             .send_message()
             .queue_url(&self.queue_url)

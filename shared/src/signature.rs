@@ -21,7 +21,10 @@ pub enum SignatureError {
 /// Telegram's `X-Telegram-Bot-Api-Secret-Token` check.
 ///
 /// Both sides are hashed first so the comparison time reveals neither content nor length.
-pub fn verify_telegram_secret(expected: &str, presented: Option<&[u8]>) -> Result<(), SignatureError> {
+pub fn verify_telegram_secret(
+    expected: &str,
+    presented: Option<&[u8]>,
+) -> Result<(), SignatureError> {
     let presented = presented.ok_or(SignatureError::Missing)?;
     let a = Sha256::digest(expected.as_bytes());
     let b = Sha256::digest(presented);
@@ -34,7 +37,8 @@ pub fn verify_telegram_secret(expected: &str, presented: Option<&[u8]>) -> Resul
 
 /// The value of `X-Hub-Signature-256` for `body`: `sha256=<hex hmac>`.
 pub fn whatsapp_signature(app_secret: &str, body: &[u8]) -> String {
-    let mut mac = HmacSha256::new_from_slice(app_secret.as_bytes()).expect("HMAC takes any key length");
+    let mut mac =
+        HmacSha256::new_from_slice(app_secret.as_bytes()).expect("HMAC takes any key length");
     mac.update(body);
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
@@ -50,9 +54,11 @@ pub fn verify_whatsapp_signature(
         .strip_prefix(b"sha256=")
         .ok_or(SignatureError::Malformed)?;
     let digest = hex::decode(hex_digest).map_err(|_| SignatureError::Malformed)?;
-    let mut mac = HmacSha256::new_from_slice(app_secret.as_bytes()).expect("HMAC takes any key length");
+    let mut mac =
+        HmacSha256::new_from_slice(app_secret.as_bytes()).expect("HMAC takes any key length");
     mac.update(body);
-    mac.verify_slice(&digest).map_err(|_| SignatureError::Mismatch)
+    mac.verify_slice(&digest)
+        .map_err(|_| SignatureError::Mismatch)
 }
 
 /// Stripe's `Stripe-Signature: t=…,v1=…[,v1=…]` over `"{t}.{body}"`; any `v1` may match.
@@ -69,7 +75,9 @@ pub fn verify_stripe_signature(
     for part in header.split(',') {
         match part.trim().split_once('=') {
             Some(("t", v)) => timestamp = v.parse::<i64>().ok(),
-            Some(("v1", v)) => candidates.push(hex::decode(v).map_err(|_| SignatureError::Malformed)?),
+            Some(("v1", v)) => {
+                candidates.push(hex::decode(v).map_err(|_| SignatureError::Malformed)?)
+            }
             _ => {}
         }
     }
@@ -99,19 +107,28 @@ mod tests {
 
     #[test]
     fn telegram_secret_matches_only_exactly() {
-        assert_eq!(verify_telegram_secret("abc_DEF-1", Some(b"abc_DEF-1")), Ok(()));
+        assert_eq!(
+            verify_telegram_secret("abc_DEF-1", Some(b"abc_DEF-1")),
+            Ok(())
+        );
         assert_eq!(
             verify_telegram_secret("abc_DEF-1", Some(b"abc_DEF-")),
             Err(SignatureError::Mismatch)
         );
-        assert_eq!(verify_telegram_secret("abc", None), Err(SignatureError::Missing));
+        assert_eq!(
+            verify_telegram_secret("abc", None),
+            Err(SignatureError::Missing)
+        );
     }
 
     #[test]
     fn whatsapp_signature_round_trip_and_tamper() {
         let body = br#"{"object":"whatsapp_business_account"}"#;
         let sig = whatsapp_signature("app-secret", body);
-        assert_eq!(verify_whatsapp_signature("app-secret", body, Some(sig.as_bytes())), Ok(()));
+        assert_eq!(
+            verify_whatsapp_signature("app-secret", body, Some(sig.as_bytes())),
+            Ok(())
+        );
         assert_eq!(
             verify_whatsapp_signature("other", body, Some(sig.as_bytes())),
             Err(SignatureError::Mismatch)
@@ -152,8 +169,14 @@ mod tests {
         let body = br#"{"id":"evt_1"}"#;
         let good = stripe_header("whsec", 1_000, body);
         let with_rotated = format!("t=1000,v1={},{}", "00".repeat(32), &good[7..]);
-        assert_eq!(verify_stripe_signature("whsec", body, Some(&good), 1_100, 300), Ok(()));
-        assert_eq!(verify_stripe_signature("whsec", body, Some(&with_rotated), 1_100, 300), Ok(()));
+        assert_eq!(
+            verify_stripe_signature("whsec", body, Some(&good), 1_100, 300),
+            Ok(())
+        );
+        assert_eq!(
+            verify_stripe_signature("whsec", body, Some(&with_rotated), 1_100, 300),
+            Ok(())
+        );
         assert_eq!(
             verify_stripe_signature("whsec", body, Some(&good), 1_400, 300),
             Err(SignatureError::Expired)

@@ -40,7 +40,13 @@ impl CounterDelta {
         self.metrics.values().all(|v| *v == 0)
     }
 
-    fn expression(&self) -> (String, HashMap<String, String>, HashMap<String, AttributeValue>) {
+    fn expression(
+        &self,
+    ) -> (
+        String,
+        HashMap<String, String>,
+        HashMap<String, AttributeValue>,
+    ) {
         let mut names = HashMap::new();
         let mut values = HashMap::new();
         let mut parts = Vec::new();
@@ -154,7 +160,10 @@ mod tests {
     #[test]
     fn delta_builds_one_add_expression() {
         let mut d = CounterDelta::default();
-        d.add("messages_in", 2).add("messages_out", 1).add("messages_in", 1).add("zero", 0);
+        d.add("messages_in", 2)
+            .add("messages_out", 1)
+            .add("messages_in", 1)
+            .add("zero", 0);
         let (expr, names, values) = d.expression();
         assert_eq!(expr, "ADD #m0 :v0, #m1 :v1");
         assert_eq!(names["#m0"], "messages_in");

@@ -37,7 +37,9 @@ pub fn parse_update(tenant: &TenantId, body: &[u8]) -> Result<TelegramUpdate, Pa
     let update_id = object
         .get("update_id")
         .and_then(Value::as_u64)
-        .ok_or_else(|| ParseError::InvalidShape("update_id must be a non-negative integer".into()))?;
+        .ok_or_else(|| {
+            ParseError::InvalidShape("update_id must be a non-negative integer".into())
+        })?;
     let Some(raw_message) = object.get("message") else {
         let kind = object
             .keys()
@@ -82,7 +84,7 @@ fn classify(m: &Message) -> (MessageKind, Option<Attachment>) {
     if let Some(voice) = &m.voice {
         let attachment = Attachment::Voice {
             file_id: voice.file_id.clone(),
-            duration_s: u32::try_from(voice.duration).ok(),
+            duration_s: Some(voice.duration),
         };
         return (MessageKind::Voice, Some(attachment));
     }
@@ -127,7 +129,9 @@ mod tests {
 
     #[test]
     fn text_message_is_normalised() {
-        let TelegramUpdate::Message { update_id, message } = parse_update(&tenant(), TEXT.as_bytes()).unwrap() else {
+        let TelegramUpdate::Message { update_id, message } =
+            parse_update(&tenant(), TEXT.as_bytes()).unwrap()
+        else {
             panic!("expected a message");
         };
         assert_eq!(update_id, 10000);
@@ -145,22 +149,45 @@ mod tests {
     #[test]
     fn voice_photo_contact_location() {
         let cases = [
-            (r#""voice":{"file_id":"AwAC","file_unique_id":"u","duration":4,"mime_type":"audio/ogg"}"#, MessageKind::Voice),
-            (r#""photo":[{"file_id":"small","file_unique_id":"a","width":90,"height":90},{"file_id":"big","file_unique_id":"b","width":800,"height":800}],"caption":"this one""#, MessageKind::Photo),
-            (r#""contact":{"phone_number":"+77011234567","first_name":"Aida"}"#, MessageKind::Contact),
-            (r#""location":{"latitude":43.25,"longitude":76.95}"#, MessageKind::Location),
-            (r#""sticker":{"file_id":"s","file_unique_id":"s","type":"regular","width":512,"height":512,"is_animated":false,"is_video":false}"#, MessageKind::Other),
+            (
+                r#""voice":{"file_id":"AwAC","file_unique_id":"u","duration":4,"mime_type":"audio/ogg"}"#,
+                MessageKind::Voice,
+            ),
+            (
+                r#""photo":[{"file_id":"small","file_unique_id":"a","width":90,"height":90},{"file_id":"big","file_unique_id":"b","width":800,"height":800}],"caption":"this one""#,
+                MessageKind::Photo,
+            ),
+            (
+                r#""contact":{"phone_number":"+77011234567","first_name":"Aida"}"#,
+                MessageKind::Contact,
+            ),
+            (
+                r#""location":{"latitude":43.25,"longitude":76.95}"#,
+                MessageKind::Location,
+            ),
+            (
+                r#""sticker":{"file_id":"s","file_unique_id":"s","type":"regular","width":512,"height":512,"is_animated":false,"is_video":false}"#,
+                MessageKind::Other,
+            ),
         ];
         for (fragment, expected) in cases {
             let body = format!(
                 r#"{{"update_id":1,"message":{{"message_id":7,"date":1732460000,"chat":{{"id":5,"type":"private"}},{fragment}}}}}"#
             );
-            let update = parse_update(&tenant(), body.as_bytes()).unwrap_or_else(|e| panic!("{fragment}: {e}"));
-            let TelegramUpdate::Message { message, .. } = update else { panic!("{fragment}") };
+            let update = parse_update(&tenant(), body.as_bytes())
+                .unwrap_or_else(|e| panic!("{fragment}: {e}"));
+            let TelegramUpdate::Message { message, .. } = update else {
+                panic!("{fragment}")
+            };
             assert_eq!(message.kind, expected, "{fragment}");
             if expected == MessageKind::Photo {
                 assert_eq!(message.text.as_deref(), Some("this one"));
-                assert_eq!(message.attachment, Some(Attachment::Photo { file_id: "big".into() }));
+                assert_eq!(
+                    message.attachment,
+                    Some(Attachment::Photo {
+                        file_id: "big".into()
+                    })
+                );
             }
         }
     }
@@ -170,21 +197,42 @@ mod tests {
         let edited = r#"{"update_id":2,"edited_message":{"message_id":7,"date":1,"edit_date":2,"chat":{"id":5,"type":"private"},"text":"x"}}"#;
         assert_eq!(
             parse_update(&tenant(), edited.as_bytes()).unwrap(),
-            TelegramUpdate::Ignored { update_id: 2, kind: "edited_message".into() }
+            TelegramUpdate::Ignored {
+                update_id: 2,
+                kind: "edited_message".into()
+            }
         );
         let future = r#"{"update_id":3,"some_future_kind":{"x":1}}"#;
-        assert!(matches!(parse_update(&tenant(), future.as_bytes()).unwrap(), TelegramUpdate::Ignored { .. }));
+        assert!(matches!(
+            parse_update(&tenant(), future.as_bytes()).unwrap(),
+            TelegramUpdate::Ignored { .. }
+        ));
     }
 
     #[test]
     fn malformed_and_misshapen_bodies_are_errors() {
-        assert!(matches!(parse_update(&tenant(), b"{not json"), Err(ParseError::MalformedJson(_))));
-        assert!(matches!(parse_update(&tenant(), b"[]"), Err(ParseError::InvalidShape(_))));
-        assert!(matches!(parse_update(&tenant(), br#"{"message":{}}"#), Err(ParseError::InvalidShape(_))));
         assert!(matches!(
-            parse_update(&tenant(), br#"{"update_id":1,"message":{"text":"no chat"}}"#),
+            parse_update(&tenant(), b"{not json"),
+            Err(ParseError::MalformedJson(_))
+        ));
+        assert!(matches!(
+            parse_update(&tenant(), b"[]"),
             Err(ParseError::InvalidShape(_))
         ));
-        assert!(matches!(parse_update(&tenant(), br#"{"update_id":-5}"#), Err(ParseError::InvalidShape(_))));
+        assert!(matches!(
+            parse_update(&tenant(), br#"{"message":{}}"#),
+            Err(ParseError::InvalidShape(_))
+        ));
+        assert!(matches!(
+            parse_update(
+                &tenant(),
+                br#"{"update_id":1,"message":{"text":"no chat"}}"#
+            ),
+            Err(ParseError::InvalidShape(_))
+        ));
+        assert!(matches!(
+            parse_update(&tenant(), br#"{"update_id":-5}"#),
+            Err(ParseError::InvalidShape(_))
+        ));
     }
 }

@@ -122,7 +122,16 @@ mod tests {
 
     #[test]
     fn rejects_ids_that_could_forge_keys() {
-        for bad in ["", "a", "-lead", "Demo", "a#b", "a/b", "x".repeat(41).as_str(), "tenant#C#x"] {
+        for bad in [
+            "",
+            "a",
+            "-lead",
+            "Demo",
+            "a#b",
+            "a/b",
+            "x".repeat(41).as_str(),
+            "tenant#C#x",
+        ] {
             assert_eq!(TenantId::parse(bad), Err(InvalidTenantId), "{bad}");
         }
     }

@@ -1,6 +1,8 @@
 //! WhatsApp Cloud API webhook payloads (`entry[].changes[].value`), normalised.
 
-use crate::message::{Attachment, Channel, DeliveryState, DeliveryStatus, InboundMessage, MessageKind};
+use crate::message::{
+    Attachment, Channel, DeliveryState, DeliveryStatus, InboundMessage, MessageKind,
+};
 use crate::telegram::ParseError;
 use crate::tenant::TenantId;
 use serde::Deserialize;
@@ -221,12 +223,19 @@ fn normalise(tenant: &TenantId, value: MessagesValue) -> Result<WhatsappBatch, P
 
 fn classify(m: &WaMessage) -> (MessageKind, Option<String>, Option<Attachment>) {
     match m.kind.as_str() {
-        "text" => (MessageKind::Text, m.text.as_ref().map(|t| t.body.clone()), None),
+        "text" => (
+            MessageKind::Text,
+            m.text.as_ref().map(|t| t.body.clone()),
+            None,
+        ),
         "audio" => match &m.audio {
             Some(a) => (
                 MessageKind::Voice,
                 None,
-                Some(Attachment::Voice { file_id: a.id.clone(), duration_s: None }),
+                Some(Attachment::Voice {
+                    file_id: a.id.clone(),
+                    duration_s: None,
+                }),
             ),
             None => (MessageKind::Other, None, None),
         },
@@ -234,7 +243,9 @@ fn classify(m: &WaMessage) -> (MessageKind, Option<String>, Option<Attachment>) 
             Some(i) => (
                 MessageKind::Photo,
                 i.caption.clone(),
-                Some(Attachment::Photo { file_id: i.id.clone() }),
+                Some(Attachment::Photo {
+                    file_id: i.id.clone(),
+                }),
             ),
             None => (MessageKind::Other, None, None),
         },
@@ -242,7 +253,10 @@ fn classify(m: &WaMessage) -> (MessageKind, Option<String>, Option<Attachment>) 
             Some(l) => (
                 MessageKind::Location,
                 None,
-                Some(Attachment::Location { latitude: l.latitude, longitude: l.longitude }),
+                Some(Attachment::Location {
+                    latitude: l.latitude,
+                    longitude: l.longitude,
+                }),
             ),
             None => (MessageKind::Other, None, None),
         },
@@ -255,7 +269,9 @@ fn classify(m: &WaMessage) -> (MessageKind, Option<String>, Option<Attachment>) 
                     None,
                     Some(Attachment::Contact {
                         phone,
-                        name: first.and_then(|c| c.name.as_ref()).and_then(|n| n.formatted_name.clone()),
+                        name: first
+                            .and_then(|c| c.name.as_ref())
+                            .and_then(|n| n.formatted_name.clone()),
                     }),
                 ),
                 None => (MessageKind::Other, None, None),
@@ -304,40 +320,80 @@ mod tests {
 
     #[test]
     fn statuses_carry_state_and_error() {
-        let batch = parse_webhook(&tenant(), STATUS.as_bytes()).unwrap().remove(0);
+        let batch = parse_webhook(&tenant(), STATUS.as_bytes())
+            .unwrap()
+            .remove(0);
         assert_eq!(batch.statuses.len(), 2);
-        assert_eq!(batch.ignored, 1, "unknown status kinds are counted, not rejected");
+        assert_eq!(
+            batch.ignored, 1,
+            "unknown status kinds are counted, not rejected"
+        );
         assert_eq!(batch.statuses[0].state, DeliveryState::Failed);
         assert_eq!(batch.statuses[0].error_code, Some(131047));
-        assert_eq!(batch.statuses[0].error_title.as_deref(), Some("Re-engagement message"));
+        assert_eq!(
+            batch.statuses[0].error_title.as_deref(),
+            Some("Re-engagement message")
+        );
         assert_eq!(batch.statuses[1].state, DeliveryState::Delivered);
     }
 
     #[test]
     fn media_kinds() {
         for (fragment, expected) in [
-            (r#""type":"audio","audio":{"id":"a1","mime_type":"audio/ogg; codecs=opus","voice":true}"#, MessageKind::Voice),
-            (r#""type":"image","image":{"id":"i1","caption":"this","mime_type":"image/jpeg"}"#, MessageKind::Photo),
-            (r#""type":"location","location":{"latitude":42.87,"longitude":74.59}"#, MessageKind::Location),
-            (r#""type":"contacts","contacts":[{"name":{"formatted_name":"Bek"},"phones":[{"phone":"+996700123456"}]}]"#, MessageKind::Contact),
-            (r#""type":"reaction","reaction":{"message_id":"wamid.x","emoji":"👍"}"#, MessageKind::Other),
+            (
+                r#""type":"audio","audio":{"id":"a1","mime_type":"audio/ogg; codecs=opus","voice":true}"#,
+                MessageKind::Voice,
+            ),
+            (
+                r#""type":"image","image":{"id":"i1","caption":"this","mime_type":"image/jpeg"}"#,
+                MessageKind::Photo,
+            ),
+            (
+                r#""type":"location","location":{"latitude":42.87,"longitude":74.59}"#,
+                MessageKind::Location,
+            ),
+            (
+                r#""type":"contacts","contacts":[{"name":{"formatted_name":"Bek"},"phones":[{"phone":"+996700123456"}]}]"#,
+                MessageKind::Contact,
+            ),
+            (
+                r#""type":"reaction","reaction":{"message_id":"wamid.x","emoji":"👍"}"#,
+                MessageKind::Other,
+            ),
         ] {
             let body = format!(
                 r#"{{"object":"whatsapp_business_account","entry":[{{"id":"1","changes":[{{"field":"messages","value":{{"metadata":{{"phone_number_id":"1"}},"messages":[{{"from":"7701","id":"wamid.m","timestamp":"1",{fragment}}}]}}}}]}}]}}"#
             );
-            let batch = parse_webhook(&tenant(), body.as_bytes()).unwrap_or_else(|e| panic!("{fragment}: {e}")).remove(0);
+            let batch = parse_webhook(&tenant(), body.as_bytes())
+                .unwrap_or_else(|e| panic!("{fragment}: {e}"))
+                .remove(0);
             assert_eq!(batch.messages[0].kind, expected, "{fragment}");
         }
     }
 
     #[test]
     fn bad_bodies() {
-        assert!(matches!(parse_webhook(&tenant(), b"{"), Err(ParseError::MalformedJson(_))));
-        assert!(matches!(parse_webhook(&tenant(), br#"{"object":"page","entry":[]}"#), Err(ParseError::InvalidShape(_))));
-        assert!(matches!(parse_webhook(&tenant(), br#"{"entry":[]}"#), Err(ParseError::InvalidShape(_))));
+        assert!(matches!(
+            parse_webhook(&tenant(), b"{"),
+            Err(ParseError::MalformedJson(_))
+        ));
+        assert!(matches!(
+            parse_webhook(&tenant(), br#"{"object":"page","entry":[]}"#),
+            Err(ParseError::InvalidShape(_))
+        ));
+        assert!(matches!(
+            parse_webhook(&tenant(), br#"{"entry":[]}"#),
+            Err(ParseError::InvalidShape(_))
+        ));
         let bad_ts = TEXT.replace("\"1749416383\"", "\"soon\"");
-        assert!(matches!(parse_webhook(&tenant(), bad_ts.as_bytes()), Err(ParseError::InvalidShape(_))));
+        assert!(matches!(
+            parse_webhook(&tenant(), bad_ts.as_bytes()),
+            Err(ParseError::InvalidShape(_))
+        ));
         let other_field = r#"{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"account_update","value":{}}]}]}"#;
-        assert_eq!(parse_webhook(&tenant(), other_field.as_bytes()).unwrap()[0].ignored, 1);
+        assert_eq!(
+            parse_webhook(&tenant(), other_field.as_bytes()).unwrap()[0].ignored,
+            1
+        );
     }
 }

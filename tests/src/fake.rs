@@ -44,7 +44,13 @@ pub struct FakeServer {
     inner: Arc<Mutex<Inner>>,
 }
 
-async fn handle(State(inner): State<Arc<Mutex<Inner>>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn handle(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let mut inner = inner.lock().unwrap();
     inner.requests.push(Recorded {
         method,
@@ -52,12 +58,20 @@ async fn handle(State(inner): State<Arc<Mutex<Inner>>>, method: Method, uri: Uri
         headers,
         body,
     });
-    let answer = inner.script.pop_front().or_else(|| inner.default.clone()).unwrap_or(Scripted {
-        status: 200,
-        body: serde_json::json!({"ok": true, "result": true}),
-        headers: vec![],
-    });
-    let mut response = (StatusCode::from_u16(answer.status).unwrap(), axum::Json(answer.body)).into_response();
+    let answer = inner
+        .script
+        .pop_front()
+        .or_else(|| inner.default.clone())
+        .unwrap_or(Scripted {
+            status: 200,
+            body: serde_json::json!({"ok": true, "result": true}),
+            headers: vec![],
+        });
+    let mut response = (
+        StatusCode::from_u16(answer.status).unwrap(),
+        axum::Json(answer.body),
+    )
+        .into_response();
     for (k, v) in answer.headers {
         response.headers_mut().insert(
             axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
@@ -83,11 +97,19 @@ impl FakeServer {
     }
 
     pub fn push(&self, status: u16, body: serde_json::Value) {
-        self.inner.lock().unwrap().script.push_back(Scripted { status, body, headers: vec![] });
+        self.inner.lock().unwrap().script.push_back(Scripted {
+            status,
+            body,
+            headers: vec![],
+        });
     }
 
     pub fn set_default(&self, status: u16, body: serde_json::Value) {
-        self.inner.lock().unwrap().default = Some(Scripted { status, body, headers: vec![] });
+        self.inner.lock().unwrap().default = Some(Scripted {
+            status,
+            body,
+            headers: vec![],
+        });
     }
 
     pub fn requests(&self) -> Vec<Recorded> {

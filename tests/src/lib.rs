@@ -44,12 +44,15 @@ impl TestEnv {
         let sdk = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(REGION))
             .endpoint_url(endpoint)
-            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "tests"))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                "test", "test", None, None, "tests",
+            ))
             .load()
             .await;
         let counter = AwsCallCounter::default();
         let clients = AwsClients::counted(&sdk, &counter);
-        let template = Template::load(&repo_root().join("template.yaml")).expect("template.yaml loads");
+        let template =
+            Template::load(&repo_root().join("template.yaml")).expect("template.yaml loads");
         let stage = unique("t");
         let stack = provision::provision(&clients, &template, &stage, REGION)
             .await
@@ -68,16 +71,28 @@ impl TestEnv {
     }
 
     pub fn queue_url(&self, logical_id: &str) -> String {
-        self.stack.queue(logical_id).unwrap_or_else(|| panic!("no queue {logical_id}")).url.clone()
+        self.stack
+            .queue(logical_id)
+            .unwrap_or_else(|| panic!("no queue {logical_id}"))
+            .url
+            .clone()
     }
 
     /// Creates an active tenant with the given secrets.
-    pub async fn tenant_with(&self, configure: impl FnOnce(&mut TenantConfig), secrets: TenantSecrets) -> TenantId {
+    pub async fn tenant_with(
+        &self,
+        configure: impl FnOnce(&mut TenantConfig),
+        secrets: TenantSecrets,
+    ) -> TenantId {
         let id = TenantId::parse(&unique("tn")).unwrap();
         let mut config = TenantConfig::new(id.clone(), "Test shop");
         configure(&mut config);
-        tenant::create_tenant(&self.clients.dynamo, &self.stack.table, &config).await.unwrap();
-        tenant::merge_tenant_secrets(&self.clients.secrets, self.stage(), &id, secrets).await.unwrap();
+        tenant::create_tenant(&self.clients.dynamo, &self.stack.table, &config)
+            .await
+            .unwrap();
+        tenant::merge_tenant_secrets(&self.clients.secrets, self.stage(), &id, secrets)
+            .await
+            .unwrap();
         id
     }
 
@@ -95,7 +110,10 @@ impl TestEnv {
         };
         let pn = phone_number_id.clone();
         let id = self
-            .tenant_with(move |c| c.whatsapp_phone_number_id = Some(pn), secrets.clone())
+            .tenant_with(
+                move |c| c.whatsapp_phone_number_id = Some(pn),
+                secrets.clone(),
+            )
             .await;
         TestTenant {
             id,
@@ -163,7 +181,11 @@ pub struct TestTenant {
 
 impl TestTenant {
     pub fn telegram_secret(&self) -> &str {
-        self.secrets.telegram_webhook_secret.as_ref().unwrap().expose()
+        self.secrets
+            .telegram_webhook_secret
+            .as_ref()
+            .unwrap()
+            .expose()
     }
 
     pub fn app_secret(&self) -> &str {
@@ -171,10 +193,17 @@ impl TestTenant {
     }
 
     pub fn verify_token(&self) -> &str {
-        self.secrets.whatsapp_verify_token.as_ref().unwrap().expose()
+        self.secrets
+            .whatsapp_verify_token
+            .as_ref()
+            .unwrap()
+            .expose()
     }
 }
 
 pub fn attr_s<'a>(item: &'a HashMap<String, AttributeValue>, key: &str) -> &'a str {
-    item.get(key).and_then(|v| v.as_s().ok()).map(String::as_str).unwrap_or("")
+    item.get(key)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+        .unwrap_or("")
 }

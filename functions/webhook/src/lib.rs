@@ -9,7 +9,9 @@ mod routes;
 pub use config::WebhookConfig;
 pub use routes::{router, MAX_BODY_BYTES, TELEGRAM_SECRET_HEADER, WHATSAPP_SIGNATURE_HEADER};
 
-use sauda_shared::aws::{AwsClients, DynamoMessageStore, DynamoTenantDirectory, SecretsManagerSource, SqsJobQueue};
+use sauda_shared::aws::{
+    AwsClients, DynamoMessageStore, DynamoTenantDirectory, SecretsManagerSource, SqsJobQueue,
+};
 use sauda_shared::ports::{JobQueue, MessageStore, SecretSource, TenantDirectory};
 use std::sync::Arc;
 
@@ -27,9 +29,15 @@ impl Deps {
         let table = &config.core.table_name;
         Self {
             tenants: Arc::new(DynamoTenantDirectory::new(clients.dynamo.clone(), table)),
-            secrets: Arc::new(SecretsManagerSource::new(clients.secrets.clone(), &config.core.stage)),
+            secrets: Arc::new(SecretsManagerSource::new(
+                clients.secrets.clone(),
+                &config.core.stage,
+            )),
             store: Arc::new(DynamoMessageStore::new(clients.dynamo.clone(), table)),
-            queue: Arc::new(SqsJobQueue::new(clients.sqs.clone(), &config.inbound_queue_url)),
+            queue: Arc::new(SqsJobQueue::new(
+                clients.sqs.clone(),
+                &config.inbound_queue_url,
+            )),
         }
     }
 }

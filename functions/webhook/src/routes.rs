@@ -29,10 +29,17 @@ pub const WHATSAPP_SIGNATURE_HEADER: &str = "x-hub-signature-256";
 pub fn router(deps: Arc<Deps>) -> Router {
     Router::new()
         .route("/t/{tenant}/telegram", axum::routing::post(telegram))
-        .route("/t/{tenant}/whatsapp", get(whatsapp_verify).post(whatsapp_events))
+        .route(
+            "/t/{tenant}/whatsapp",
+            get(whatsapp_verify).post(whatsapp_events),
+        )
         .fallback(|| async { ApiError::not_found("route_not_found", "no such route") })
         .method_not_allowed_fallback(|| async {
-            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route")
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "method not allowed on this route",
+            )
         })
         // The size limit is enforced in the handlers, so the 413 carries our JSON body.
         .layer(DefaultBodyLimit::disable())
@@ -51,7 +58,8 @@ async fn telegram(
     let secrets = tenant_secrets(&deps, &tenant).await?;
     let expected = configured(&secrets.telegram_webhook_secret, "telegram")?;
     let presented = headers.get(TELEGRAM_SECRET_HEADER).map(|v| v.as_bytes());
-    signature::verify_telegram_secret(expected.expose(), presented).map_err(|e| rejected(&tenant, "telegram", e))?;
+    signature::verify_telegram_secret(expected.expose(), presented)
+        .map_err(|e| rejected(&tenant, "telegram", e))?;
 
     match telegram::parse_update(&tenant, &body).map_err(invalid_body)? {
         TelegramUpdate::Ignored { update_id, kind } => {
@@ -61,7 +69,9 @@ async fn telegram(
         TelegramUpdate::Message { update_id, message } => {
             let outcome = ingest(&deps, &message).await?;
             info!(%tenant, update_id, contact = %message.contact, ?outcome, "telegram message accepted");
-            Ok(Json(json!({"ok": true, "duplicate": outcome == PutOutcome::Duplicate})))
+            Ok(Json(
+                json!({"ok": true, "duplicate": outcome == PutOutcome::Duplicate}),
+            ))
         }
     }
 }
@@ -85,19 +95,34 @@ async fn whatsapp_verify(
     let (tenant, _config) = active_tenant(&deps, &tenant, 0).await?;
     let secrets = tenant_secrets(&deps, &tenant).await?;
     let expected = configured(&secrets.whatsapp_verify_token, "whatsapp")?;
-    let forbidden = || ApiError::forbidden("verification_failed", "hub.mode or hub.verify_token is wrong");
-    let (Some(mode), Some(token), Some(challenge)) = (query.mode, query.verify_token, query.challenge) else {
+    let forbidden = || {
+        ApiError::forbidden(
+            "verification_failed",
+            "hub.mode or hub.verify_token is wrong",
+        )
+    };
+    let (Some(mode), Some(token), Some(challenge)) =
+        (query.mode, query.verify_token, query.challenge)
+    else {
         return Err(forbidden());
     };
     if challenge.len() > 1024 {
-        return Err(ApiError::bad_request("invalid_challenge", "hub.challenge is too long"));
+        return Err(ApiError::bad_request(
+            "invalid_challenge",
+            "hub.challenge is too long",
+        ));
     }
-    let token_ok = signature::verify_telegram_secret(expected.expose(), Some(token.as_bytes())).is_ok();
+    let token_ok =
+        signature::verify_telegram_secret(expected.expose(), Some(token.as_bytes())).is_ok();
     if mode != "subscribe" || !token_ok {
         warn!(%tenant, "whatsapp verification rejected");
         return Err(forbidden());
     }
-    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], challenge).into_response())
+    Ok((
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        challenge,
+    )
+        .into_response())
 }
 
 async fn whatsapp_events(
@@ -136,10 +161,14 @@ async fn whatsapp_events(
             }
         }
         for status in &batch.statuses {
-            let outcome = deps.store.apply_delivery_status(status).await.map_err(|e| {
-                warn!(%tenant, error = %e, "delivery status not applied");
-                ApiError::dependency("message store unavailable")
-            })?;
+            let outcome = deps
+                .store
+                .apply_delivery_status(status)
+                .await
+                .map_err(|e| {
+                    warn!(%tenant, error = %e, "delivery status not applied");
+                    ApiError::dependency("message store unavailable")
+                })?;
             match outcome {
                 StatusOutcome::Applied => statuses += 1,
                 StatusOutcome::Stale => ignored += 1,
@@ -176,7 +205,11 @@ async fn ingest(deps: &Deps, message: &InboundMessage) -> Result<PutOutcome, Api
     Ok(outcome)
 }
 
-async fn active_tenant(deps: &Deps, raw: &str, body_len: usize) -> Result<(TenantId, Arc<TenantConfig>), ApiError> {
+async fn active_tenant(
+    deps: &Deps,
+    raw: &str,
+    body_len: usize,
+) -> Result<(TenantId, Arc<TenantConfig>), ApiError> {
     if body_len > MAX_BODY_BYTES {
         return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
     }
@@ -188,7 +221,10 @@ async fn active_tenant(deps: &Deps, raw: &str, body_len: usize) -> Result<(Tenan
     })?;
     let config = config.ok_or_else(unknown)?;
     if !config.is_active() {
-        return Err(ApiError::not_found("tenant_suspended", "tenant is suspended"));
+        return Err(ApiError::not_found(
+            "tenant_suspended",
+            "tenant is suspended",
+        ));
     }
     Ok((tenant, config))
 }
@@ -203,7 +239,10 @@ async fn tenant_secrets(deps: &Deps, tenant: &TenantId) -> Result<Arc<TenantSecr
 
 fn configured<'a>(secret: &'a Option<Secret>, channel: &str) -> Result<&'a Secret, ApiError> {
     secret.as_ref().ok_or_else(|| {
-        ApiError::not_found("channel_not_configured", format!("{channel} is not configured for this tenant"))
+        ApiError::not_found(
+            "channel_not_configured",
+            format!("{channel} is not configured for this tenant"),
+        )
     })
 }
 
