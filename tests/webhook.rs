@@ -117,7 +117,9 @@ async fn telegram_text_is_stored_and_queued() {
     let envelope = Envelope::from_json(queued[0].body().unwrap()).unwrap();
     assert_eq!(envelope.v, 1);
     assert_eq!(envelope.tenant, t.id);
-    let Job::InboundMessage { message } = envelope.job;
+    let Job::InboundMessage { message } = envelope.job else {
+        panic!("expected an inbound message job");
+    };
     assert_eq!(message.contact, "tg-4242");
     assert_eq!(message.channel, Channel::Telegram);
     let attrs = queued[0].attributes().unwrap();
@@ -192,7 +194,10 @@ async fn order_within_a_conversation_is_kept() {
     }
     let mut per_chat: std::collections::BTreeMap<String, Vec<String>> = Default::default();
     for m in env.receive_all("InboundQueue").await {
-        let Job::InboundMessage { message } = Envelope::from_json(m.body().unwrap()).unwrap().job;
+        let Job::InboundMessage { message } = Envelope::from_json(m.body().unwrap()).unwrap().job
+        else {
+            panic!("expected an inbound message job");
+        };
         per_chat
             .entry(message.contact)
             .or_default()
@@ -413,7 +418,10 @@ async fn queue_failure_then_platform_retry_queues_the_message() {
     let queued = env.receive_all("InboundQueue").await;
     assert_eq!(queued.len(), 1, "the retry queued it");
     let Job::InboundMessage { message } =
-        Envelope::from_json(queued[0].body().unwrap()).unwrap().job;
+        Envelope::from_json(queued[0].body().unwrap()).unwrap().job
+    else {
+        panic!("expected an inbound message job");
+    };
     assert_eq!(message.text.as_deref(), Some("please call me"));
 }
 

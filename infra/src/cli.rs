@@ -57,6 +57,20 @@ pub enum TenantCommand {
         #[arg(long)]
         whatsapp_phone_number_id: Option<String>,
     },
+    /// Print a tenant's config as JSON (every setting, defaults included).
+    Show {
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Change a tenant's settings with a JSON merge patch (RFC 7386) from --file or
+    /// standard input, e.g. `{"managers":[{"chat_id":42}],"loyalty":{"enabled":true}}`.
+    /// `null` resets a setting to its default.
+    Configure {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
     /// Suspend a tenant: its webhooks answer 404 until it is activated again.
     Suspend {
         #[arg(long)]
@@ -102,6 +116,23 @@ pub enum TelegramCommand {
 pub struct TemplateArg {
     #[arg(long, default_value = "template.yaml")]
     pub template: PathBuf,
+    /// Template parameter overrides, `Name=Value` (repeatable), as `sam deploy
+    /// --parameter-overrides` takes them; e.g. `TelegramApiBase=http://127.0.0.1:9100`.
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+}
+
+impl TemplateArg {
+    fn overrides(&self) -> Result<std::collections::HashMap<String, String>, String> {
+        self.params
+            .iter()
+            .map(|p| {
+                p.split_once('=')
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .ok_or_else(|| format!("--param {p:?} must be NAME=VALUE"))
+            })
+            .collect()
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -144,10 +175,33 @@ pub enum LocalCommand {
     },
 }
 
-type CliResult = Result<(), Box<dyn std::error::Error>>;
+pub type CliResult = Result<(), Box<dyn std::error::Error>>;
 
-fn tenant_id(raw: &str) -> Result<TenantId, String> {
+/// What every subcommand needs; area modules (`catalog_cli`, ...) take it by reference.
+pub struct CliContext {
+    pub sdk: aws_config::SdkConfig,
+    pub clients: AwsClients,
+    pub stage: String,
+    pub table: String,
+    pub region: String,
+}
+
+pub fn tenant_id(raw: &str) -> Result<TenantId, String> {
     TenantId::parse(raw).map_err(|e| format!("--tenant {raw:?}: {e}"))
+}
+
+/// Reads a whole input from a file, or from standard input when no file is given.
+pub fn read_input(file: Option<&std::path::Path>) -> Result<String, Box<dyn std::error::Error>> {
+    match file {
+        Some(path) => {
+            Ok(std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?)
+        }
+        None => {
+            let mut buf = String::new();
+            std::io::stdin().read_to_string(&mut buf)?;
+            Ok(buf)
+        }
+    }
 }
 
 pub async fn run(cli: Cli) -> CliResult {
@@ -156,13 +210,26 @@ pub async fn run(cli: Cli) -> CliResult {
         .region()
         .map(|r| r.to_string())
         .unwrap_or_else(|| "us-east-1".into());
-    let clients = AwsClients::new(&sdk);
     let table = cli
         .table
         .clone()
         .unwrap_or_else(|| format!("sauda-{}", cli.stage));
+    let ctx = CliContext {
+        clients: AwsClients::new(&sdk),
+        sdk,
+        stage: cli.stage.clone(),
+        table,
+        region,
+    };
+    let CliContext {
+        sdk,
+        clients,
+        table,
+        region,
+        ..
+    } = &ctx;
     match cli.command {
-        Command::Tenant(cmd) => tenant_command(&clients, &cli.stage, &table, cmd).await,
+        Command::Tenant(cmd) => tenant_command(clients, &cli.stage, table, cmd).await,
         Command::Telegram(TelegramCommand::SetWebhook {
             tenant,
             base_url,
@@ -172,7 +239,7 @@ pub async fn run(cli: Cli) -> CliResult {
             let tenant = tenant_id(&tenant)?;
             let base_url = match base_url {
                 Some(url) => url,
-                None => stack_output(&sdk, &stack_name, "WebhookBaseUrl").await?,
+                None => stack_output(sdk, &stack_name, "WebhookBaseUrl").await?,
             };
             let secrets = tenant::read_tenant_secrets(&clients.secrets, &cli.stage, &tenant)
                 .await?
@@ -199,7 +266,7 @@ pub async fn run(cli: Cli) -> CliResult {
             println!("webhook set: {url} (secret token stored in Secrets Manager)");
             Ok(())
         }
-        Command::Local(cmd) => local_command(&clients, &cli.stage, &region, cmd).await,
+        Command::Local(cmd) => local_command(clients, &cli.stage, region, cmd).await,
     }
 }
 
@@ -230,6 +297,27 @@ async fn tenant_command(
                 keys::tenant_config(&tenant).0
             );
         }
+        TenantCommand::Show { tenant } => {
+            let config = tenant::read_config(&clients.dynamo, table, &tenant_id(&tenant)?).await?;
+            println!("{}", serde_json::to_string_pretty(&config)?);
+        }
+        TenantCommand::Configure { tenant, file } => {
+            let tenant = tenant_id(&tenant)?;
+            let patch: serde_json::Value = serde_json::from_str(&read_input(file.as_deref())?)
+                .map_err(|e| format!("patch is not JSON: {e}"))?;
+            let current = tenant::read_config(&clients.dynamo, table, &tenant).await?;
+            let mut merged = serde_json::to_value(&current)?;
+            json_patch::merge(&mut merged, &patch);
+            let config: TenantConfig = serde_json::from_value(merged)
+                .map_err(|e| format!("the patched config is invalid: {e}"))?;
+            if config.tenant != tenant {
+                return Err("a config cannot change its tenant id".into());
+            }
+            jiff::tz::TimeZone::get(&config.timezone)
+                .map_err(|e| format!("timezone {:?}: {e}", config.timezone))?;
+            tenant::put_config(&clients.dynamo, table, &config).await?;
+            println!("tenant {tenant} configured; functions pick it up within a minute");
+        }
         TenantCommand::Suspend { tenant } => {
             let tenant = tenant_id(&tenant)?;
             tenant::set_tenant_status(&clients.dynamo, table, &tenant, TenantStatus::Suspended)
@@ -244,23 +332,11 @@ async fn tenant_command(
         }
         TenantCommand::Secrets { tenant, file } => {
             let tenant = tenant_id(&tenant)?;
-            let raw = match file {
-                Some(path) => std::fs::read_to_string(&path)
-                    .map_err(|e| format!("{}: {e}", path.display()))?,
-                None => {
-                    let mut buf = String::new();
-                    std::io::stdin().read_to_string(&mut buf)?;
-                    buf
-                }
-            };
-            let update: TenantSecrets =
-                serde_json::from_str(&raw).map_err(|e| format!("secrets JSON: {e}"))?;
-            let merged =
-                tenant::merge_tenant_secrets(&clients.secrets, stage, &tenant, update).await?;
-            let names: Vec<String> = serde_json::to_value(&merged)?
-                .as_object()
-                .map(|o| o.keys().cloned().collect())
-                .unwrap_or_default();
+            let raw = read_input(file.as_deref())?;
+            let update: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&raw)
+                .map_err(|e| format!("secrets JSON must be an object: {e}"))?;
+            let names =
+                tenant::merge_tenant_secrets_json(&clients.secrets, stage, &tenant, update).await?;
             // Only the names of the fields are shown, never their values.
             println!(
                 "secret {} now holds: {}",
@@ -293,8 +369,9 @@ async fn local_stack(
     region: &str,
     template: &TemplateArg,
 ) -> Result<Stack, Box<dyn std::error::Error>> {
+    let overrides = template.overrides()?;
     let template = Template::load(&template.template)?;
-    Ok(provision::provision(clients, &template, stage, region).await?)
+    Ok(provision::provision_with(clients, &template, stage, region, &overrides).await?)
 }
 
 async fn local_command(

@@ -96,7 +96,27 @@ pub async fn provision(
     stage: &str,
     region: &str,
 ) -> Result<Stack, ProvisionError> {
+    provision_with(clients, template, stage, region, &HashMap::new()).await
+}
+
+/// Like [`provision`], with template parameters overridden (`sam deploy --parameter-overrides`).
+pub async fn provision_with(
+    clients: &AwsClients,
+    template: &Template,
+    stage: &str,
+    region: &str,
+    parameters: &HashMap<String, String>,
+) -> Result<Stack, ProvisionError> {
     let mut ctx = Context::new(stage, region, LOCAL_ACCOUNT);
+    for (name, value) in template
+        .parameter_defaults()
+        .into_iter()
+        .chain(parameters.clone())
+    {
+        if name != "Stage" {
+            ctx.refs.insert(name, value);
+        }
+    }
     let mut table = None;
     let mut bucket = None;
     let mut queues = BTreeMap::new();

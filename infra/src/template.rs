@@ -103,6 +103,24 @@ impl Template {
         Ok(Self { root })
     }
 
+    /// Every parameter's `Default`, as `!Ref` resolves it when nothing overrides it.
+    pub fn parameter_defaults(&self) -> HashMap<String, String> {
+        let Some(map) = self.root.get("Parameters").and_then(Value::as_mapping) else {
+            return HashMap::new();
+        };
+        map.iter()
+            .filter_map(|(k, v)| {
+                let default = match v.get("Default")? {
+                    Value::String(s) => s.clone(),
+                    Value::Number(n) => n.to_string(),
+                    Value::Bool(b) => b.to_string(),
+                    _ => return None,
+                };
+                Some((k.as_str()?.to_owned(), default))
+            })
+            .collect()
+    }
+
     pub fn resources(&self) -> Vec<Resource<'_>> {
         let Some(map) = self.root.get("Resources").and_then(Value::as_mapping) else {
             return Vec::new();

@@ -5,7 +5,7 @@ use aws_smithy_types::error::display::DisplayErrorContext;
 use rand::distr::{Alphanumeric, SampleString};
 use sauda_shared::keys;
 use sauda_shared::secrets::{Secret, TenantSecrets};
-use sauda_shared::tenant::{TenantConfig, TenantStatus};
+use sauda_shared::tenant::{ConfigItem, RegistryEntry, TenantConfig, TenantStatus};
 use sauda_shared::TenantId;
 use std::collections::HashMap;
 
@@ -27,28 +27,6 @@ fn aws<E: std::error::Error>(e: E) -> OnboardingError {
     OnboardingError::Aws(DisplayErrorContext(&e).to_string())
 }
 
-#[derive(serde::Serialize)]
-struct ConfigItem<'a> {
-    #[serde(rename = "PK")]
-    pk: String,
-    #[serde(rename = "SK")]
-    sk: String,
-    #[serde(flatten)]
-    config: &'a TenantConfig,
-}
-
-#[derive(serde::Serialize)]
-struct RegistryItem<'a> {
-    #[serde(rename = "PK")]
-    pk: String,
-    #[serde(rename = "SK")]
-    sk: String,
-    tenant: &'a TenantId,
-    status: TenantStatus,
-    timezone: &'a str,
-    created_at_ms: i64,
-}
-
 fn put(
     table: &str,
     item: HashMap<String, AttributeValue>,
@@ -62,25 +40,21 @@ fn put(
     Ok(TransactWriteItem::builder().put(put).build())
 }
 
+fn items(config: &TenantConfig) -> Result<[HashMap<String, AttributeValue>; 2], OnboardingError> {
+    let invalid = |e: serde_dynamo::Error| OnboardingError::Invalid(e.to_string());
+    Ok([
+        serde_dynamo::to_item(ConfigItem::new(config.clone())).map_err(invalid)?,
+        serde_dynamo::to_item(RegistryEntry::from_config(config)).map_err(invalid)?,
+    ])
+}
+
 /// Writes the tenant's config and its registry entry atomically; fails if it exists.
 pub async fn create_tenant(
     dynamo: &aws_sdk_dynamodb::Client,
     table: &str,
     config: &TenantConfig,
 ) -> Result<(), OnboardingError> {
-    let (pk, sk) = keys::tenant_config(&config.tenant);
-    let (rpk, rsk) = keys::tenant_registry(&config.tenant);
-    let config_item = serde_dynamo::to_item(ConfigItem { pk, sk, config })
-        .map_err(|e| OnboardingError::Invalid(e.to_string()))?;
-    let registry_item = serde_dynamo::to_item(RegistryItem {
-        pk: rpk,
-        sk: rsk,
-        tenant: &config.tenant,
-        status: config.status,
-        timezone: &config.timezone,
-        created_at_ms: config.created_at_ms,
-    })
-    .map_err(|e| OnboardingError::Invalid(e.to_string()))?;
+    let [config_item, registry_item] = items(config)?;
     let result = dynamo
         .transact_write_items()
         .transact_items(put(table, config_item)?)
@@ -97,6 +71,83 @@ pub async fn create_tenant(
         }
         Err(e) => Err(aws(e)),
     }
+}
+
+/// Reads a tenant's config (uncached: the operator's view).
+pub async fn read_config(
+    dynamo: &aws_sdk_dynamodb::Client,
+    table: &str,
+    tenant: &TenantId,
+) -> Result<TenantConfig, OnboardingError> {
+    let (pk, sk) = keys::tenant_config(tenant);
+    let out = dynamo
+        .get_item()
+        .table_name(table)
+        .key("PK", AttributeValue::S(pk))
+        .key("SK", AttributeValue::S(sk))
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(aws)?;
+    let item = out
+        .item
+        .ok_or_else(|| OnboardingError::NotFound(tenant.clone()))?;
+    let stored: ConfigItem = serde_dynamo::from_item(item)
+        .map_err(|e| OnboardingError::Invalid(format!("config of {tenant}: {e}")))?;
+    Ok(stored.config)
+}
+
+/// Replaces an existing tenant's config and keeps its registry entry in step, atomically.
+/// Functions pick the change up when their config cache expires (about a minute).
+pub async fn put_config(
+    dynamo: &aws_sdk_dynamodb::Client,
+    table: &str,
+    config: &TenantConfig,
+) -> Result<(), OnboardingError> {
+    let [config_item, registry_item] = items(config)?;
+    let replace = |item| -> Result<TransactWriteItem, OnboardingError> {
+        let put = Put::builder()
+            .table_name(table)
+            .set_item(Some(item))
+            .condition_expression("attribute_exists(PK)")
+            .build()
+            .map_err(aws)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    };
+    let result = dynamo
+        .transact_write_items()
+        .transact_items(replace(config_item)?)
+        .transact_items(replace(registry_item)?)
+        .send()
+        .await;
+    match result {
+        Ok(_) => Ok(()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|se| se.is_transaction_canceled_exception()) =>
+        {
+            Err(OnboardingError::NotFound(config.tenant.clone()))
+        }
+        Err(e) => Err(aws(e)),
+    }
+}
+
+/// Read-modify-write of a tenant's config.
+pub async fn update_config(
+    dynamo: &aws_sdk_dynamodb::Client,
+    table: &str,
+    tenant: &TenantId,
+    change: impl FnOnce(&mut TenantConfig),
+) -> Result<TenantConfig, OnboardingError> {
+    let mut config = read_config(dynamo, table, tenant).await?;
+    change(&mut config);
+    if config.tenant != *tenant {
+        return Err(OnboardingError::Invalid(
+            "a config cannot change its tenant id".into(),
+        ));
+    }
+    put_config(dynamo, table, &config).await?;
+    Ok(config)
 }
 
 /// Suspends or re-activates a tenant (config and registry together).
@@ -164,29 +215,36 @@ pub async fn read_tenant_secrets(
 }
 
 /// Merges `update` into the tenant's secret: fields set in `update` replace stored ones,
-/// others are kept. Creates the secret on first use.
-pub async fn merge_tenant_secrets(
+/// a `null` removes one, others are kept (even fields this build does not know).
+/// Creates the secret on first use. Returns the names of the fields now stored.
+pub async fn merge_tenant_secrets_json(
     secrets: &aws_sdk_secretsmanager::Client,
     stage: &str,
     tenant: &TenantId,
-    update: TenantSecrets,
-) -> Result<TenantSecrets, OnboardingError> {
+    update: serde_json::Map<String, serde_json::Value>,
+) -> Result<Vec<String>, OnboardingError> {
     let name = tenant_secret_name(stage, tenant);
-    let existing = read_tenant_secrets(secrets, stage, tenant).await?;
+    let existing = match secrets.get_secret_value().secret_id(&name).send().await {
+        Ok(out) => Some(
+            serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(
+                out.secret_string().unwrap_or("{}"),
+            )
+            .map_err(|_| OnboardingError::Invalid(format!("secret {name} is not a JSON object")))?,
+        ),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|se| se.is_resource_not_found_exception()) =>
+        {
+            None
+        }
+        Err(e) => return Err(aws(e)),
+    };
     let mut merged = existing.clone().unwrap_or_default();
-    macro_rules! take {
-        ($($field:ident),*) => { $( if update.$field.is_some() { merged.$field = update.$field.clone(); } )* };
-    }
-    take!(
-        telegram_bot_token,
-        telegram_webhook_secret,
-        whatsapp_app_secret,
-        whatsapp_verify_token,
-        whatsapp_access_token,
-        stripe_webhook_secret
-    );
-    let body =
-        serde_json::to_string(&merged).map_err(|e| OnboardingError::Invalid(e.to_string()))?;
+    sauda_shared::secrets::merge_json(&mut merged, update);
+    // Refuse to store what the functions could not read back.
+    serde_json::from_value::<TenantSecrets>(serde_json::Value::Object(merged.clone()))
+        .map_err(|e| OnboardingError::Invalid(format!("secrets: {e}")))?;
+    let body = serde_json::Value::Object(merged.clone()).to_string();
     if existing.is_some() {
         secrets
             .put_secret_value()
@@ -205,7 +263,28 @@ pub async fn merge_tenant_secrets(
             .await
             .map_err(aws)?;
     }
-    Ok(merged)
+    Ok(merged.keys().cloned().collect())
+}
+
+/// Typed form of [`merge_tenant_secrets_json`]: every field set in `update` is stored.
+pub async fn merge_tenant_secrets(
+    secrets: &aws_sdk_secretsmanager::Client,
+    stage: &str,
+    tenant: &TenantId,
+    update: TenantSecrets,
+) -> Result<TenantSecrets, OnboardingError> {
+    let update = match serde_json::to_value(&update) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => {
+            return Err(OnboardingError::Invalid(
+                "secrets must serialise to an object".into(),
+            ))
+        }
+    };
+    merge_tenant_secrets_json(secrets, stage, tenant, update).await?;
+    read_tenant_secrets(secrets, stage, tenant)
+        .await?
+        .ok_or_else(|| OnboardingError::Invalid("secret vanished after writing".into()))
 }
 
 /// A random Telegram `secret_token`: 48 characters from `[A-Za-z0-9]` (Telegram allows 1-256 of `[A-Za-z0-9_-]`).

@@ -6,11 +6,11 @@ use crate::envelope::Envelope;
 use crate::keys;
 use crate::message::{DeliveryStatus, InboundMessage, MessageItem, OutboundMessage};
 use crate::ports::{
-    JobQueue, MessageStore, PutOutcome, QueueError, SecretError, SecretSource, StatusOutcome,
-    StoreError, TenantDirectory,
+    JobQueue, MessageQueue, MessageStore, PutOutcome, QueueError, SecretError, SecretSource,
+    StatusOutcome, StoreError, TenantDirectory,
 };
-use crate::secrets::TenantSecrets;
-use crate::tenant::{TenantConfig, TenantId};
+use crate::secrets::{PlatformSecrets, TenantSecrets};
+use crate::tenant::{ConfigItem, TenantConfig, TenantId};
 use async_trait::async_trait;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
@@ -158,12 +158,6 @@ impl DynamoTenantDirectory {
     }
 }
 
-#[derive(serde::Deserialize)]
-struct ConfigItem {
-    #[serde(flatten)]
-    config: TenantConfig,
-}
-
 #[async_trait]
 impl TenantDirectory for DynamoTenantDirectory {
     async fn tenant(&self, tenant: &TenantId) -> Result<Option<Arc<TenantConfig>>, StoreError> {
@@ -199,6 +193,7 @@ pub struct SecretsManagerSource {
     client: aws_sdk_secretsmanager::Client,
     stage: String,
     cache: TtlCache<TenantId, Option<Arc<TenantSecrets>>>,
+    platform: TtlCache<(), Arc<PlatformSecrets>>,
 }
 
 impl SecretsManagerSource {
@@ -209,7 +204,12 @@ impl SecretsManagerSource {
             client,
             stage: stage.into(),
             cache: TtlCache::new(Self::TTL, 10_000),
+            platform: TtlCache::new(Self::TTL, 1),
         }
+    }
+
+    pub fn platform_secret_name(stage: &str) -> String {
+        format!("sauda/{stage}/platform")
     }
 
     pub fn tenant_secret_name(stage: &str, tenant: &TenantId) -> String {
@@ -253,6 +253,35 @@ impl SecretSource for SecretsManagerSource {
             }
         };
         self.cache.insert(tenant.clone(), secrets.clone());
+        Ok(secrets)
+    }
+
+    async fn platform_secrets(&self) -> Result<Arc<PlatformSecrets>, SecretError> {
+        if let Some(hit) = self.platform.get(&()) {
+            return Ok(hit);
+        }
+        let name = Self::platform_secret_name(&self.stage);
+        let secrets = match self.client.get_secret_value().secret_id(&name).send().await {
+            Ok(out) => {
+                let raw = out.secret_string.unwrap_or_default();
+                Arc::new(
+                    serde_json::from_str::<PlatformSecrets>(&raw)
+                        .map_err(|_| SecretError::Malformed { name: name.clone() })?,
+                )
+            }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_resource_not_found_exception()) =>
+            {
+                Arc::new(PlatformSecrets::default())
+            }
+            Err(e) => {
+                return Err(SecretError::Unavailable(
+                    DisplayErrorContext(&e).to_string(),
+                ))
+            }
+        };
+        self.platform.insert((), secrets.clone());
         Ok(secrets)
     }
 }
@@ -447,6 +476,40 @@ impl JobQueue for SqsJobQueue {
             .message_body(envelope.to_json())
             .message_group_id(group_id)
             .message_deduplication_id(deduplication_id)
+            .send()
+            .await
+            .map_err(|e| QueueError(DisplayErrorContext(&e).to_string()))?;
+        Ok(())
+    }
+}
+
+/// A standard SQS queue (leads, notify, crm, reports).
+pub struct SqsQueue {
+    client: aws_sdk_sqs::Client,
+    queue_url: String,
+}
+
+impl SqsQueue {
+    pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
+        Self {
+            client,
+            queue_url: queue_url.into(),
+        }
+    }
+}
+
+#[async_trait]
+impl MessageQueue for SqsQueue {
+    async fn send(&self, envelope: &Envelope, delay_seconds: i32) -> Result<(), QueueError> {
+        let mut request = self
+            .client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(envelope.to_json());
+        if delay_seconds > 0 {
+            request = request.delay_seconds(delay_seconds.min(900));
+        }
+        request
             .send()
             .await
             .map_err(|e| QueueError(DisplayErrorContext(&e).to_string()))?;

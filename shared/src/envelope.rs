@@ -1,6 +1,8 @@
 //! The versioned JSON envelope on every queue: `{"v":1,"kind":…,"tenant":…,…}`.
 
+use crate::lead::LeadSubmission;
 use crate::message::InboundMessage;
+use crate::notify::Notice;
 use crate::tenant::TenantId;
 use serde::{Deserialize, Serialize};
 
@@ -17,7 +19,20 @@ pub struct Envelope {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Job {
+    /// `inbound.fifo` → agent-reply.
     InboundMessage { message: InboundMessage },
+    /// `leads` → lead-capture.
+    CaptureLead { lead: LeadSubmission },
+    /// `notify` → notifier.
+    Notify { notice: Notice },
+    /// `crm` → lead-capture's CRM delivery. `delivery_id` is reused on every retry so
+    /// that the receiver can deduplicate; `event` is POSTed as is.
+    CrmWebhook {
+        delivery_id: String,
+        event: serde_json::Value,
+    },
+    /// `reports` → reports worker. `period`: `2026-11-24`, `2026-W48` or `2026-11`.
+    Report { period: String },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -31,11 +46,46 @@ pub enum EnvelopeError {
 }
 
 impl Envelope {
-    pub fn inbound(message: InboundMessage) -> Self {
+    fn new(tenant: TenantId, job: Job) -> Self {
         Self {
             v: ENVELOPE_VERSION,
-            tenant: message.tenant.clone(),
-            job: Job::InboundMessage { message },
+            tenant,
+            job,
+        }
+    }
+
+    pub fn inbound(message: InboundMessage) -> Self {
+        Self::new(message.tenant.clone(), Job::InboundMessage { message })
+    }
+
+    pub fn capture_lead(lead: LeadSubmission) -> Self {
+        Self::new(lead.tenant.clone(), Job::CaptureLead { lead })
+    }
+
+    pub fn notice(notice: Notice) -> Self {
+        Self::new(notice.tenant.clone(), Job::Notify { notice })
+    }
+
+    pub fn crm_webhook(tenant: TenantId, delivery_id: String, event: serde_json::Value) -> Self {
+        Self::new(tenant, Job::CrmWebhook { delivery_id, event })
+    }
+
+    pub fn report(tenant: TenantId, period: impl Into<String>) -> Self {
+        Self::new(
+            tenant,
+            Job::Report {
+                period: period.into(),
+            },
+        )
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self.job {
+            Job::InboundMessage { .. } => "inbound_message",
+            Job::CaptureLead { .. } => "capture_lead",
+            Job::Notify { .. } => "notify",
+            Job::CrmWebhook { .. } => "crm_webhook",
+            Job::Report { .. } => "report",
         }
     }
 
@@ -49,13 +99,64 @@ impl Envelope {
         if envelope.v != ENVELOPE_VERSION {
             return Err(EnvelopeError::UnsupportedVersion(envelope.v));
         }
-        let Job::InboundMessage { message } = &envelope.job;
-        if message.tenant != envelope.tenant {
+        let payload_tenant = match &envelope.job {
+            Job::InboundMessage { message } => Some(&message.tenant),
+            Job::CaptureLead { lead } => Some(&lead.tenant),
+            Job::Notify { notice } => Some(&notice.tenant),
+            Job::CrmWebhook { .. } | Job::Report { .. } => None,
+        };
+        if let Some(payload) = payload_tenant.filter(|p| **p != envelope.tenant) {
             return Err(EnvelopeError::TenantMismatch {
                 envelope: envelope.tenant.to_string(),
-                payload: message.tenant.to_string(),
+                payload: payload.to_string(),
             });
         }
         Ok(envelope)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::notify::Recipients;
+
+    fn tenant(id: &str) -> TenantId {
+        TenantId::parse(id).unwrap()
+    }
+
+    #[test]
+    fn round_trips_with_kind_tag() {
+        let envelope = Envelope::report(tenant("acme"), "2026-11");
+        let json = envelope.to_json();
+        assert_eq!(
+            json,
+            r#"{"v":1,"tenant":"acme","kind":"report","period":"2026-11"}"#
+        );
+        assert_eq!(Envelope::from_json(&json).unwrap(), envelope);
+    }
+
+    #[test]
+    fn rejects_other_versions_and_foreign_payloads() {
+        let raw = r#"{"v":2,"tenant":"acme","kind":"report","period":"2026-11"}"#;
+        assert!(matches!(
+            Envelope::from_json(raw),
+            Err(EnvelopeError::UnsupportedVersion(2))
+        ));
+        let mut envelope = Envelope::notice(Notice {
+            tenant: tenant("other"),
+            id: "n".into(),
+            kind: "test".into(),
+            to: Recipients::Managers,
+            html: "hi".into(),
+        });
+        envelope.tenant = tenant("acme");
+        assert!(matches!(
+            Envelope::from_json(&envelope.to_json()),
+            Err(EnvelopeError::TenantMismatch { .. })
+        ));
+        assert!(matches!(
+            Envelope::from_json(r#"{"v":1,"tenant":"acme","kind":"nope"}"#),
+            Err(EnvelopeError::Malformed(_))
+        ));
     }
 }

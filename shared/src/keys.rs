@@ -40,6 +40,7 @@ pub fn outbound_pointer(t: &TenantId, platform_message_id: &str) -> (String, Str
     (format!("T#{t}#OUT#{platform_message_id}"), "OUT".to_owned())
 }
 
+/// Identity lookup: a normalised phone or email (`kind` = `phone` | `email`) → contact.
 pub fn identity(t: &TenantId, kind: &str, value: &str) -> (String, String) {
     (format!("T#{t}#ID#{kind}#{value}"), "ID".to_owned())
 }
@@ -50,6 +51,68 @@ pub fn idempotency(t: &TenantId, key: &str) -> (String, String) {
 
 pub fn daily_stats(t: &TenantId, day: &str, shard: u8) -> (String, String) {
     (format!("T#{t}#STATS#{day}"), format!("S#{shard}"))
+}
+
+// Sort keys inside a contact partition (`T#{t}#C#{cid}`). `PROFILE` must stay the only
+// sort key greater than `MSG#`: the agent reads the profile and the newest messages
+// with one descending Query (`SK >= "MSG#"`). New contact items need keys below `MSG#`.
+pub const LEAD_SK: &str = "LEAD";
+pub const LEAD_HISTORY_SK_PREFIX: &str = "LEADHIST#";
+pub const LOYALTY_SK: &str = "LOYALTY";
+pub const LEDGER_SK_PREFIX: &str = "LTX#";
+
+pub fn lead_history_sk(ts_ms: i64, id: &str) -> String {
+    format!("{LEAD_HISTORY_SK_PREFIX}{ts_ms:013}#{id}")
+}
+
+pub fn ledger_sk(entry_id: &str) -> String {
+    format!("{LEDGER_SK_PREFIX}{entry_id}")
+}
+
+/// GSI1 partition listing a tenant's leads in one funnel stage, newest first.
+pub fn leads_by_stage_gsi(t: &TenantId, stage: &str) -> String {
+    format!("T#{t}#LEADS#{stage}")
+}
+
+pub fn leads_by_stage_gsi_sk(updated_ms: i64, contact: &str) -> String {
+    format!("{updated_ms:013}#{contact}")
+}
+
+pub fn referral_code(t: &TenantId, code: &str) -> (String, String) {
+    (format!("T#{t}#REF#{code}"), "REF".to_owned())
+}
+
+pub fn partner(t: &TenantId, partner_id: &str) -> (String, String) {
+    (format!("T#{t}#P#{partner_id}"), "PROFILE".to_owned())
+}
+
+/// A hashed API key (`crate::apikey`). One partition per tenant: listing is one Query,
+/// checking a key is one GetItem.
+pub fn api_key(t: &TenantId, key_id: &str) -> (String, String) {
+    (format!("T#{t}#KEYS"), format!("KEY#{key_id}"))
+}
+
+/// A fixed rate-limit window (`crate::ratelimit`).
+pub fn rate_limit(t: &TenantId, scope: &str, window_start_s: i64) -> (String, String) {
+    (
+        format!("T#{t}#RL#{scope}#{window_start_s}"),
+        "RL".to_owned(),
+    )
+}
+
+/// Marks one recipient of one notice as delivered (`crate::notify`).
+pub fn notice_delivery(t: &TenantId, notice_id: &str, chat_id: i64) -> (String, String) {
+    (format!("T#{t}#NOTICE#{notice_id}"), format!("TO#{chat_id}"))
+}
+
+/// AI usage of one calendar month (tenant zone), for the budget check.
+pub fn ai_usage(t: &TenantId, month: &str) -> (String, String) {
+    (format!("T#{t}#USAGE#{month}"), "USAGE".to_owned())
+}
+
+/// A generated report's record: idempotency per `(tenant, period)`.
+pub fn report(t: &TenantId, period: &str) -> (String, String) {
+    (format!("T#{t}#REPORT#{period}"), "REPORT".to_owned())
 }
 
 #[cfg(test)]
@@ -67,6 +130,14 @@ mod tests {
             identity(&t, "phone", "+77011234567").0,
             idempotency(&t, "k").0,
             daily_stats(&t, "2026-11-24", 3).0,
+            referral_code(&t, "ABC").0,
+            partner(&t, "p1").0,
+            api_key(&t, "k1").0,
+            rate_limit(&t, "form#1.2.3.4", 0).0,
+            notice_delivery(&t, "n1", 5).0,
+            ai_usage(&t, "2026-11").0,
+            report(&t, "2026-11").0,
+            leads_by_stage_gsi(&t, "new"),
         ] {
             assert!(pk.starts_with(&prefix), "{pk}");
         }
@@ -78,5 +149,19 @@ mod tests {
         let late = message_sk(1_000, Direction::Out, "a");
         assert_eq!(early, "MSG#0000000000999#in#b");
         assert!(early < late);
+    }
+
+    #[test]
+    fn profile_is_the_only_contact_key_after_messages() {
+        let newest_message = message_sk(9_999_999_999_999, Direction::Out, "zzzz");
+        assert!(CONTACT_PROFILE_SK > newest_message.as_str());
+        for below in [
+            LEAD_SK.to_owned(),
+            lead_history_sk(1, "x"),
+            LOYALTY_SK.to_owned(),
+            ledger_sk("01J"),
+        ] {
+            assert!(below.as_str() < MESSAGE_SK_PREFIX, "{below}");
+        }
     }
 }

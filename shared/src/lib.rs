@@ -2,19 +2,32 @@
 //!
 //! Functions depend on the ports; `aws` holds the DynamoDB, SQS and Secrets Manager
 //! adapters that `main.rs` wires in. Pure parsing and key building need no AWS at all.
+//!
+//! Cross-capability contracts live here so they cannot drift: table keys (`keys`),
+//! queue envelopes (`envelope`), counter names (`stats::metric`), the contact profile
+//! (`contact`), the funnel (`funnel`), notices to managers (`notify`), API keys
+//! (`apikey`) and rate limits (`ratelimit`).
 
+pub mod apikey;
 pub mod aws;
+pub mod batch;
 pub mod cache;
 pub mod config;
+pub mod contact;
 pub mod envelope;
 pub mod error;
+pub mod funnel;
 pub mod keys;
+pub mod lead;
 pub mod message;
+pub mod notify;
 pub mod ports;
+pub mod ratelimit;
 pub mod secrets;
 pub mod signature;
 pub mod stats;
 pub mod telegram;
+pub mod telegram_api;
 pub mod tenant;
 pub mod whatsapp;
 

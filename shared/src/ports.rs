@@ -3,7 +3,7 @@
 
 use crate::envelope::Envelope;
 use crate::message::{DeliveryStatus, InboundMessage, MessageItem, OutboundMessage};
-use crate::secrets::TenantSecrets;
+use crate::secrets::{PlatformSecrets, TenantSecrets};
 use crate::tenant::{TenantConfig, TenantId};
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -37,6 +37,9 @@ pub trait SecretSource: Send + Sync {
         &self,
         tenant: &TenantId,
     ) -> Result<Option<Arc<TenantSecrets>>, SecretError>;
+
+    /// The platform secret (`sauda/{stage}/platform`); empty when none was stored.
+    async fn platform_secrets(&self) -> Result<Arc<PlatformSecrets>, SecretError>;
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,4 +84,11 @@ pub trait JobQueue: Send + Sync {
         group_id: &str,
         deduplication_id: &str,
     ) -> Result<(), QueueError>;
+}
+
+/// A standard (unordered) queue.
+#[async_trait]
+pub trait MessageQueue: Send + Sync {
+    /// Sends one envelope, visible after `delay_seconds` (0-900).
+    async fn send(&self, envelope: &Envelope, delay_seconds: i32) -> Result<(), QueueError>;
 }

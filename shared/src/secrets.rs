@@ -48,6 +48,36 @@ pub struct TenantSecrets {
     pub whatsapp_access_token: Option<Secret>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stripe_webhook_secret: Option<Secret>,
+    /// The tenant's own LLM key; when absent the platform key is used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub llm_api_key: Option<Secret>,
+    /// Signs outbound CRM webhook deliveries (HMAC-SHA256).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crm_webhook_secret: Option<Secret>,
+}
+
+/// Platform-wide secrets (`sauda/{stage}/platform`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlatformSecrets {
+    /// Default key for the platform's OpenAI-compatible LLM endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub llm_api_key: Option<Secret>,
+}
+
+/// Merges two secret documents field by field: keys present in `update` replace those in
+/// `existing`, a JSON `null` removes a key, everything else is kept. Working on the JSON
+/// object keeps fields this build does not know about, so an older CLI never drops them.
+pub fn merge_json(
+    existing: &mut serde_json::Map<String, serde_json::Value>,
+    update: serde_json::Map<String, serde_json::Value>,
+) {
+    for (key, value) in update {
+        if value.is_null() {
+            existing.remove(&key);
+        } else {
+            existing.insert(key, value);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -63,6 +93,20 @@ mod tests {
         let shown = format!("{secrets:?} {}", Secret::new("x1y2"));
         assert!(!shown.contains("very-secret"), "{shown}");
         assert!(!shown.contains("x1y2"), "{shown}");
+    }
+
+    #[test]
+    fn merge_replaces_removes_and_keeps() {
+        let mut existing = serde_json::json!({"a": "1", "b": "2", "future": "x"});
+        let update = serde_json::json!({"a": "9", "b": null, "c": "3"});
+        merge_json(
+            existing.as_object_mut().unwrap(),
+            update.as_object().unwrap().clone(),
+        );
+        assert_eq!(
+            existing,
+            serde_json::json!({"a": "9", "c": "3", "future": "x"})
+        );
     }
 
     #[test]

@@ -24,6 +24,173 @@ pub fn local_day(timezone: &str, ts_ms: i64) -> String {
     ts.to_zoned(tz).date().to_string()
 }
 
+/// Metric names: the contract between the functions that count and the reports that
+/// read. Keep every name here so that writers and readers cannot drift apart.
+pub mod metric {
+    // Conversations (agent-reply, aggregated per batch).
+    pub const MESSAGES_IN: &str = "messages_in";
+    pub const MESSAGES_OUT: &str = "messages_out";
+    /// Contacts whose first message ever arrived that day.
+    pub const CONTACTS_NEW: &str = "contacts_new";
+    /// A contact's first inbound message of the tenant-local day, ISO week and month.
+    /// Summing the one that matches a report period over its days gives the number of
+    /// distinct conversations in that period, exactly, without scanning events.
+    pub const CONVERSATIONS_DAY: &str = "conversations_d";
+    pub const CONVERSATIONS_WEEK: &str = "conversations_w";
+    pub const CONVERSATIONS_MONTH: &str = "conversations_m";
+    pub const REPLIES_LLM: &str = "replies_llm";
+    pub const REPLIES_FALLBACK: &str = "replies_fallback";
+    /// Replies that could not be sent (e.g. outside WhatsApp's 24-hour window).
+    pub const REPLIES_NOT_SENT: &str = "replies_not_sent";
+    pub const RATE_LIMITED: &str = "rate_limited";
+    pub const HANDOFFS: &str = "handoffs";
+    pub const AI_CALLS: &str = "ai_calls";
+    pub const AI_PROMPT_TOKENS: &str = "ai_prompt_tokens";
+    pub const AI_COMPLETION_TOKENS: &str = "ai_completion_tokens";
+    /// USD micros.
+    pub const AI_COST_MICROS: &str = "ai_cost_micros";
+
+    /// Why a fallback reply was sent: `no_llm`, `llm_error`, `budget`, `quota`.
+    pub fn fallback_reason(reason: &str) -> String {
+        format!("fallback_{reason}")
+    }
+
+    /// Upper bounds (ms) of the reply-latency histogram; one more bucket holds the rest.
+    pub const LATENCY_BUCKETS_MS: [u32; 16] = [
+        250, 500, 750, 1_000, 1_500, 2_000, 3_000, 4_000, 6_000, 8_000, 12_000, 16_000, 24_000,
+        32_000, 45_000, 60_000,
+    ];
+    pub const LATENCY_OVERFLOW: &str = "latency_le_inf";
+
+    /// The histogram bucket a reply latency (inbound received → reply sent) falls in.
+    pub fn latency_bucket(ms: u64) -> String {
+        LATENCY_BUCKETS_MS
+            .iter()
+            .find(|bound| ms <= u64::from(**bound))
+            .map(|bound| format!("latency_le_{bound}"))
+            .unwrap_or_else(|| LATENCY_OVERFLOW.to_owned())
+    }
+
+    // Leads (lead-capture).
+    /// `source`: `agent`, `form`, `sweep`, `manual`.
+    pub fn leads_new(source: &str) -> String {
+        format!("leads_new_{source}")
+    }
+    /// A lead entered `stage` (including `new`).
+    pub fn leads_entered(stage: &str) -> String {
+        format!("leads_stage_{stage}")
+    }
+    pub const LEADS_WON: &str = "leads_won";
+    pub const LEADS_LOST: &str = "leads_lost";
+    /// A repeat submission merged into an existing lead.
+    pub const LEADS_MERGED: &str = "leads_merged";
+    pub const CRM_DELIVERED: &str = "crm_delivered";
+    /// Deliveries that failed an attempt (retried later) and that gave up (to the DLQ).
+    pub const CRM_ATTEMPTS_FAILED: &str = "crm_attempts_failed";
+    pub const CRM_GAVE_UP: &str = "crm_gave_up";
+
+    // Loyalty (all in points unless named `_minor`: currency minor units).
+    pub const LOYALTY_ACCRUED: &str = "loyalty_accrued";
+    pub const LOYALTY_REDEEMED: &str = "loyalty_redeemed";
+    pub const LOYALTY_EXPIRED: &str = "loyalty_expired";
+    pub const LOYALTY_WELCOME: &str = "loyalty_welcome";
+    pub const LOYALTY_REFERRAL_BONUS: &str = "loyalty_referral_bonus";
+    pub const LOYALTY_REFERRAL_JOINS: &str = "loyalty_referral_joins";
+    pub const LOYALTY_MEMBERS_NEW: &str = "loyalty_members_new";
+    pub const LOYALTY_PURCHASES: &str = "loyalty_purchases";
+    pub const LOYALTY_TURNOVER_MINOR: &str = "loyalty_turnover_minor";
+    /// A member's first loyalty operation of the day, ISO week and month (see conversations).
+    pub const LOYALTY_ACTIVE_DAY: &str = "loyalty_active_d";
+    pub const LOYALTY_ACTIVE_WEEK: &str = "loyalty_active_w";
+    pub const LOYALTY_ACTIVE_MONTH: &str = "loyalty_active_m";
+    /// Per-partner figure: `turnover_minor`, `accrued`, `redeemed`, `purchases`,
+    /// `nps_count`, `nps_sum`, `nps_promoters` (9-10), `nps_detractors` (0-6).
+    pub fn partner(partner_id: &str, figure: &str) -> String {
+        format!("p_{partner_id}_{figure}")
+    }
+
+    // Notifications (notifier).
+    pub const NOTICES_SENT: &str = "notices_sent";
+    /// Recipients Telegram refused for good (bot blocked, chat not found).
+    pub const NOTICES_UNDELIVERABLE: &str = "notices_undeliverable";
+}
+
+/// Which periods an event opens for one subject, given the subject's previous event.
+/// Drives the `_d`/`_w`/`_m` "first of the period" counters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FirstOf {
+    pub day: bool,
+    pub week: bool,
+    pub month: bool,
+}
+
+impl FirstOf {
+    pub fn between(timezone: &str, previous_ms: Option<i64>, now_ms: i64) -> Self {
+        let Some(previous_ms) = previous_ms else {
+            return Self {
+                day: true,
+                week: true,
+                month: true,
+            };
+        };
+        let tz = jiff::tz::TimeZone::get(timezone).unwrap_or(jiff::tz::TimeZone::UTC);
+        let date = |ms: i64| {
+            jiff::Timestamp::from_millisecond(ms)
+                .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+                .to_zoned(tz.clone())
+                .date()
+        };
+        let (a, b) = (date(previous_ms), date(now_ms));
+        let (wa, wb) = (a.iso_week_date(), b.iso_week_date());
+        Self {
+            day: a != b,
+            week: (wa.year(), wa.week()) != (wb.year(), wb.week()),
+            month: (a.year(), a.month()) != (b.year(), b.month()),
+        }
+    }
+
+    /// Adds 1 to each of the three metrics whose period this event opens.
+    pub fn count(self, delta: &mut CounterDelta, day: &str, week: &str, month: &str) {
+        for (opens, metric) in [(self.day, day), (self.week, week), (self.month, month)] {
+            if opens {
+                delta.add(metric, 1);
+            }
+        }
+    }
+}
+
+/// Deltas for many tenant-days, flushed with one UpdateItem per tenant-day: handlers
+/// collect a whole batch here and write once at the end.
+#[derive(Clone, Debug, Default)]
+pub struct CounterBatch {
+    pub days: BTreeMap<(TenantId, String), CounterDelta>,
+}
+
+impl CounterBatch {
+    pub fn day(&mut self, tenant: &TenantId, day: &str) -> &mut CounterDelta {
+        self.days
+            .entry((tenant.clone(), day.to_owned()))
+            .or_default()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.days.values().all(CounterDelta::is_empty)
+    }
+
+    /// Applies every delta. `seed` spreads concurrent writers over the shards.
+    pub async fn flush(
+        &self,
+        client: &aws_sdk_dynamodb::Client,
+        table: &str,
+        seed: u64,
+    ) -> Result<(), StoreError> {
+        for ((tenant, day), delta) in &self.days {
+            apply(client, table, tenant, day, seed, delta).await?;
+        }
+        Ok(())
+    }
+}
+
 /// Metric increments destined for one tenant-day.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CounterDelta {
@@ -170,5 +337,51 @@ mod tests {
         assert_eq!(values[":v0"], AttributeValue::N("3".into()));
         assert!(!d.is_empty());
         assert!(CounterDelta::default().is_empty());
+    }
+
+    #[test]
+    fn latency_buckets_are_inclusive_upper_bounds() {
+        assert_eq!(metric::latency_bucket(0), "latency_le_250");
+        assert_eq!(metric::latency_bucket(250), "latency_le_250");
+        assert_eq!(metric::latency_bucket(251), "latency_le_500");
+        assert_eq!(metric::latency_bucket(60_001), metric::LATENCY_OVERFLOW);
+    }
+
+    #[test]
+    fn first_of_follows_the_zone_and_iso_weeks() {
+        let hour = 3_600_000;
+        // 2026-11-29 is a Sunday; 19:30 UTC on it is already Monday 00:30 in Almaty (UTC+5).
+        let sunday_evening_utc = 1_795_980_600_000;
+        let first = FirstOf::between(
+            "Asia/Almaty",
+            Some(sunday_evening_utc - hour),
+            sunday_evening_utc,
+        );
+        assert_eq!(
+            first,
+            FirstOf {
+                day: true,
+                week: true,
+                month: false
+            }
+        );
+        let same = FirstOf::between("UTC", Some(sunday_evening_utc - hour), sunday_evening_utc);
+        assert_eq!(
+            same,
+            FirstOf {
+                day: false,
+                week: false,
+                month: false
+            }
+        );
+        let never = FirstOf::between("UTC", None, sunday_evening_utc);
+        assert_eq!(
+            never,
+            FirstOf {
+                day: true,
+                week: true,
+                month: true
+            }
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! Tenant identity and configuration.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// A validated tenant id: 2-40 chars of `[a-z0-9-]`, starting with a letter or digit.
@@ -59,7 +60,8 @@ pub enum TenantStatus {
 
 /// Per-tenant settings stored at `T#{t}#CONFIG` / `CONFIG`.
 ///
-/// Later capabilities add fields; every field has a default so older items still load.
+/// Every field has a default so that older items still load and an operator only
+/// writes what differs from the defaults. Each capability owns one section.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TenantConfig {
     pub tenant: TenantId,
@@ -78,8 +80,244 @@ pub struct TenantConfig {
     pub whatsapp_phone_number_id: Option<String>,
     #[serde(default)]
     pub telegram_bot_username: Option<String>,
+    /// Telegram chats of the business's managers: lead cards, handoffs, reports.
+    #[serde(default)]
+    pub managers: Vec<Manager>,
+    #[serde(default)]
+    pub agent: AgentSettings,
+    #[serde(default)]
+    pub catalog: CatalogSettings,
+    #[serde(default)]
+    pub leads: LeadSettings,
+    #[serde(default)]
+    pub loyalty: LoyaltySettings,
+    #[serde(default)]
+    pub reports: ReportSettings,
     #[serde(default)]
     pub created_at_ms: i64,
+}
+
+/// A manager's Telegram chat. The manager must have started the tenant's bot.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manager {
+    pub chat_id: i64,
+    #[serde(default)]
+    pub name: String,
+}
+
+/// Price of one model in USD micros (millionths of a dollar) per million tokens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ModelPrice {
+    pub prompt_per_mtok_micros: i64,
+    pub completion_per_mtok_micros: i64,
+}
+
+/// The AI consultant.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AgentSettings {
+    pub enabled: bool,
+    /// Who the agent is, e.g. "Aigerim, a sales consultant of Demo Equipment Supply".
+    pub persona: String,
+    /// Extra instructions appended to the built-in system prompt.
+    pub system_prompt: String,
+    /// Overrides of the built-in prompt per funnel stage (`qualification`, `offer`, ...).
+    pub stage_prompts: BTreeMap<String, String>,
+    /// Model name; `None` uses the platform default.
+    pub model: Option<String>,
+    /// OpenAI-compatible base URL; `None` uses the platform default.
+    pub llm_base_url: Option<String>,
+    pub temperature: f32,
+    pub max_tool_steps: u8,
+    /// Per customer; over it the customer gets one polite notice and no LLM call.
+    pub rate_limit_per_minute: u32,
+    /// Monthly AI budget in USD micros; `None` means unlimited.
+    pub monthly_budget_micros: Option<i64>,
+    /// Per-model prices; models not listed use the platform's price list.
+    pub prices: BTreeMap<String, ModelPrice>,
+    /// Catalog items given to the model per search.
+    pub top_k: usize,
+}
+
+impl Default for AgentSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            persona: String::new(),
+            system_prompt: String::new(),
+            stage_prompts: BTreeMap::new(),
+            model: None,
+            llm_base_url: None,
+            temperature: 0.3,
+            max_tool_steps: 4,
+            rate_limit_per_minute: 30,
+            monthly_budget_micros: None,
+            prices: BTreeMap::new(),
+            top_k: 5,
+        }
+    }
+}
+
+/// Blue-green catalog: the active version's index is in S3 under `catalogs/{t}/{version}/`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct CatalogSettings {
+    pub active_version: Option<String>,
+    /// Earlier active versions, newest first, for one-command rollback.
+    pub previous_versions: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LeadSettings {
+    /// ISO 3166 region used to read phone numbers written without a country code.
+    pub default_region: String,
+    /// Origins allowed to POST the web form (CORS). Empty: no browser origin allowed.
+    pub allowed_origins: Vec<String>,
+    /// A contact who showed purchase intent and stayed silent this long becomes a lead.
+    pub quiet_hours: u32,
+    /// Web-form submissions allowed per client IP and hour.
+    pub form_rate_limit_per_hour: u32,
+    /// Optional outbound CRM webhook; its signing secret is `crm_webhook_secret`.
+    pub crm_webhook_url: Option<String>,
+}
+
+impl Default for LeadSettings {
+    fn default() -> Self {
+        Self {
+            default_region: "KZ".to_owned(),
+            allowed_origins: Vec::new(),
+            quiet_hours: 24,
+            form_rate_limit_per_hour: 10,
+            crm_webhook_url: None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Rounding {
+    /// Never give away a fraction of a point.
+    #[default]
+    Floor,
+    Nearest,
+    Ceil,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LoyaltySettings {
+    pub enabled: bool,
+    /// ISO 4217 code; purchases in other currencies are rejected.
+    pub currency: String,
+    /// Cashback in basis points of the purchase amount (500 = 5 %), unless the partner overrides it.
+    pub cashback_bp: u32,
+    pub rounding: Rounding,
+    /// At most this percentage of a purchase may be paid with points.
+    pub max_redeem_percent: u32,
+    pub welcome_bonus: i64,
+    /// Paid to the referrer when the newcomer makes a first purchase.
+    pub referral_bonus: i64,
+    /// Points expire after this many days; `None` disables expiry.
+    pub expiry_days: Option<u32>,
+    /// Mutating requests per partner key and minute.
+    pub rate_limit_per_minute: u32,
+}
+
+impl Default for LoyaltySettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            currency: "KZT".to_owned(),
+            cashback_bp: 500,
+            rounding: Rounding::Floor,
+            max_redeem_percent: 50,
+            welcome_bonus: 0,
+            referral_bonus: 0,
+            expiry_days: None,
+            rate_limit_per_minute: 120,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportPeriodKind {
+    Daily,
+    Weekly,
+    Monthly,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ReportSettings {
+    pub periods: Vec<ReportPeriodKind>,
+    /// Language of the managers' summary; `None` uses `default_language`.
+    pub language: Option<String>,
+}
+
+impl Default for ReportSettings {
+    fn default() -> Self {
+        Self {
+            periods: vec![ReportPeriodKind::Weekly, ReportPeriodKind::Monthly],
+            language: None,
+        }
+    }
+}
+
+/// The tenant's entry in the platform registry (`PLATFORM` / `TENANT#{t}`): just what
+/// fan-out jobs need (the report planner, sweeps), so one Query lists every tenant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegistryEntry {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub tenant: TenantId,
+    #[serde(default)]
+    pub status: TenantStatus,
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+    #[serde(default)]
+    pub report_periods: Vec<ReportPeriodKind>,
+    #[serde(default)]
+    pub loyalty_expiry: bool,
+    #[serde(default)]
+    pub created_at_ms: i64,
+}
+
+impl RegistryEntry {
+    pub fn from_config(config: &TenantConfig) -> Self {
+        let (pk, sk) = crate::keys::tenant_registry(&config.tenant);
+        Self {
+            pk,
+            sk,
+            tenant: config.tenant.clone(),
+            status: config.status,
+            timezone: config.timezone.clone(),
+            report_periods: config.reports.periods.clone(),
+            loyalty_expiry: config.loyalty.enabled && config.loyalty.expiry_days.is_some(),
+            created_at_ms: config.created_at_ms,
+        }
+    }
+}
+
+/// The stored config item: the config with its keys.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConfigItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    #[serde(flatten)]
+    pub config: TenantConfig,
+}
+
+impl ConfigItem {
+    pub fn new(config: TenantConfig) -> Self {
+        let (pk, sk) = crate::keys::tenant_config(&config.tenant);
+        Self { pk, sk, config }
+    }
 }
 
 fn default_timezone() -> String {
@@ -100,12 +338,23 @@ impl TenantConfig {
             default_language: default_language(),
             whatsapp_phone_number_id: None,
             telegram_bot_username: None,
+            managers: Vec::new(),
+            agent: AgentSettings::default(),
+            catalog: CatalogSettings::default(),
+            leads: LeadSettings::default(),
+            loyalty: LoyaltySettings::default(),
+            reports: ReportSettings::default(),
             created_at_ms: crate::now_ms(),
         }
     }
 
     pub fn is_active(&self) -> bool {
         self.status == TenantStatus::Active
+    }
+
+    /// The tenant's zone; an unknown name falls back to UTC rather than failing a request.
+    pub fn zone(&self) -> jiff::tz::TimeZone {
+        jiff::tz::TimeZone::get(&self.timezone).unwrap_or(jiff::tz::TimeZone::UTC)
     }
 }
 
@@ -140,5 +389,18 @@ mod tests {
     fn deserialising_validates() {
         assert!(serde_json::from_str::<TenantId>("\"ok-1\"").is_ok());
         assert!(serde_json::from_str::<TenantId>("\"BAD#\"").is_err());
+    }
+
+    #[test]
+    fn a_minimal_item_loads_with_defaults() {
+        let config: TenantConfig = serde_json::from_str(r#"{"tenant":"acme"}"#).unwrap();
+        assert_eq!(config.agent.rate_limit_per_minute, 30);
+        assert_eq!(config.loyalty.cashback_bp, 500);
+        assert_eq!(config.leads.default_region, "KZ");
+        assert!(config.managers.is_empty());
+        let partial: TenantConfig =
+            serde_json::from_str(r#"{"tenant":"acme","loyalty":{"enabled":true}}"#).unwrap();
+        assert!(partial.loyalty.enabled);
+        assert_eq!(partial.loyalty.max_redeem_percent, 50);
     }
 }

@@ -106,7 +106,7 @@ impl TestEnv {
             whatsapp_app_secret: Some(Secret::new(format!("{seed}-app"))),
             whatsapp_verify_token: Some(Secret::new(format!("{seed}-verify"))),
             whatsapp_access_token: Some(Secret::new(format!("{seed}-access"))),
-            stripe_webhook_secret: None,
+            ..Default::default()
         };
         let pn = phone_number_id.clone();
         let id = self
@@ -170,6 +170,84 @@ impl TestEnv {
             }
             all.extend(batch);
         }
+    }
+}
+
+/// An SQS event as Lambda hands it over, from raw bodies (ids `m0`, `m1`, ...).
+pub fn sqs_event(bodies: &[String]) -> aws_lambda_events::event::sqs::SqsEvent {
+    let mut event = aws_lambda_events::event::sqs::SqsEvent::default();
+    for (i, body) in bodies.iter().enumerate() {
+        let mut record = aws_lambda_events::event::sqs::SqsMessage::default();
+        record.message_id = Some(format!("m{i}"));
+        record.body = Some(body.clone());
+        record
+            .attributes
+            .insert("ApproximateReceiveCount".into(), "1".into());
+        event.records.push(record);
+    }
+    event
+}
+
+/// A `LambdaEvent` with a default context, for calling handlers directly.
+pub fn lambda_event<T>(payload: T) -> lambda_runtime::LambdaEvent<T> {
+    lambda_runtime::LambdaEvent::new(payload, lambda_runtime::Context::default())
+}
+
+/// The message ids a batch response reports as failed.
+pub fn failed_ids(response: &aws_lambda_events::event::sqs::SqsBatchResponse) -> Vec<String> {
+    response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect()
+}
+
+impl TestEnv {
+    /// Receives up to 10 messages without deleting them (visible again after
+    /// `visibility_s`) and wraps them as Lambda's SQS event, receipt handles included.
+    pub async fn sqs_event_from_queue(
+        &self,
+        logical_id: &str,
+        visibility_s: i32,
+    ) -> aws_lambda_events::event::sqs::SqsEvent {
+        let out = self
+            .clients
+            .sqs
+            .receive_message()
+            .queue_url(self.queue_url(logical_id))
+            .max_number_of_messages(10)
+            .visibility_timeout(visibility_s)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await
+            .unwrap();
+        let mut event = aws_lambda_events::event::sqs::SqsEvent::default();
+        for m in out.messages.unwrap_or_default() {
+            let mut record = aws_lambda_events::event::sqs::SqsMessage::default();
+            record.message_id = m.message_id.clone();
+            record.receipt_handle = m.receipt_handle.clone();
+            record.body = m.body.clone();
+            record.attributes = m
+                .attributes
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k.as_str().to_owned(), v))
+                .collect();
+            event.records.push(record);
+        }
+        event
+    }
+
+    /// Sums a tenant-day's counters over their shards.
+    pub async fn counters(
+        &self,
+        tenant: &TenantId,
+        day: &str,
+    ) -> std::collections::BTreeMap<String, i64> {
+        sauda_shared::stats::read_day(&self.clients.dynamo, &self.stack.table, tenant, day)
+            .await
+            .unwrap()
     }
 }
 

@@ -1,0 +1,1 @@
+//! agent-reply: under construction in its own issue.

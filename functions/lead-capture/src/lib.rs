@@ -1,0 +1,1 @@
+//! lead-capture: under construction in its own issue.

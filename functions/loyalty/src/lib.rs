@@ -1,0 +1,1 @@
+//! loyalty: under construction in its own issue.

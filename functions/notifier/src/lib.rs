@@ -1,0 +1,257 @@
+//! The notifier: consumes the `notify` queue and sends each notice to its Telegram
+//! chats, once per recipient.
+//!
+//! A delivery marker per (notice, chat) makes redeliveries skip chats already served;
+//! a failed chat makes the record fail, and its visibility is pushed back with an
+//! exponential backoff so a Telegram outage is waited out instead of burning the
+//! queue's five receives in minutes. After those, the DLQ keeps the notice for redrive.
+
+mod delivery;
+
+pub use delivery::{DeliveryLog, DeliveryState, DynamoDeliveryLog};
+
+use async_trait::async_trait;
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use lambda_runtime::LambdaEvent;
+use sauda_shared::aws::{AwsClients, DynamoTenantDirectory, SecretsManagerSource};
+use sauda_shared::batch::{self, JobFailure, Ordering};
+use sauda_shared::config::{required, ConfigError, CoreConfig};
+use sauda_shared::envelope::{Envelope, Job};
+use sauda_shared::notify::{Notice, Recipients};
+use sauda_shared::ports::{SecretSource, TenantDirectory};
+use sauda_shared::stats::{self, metric, CounterBatch};
+use sauda_shared::telegram_api::{Format, TelegramApi, TelegramError};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tracing::{info, warn};
+
+#[derive(Clone, Debug)]
+pub struct NotifierConfig {
+    pub core: CoreConfig,
+    pub telegram_api_base: String,
+    pub notify_queue_url: String,
+}
+
+impl NotifierConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            core: CoreConfig::from_env()?,
+            telegram_api_base: required("TELEGRAM_API_BASE")?,
+            notify_queue_url: required("NOTIFY_QUEUE_URL")?,
+        })
+    }
+}
+
+/// Pushes a failed record's next delivery back (SQS `ChangeMessageVisibility`).
+#[async_trait]
+pub trait Redelivery: Send + Sync {
+    async fn delay(&self, receipt_handle: &str, delay: Duration);
+}
+
+pub struct SqsRedelivery {
+    client: aws_sdk_sqs::Client,
+    queue_url: String,
+}
+
+#[async_trait]
+impl Redelivery for SqsRedelivery {
+    async fn delay(&self, receipt_handle: &str, delay: Duration) {
+        let seconds = i32::try_from(delay.as_secs()).unwrap_or(i32::MAX);
+        let result = self
+            .client
+            .change_message_visibility()
+            .queue_url(&self.queue_url)
+            .receipt_handle(receipt_handle)
+            .visibility_timeout(seconds)
+            .send()
+            .await;
+        if let Err(e) = result {
+            // Not fatal: the queue's own visibility timeout still spaces the retries.
+            warn!(error = %aws_smithy_types::error::display::DisplayErrorContext(&e), "could not back off a failed notice");
+        }
+    }
+}
+
+pub struct Deps {
+    pub tenants: Arc<dyn TenantDirectory>,
+    pub secrets: Arc<dyn SecretSource>,
+    pub deliveries: Arc<dyn DeliveryLog>,
+    pub redelivery: Arc<dyn Redelivery>,
+    pub telegram: TelegramApi,
+    pub dynamo: aws_sdk_dynamodb::Client,
+    pub table: String,
+    /// How long one send may wait out Telegram's `retry_after` before giving up for now.
+    pub max_rate_limit_wait: Duration,
+}
+
+impl Deps {
+    pub fn from_aws(clients: &AwsClients, config: &NotifierConfig) -> Self {
+        let table = &config.core.table_name;
+        Self {
+            tenants: Arc::new(DynamoTenantDirectory::new(clients.dynamo.clone(), table)),
+            secrets: Arc::new(SecretsManagerSource::new(
+                clients.secrets.clone(),
+                &config.core.stage,
+            )),
+            deliveries: Arc::new(DynamoDeliveryLog::new(clients.dynamo.clone(), table)),
+            redelivery: Arc::new(SqsRedelivery {
+                client: clients.sqs.clone(),
+                queue_url: config.notify_queue_url.clone(),
+            }),
+            telegram: TelegramApi::new(&config.telegram_api_base),
+            dynamo: clients.dynamo.clone(),
+            table: table.clone(),
+            max_rate_limit_wait: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Delay before the next delivery after the `receive_count`-th failed one:
+/// 1 min, 5 min, 30 min, 2 h; the DLQ takes it after the fifth receive.
+pub fn backoff(receive_count: u32) -> Duration {
+    let minutes = match receive_count {
+        0 | 1 => 1,
+        2 => 5,
+        3 => 30,
+        _ => 120,
+    };
+    Duration::from_secs(minutes * 60)
+}
+
+pub async fn handle(
+    deps: &Deps,
+    event: LambdaEvent<SqsEvent>,
+) -> Result<SqsBatchResponse, lambda_runtime::Error> {
+    let counters = Mutex::new(CounterBatch::default());
+    let response = batch::process(event.payload.records, Ordering::Standard, |record| {
+        deliver_record(deps, record, &counters)
+    })
+    .await;
+    let counters = counters.into_inner().unwrap_or_else(|p| p.into_inner());
+    if let Err(e) = counters
+        .flush(&deps.dynamo, &deps.table, sauda_shared::now_ms() as u64)
+        .await
+    {
+        // Counters are reporting aids; a lost increment must not resend notices.
+        warn!(error = %e, "notice counters not written");
+    }
+    Ok(response)
+}
+
+async fn deliver_record(
+    deps: &Deps,
+    record: SqsMessage,
+    counters: &Mutex<CounterBatch>,
+) -> Result<(), JobFailure> {
+    let body = record.body.as_deref().unwrap_or_default();
+    let envelope = Envelope::from_json(body).map_err(|e| JobFailure::Poison(e.to_string()))?;
+    let Job::Notify { notice } = envelope.job else {
+        return Err(JobFailure::Poison(format!(
+            "notify queue got a {} job",
+            envelope.kind()
+        )));
+    };
+    let result = deliver(deps, &notice, counters).await;
+    if let Err(JobFailure::Transient(_)) = &result {
+        if let Some(handle) = &record.receipt_handle {
+            deps.redelivery
+                .delay(handle, backoff(batch::receive_count(&record)))
+                .await;
+        }
+    }
+    result
+}
+
+/// Sends one notice to every recipient that does not have it yet.
+pub async fn deliver(
+    deps: &Deps,
+    notice: &Notice,
+    counters: &Mutex<CounterBatch>,
+) -> Result<(), JobFailure> {
+    let tenant = &notice.tenant;
+    let transient =
+        |what: &str, e: &dyn std::fmt::Display| JobFailure::Transient(format!("{what}: {e}"));
+    let Some(config) = deps
+        .tenants
+        .tenant(tenant)
+        .await
+        .map_err(|e| transient("tenant", &e))?
+    else {
+        warn!(%tenant, id = %notice.id, "notice for an unknown tenant dropped");
+        return Ok(());
+    };
+    let chats: Vec<i64> = match &notice.to {
+        Recipients::Managers => config.managers.iter().map(|m| m.chat_id).collect(),
+        Recipients::Chats(chats) => chats.clone(),
+    };
+    if chats.is_empty() {
+        info!(%tenant, id = %notice.id, kind = %notice.kind, "notice has no recipients");
+        return Ok(());
+    }
+    let done = deps
+        .deliveries
+        .finished(tenant, &notice.id)
+        .await
+        .map_err(|e| transient("delivery log", &e))?;
+    let pending: Vec<i64> = chats.into_iter().filter(|c| !done.contains(c)).collect();
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let secrets = deps
+        .secrets
+        .tenant_secrets(tenant)
+        .await
+        .map_err(|e| transient("secrets", &e))?;
+    let Some(token) = secrets.as_ref().and_then(|s| s.telegram_bot_token.clone()) else {
+        // Kept for redrive once the tenant configures its bot, rather than dropped.
+        return Err(JobFailure::Transient(
+            "tenant has no telegram_bot_token".into(),
+        ));
+    };
+
+    let day = stats::local_day(&config.timezone, sauda_shared::now_ms());
+    let mut failure = None;
+    for chat in pending {
+        let sent = deps
+            .telegram
+            .send_text(
+                &token,
+                &chat.to_string(),
+                &notice.html,
+                Format::Html,
+                deps.max_rate_limit_wait,
+            )
+            .await;
+        let (state, metric_name) = match sent {
+            Ok(_) => (DeliveryState::Sent, metric::NOTICES_SENT),
+            Err(partial) if partial.error.is_permanent() => {
+                warn!(%tenant, id = %notice.id, chat, error = %partial.error, "recipient refused the notice for good");
+                (DeliveryState::Undeliverable, metric::NOTICES_UNDELIVERABLE)
+            }
+            Err(partial) => {
+                warn!(%tenant, id = %notice.id, chat, error = %partial.error, "notice not delivered; will retry");
+                failure = Some(match partial.error {
+                    TelegramError::RetryAfter(d) => format!("rate limited for {d:?}"),
+                    other => other.to_string(),
+                });
+                continue;
+            }
+        };
+        counters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .day(tenant, &day)
+            .add(metric_name, 1);
+        deps.deliveries
+            .record(tenant, &notice.id, chat, state)
+            .await
+            .map_err(|e| transient("delivery log", &e))?;
+    }
+    match failure {
+        None => {
+            info!(%tenant, id = %notice.id, kind = %notice.kind, "notice delivered");
+            Ok(())
+        }
+        Some(reason) => Err(JobFailure::Transient(reason)),
+    }
+}

@@ -1,0 +1,1 @@
+//! reports: under construction in its own issue.

@@ -1,0 +1,1 @@
+//! Integration tests for agent: written in its own issue.

@@ -1,0 +1,1 @@
+//! Integration tests for leads: written in its own issue.

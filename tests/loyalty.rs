@@ -1,0 +1,1 @@
+//! Integration tests for loyalty: written in its own issue.

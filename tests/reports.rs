@@ -1,0 +1,1 @@
+//! Integration tests for reports: written in its own issue.
