@@ -21,6 +21,8 @@ pub mod keys;
 pub mod lead;
 pub mod message;
 pub mod notify;
+pub mod partner;
+pub mod phone;
 pub mod ports;
 pub mod ratelimit;
 pub mod secrets;
