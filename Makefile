@@ -25,7 +25,7 @@ fmt:
 	cargo fmt --all
 
 bench:
-	@bash bench/run.sh
+	@bash infra/bench/run.sh
 
 events:
 	cargo run -q -p sauda-infra --bin sauda -- local events

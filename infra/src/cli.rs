@@ -157,6 +157,32 @@ pub enum LocalCommand {
         #[arg(long, default_value = "http://127.0.0.1:9000")]
         functions_url: String,
     },
+    /// Print the template's function binaries, one per line (for build scripts).
+    Functions {
+        #[command(flatten)]
+        template: TemplateArg,
+    },
+    /// Fire a function's schedule now (as EventBridge Scheduler would), e.g. the report planner.
+    Fire {
+        #[command(flatten)]
+        template: TemplateArg,
+        /// The function's binary, e.g. `report-planner`.
+        #[arg(long)]
+        function: String,
+        /// The schedule's name in the template, when the function has several.
+        #[arg(long)]
+        schedule: Option<String>,
+        #[arg(long, default_value = "http://127.0.0.1:9000")]
+        functions_url: String,
+    },
+    /// Serve fake Telegram, WhatsApp and CRM APIs that print what Sauda sends.
+    FakeSaas {
+        #[arg(long, default_value_t = 9100)]
+        port: u16,
+        /// Also append every request as JSON lines here.
+        #[arg(long, default_value = ".local/outbox.jsonl")]
+        log: PathBuf,
+    },
     /// Send signed demo updates through the local webhook endpoint and show the result.
     Demo {
         #[command(flatten)]
@@ -165,6 +191,12 @@ pub enum LocalCommand {
         demo: PathBuf,
         #[arg(long, default_value = "http://127.0.0.1:9000/lambda-url/webhook")]
         webhook_url: String,
+        /// `cargo lambda watch`'s address, for the other functions' routes.
+        #[arg(long, default_value = "http://127.0.0.1:9000")]
+        functions_url: String,
+        /// The fake SaaS request log, to show what the bot answered.
+        #[arg(long, default_value = ".local/outbox.jsonl")]
+        outbox: PathBuf,
     },
     /// Regenerate the signed sample events under events/.
     Events {
@@ -418,7 +450,11 @@ async fn local_command(
             let demo = DemoTenant::load(&demo)?;
             let table = format!("sauda-{stage}");
             match tenant::create_tenant(&clients.dynamo, &table, &demo.config()).await {
-                Ok(()) | Err(tenant::OnboardingError::AlreadyExists(_)) => {}
+                Ok(()) => {}
+                // Re-seeding refreshes the demo settings and keeps the data.
+                Err(tenant::OnboardingError::AlreadyExists(_)) => {
+                    tenant::put_config(&clients.dynamo, &table, &demo.config()).await?
+                }
                 Err(e) => return Err(e.into()),
             }
             tenant::merge_tenant_secrets(
@@ -439,6 +475,13 @@ async fn local_command(
             for r in &routes {
                 println!("pump: {} -> {}", r.queue_url, r.function);
             }
+            let schedules = pump::schedules(&stack)?;
+            for s in &schedules {
+                println!(
+                    "pump: schedule {} -> {} ({:?})",
+                    s.name, s.function, s.expression
+                );
+            }
             let invoker = HttpInvoker {
                 http: reqwest::Client::new(),
                 base_url: functions_url,
@@ -448,16 +491,63 @@ async fn local_command(
                 let _ = tokio::signal::ctrl_c().await;
                 let _ = stop_tx.send(true);
             });
-            pump::run(clients.sqs.clone(), &invoker, routes, region, stop_rx).await;
+            pump::run(
+                clients.sqs.clone(),
+                &invoker,
+                routes,
+                schedules,
+                region,
+                stop_rx,
+            )
+            .await;
         }
+        LocalCommand::Fire {
+            template,
+            function,
+            schedule,
+            functions_url,
+        } => {
+            let stack = local_stack(clients, stage, region, &template).await?;
+            let candidates: Vec<_> = pump::schedules(&stack)?
+                .into_iter()
+                .filter(|s| s.function == function)
+                .filter(|s| schedule.as_ref().is_none_or(|name| &s.name == name))
+                .collect();
+            let [target] = candidates.as_slice() else {
+                return Err(format!(
+                    "{} schedules match --function {function}; name one with --schedule",
+                    candidates.len()
+                )
+                .into());
+            };
+            let invoker = HttpInvoker {
+                http: reqwest::Client::new(),
+                base_url: functions_url,
+            };
+            let answer = pump::fire(&invoker, target).await?;
+            println!("{} answered: {answer}", target.function);
+        }
+        LocalCommand::Functions { template } => {
+            for f in Template::load(&template.template)?.functions()? {
+                println!("{}", f.binary);
+            }
+        }
+        LocalCommand::FakeSaas { port, log } => crate::fake_saas::serve(port, &log).await?,
         LocalCommand::Demo {
             template,
             demo,
             webhook_url,
+            functions_url,
+            outbox,
         } => {
             let stack = local_stack(clients, stage, region, &template).await?;
             let demo = DemoTenant::load(&demo)?;
-            crate::demo_run::play(clients, &stack, &demo, &webhook_url).await?;
+            let urls = crate::demo_run::DemoUrls {
+                webhook: webhook_url,
+                functions: functions_url,
+                outbox,
+            };
+            crate::demo_run::play(clients, &stack, &demo, &urls).await?;
         }
         LocalCommand::Events { demo, out } => write_events(&demo, &out)?,
     }

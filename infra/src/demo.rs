@@ -15,6 +15,9 @@ pub struct DemoTenant {
     pub timezone: String,
     pub default_language: String,
     pub whatsapp_phone_number_id: Option<String>,
+    /// A JSON merge patch over the default settings (managers, agent, loyalty, ...).
+    #[serde(default)]
+    pub settings: serde_json::Value,
     pub secrets: TenantSecrets,
 }
 
@@ -29,6 +32,16 @@ impl DemoTenant {
         config.timezone = self.timezone.clone();
         config.default_language = self.default_language.clone();
         config.whatsapp_phone_number_id = self.whatsapp_phone_number_id.clone();
+        if self.settings.is_object() {
+            let mut merged = serde_json::to_value(&config).expect("a config serialises");
+            json_patch::merge(&mut merged, &self.settings);
+            match serde_json::from_value(merged) {
+                Ok(patched) => config = patched,
+                Err(e) => {
+                    tracing::warn!(error = %e, "demo settings ignored: they do not fit the config")
+                }
+            }
+        }
         config
     }
 }

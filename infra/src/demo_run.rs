@@ -1,5 +1,5 @@
-//! `sauda local demo`: plays a short conversation through the real local HTTP endpoint
-//! and prints what was stored and queued.
+//! `sauda local demo`: plays a short conversation through the real local HTTP endpoints
+//! and shows what was stored, queued and answered.
 
 use crate::demo::{self, DemoTenant};
 use crate::provision::Stack;
@@ -7,16 +7,58 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::QueueAttributeName;
 use sauda_shared::keys;
 use serde_json::Value;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub struct DemoUrls {
+    /// The webhook function's base (`…/lambda-url/webhook`).
+    pub webhook: String,
+    /// `cargo lambda watch`'s address.
+    pub functions: String,
+    /// The fake SaaS request log.
+    pub outbox: PathBuf,
+}
+
+type DemoResult = Result<(), Box<dyn std::error::Error>>;
 
 pub async fn play(
     clients: &sauda_shared::aws::AwsClients,
     stack: &Stack,
     demo: &DemoTenant,
-    webhook_url: &str,
-) -> Result<(), Box<dyn std::error::Error>> {
+    urls: &DemoUrls,
+) -> DemoResult {
     let http = reqwest::Client::new();
-    let base = webhook_url.trim_end_matches('/');
+    let now = jiff::Timestamp::now().as_second();
+    // Fresh ids per run, so each demo is a new conversation turn rather than a duplicate.
+    let run = (now % 1_000_000) * 10;
+    let chat_id = 700_000_001_i64;
+    let wa_from = "77011234567";
+
+    println!("\n== demo conversation for tenant {} ==", demo.tenant);
+    let outbox_start = outbox_len(&urls.outbox);
+    webhook_steps(&http, demo, urls, run, now, chat_id, wa_from).await?;
+    await_replies(&urls.outbox, outbox_start, Duration::from_secs(90)).await;
+    show_stored(
+        clients,
+        stack,
+        demo,
+        &[format!("tg-{chat_id}"), format!("wa-{wa_from}")],
+    )
+    .await?;
+    show_queues(clients, stack).await
+}
+
+async fn webhook_steps(
+    http: &reqwest::Client,
+    demo: &DemoTenant,
+    urls: &DemoUrls,
+    run: i64,
+    now: i64,
+    chat_id: i64,
+    wa_from: &str,
+) -> DemoResult {
     let t = &demo.tenant;
+    let base = urls.webhook.trim_end_matches('/');
     let expose = |s: &Option<sauda_shared::secrets::Secret>| {
         s.as_ref()
             .map(|s| s.expose().to_owned())
@@ -25,24 +67,12 @@ pub async fn play(
     let tg_secret = expose(&demo.secrets.telegram_webhook_secret);
     let app_secret = expose(&demo.secrets.whatsapp_app_secret);
     let phone_id = demo.whatsapp_phone_number_id.clone().unwrap_or_default();
-    let now = jiff::Timestamp::now().as_second();
-    // Fresh ids per run, so each demo is a new conversation turn rather than a duplicate.
-    let run = (now % 1_000_000) * 10;
-    let chat_id = 700_000_001_i64;
-    let wa_from = "77011234567";
-
-    println!("\n== demo conversation for tenant {t} ==");
     let tg_url = format!("{base}/t/{t}/telegram");
+    let question = "Здравствуйте! Сколько стоит насос Grundfos CR 10?";
     let steps: Vec<(&str, Value)> = vec![
         (
             "telegram text",
-            demo::telegram_text(
-                run as u64 + 1,
-                run + 1,
-                chat_id,
-                now,
-                "Здравствуйте! Сколько стоит насос Grundfos CR 10?",
-            ),
+            demo::telegram_text(run as u64 + 1, run + 1, chat_id, now, question),
         ),
         (
             "telegram voice",
@@ -50,13 +80,7 @@ pub async fn play(
         ),
         (
             "telegram redelivery",
-            demo::telegram_text(
-                run as u64 + 1,
-                run + 1,
-                chat_id,
-                now,
-                "Здравствуйте! Сколько стоит насос Grundfos CR 10?",
-            ),
+            demo::telegram_text(run as u64 + 1, run + 1, chat_id, now, question),
         ),
         (
             "telegram edited (ignored)",
@@ -114,18 +138,79 @@ pub async fn play(
         response.status().as_u16(),
         response.text().await?
     );
+    Ok(())
+}
 
-    println!("\n== stored ==");
-    for contact in [format!("tg-{chat_id}"), format!("wa-{wa_from}")] {
+fn outbox_len(path: &std::path::Path) -> usize {
+    std::fs::read_to_string(path)
+        .map(|s| s.lines().count())
+        .unwrap_or(0)
+}
+
+/// Waits until the bot has answered both customers (through the pump and agent-reply).
+async fn await_replies(outbox: &std::path::Path, start: usize, timeout: Duration) {
+    println!(
+        "\n== waiting for the bot's answers (queue → agent-reply → fake Telegram/WhatsApp) =="
+    );
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let lines: Vec<Value> = std::fs::read_to_string(outbox)
+            .unwrap_or_default()
+            .lines()
+            .skip(start)
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        let answered = |channel: &str| lines.iter().any(|l| l["channel"] == channel);
+        if answered("telegram") && answered("whatsapp") {
+            for line in &lines {
+                let text = line["body"]["text"]
+                    .as_str()
+                    .or_else(|| line["body"].pointer("/text/body").and_then(Value::as_str))
+                    .unwrap_or_default();
+                println!(
+                    "  {} → {}:\n{}\n",
+                    line["channel"].as_str().unwrap_or(""),
+                    line["to"],
+                    indent(text)
+                );
+            }
+            return;
+        }
+        if tokio::time::Instant::now() > deadline {
+            println!("  no answer within {timeout:?}; see .local/watch.log and .local/pump.log");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+fn indent(text: &str) -> String {
+    text.lines()
+        .map(|l| format!("    │ {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+async fn show_stored(
+    clients: &sauda_shared::aws::AwsClients,
+    stack: &Stack,
+    demo: &DemoTenant,
+    contacts: &[String],
+) -> DemoResult {
+    println!("\n== stored (newest first) ==");
+    for contact in contacts {
         let out = clients
             .dynamo
             .query()
             .table_name(&stack.table)
             .key_condition_expression("PK = :pk AND begins_with(SK, :m)")
-            .expression_attribute_values(":pk", AttributeValue::S(keys::contact_pk(t, &contact)))
+            .expression_attribute_values(
+                ":pk",
+                AttributeValue::S(keys::contact_pk(&demo.tenant, contact)),
+            )
             .expression_attribute_values(":m", AttributeValue::S(keys::MESSAGE_SK_PREFIX.into()))
             .scan_index_forward(false)
-            .limit(5)
+            .limit(6)
             .send()
             .await?;
         for item in out.items() {
@@ -135,16 +220,21 @@ pub async fn play(
                     .cloned()
                     .unwrap_or_default()
             };
+            let text: String = get("text").chars().take(70).collect();
             println!(
                 "  {} {} [{}] {}",
                 get("PK"),
                 get("SK"),
                 get("kind"),
-                get("text")
+                text.replace('\n', " ")
             );
         }
     }
-    println!("\n== queued ==");
+    Ok(())
+}
+
+async fn show_queues(clients: &sauda_shared::aws::AwsClients, stack: &Stack) -> DemoResult {
+    println!("\n== queues ==");
     for (logical, q) in &stack.queues {
         let attrs = clients
             .sqs

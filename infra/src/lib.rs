@@ -9,7 +9,9 @@
 pub mod cli;
 pub mod demo;
 pub mod demo_run;
+pub mod fake_saas;
 pub mod provision;
 pub mod pump;
+pub mod schedule;
 pub mod template;
 pub mod tenant;

@@ -190,15 +190,81 @@ pub async fn pump_once(
     })
 }
 
-/// Pumps every route until `stop` resolves.
+/// A scheduled trigger (`ScheduleV2`) of a function, fired locally by the pump.
+#[derive(Clone, Debug)]
+pub struct ScheduledRoute {
+    pub function: String,
+    pub name: String,
+    pub expression: crate::schedule::Expression,
+    /// The event the function receives: the schedule's `Input`, or `{}`.
+    pub input: serde_json::Value,
+}
+
+/// The template's schedules. An expression this stack cannot evaluate is an error, so a
+/// typo in `template.yaml` shows up locally rather than after `sam deploy`.
+pub fn schedules(stack: &Stack) -> Result<Vec<ScheduledRoute>, String> {
+    let mut out = Vec::new();
+    for f in &stack.functions {
+        for s in &f.schedules {
+            let expression = s
+                .expression
+                .parse()
+                .map_err(|e| format!("{}: {e}", f.logical_id))?;
+            let input = match &s.input {
+                Some(raw) => serde_json::from_str(raw)
+                    .map_err(|e| format!("{}.{}: Input is not JSON: {e}", f.logical_id, s.name))?,
+                None => serde_json::json!({}),
+            };
+            out.push(ScheduledRoute {
+                function: f.binary.clone(),
+                name: s.name.clone(),
+                expression,
+                input,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Invokes a schedule's function once with its input.
+pub async fn fire(
+    invoker: &dyn Invoker,
+    schedule: &ScheduledRoute,
+) -> Result<serde_json::Value, String> {
+    invoker
+        .invoke(&schedule.function, schedule.input.clone())
+        .await
+}
+
+/// Pumps every route, and fires every schedule when due, until `stop` resolves.
 pub async fn run(
     sqs: aws_sdk_sqs::Client,
     invoker: &dyn Invoker,
     routes: Vec<Route>,
+    schedules: Vec<ScheduledRoute>,
     region: &str,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
+    let started = chrono::Utc::now();
+    let mut next_fire: Vec<Option<chrono::DateTime<chrono::Utc>>> = schedules
+        .iter()
+        .map(|s| s.expression.next_after(started, started))
+        .collect();
     loop {
+        let now = chrono::Utc::now();
+        for (schedule, next) in schedules.iter().zip(next_fire.iter_mut()) {
+            if next.is_some_and(|at| at <= now) {
+                match fire(invoker, schedule).await {
+                    Ok(answer) => {
+                        tracing::info!(function = %schedule.function, schedule = %schedule.name, %answer, "schedule fired")
+                    }
+                    Err(error) => {
+                        tracing::warn!(function = %schedule.function, schedule = %schedule.name, %error, "scheduled invocation failed")
+                    }
+                }
+                *next = schedule.expression.next_after(now, started);
+            }
+        }
         let mut idle = true;
         for route in &routes {
             match pump_once(&sqs, invoker, route, region, 2).await {
