@@ -267,3 +267,68 @@ fn backoff_grows_and_stays_within_sqs_limits() {
     assert_eq!(delays, [60, 300, 1800, 7200, 7200, 7200]);
     assert!(delays.iter().all(|d| *d <= 12 * 3600));
 }
+
+#[tokio::test]
+async fn dead_letters_are_redriven_to_their_queue_with_fifo_groups_kept() {
+    use aws_sdk_sqs::types::MessageSystemAttributeName;
+    use sauda_infra::queue_ops;
+    let env = TestEnv::new().await;
+    let sqs = &env.clients.sqs;
+    let tenant = TenantId::parse("redrive").unwrap();
+    for id in ["n1", "n2"] {
+        sqs.send_message()
+            .queue_url(env.queue_url("NotifyDeadLetterQueue"))
+            .message_body(body(notice(&tenant, id, Recipients::Managers)))
+            .send()
+            .await
+            .unwrap();
+    }
+    let moved = queue_ops::redrive(
+        sqs,
+        &env.queue_url("NotifyDeadLetterQueue"),
+        &env.queue_url("NotifyQueue"),
+        100,
+    )
+    .await
+    .unwrap();
+    assert_eq!(moved, 2);
+    assert_eq!(env.receive_all("NotifyQueue").await.len(), 2);
+    assert!(env.receive_all("NotifyDeadLetterQueue").await.is_empty());
+
+    // FIFO: the conversation's group survives, and a fresh dedup id lets the copy through
+    // even inside the original message's five-minute dedup window.
+    sqs.send_message()
+        .queue_url(env.queue_url("InboundQueue"))
+        .message_body("first")
+        .message_group_id("redrive#tg-1")
+        .message_deduplication_id("same")
+        .send()
+        .await
+        .unwrap();
+    env.receive_all("InboundQueue").await;
+    sqs.send_message()
+        .queue_url(env.queue_url("InboundDeadLetterQueue"))
+        .message_body("first")
+        .message_group_id("redrive#tg-1")
+        .message_deduplication_id("same")
+        .send()
+        .await
+        .unwrap();
+    let moved = queue_ops::redrive(
+        sqs,
+        &env.queue_url("InboundDeadLetterQueue"),
+        &env.queue_url("InboundQueue"),
+        100,
+    )
+    .await
+    .unwrap();
+    assert_eq!(moved, 1);
+    let back = env.receive_all("InboundQueue").await;
+    assert_eq!(back.len(), 1);
+    let group = back[0]
+        .attributes()
+        .unwrap()
+        .get(&MessageSystemAttributeName::MessageGroupId)
+        .unwrap();
+    assert_eq!(group, "redrive#tg-1");
+}

@@ -39,6 +39,12 @@ pub enum Command {
     /// The local stack: provision the emulator from template.yaml, seed, pump, demo.
     #[command(subcommand)]
     Local(LocalCommand),
+    /// Queue depths and dead-letter redrive.
+    #[command(subcommand)]
+    Queue(crate::queue_cli::QueueCommand),
+    /// Benchmarks against the local emulator (figures for the README).
+    #[command(subcommand)]
+    Bench(crate::bench_cli::BenchCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -299,6 +305,8 @@ pub async fn run(cli: Cli) -> CliResult {
             Ok(())
         }
         Command::Local(cmd) => local_command(clients, &cli.stage, region, cmd).await,
+        Command::Bench(cmd) => crate::bench_cli::run(&ctx, cmd).await,
+        Command::Queue(cmd) => crate::queue_cli::run(&ctx, cmd).await,
     }
 }
 

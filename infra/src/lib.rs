@@ -6,12 +6,16 @@
 //! - `pump`: delivers SQS messages to functions served by `cargo lambda watch`;
 //! - `demo`: signed sample updates for the demo tenant.
 
+pub mod bench_cli;
 pub mod cli;
 pub mod demo;
 pub mod demo_run;
 pub mod fake_saas;
 pub mod provision;
 pub mod pump;
+pub mod queue_cli;
+pub mod queue_ops;
+pub mod runtime_bench;
 pub mod schedule;
 pub mod template;
 pub mod tenant;
