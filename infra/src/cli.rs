@@ -39,6 +39,9 @@ pub enum Command {
     /// The local stack: provision the emulator from template.yaml, seed, pump, demo.
     #[command(subcommand)]
     Local(LocalCommand),
+    /// Scheduled reports: backfill a period, run the planner now, preview the HTML.
+    #[command(subcommand)]
+    Report(crate::report_cli::ReportCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -267,6 +270,7 @@ pub async fn run(cli: Cli) -> CliResult {
             Ok(())
         }
         Command::Local(cmd) => local_command(clients, &cli.stage, region, cmd).await,
+        Command::Report(cmd) => crate::report_cli::run(&ctx, cmd).await,
     }
 }
 

@@ -11,5 +11,6 @@ pub mod demo;
 pub mod demo_run;
 pub mod provision;
 pub mod pump;
+pub mod report_cli;
 pub mod template;
 pub mod tenant;

@@ -87,14 +87,14 @@ pub fn counters(period: Period, seed: u64) -> DayCounters {
             metric::AI_COST_MICROS,
             base * 1_800 / 10 + base * 220 * 6 / 10,
         );
-        let new_leads = rng.range(2, 9);
+        let new_leads = rng.range(6, 14);
         add(&metric::leads_new("agent"), new_leads * 2 / 3);
         add(&metric::leads_new("form"), new_leads - new_leads * 2 / 3);
         add(&metric::leads_new("sweep"), rng.range(0, 2));
         let mut flow = new_leads;
         for stage in Stage::FUNNEL {
             add(&metric::leads_entered(stage.as_str()), flow);
-            flow = flow * rng.range(55, 85) / 100;
+            flow = (flow * rng.range(70, 95) + 50) / 100;
         }
         add(&metric::leads_entered("lost"), rng.range(0, 2));
         add(metric::LEADS_WON, rng.range(0, 2));
@@ -119,6 +119,8 @@ pub fn counters(period: Period, seed: u64) -> DayCounters {
                 turnover * share / 100,
             );
             add(&metric::partner(pid, "purchases"), base / 4 * share / 100);
+            add(&metric::partner(pid, "accrued"), turnover / 100 * 5 / 100 * share / 100);
+            add(&metric::partner(pid, "redeemed"), turnover / 100 * 2 / 100 * share / 100);
             let ratings = rng.range(0, 3);
             let promoters = rng.range(0, ratings);
             let detractors = (ratings - promoters).min(rng.range(0, 1));
