@@ -666,12 +666,15 @@ pub fn summary(report: &Report, link: &str) -> String {
             escape_html(&report.tenant_name)
         ),
         format!(
-            "💬 {}: {} · {}/{}: {} / {}",
+            "💬 {}: {}",
             l.conversations,
-            with_change(&c.conversations, &int),
+            with_change(&c.conversations, &int)
+        ),
+        format!(
+            "✉️ {}: {} · {}: {}",
             l.messages_in,
-            l.messages_out.to_lowercase(),
             fmt.int(c.messages_in.value),
+            l.messages_out,
             fmt.int(c.messages_out.value)
         ),
         format!(

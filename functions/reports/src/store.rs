@@ -189,7 +189,7 @@ impl ReportStore {
             .expression_attribute_values(":now", AttributeValue::N(now_ms.to_string()))
             .expression_attribute_values(":prefix", s(object_key(tenant, period, "")))
             .expression_attribute_values(":one", AttributeValue::N("1".into()))
-            .return_values(ReturnValue::UpdatedOld)
+            .return_values(ReturnValue::AllOld)
             .send()
             .await
             .map_err(|e| store_err("record report run", e))?;

@@ -119,8 +119,14 @@ pub fn counters(period: Period, seed: u64) -> DayCounters {
                 turnover * share / 100,
             );
             add(&metric::partner(pid, "purchases"), base / 4 * share / 100);
-            add(&metric::partner(pid, "accrued"), turnover / 100 * 5 / 100 * share / 100);
-            add(&metric::partner(pid, "redeemed"), turnover / 100 * 2 / 100 * share / 100);
+            add(
+                &metric::partner(pid, "accrued"),
+                turnover / 100 * 5 / 100 * share / 100,
+            );
+            add(
+                &metric::partner(pid, "redeemed"),
+                turnover / 100 * 2 / 100 * share / 100,
+            );
             let ratings = rng.range(0, 3);
             let promoters = rng.range(0, ratings);
             let detractors = (ratings - promoters).min(rng.range(0, 1));
