@@ -136,7 +136,8 @@ pub async fn run(ctx: &CliContext, cmd: ReportCommand) -> CliResult {
                 "  managers: {}",
                 match outcome.notice {
                     NoticeOutcome::Queued => "summary queued for delivery",
-                    NoticeOutcome::AlreadyQueued => "already notified for this period; not sent again",
+                    NoticeOutcome::AlreadyQueued =>
+                        "already notified for this period; not sent again",
                     NoticeOutcome::NoManagers => "none configured; report stored only",
                     NoticeOutcome::Suppressed => "not notified (--no-notify)",
                 }
@@ -158,7 +159,11 @@ pub async fn run(ctx: &CliContext, cmd: ReportCommand) -> CliResult {
                 scheduled_time: at,
                 window_hours: Some(window_hours),
             };
-            let (at, window) = event.resolve(jiff::Timestamp::now())?;
+            if let Some(raw) = &event.scheduled_time {
+                raw.parse::<jiff::Timestamp>()
+                    .map_err(|e| format!("--at {raw:?} is not an RFC 3339 instant: {e}"))?;
+            }
+            let (at, window) = event.resolve(jiff::Timestamp::now());
             let started = std::time::Instant::now();
             let summary = planner::plan(&deps, at, window).await?;
             println!(

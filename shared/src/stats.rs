@@ -349,10 +349,8 @@ pub async fn read_days(
         .map(|day| (keys::daily_stats(tenant, day, 0).0, day.clone()))
         .collect();
 
-    let mut pending: Vec<Vec<HashMap<String, AttributeValue>>> = keys
-        .chunks(BATCH_GET_MAX_KEYS)
-        .map(<[_]>::to_vec)
-        .collect();
+    let mut pending: Vec<Vec<HashMap<String, AttributeValue>>> =
+        keys.chunks(BATCH_GET_MAX_KEYS).map(<[_]>::to_vec).collect();
     let mut attempt = 0u32;
     while !pending.is_empty() {
         if attempt > 0 {
@@ -376,7 +374,12 @@ pub async fn read_days(
                 .map_err(|e| {
                     StoreError(format!("counter range read: {}", DisplayErrorContext(&e)))
                 })?;
-            for item in out.responses().and_then(|r| r.get(table)).into_iter().flatten() {
+            for item in out
+                .responses()
+                .and_then(|r| r.get(table))
+                .into_iter()
+                .flatten()
+            {
                 let Some(day) = item
                     .get("PK")
                     .and_then(|v| v.as_s().ok())

@@ -85,8 +85,6 @@ pub enum PlanError {
     Registry(String),
     #[error("reports queue: {0}")]
     Queue(String),
-    #[error("invalid planner input: {0}")]
-    Input(String),
 }
 
 /// The periods of one tenant that closed in `(at - window, at]`.
@@ -108,15 +106,19 @@ pub fn due_periods(entry: &RegistryEntry, at: Timestamp, window: SignedDuration)
 }
 
 impl PlanEvent {
-    pub fn resolve(&self, now: Timestamp) -> Result<(Timestamp, SignedDuration), PlanError> {
+    /// The window's end and length. A `scheduled_time` that is not an RFC 3339 instant
+    /// (e.g. the literal `<aws.scheduler.scheduled-time>` when a local runner does not
+    /// substitute it) falls back to now with a warning: a late report beats none.
+    pub fn resolve(&self, now: Timestamp) -> (Timestamp, SignedDuration) {
         let at = match self.scheduled_time.as_deref().filter(|s| !s.is_empty()) {
-            Some(raw) => raw
-                .parse::<Timestamp>()
-                .map_err(|e| PlanError::Input(format!("scheduled_time {raw:?}: {e}")))?,
+            Some(raw) => raw.parse::<Timestamp>().unwrap_or_else(|e| {
+                tracing::warn!(scheduled_time = raw, error = %e, "not an instant; planning for now");
+                now
+            }),
             None => now,
         };
         let hours = self.window_hours.unwrap_or(1).clamp(1, 24 * 40);
-        Ok((at, SignedDuration::from_hours(i64::from(hours))))
+        (at, SignedDuration::from_hours(i64::from(hours)))
     }
 }
 
@@ -126,7 +128,7 @@ pub async fn handle(
 ) -> Result<PlanSummary, lambda_runtime::Error> {
     // EventBridge Scheduler sends the Input as is; an empty or foreign payload means "now".
     let input: PlanEvent = serde_json::from_value(event.payload).unwrap_or_default();
-    let (at, window) = input.resolve(Timestamp::now())?;
+    let (at, window) = input.resolve(Timestamp::now());
     Ok(plan(deps, at, window).await?)
 }
 
@@ -277,19 +279,22 @@ mod tests {
     #[test]
     fn input_defaults_to_now_and_one_hour() {
         let now: Timestamp = "2026-11-30T19:05:00Z".parse().unwrap();
-        let (at, w) = PlanEvent::default().resolve(now).unwrap();
+        let (at, w) = PlanEvent::default().resolve(now);
         assert_eq!((at, w), (now, SignedDuration::from_hours(1)));
         let event: PlanEvent = serde_json::from_value(
             serde_json::json!({"scheduled_time": "2026-11-01T00:05:00Z", "window_hours": 48}),
         )
         .unwrap();
-        let (at, w) = event.resolve(now).unwrap();
+        let (at, w) = event.resolve(now);
         assert_eq!(at.to_string(), "2026-11-01T00:05:00Z");
         assert_eq!(w, SignedDuration::from_hours(48));
-        let bad = PlanEvent {
-            scheduled_time: Some("yesterday".into()),
-            window_hours: None,
+        let unsubstituted = PlanEvent {
+            scheduled_time: Some("<aws.scheduler.scheduled-time>".into()),
+            window_hours: Some(0),
         };
-        assert!(bad.resolve(now).is_err());
+        assert_eq!(
+            unsubstituted.resolve(now),
+            (now, SignedDuration::from_hours(1))
+        );
     }
 }
