@@ -351,6 +351,26 @@ impl Labels {
         name.to_owned()
     }
 
+    /// Why a fallback reply was sent (`fallback_{reason}` counters).
+    pub fn fallback_reason(&self, reason: &str) -> String {
+        let name = match (self.lang, reason) {
+            ("ru", "no_llm") => "ИИ не настроен",
+            ("ru", "llm_error") => "ошибка ИИ",
+            ("ru", "budget") => "бюджет исчерпан",
+            ("ru", "quota") => "квота провайдера",
+            ("kk", "no_llm") => "ЖИ бапталмаған",
+            ("kk", "llm_error") => "ЖИ қатесі",
+            ("kk", "budget") => "бюджет таусылды",
+            ("kk", "quota") => "провайдер квотасы",
+            (_, "no_llm") => "no AI configured",
+            (_, "llm_error") => "AI error",
+            (_, "budget") => "budget spent",
+            (_, "quota") => "provider quota",
+            _ => return reason.to_owned(),
+        };
+        name.to_owned()
+    }
+
     pub fn source(&self, source: &str) -> String {
         let name = match (self.lang, source) {
             ("ru", "agent") => "ИИ-консультант",

@@ -473,7 +473,10 @@ pub fn html(report: &Report) -> Result<Vec<u8>, RenderError> {
         fmt.rate(l.llm_share, &c.llm_share),
     ];
     for (reason, f) in &c.fallback_reasons {
-        conv_rows.push(fmt.count(format!("{}: {reason}", l.fallback_reason), f));
+        conv_rows.push(fmt.count(
+            format!("{}: {}", l.fallback_reason, l.fallback_reason(reason)),
+            f,
+        ));
     }
     conv_rows.extend([
         latency_row(&fmt, l.median_latency, &c.latency),

@@ -83,10 +83,8 @@ pub fn counters(period: Period, seed: u64) -> DayCounters {
         add(metric::AI_CALLS, base);
         add(metric::AI_PROMPT_TOKENS, base * 1_800);
         add(metric::AI_COMPLETION_TOKENS, base * 220);
-        add(
-            metric::AI_COST_MICROS,
-            base * 1_800 / 10 + base * 220 * 6 / 10,
-        );
+        // About $1.2 a day: a $50 budget ends the month around 70 % used.
+        add(metric::AI_COST_MICROS, base * rng.range(11_000, 15_000));
         let new_leads = rng.range(6, 14);
         add(&metric::leads_new("agent"), new_leads * 2 / 3);
         add(&metric::leads_new("form"), new_leads - new_leads * 2 / 3);
