@@ -1147,24 +1147,39 @@ async fn planner_fans_out_one_job_per_due_tenant() {
     let env = TestEnv::new().await;
     let n = 23;
     let mut due = BTreeSet::new();
+    // Tenants that existed all month (the planner skips periods that ended before a
+    // tenant was created, so the dates are pinned rather than taken from the clock).
     for _ in 0..n {
         due.insert(
             tenant(&env, |c| {
-                c.reports.periods = vec![ReportPeriodKind::Monthly]
+                c.reports.periods = vec![ReportPeriodKind::Monthly];
+                c.created_at_ms = 0;
             })
             .await,
         );
     }
-    // Not due: suspended, reports switched off, and a zone whose month has not ended yet.
+    // Not due: suspended, reports switched off, a zone whose month has not ended yet, and
+    // a tenant created after November ended.
     tenant(&env, |c| {
         c.reports.periods = vec![ReportPeriodKind::Monthly];
         c.status = sauda_shared::tenant::TenantStatus::Suspended;
+        c.created_at_ms = 0;
     })
     .await;
-    tenant(&env, |c| c.reports.periods = vec![]).await;
+    tenant(&env, |c| {
+        c.reports.periods = vec![];
+        c.created_at_ms = 0;
+    })
+    .await;
     tenant(&env, |c| {
         c.timezone = "America/Los_Angeles".into();
         c.reports.periods = vec![ReportPeriodKind::Monthly];
+        c.created_at_ms = 0;
+    })
+    .await;
+    tenant(&env, |c| {
+        c.reports.periods = vec![ReportPeriodKind::Monthly];
+        c.created_at_ms = ts("2026-12-01T00:02:00Z").as_millisecond();
     })
     .await;
 
@@ -1175,7 +1190,7 @@ async fn planner_fans_out_one_job_per_due_tenant() {
     )
     .await
     .unwrap();
-    assert_eq!((summary.tenants, summary.jobs), (n + 3, n));
+    assert_eq!((summary.tenants, summary.jobs), (n + 4, n));
     let calls = env.counter.snapshot();
     assert_eq!(calls.get("DynamoDB.Query"), Some(&1), "{calls:?}");
     assert_eq!(
