@@ -10,6 +10,7 @@ help:
 	@echo "make lint    - cargo fmt --check and clippy -D warnings"
 	@echo "make bench   - criterion benches and the runtime benchmark (figures for README)"
 	@echo "make events  - regenerate the signed sample events under events/"
+	@echo "make report-preview - render the demo tenant's HTML report to a PNG (headless Chromium)"
 
 local:
 	@bash infra/scripts/local.sh
@@ -29,3 +30,6 @@ bench:
 
 events:
 	cargo run -q -p sauda-infra --bin sauda -- local events
+
+report-preview:
+	@bash infra/scripts/report-preview.sh $(PERIOD) $(LANGUAGE)

@@ -1,1 +1,1394 @@
-//! Integration tests for reports: written in its own issue.
+//! Scheduled reports against moto and a fake Telegram.
+//!
+//! Synthetic activity is written the way the producers write it (per-batch
+//! `CounterBatch`es on tenant-local days, `FirstOf` for distinct counts); the ground
+//! truth is computed independently from the raw events, and every report figure is
+//! checked against it.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
+use jiff::Timestamp;
+use notifier::NotifierConfig;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use reports::period::Period;
+use reports::report::{Figure, Report};
+use reports::worker::{self, NoticeOutcome, WorkerConfig};
+use sauda_shared::envelope::{Envelope, Job};
+use sauda_shared::funnel::Stage;
+use sauda_shared::partner::Partner;
+use sauda_shared::stats::{self, metric, CounterBatch, FirstOf};
+use sauda_shared::tenant::{Manager, ReportPeriodKind, TenantConfig};
+use sauda_shared::TenantId;
+use sauda_tests::fake::FakeServer;
+use sauda_tests::{failed_ids, lambda_event, sqs_event, TestEnv};
+use serde_json::json;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+// ---- the system under test -----------------------------------------------------------
+
+fn worker_deps(env: &TestEnv) -> worker::Deps {
+    let config = WorkerConfig {
+        core: sauda_shared::config::CoreConfig {
+            stage: env.stage().to_owned(),
+            table_name: env.stack.table.clone(),
+        },
+        bucket: env.stack.bucket.clone().expect("the template has a bucket"),
+        notify_queue_url: env.queue_url("NotifyQueue"),
+    };
+    worker::Deps::from_aws(&env.clients, &config)
+}
+
+fn planner_deps(env: &TestEnv) -> reports::planner::PlannerDeps {
+    reports::planner::PlannerDeps {
+        dynamo: env.clients.dynamo.clone(),
+        sqs: env.clients.sqs.clone(),
+        table: env.stack.table.clone(),
+        reports_queue_url: env.queue_url("ReportsQueue"),
+        concurrency: 8,
+    }
+}
+
+async fn tenant(env: &TestEnv, configure: impl FnOnce(&mut TenantConfig)) -> TenantId {
+    let t = env.tenant().await;
+    sauda_infra::tenant::update_config(&env.clients.dynamo, &env.stack.table, &t.id, configure)
+        .await
+        .unwrap();
+    t.id
+}
+
+async fn object(env: &TestEnv, key: &str) -> Vec<u8> {
+    env.clients
+        .s3
+        .get_object()
+        .bucket(env.stack.bucket.as_deref().unwrap())
+        .key(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{key}: {e:?}"))
+        .body
+        .collect()
+        .await
+        .unwrap()
+        .into_bytes()
+        .to_vec()
+}
+
+async fn stored_report(env: &TestEnv, tenant: &TenantId, period: &str) -> (Report, String, String) {
+    let prefix = format!("reports/{tenant}/{period}/");
+    let json = object(env, &format!("{prefix}report.json")).await;
+    let csv = String::from_utf8(object(env, &format!("{prefix}report.csv")).await).unwrap();
+    let html = String::from_utf8(object(env, &format!("{prefix}report.html")).await).unwrap();
+    (serde_json::from_slice(&json).unwrap(), csv, html)
+}
+
+fn job(tenant: &TenantId, period: &str) -> String {
+    Envelope::report(tenant.clone(), period).to_json()
+}
+
+fn ts(s: &str) -> Timestamp {
+    s.parse().unwrap()
+}
+
+// ---- synthetic activity, written as the producers write it ------------------------------
+
+#[derive(Clone, Debug)]
+enum Ev {
+    Inbound {
+        contact: u32,
+    },
+    Reply {
+        llm: bool,
+        reason: &'static str,
+        latency_ms: u64,
+        prompt: i64,
+        completion: i64,
+        cost: i64,
+    },
+    LeadNew {
+        source: &'static str,
+    },
+    LeadEnter {
+        stage: Stage,
+        won: bool,
+    },
+    Purchase {
+        member: u32,
+        partner: &'static str,
+        amount: i64,
+        accrued: i64,
+    },
+    Redeem {
+        member: u32,
+        partner: &'static str,
+        points: i64,
+    },
+    Expire {
+        points: i64,
+    },
+    Join {
+        member: u32,
+        referred: bool,
+        welcome: i64,
+    },
+    Rating {
+        partner: &'static str,
+        score: i64,
+    },
+}
+
+#[derive(Clone, Debug)]
+struct Event {
+    ts_ms: i64,
+    ev: Ev,
+}
+
+/// Random activity between `from` and `to` (with spill-over on both sides, which the
+/// report must leave out), in time order.
+fn activity(
+    seed: u64,
+    from: Timestamp,
+    to: Timestamp,
+    scale: u32,
+    partners: &[&'static str],
+) -> Vec<Event> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let (lo, hi) = (
+        from.as_millisecond() - 86_400_000,
+        to.as_millisecond() + 86_400_000,
+    );
+    let mut events = Vec::new();
+    let at = |rng: &mut StdRng| rng.random_range(lo..hi);
+    for _ in 0..(300 * scale) {
+        let t = at(&mut rng);
+        let contact = rng.random_range(0..(12 * scale));
+        events.push(Event {
+            ts_ms: t,
+            ev: Ev::Inbound { contact },
+        });
+        if rng.random_bool(0.9) {
+            let llm = rng.random_bool(0.8);
+            let reasons = ["llm_error", "budget", "no_llm"];
+            let latency_ms = rng
+                .random_range(100..70_000u64)
+                .min(rng.random_range(100..5_000));
+            let (prompt, completion) = if llm {
+                (rng.random_range(500..3000), rng.random_range(50..400))
+            } else {
+                (0, 0)
+            };
+            events.push(Event {
+                ts_ms: t + 1,
+                ev: Ev::Reply {
+                    llm,
+                    reason: reasons[rng.random_range(0..3)],
+                    latency_ms,
+                    prompt,
+                    completion,
+                    cost: prompt * 150 / 1000 + completion * 600 / 1000,
+                },
+            });
+        }
+    }
+    for _ in 0..(40 * scale) {
+        let mut t = at(&mut rng);
+        let sources = ["agent", "form", "sweep", "manual"];
+        events.push(Event {
+            ts_ms: t,
+            ev: Ev::LeadNew {
+                source: sources[rng.random_range(0..4)],
+            },
+        });
+        let mut position = 0;
+        loop {
+            t += rng.random_range(3_600_000..4 * 86_400_000);
+            if rng.random_bool(0.15) && position < 5 {
+                events.push(Event {
+                    ts_ms: t,
+                    ev: Ev::LeadEnter {
+                        stage: Stage::Lost,
+                        won: false,
+                    },
+                });
+                break;
+            }
+            if rng.random_bool(0.3) || position + 1 >= Stage::FUNNEL.len() {
+                break;
+            }
+            // Forward by one, sometimes skipping a stage, as managers do.
+            position = (position + rng.random_range(1..=2)).min(Stage::FUNNEL.len() - 1);
+            let stage = Stage::FUNNEL[position];
+            events.push(Event {
+                ts_ms: t,
+                ev: Ev::LeadEnter {
+                    stage,
+                    won: stage == Stage::Sale,
+                },
+            });
+            if stage.is_won() {
+                break;
+            }
+        }
+    }
+    for _ in 0..(120 * scale) {
+        let t = at(&mut rng);
+        let member = rng.random_range(0..(10 * scale));
+        let partner = partners[rng.random_range(0..partners.len())];
+        let ev = match rng.random_range(0..10) {
+            0..=4 => {
+                let amount = rng.random_range(1_000..500_000);
+                Ev::Purchase {
+                    member,
+                    partner,
+                    amount,
+                    accrued: amount / 100 * 5 / 100,
+                }
+            }
+            5 | 6 => Ev::Redeem {
+                member,
+                partner,
+                points: rng.random_range(10..2_000),
+            },
+            7 => Ev::Expire {
+                points: rng.random_range(1..500),
+            },
+            8 => Ev::Join {
+                member,
+                referred: rng.random_bool(0.4),
+                welcome: 100,
+            },
+            _ => Ev::Rating {
+                partner,
+                score: rng.random_range(0..=10),
+            },
+        };
+        events.push(Event { ts_ms: t, ev });
+    }
+    events.sort_by_key(|e| e.ts_ms);
+    events
+}
+
+/// Writes counters exactly as the producers do: a `CounterBatch` per batch of events,
+/// days in the tenant's zone, `FirstOf` for the distinct-per-period counters.
+async fn produce(env: &TestEnv, tenant: &TenantId, zone: &str, events: &[Event], batch: usize) {
+    let mut last_inbound: HashMap<u32, i64> = HashMap::new();
+    let mut last_loyalty: HashMap<u32, i64> = HashMap::new();
+    for (n, chunk) in events.chunks(batch).enumerate() {
+        let mut counters = CounterBatch::default();
+        for e in chunk {
+            let day = stats::local_day(zone, e.ts_ms);
+            let d = counters.day(tenant, &day);
+            match &e.ev {
+                Ev::Inbound { contact } => {
+                    let previous = last_inbound.insert(*contact, e.ts_ms);
+                    d.add(metric::MESSAGES_IN, 1);
+                    if previous.is_none() {
+                        d.add(metric::CONTACTS_NEW, 1);
+                    }
+                    FirstOf::between(zone, previous, e.ts_ms).count(
+                        d,
+                        metric::CONVERSATIONS_DAY,
+                        metric::CONVERSATIONS_WEEK,
+                        metric::CONVERSATIONS_MONTH,
+                    );
+                }
+                Ev::Reply {
+                    llm,
+                    reason,
+                    latency_ms,
+                    prompt,
+                    completion,
+                    cost,
+                } => {
+                    d.add(metric::MESSAGES_OUT, 1);
+                    d.add(&metric::latency_bucket(*latency_ms), 1);
+                    if *llm {
+                        d.add(metric::REPLIES_LLM, 1)
+                            .add(metric::AI_CALLS, 1)
+                            .add(metric::AI_PROMPT_TOKENS, *prompt)
+                            .add(metric::AI_COMPLETION_TOKENS, *completion)
+                            .add(metric::AI_COST_MICROS, *cost);
+                    } else {
+                        d.add(metric::REPLIES_FALLBACK, 1)
+                            .add(&metric::fallback_reason(reason), 1);
+                    }
+                }
+                Ev::LeadNew { source } => {
+                    d.add(&metric::leads_new(source), 1)
+                        .add(&metric::leads_entered("new"), 1);
+                }
+                Ev::LeadEnter { stage, won } => {
+                    d.add(&metric::leads_entered(stage.as_str()), 1);
+                    if *won {
+                        d.add(metric::LEADS_WON, 1);
+                    }
+                    if *stage == Stage::Lost {
+                        d.add(metric::LEADS_LOST, 1);
+                    }
+                }
+                Ev::Purchase {
+                    member,
+                    partner,
+                    amount,
+                    accrued,
+                } => {
+                    let previous = last_loyalty.insert(*member, e.ts_ms);
+                    d.add(metric::LOYALTY_PURCHASES, 1)
+                        .add(metric::LOYALTY_TURNOVER_MINOR, *amount)
+                        .add(metric::LOYALTY_ACCRUED, *accrued)
+                        .add(&metric::partner(partner, "turnover_minor"), *amount)
+                        .add(&metric::partner(partner, "purchases"), 1)
+                        .add(&metric::partner(partner, "accrued"), *accrued);
+                    active(d, zone, previous, e.ts_ms);
+                }
+                Ev::Redeem {
+                    member,
+                    partner,
+                    points,
+                } => {
+                    let previous = last_loyalty.insert(*member, e.ts_ms);
+                    d.add(metric::LOYALTY_REDEEMED, *points)
+                        .add(&metric::partner(partner, "redeemed"), *points);
+                    active(d, zone, previous, e.ts_ms);
+                }
+                Ev::Expire { points } => {
+                    d.add(metric::LOYALTY_EXPIRED, *points);
+                }
+                Ev::Join {
+                    member,
+                    referred,
+                    welcome,
+                } => {
+                    let previous = last_loyalty.insert(*member, e.ts_ms);
+                    d.add(metric::LOYALTY_MEMBERS_NEW, 1)
+                        .add(metric::LOYALTY_WELCOME, *welcome);
+                    if *referred {
+                        d.add(metric::LOYALTY_REFERRAL_JOINS, 1);
+                    }
+                    active(d, zone, previous, e.ts_ms);
+                }
+                Ev::Rating { partner, score } => {
+                    d.add(&metric::partner(partner, "nps_count"), 1)
+                        .add(&metric::partner(partner, "nps_sum"), *score);
+                    if *score >= 9 {
+                        d.add(&metric::partner(partner, "nps_promoters"), 1);
+                    } else if *score <= 6 {
+                        d.add(&metric::partner(partner, "nps_detractors"), 1);
+                    }
+                }
+            }
+        }
+        counters
+            .flush(&env.clients.dynamo, &env.stack.table, n as u64)
+            .await
+            .unwrap();
+    }
+}
+
+fn active(d: &mut stats::CounterDelta, zone: &str, previous: Option<i64>, now: i64) {
+    FirstOf::between(zone, previous, now).count(
+        d,
+        metric::LOYALTY_ACTIVE_DAY,
+        metric::LOYALTY_ACTIVE_WEEK,
+        metric::LOYALTY_ACTIVE_MONTH,
+    );
+}
+
+// ---- ground truth, computed from the raw events ---------------------------------------
+
+#[derive(Debug, Default, PartialEq)]
+struct Truth {
+    conversations: i64,
+    messages_in: i64,
+    messages_out: i64,
+    contacts_new: i64,
+    replies_llm: i64,
+    replies_fallback: i64,
+    fallback: BTreeMap<String, i64>,
+    latencies: Vec<u64>,
+    leads_new: BTreeMap<String, i64>,
+    entered: BTreeMap<String, i64>,
+    won: i64,
+    lost: i64,
+    accrued: i64,
+    redeemed: i64,
+    expired: i64,
+    welcome: i64,
+    referral_joins: i64,
+    members_new: i64,
+    active_members: i64,
+    purchases: i64,
+    turnover: i64,
+    /// partner → [turnover, purchases, accrued, redeemed, count, sum, promoters, detractors]
+    partners: BTreeMap<String, [i64; 8]>,
+    ai_calls: i64,
+    prompt: i64,
+    completion: i64,
+    cost: i64,
+}
+
+/// The local calendar date of an instant, straight from jiff (not from the producers' helper).
+fn local_date(zone: &TimeZone, ts_ms: i64) -> Date {
+    Timestamp::from_millisecond(ts_ms)
+        .unwrap()
+        .to_zoned(zone.clone())
+        .date()
+}
+
+fn truth(events: &[Event], zone: &str, first: Date, last: Date) -> Truth {
+    let tz = TimeZone::get(zone).unwrap();
+    let inside = |e: &Event| {
+        let d = local_date(&tz, e.ts_ms);
+        first <= d && d <= last
+    };
+    let mut t = Truth::default();
+    let mut first_seen: HashMap<u32, i64> = HashMap::new();
+    for e in events {
+        if let Ev::Inbound { contact } = e.ev {
+            first_seen.entry(contact).or_insert(e.ts_ms);
+        }
+    }
+    let mut contacts = BTreeSet::new();
+    let mut members = BTreeSet::new();
+    for e in events.iter().filter(|e| inside(e)) {
+        let mut partner =
+            |p: &str, i: usize, v: i64| t.partners.entry(p.to_owned()).or_default()[i] += v;
+        match &e.ev {
+            Ev::Inbound { contact } => {
+                contacts.insert(*contact);
+                t.messages_in += 1;
+                if first_seen[contact] == e.ts_ms {
+                    t.contacts_new += 1;
+                }
+            }
+            Ev::Reply {
+                llm,
+                reason,
+                latency_ms,
+                prompt,
+                completion,
+                cost,
+            } => {
+                t.messages_out += 1;
+                t.latencies.push(*latency_ms);
+                if *llm {
+                    t.replies_llm += 1;
+                    t.ai_calls += 1;
+                    t.prompt += prompt;
+                    t.completion += completion;
+                    t.cost += cost;
+                } else {
+                    t.replies_fallback += 1;
+                    *t.fallback.entry((*reason).to_owned()).or_default() += 1;
+                }
+            }
+            Ev::LeadNew { source } => {
+                *t.leads_new.entry((*source).to_owned()).or_default() += 1;
+                *t.entered.entry("new".into()).or_default() += 1;
+            }
+            Ev::LeadEnter { stage, won } => {
+                *t.entered.entry(stage.as_str().into()).or_default() += 1;
+                t.won += i64::from(*won);
+                t.lost += i64::from(*stage == Stage::Lost);
+            }
+            Ev::Purchase {
+                member,
+                partner: p,
+                amount,
+                accrued,
+            } => {
+                members.insert(*member);
+                t.purchases += 1;
+                t.turnover += amount;
+                t.accrued += accrued;
+                partner(p, 0, *amount);
+                partner(p, 1, 1);
+                partner(p, 2, *accrued);
+            }
+            Ev::Redeem {
+                member,
+                partner: p,
+                points,
+            } => {
+                members.insert(*member);
+                t.redeemed += points;
+                partner(p, 3, *points);
+            }
+            Ev::Expire { points } => t.expired += points,
+            Ev::Join {
+                member,
+                referred,
+                welcome,
+            } => {
+                members.insert(*member);
+                t.members_new += 1;
+                t.welcome += welcome;
+                t.referral_joins += i64::from(*referred);
+            }
+            Ev::Rating { partner: p, score } => {
+                partner(p, 4, 1);
+                partner(p, 5, *score);
+                partner(p, 6, i64::from(*score >= 9));
+                partner(p, 7, i64::from(*score <= 6));
+            }
+        }
+    }
+    t.conversations = contacts.len() as i64;
+    t.active_members = members.len() as i64;
+    t
+}
+
+/// The histogram bound holding the ⌈n/2⌉-th smallest latency, as the report states it.
+fn median_bound(latencies: &[u64]) -> Option<u32> {
+    if latencies.is_empty() {
+        return None;
+    }
+    let mut sorted = latencies.to_vec();
+    sorted.sort_unstable();
+    let kth = sorted[sorted.len().div_ceil(2) - 1];
+    metric::LATENCY_BUCKETS_MS
+        .iter()
+        .copied()
+        .find(|b| kth <= u64::from(*b))
+}
+
+fn pct(part: i64, whole: i64) -> Option<f64> {
+    (whole != 0).then(|| part as f64 * 100.0 / whole as f64)
+}
+
+fn close(actual: Option<f64>, expected: Option<f64>, what: &str) {
+    match (actual, expected) {
+        (Some(a), Some(e)) => assert!((a - e).abs() <= 0.05, "{what}: {a} != {e}"),
+        (a, e) => assert_eq!(a.is_some(), e.is_some(), "{what}: {a:?} vs {e:?}"),
+    }
+}
+
+fn fig(f: &Figure, now: i64, before: i64, what: &str) {
+    assert_eq!((f.value, f.previous), (now, before), "{what}");
+    close(f.change_pct, pct(now - before, before), what);
+}
+
+fn nps(t: &[i64; 8]) -> Option<f64> {
+    pct(t[6] - t[7], t[4])
+}
+
+/// Every figure of the report against the truth of its period and the previous one.
+fn assert_matches(
+    r: &Report,
+    now: &Truth,
+    before: &Truth,
+    budget: Option<i64>,
+    month_to_date_cost: i64,
+) {
+    let c = &r.conversations;
+    fig(
+        &c.conversations,
+        now.conversations,
+        before.conversations,
+        "conversations",
+    );
+    fig(
+        &c.messages_in,
+        now.messages_in,
+        before.messages_in,
+        "messages_in",
+    );
+    fig(
+        &c.messages_out,
+        now.messages_out,
+        before.messages_out,
+        "messages_out",
+    );
+    fig(
+        &c.contacts_new,
+        now.contacts_new,
+        before.contacts_new,
+        "contacts_new",
+    );
+    fig(
+        &c.replies_llm,
+        now.replies_llm,
+        before.replies_llm,
+        "replies_llm",
+    );
+    fig(
+        &c.replies_fallback,
+        now.replies_fallback,
+        before.replies_fallback,
+        "replies_fallback",
+    );
+    close(
+        c.llm_share.value,
+        pct(now.replies_llm, now.replies_llm + now.replies_fallback),
+        "llm share",
+    );
+    let reasons: BTreeSet<&String> = now.fallback.keys().chain(before.fallback.keys()).collect();
+    assert_eq!(c.fallback_reasons.keys().collect::<BTreeSet<_>>(), reasons);
+    for reason in reasons {
+        let get = |t: &Truth| t.fallback.get(reason).copied().unwrap_or(0);
+        fig(&c.fallback_reasons[reason], get(now), get(before), reason);
+    }
+    assert_eq!(c.latency.replies, now.latencies.len() as i64);
+    assert_eq!(
+        c.latency.median_le_ms,
+        median_bound(&now.latencies),
+        "median latency"
+    );
+    assert_eq!(
+        c.latency.previous_median_le_ms,
+        median_bound(&before.latencies)
+    );
+
+    let l = &r.leads;
+    for source in ["agent", "form", "sweep", "manual"] {
+        let get = |t: &Truth| t.leads_new.get(source).copied().unwrap_or(0);
+        fig(&l.new_by_source[source], get(now), get(before), source);
+    }
+    fig(
+        &l.new_total,
+        now.leads_new.values().sum(),
+        before.leads_new.values().sum(),
+        "new leads",
+    );
+    let entered = |t: &Truth, s: &str| t.entered.get(s).copied().unwrap_or(0);
+    assert_eq!(l.stages.len(), Stage::ALL.len());
+    for s in &l.stages {
+        fig(
+            &s.entered,
+            entered(now, &s.stage),
+            entered(before, &s.stage),
+            &s.stage,
+        );
+    }
+    for (i, pair) in Stage::FUNNEL.windows(2).enumerate() {
+        let (from, to) = (pair[0].as_str(), pair[1].as_str());
+        assert_eq!(
+            (l.conversion[i].from.as_str(), l.conversion[i].to.as_str()),
+            (from, to)
+        );
+        close(
+            l.conversion[i].rate.value,
+            pct(entered(now, to), entered(now, from)),
+            to,
+        );
+        close(
+            l.conversion[i].rate.previous,
+            pct(entered(before, to), entered(before, from)),
+            to,
+        );
+    }
+    fig(&l.won, now.won, before.won, "won");
+    fig(&l.lost, now.lost, before.lost, "lost");
+
+    let y = &r.loyalty;
+    fig(&y.accrued, now.accrued, before.accrued, "accrued");
+    fig(&y.redeemed, now.redeemed, before.redeemed, "redeemed");
+    fig(&y.expired, now.expired, before.expired, "expired");
+    fig(&y.welcome, now.welcome, before.welcome, "welcome");
+    fig(
+        &y.referral_joins,
+        now.referral_joins,
+        before.referral_joins,
+        "referral joins",
+    );
+    fig(
+        &y.members_new,
+        now.members_new,
+        before.members_new,
+        "members new",
+    );
+    fig(
+        &y.active_members,
+        now.active_members,
+        before.active_members,
+        "active members",
+    );
+    fig(&y.purchases, now.purchases, before.purchases, "purchases");
+    fig(&y.turnover_minor, now.turnover, before.turnover, "turnover");
+    let partner_ids: BTreeSet<&String> =
+        now.partners.keys().chain(before.partners.keys()).collect();
+    assert_eq!(
+        y.partners
+            .iter()
+            .map(|p| &p.partner_id)
+            .collect::<BTreeSet<_>>(),
+        partner_ids
+    );
+    let zero = [0i64; 8];
+    for p in &y.partners {
+        let (a, b) = (
+            now.partners.get(&p.partner_id).unwrap_or(&zero),
+            before.partners.get(&p.partner_id).unwrap_or(&zero),
+        );
+        fig(&p.turnover_minor, a[0], b[0], "partner turnover");
+        fig(&p.purchases, a[1], b[1], "partner purchases");
+        fig(&p.accrued, a[2], b[2], "partner accrued");
+        fig(&p.redeemed, a[3], b[3], "partner redeemed");
+        fig(&p.nps.count, a[4], b[4], "nps count");
+        close(p.nps.score.value, nps(a), "nps score");
+        close(p.nps.score.previous, nps(b), "previous nps score");
+    }
+    assert!(y
+        .partners
+        .windows(2)
+        .all(|w| w[0].turnover_minor.value >= w[1].turnover_minor.value));
+    let total = |t: &Truth, i: usize| t.partners.values().map(|p| p[i]).sum::<i64>();
+    fig(&y.nps.count, total(now, 4), total(before, 4), "nps total");
+    close(
+        y.nps.score.value,
+        pct(total(now, 6) - total(now, 7), total(now, 4)),
+        "nps total score",
+    );
+
+    let ai = &r.ai;
+    fig(&ai.calls, now.ai_calls, before.ai_calls, "ai calls");
+    fig(
+        &ai.prompt_tokens,
+        now.prompt,
+        before.prompt,
+        "prompt tokens",
+    );
+    fig(
+        &ai.completion_tokens,
+        now.completion,
+        before.completion,
+        "completion tokens",
+    );
+    fig(
+        &ai.tokens_total,
+        now.prompt + now.completion,
+        before.prompt + before.completion,
+        "tokens",
+    );
+    fig(&ai.cost_micros, now.cost, before.cost, "ai cost");
+    let per = (now.conversations != 0)
+        .then(|| (now.cost as f64 / now.conversations as f64).round() as i64);
+    assert_eq!(
+        ai.cost_per_conversation_micros, per,
+        "cost per conversation"
+    );
+    assert_eq!(ai.budget.monthly_budget_micros, budget);
+    assert_eq!(ai.budget.month_to_date_cost_micros, month_to_date_cost);
+    close(
+        ai.budget.used_pct,
+        budget.and_then(|b| pct(month_to_date_cost, b)),
+        "budget used",
+    );
+}
+
+fn period_truths(events: &[Event], zone: &str, period: Period) -> (Truth, Truth) {
+    let previous = period.previous();
+    (
+        truth(events, zone, period.first_day(), period.last_day()),
+        truth(events, zone, previous.first_day(), previous.last_day()),
+    )
+}
+
+/// CSV rows: day → column → value (the file is plain integers; no quoting involved).
+fn csv_rows(csv: &str) -> BTreeMap<String, BTreeMap<String, i64>> {
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(header[0], "day");
+    lines
+        .map(|line| {
+            let cells: Vec<&str> = line.split(',').collect();
+            assert_eq!(cells.len(), header.len(), "every row has every column");
+            let values = header[1..]
+                .iter()
+                .zip(&cells[1..])
+                .map(|(h, v)| ((*h).to_owned(), v.parse().unwrap()))
+                .collect();
+            (cells[0].to_owned(), values)
+        })
+        .collect()
+}
+
+async fn add_partner(env: &TestEnv, tenant: &TenantId, id: &str, name: &str) {
+    let (pk, sk) = Partner::key(tenant, id);
+    let partner = Partner {
+        pk,
+        sk,
+        partner_id: id.into(),
+        name: name.into(),
+        status: Default::default(),
+        kind: "cafe".into(),
+        telegram_chat_id: None,
+        cashback_bp: None,
+        services: vec![],
+        created_ms: 0,
+        updated_ms: 0,
+    };
+    env.clients
+        .dynamo
+        .put_item()
+        .table_name(&env.stack.table)
+        .set_item(Some(serde_dynamo::to_item(partner).unwrap()))
+        .send()
+        .await
+        .unwrap();
+}
+
+// ---- tests -----------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_month_for_two_tenants_in_different_zones_matches_the_ground_truth() {
+    let env = TestEnv::new().await;
+    let deps = worker_deps(&env);
+    let budget = 2_000_000;
+    let a = tenant(&env, |c| {
+        c.timezone = "Asia/Almaty".into();
+        c.default_language = "ru".into();
+        c.agent.monthly_budget_micros = Some(budget);
+    })
+    .await;
+    // Berlin leaves summer time on 2026-10-25: October has a 25-hour day there.
+    let b = tenant(&env, |c| {
+        c.timezone = "Europe/Berlin".into();
+        c.reports.language = Some("kk".into());
+    })
+    .await;
+    add_partner(&env, &a, "alpha-cafe", "Alpha Café").await;
+    add_partner(&env, &a, "shared", "Alpha Shared Partner").await;
+    add_partner(&env, &b, "shared", "Beta Shared Partner").await;
+    add_partner(&env, &b, "beta-gym", "Beta Gym").await;
+
+    let october = Period::parse("2026-10").unwrap();
+    let span = |zone: &str| {
+        let tz = TimeZone::get(zone).unwrap();
+        (october.previous().start(&tz), october.end(&tz))
+    };
+    let (from, to) = span("Asia/Almaty");
+    let events_a = activity(1, from, to, 2, &["alpha-cafe", "shared"]);
+    let (from, to) = span("Europe/Berlin");
+    let events_b = activity(2, from, to, 3, &["beta-gym", "shared"]);
+    produce(&env, &a, "Asia/Almaty", &events_a, 25).await;
+    produce(&env, &b, "Europe/Berlin", &events_b, 10).await;
+
+    env.counter.reset();
+    let response = worker::handle(
+        &deps,
+        lambda_event(sqs_event(&[job(&a, "2026-10"), job(&b, "2026-10")])),
+    )
+    .await
+    .unwrap();
+    assert!(failed_ids(&response).is_empty());
+    // Cost grows with days: per report 3 BatchGetItems for 61 days × 4 shards, one
+    // for partner names, one config read, three puts and one record update.
+    let calls = env.counter.snapshot();
+    assert_eq!(calls.get("DynamoDB.BatchGetItem"), Some(&8), "{calls:?}");
+    assert_eq!(calls.get("S3.PutObject"), Some(&6), "{calls:?}");
+    assert!(env.counter.total() <= 2 * 10, "{calls:?}");
+
+    for (tenant, zone, events, budget) in [
+        (&a, "Asia/Almaty", &events_a, Some(budget)),
+        (&b, "Europe/Berlin", &events_b, None),
+    ] {
+        let (report, csv, html) = stored_report(&env, tenant, "2026-10").await;
+        let (now, before) = period_truths(events, zone, october);
+        assert!(
+            now.messages_in > 50 && before.messages_in > 50,
+            "enough activity to mean something"
+        );
+        assert_matches(&report, &now, &before, budget, now.cost);
+        assert_eq!(report.period.first_day, "2026-10-01");
+        assert_eq!(report.period.last_day, "2026-10-31");
+        assert_eq!(report.previous_period.id, "2026-09");
+        assert_eq!(report.ai.budget.cumulative.len(), 31);
+        assert_eq!(report.ai.budget.cumulative.last().unwrap().value, now.cost);
+
+        // The CSV: one row per day, and each day's figures equal that day's truth.
+        let rows = csv_rows(&csv);
+        assert_eq!(rows.len(), 31);
+        for date in october.days() {
+            let day = truth(events, zone, date, date);
+            let row = &rows[&date.to_string()];
+            assert_eq!(row[metric::MESSAGES_IN], day.messages_in, "{date}");
+            assert_eq!(row[metric::MESSAGES_OUT], day.messages_out, "{date}");
+            assert_eq!(row[metric::CONVERSATIONS_DAY], day.conversations, "{date}");
+            assert_eq!(row[metric::LOYALTY_ACCRUED], day.accrued, "{date}");
+            assert_eq!(row[metric::AI_COST_MICROS], day.cost, "{date}");
+            assert_eq!(
+                row[&metric::leads_entered("qualification")],
+                day.entered.get("qualification").copied().unwrap_or(0)
+            );
+        }
+        // The HTML is the rendering of exactly this JSON, in the tenant's language.
+        assert_eq!(html.as_bytes(), reports::render::html(&report).unwrap());
+        assert!(html.starts_with("<!DOCTYPE html>"));
+    }
+
+    let (report_a, csv_a, html_a) = stored_report(&env, &a, "2026-10").await;
+    let (report_b, _, html_b) = stored_report(&env, &b, "2026-10").await;
+    assert_eq!(report_a.period.hours, 31 * 24);
+    assert_eq!(
+        report_b.period.hours,
+        31 * 24 + 1,
+        "Berlin's October has the extra hour"
+    );
+    assert_eq!(report_b.period.start_utc, "2026-09-30T22:00:00Z");
+    assert_eq!(report_b.period.end_utc, "2026-10-31T23:00:00Z");
+    assert!(html_a.contains("lang=\"ru\"") && html_a.contains("Отчёт за месяц"));
+    assert!(html_b.contains("lang=\"kk\"") && html_b.contains("Айлық есеп"));
+
+    // Tenant B never appears in A's report: not its id, partners or partner names.
+    let a_json = serde_json::to_string(&report_a).unwrap();
+    for leak in [b.as_str(), "beta-gym", "Beta Shared Partner", "Beta Gym"] {
+        assert!(
+            !a_json.contains(leak) && !csv_a.contains(leak) && !html_a.contains(leak),
+            "{leak} leaked into A"
+        );
+    }
+    let shared = report_a
+        .loyalty
+        .partners
+        .iter()
+        .find(|p| p.partner_id == "shared")
+        .unwrap();
+    assert_eq!(shared.name, "Alpha Shared Partner");
+    assert!(html_b.contains("Beta Shared Partner") && !html_b.contains("Alpha"));
+}
+
+#[tokio::test]
+async fn day_boundaries_follow_the_zone_across_dst_changes() {
+    let env = TestEnv::new().await;
+    let deps = worker_deps(&env);
+    let zone = "America/New_York";
+    let t = tenant(&env, |c| {
+        c.timezone = zone.into();
+        c.reports.periods = vec![ReportPeriodKind::Daily];
+        // Existed long before the days it reports on.
+        c.created_at_ms = 0;
+    })
+    .await;
+    let inbound = |at: &str, contact| Event {
+        ts_ms: ts(at).as_millisecond(),
+        ev: Ev::Inbound { contact },
+    };
+    let events = vec![
+        // Spring forward, 2026-03-08: 23 hours, 05:00Z to 04:00Z next day.
+        inbound("2026-03-08T04:30:00Z", 1), // 23:30 EST on the 7th
+        inbound("2026-03-08T05:30:00Z", 1), // 00:30 EST
+        inbound("2026-03-08T07:30:00Z", 2), // 03:30 EDT
+        inbound("2026-03-09T03:30:00Z", 3), // 23:30 EDT
+        inbound("2026-03-09T04:30:00Z", 3), // 00:30 EDT on the 9th
+        // Fall back, 2026-11-01: 25 hours, 04:00Z to 05:00Z next day.
+        inbound("2026-11-01T04:30:00Z", 4), // 00:30 EDT
+        inbound("2026-11-01T05:30:00Z", 4), // 01:30 EDT
+        inbound("2026-11-01T06:30:00Z", 5), // 01:30 EST, the repeated hour
+        inbound("2026-11-02T04:30:00Z", 6), // 23:30 EST
+        inbound("2026-11-02T05:30:00Z", 6), // 00:30 EST on the 2nd
+    ];
+    produce(&env, &t, zone, &events, 3).await;
+    let periods = [
+        "2026-03-07",
+        "2026-03-08",
+        "2026-03-09",
+        "2026-11-01",
+        "2026-11-02",
+    ];
+    let bodies: Vec<String> = periods.iter().map(|p| job(&t, p)).collect();
+    let response = worker::handle(&deps, lambda_event(sqs_event(&bodies)))
+        .await
+        .unwrap();
+    assert!(failed_ids(&response).is_empty());
+    let mut seen = Vec::new();
+    for p in periods {
+        let (r, _, _) = stored_report(&env, &t, p).await;
+        seen.push((
+            r.period.hours,
+            r.conversations.messages_in.value,
+            r.conversations.conversations.value,
+        ));
+    }
+    assert_eq!(
+        seen,
+        [(24, 1, 1), (23, 3, 3), (24, 1, 1), (25, 4, 3), (24, 1, 1)]
+    );
+    let (fall, _, _) = stored_report(&env, &t, "2026-11-01").await;
+    assert_eq!(
+        (fall.period.start_utc.as_str(), fall.period.end_utc.as_str()),
+        ("2026-11-01T04:00:00Z", "2026-11-02T05:00:00Z")
+    );
+    assert_eq!(fall.conversations.messages_in.previous, 0);
+
+    // The planner enqueues the 25-hour day when it closes at 05:00Z, not an hour early.
+    let planner = planner_deps(&env);
+    let hour = jiff::SignedDuration::from_hours(1);
+    let early = reports::planner::plan(&planner, ts("2026-11-02T04:05:00Z"), hour)
+        .await
+        .unwrap();
+    assert_eq!(early.jobs, 0);
+    let on_time = reports::planner::plan(&planner, ts("2026-11-02T05:05:00Z"), hour)
+        .await
+        .unwrap();
+    assert_eq!(on_time.jobs, 1);
+    let queued = env.receive_all("ReportsQueue").await;
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0].body(), Some(job(&t, "2026-11-01").as_str()));
+}
+
+async fn tenant_with_managers(env: &TestEnv, chats: &[i64]) -> TenantId {
+    let managers: Vec<Manager> = chats
+        .iter()
+        .map(|&chat_id| Manager {
+            chat_id,
+            name: format!("m{chat_id}"),
+        })
+        .collect();
+    tenant(env, |c| {
+        c.name = "Demo & <Co>".into();
+        c.managers = managers;
+        c.default_language = "en".into();
+    })
+    .await
+}
+
+#[tokio::test]
+async fn re_runs_are_byte_identical_and_notify_once() {
+    let env = TestEnv::new().await;
+    let deps = worker_deps(&env);
+    let t = tenant_with_managers(&env, &[111]).await;
+    let tz = TimeZone::UTC;
+    let week = Period::parse("2026-W44").unwrap();
+    let events = activity(7, week.previous().start(&tz), week.end(&tz), 1, &["p1"]);
+    produce(&env, &t, "UTC", &events, 20).await;
+
+    let event = sqs_event(&[job(&t, "2026-W44")]);
+    assert!(failed_ids(
+        &worker::handle(&deps, lambda_event(event.clone()))
+            .await
+            .unwrap()
+    )
+    .is_empty());
+    let first: Vec<Vec<u8>> = report_files(&env, &t, "2026-W44").await;
+    // SQS delivers the job again, and an operator backfills the same period.
+    assert!(failed_ids(&worker::handle(&deps, lambda_event(event)).await.unwrap()).is_empty());
+    let rerun = worker::run_report(&deps, &t, week, true, sauda_shared::now_ms())
+        .await
+        .unwrap();
+    assert_eq!(rerun.notice, NoticeOutcome::AlreadyQueued);
+    assert_eq!(rerun.runs, 3);
+    assert_eq!(
+        report_files(&env, &t, "2026-W44").await,
+        first,
+        "byte-identical files"
+    );
+    let (report, _, _) = stored_report(&env, &t, "2026-W44").await;
+    let (now, before) = period_truths(&events, "UTC", week);
+    let month_start = week.last_day().first_of_month();
+    assert_eq!(
+        report.ai.budget.month, "2026-11",
+        "the budget month is the one the week ends in"
+    );
+    assert_matches(
+        &report,
+        &now,
+        &before,
+        None,
+        truth(&events, "UTC", month_start, week.last_day()).cost,
+    );
+
+    let notices = env.receive_all("NotifyQueue").await;
+    assert_eq!(notices.len(), 1, "one summary, however many runs");
+    let envelope = Envelope::from_json(notices[0].body().unwrap()).unwrap();
+    let Job::Notify { notice } = envelope.job else {
+        panic!("not a notice")
+    };
+    assert_eq!(notice.id, "report:2026-W44");
+    assert_eq!(notice.tenant, t);
+    assert!(
+        notice.html.contains("Weekly report 2026-W44"),
+        "{}",
+        notice.html
+    );
+    assert!(
+        notice.html.contains("Demo &amp; &lt;Co&gt;"),
+        "tenant name escaped: {}",
+        notice.html
+    );
+    assert!(
+        notice
+            .html
+            .contains(&format!("Conversations: {}", now.conversations)),
+        "{}",
+        notice.html
+    );
+
+    // The record keeps the run count and the digest of report.json.
+    let (pk, sk) = sauda_shared::keys::report(&t, "2026-W44");
+    let record = env
+        .clients
+        .dynamo
+        .get_item()
+        .table_name(&env.stack.table)
+        .key("PK", AttributeValue::S(pk))
+        .key("SK", AttributeValue::S(sk))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert_eq!(record["runs"].as_n().unwrap(), "3");
+    assert_eq!(record["notice_id"].as_s().unwrap(), "report:2026-W44");
+    assert_eq!(record["digest"].as_s().unwrap(), &rerun.digest);
+}
+
+async fn report_files(env: &TestEnv, t: &TenantId, period: &str) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for name in ["report.json", "report.csv", "report.html"] {
+        out.push(object(env, &format!("reports/{t}/{period}/{name}")).await);
+    }
+    out
+}
+
+#[tokio::test]
+async fn planner_fans_out_one_job_per_due_tenant() {
+    let env = TestEnv::new().await;
+    let n = 23;
+    let mut due = BTreeSet::new();
+    // Tenants that existed all month (the planner skips periods that ended before a
+    // tenant was created, so the dates are pinned rather than taken from the clock).
+    for _ in 0..n {
+        due.insert(
+            tenant(&env, |c| {
+                c.reports.periods = vec![ReportPeriodKind::Monthly];
+                c.created_at_ms = 0;
+            })
+            .await,
+        );
+    }
+    // Not due: suspended, reports switched off, a zone whose month has not ended yet, and
+    // a tenant created after November ended.
+    tenant(&env, |c| {
+        c.reports.periods = vec![ReportPeriodKind::Monthly];
+        c.status = sauda_shared::tenant::TenantStatus::Suspended;
+        c.created_at_ms = 0;
+    })
+    .await;
+    tenant(&env, |c| {
+        c.reports.periods = vec![];
+        c.created_at_ms = 0;
+    })
+    .await;
+    tenant(&env, |c| {
+        c.timezone = "America/Los_Angeles".into();
+        c.reports.periods = vec![ReportPeriodKind::Monthly];
+        c.created_at_ms = 0;
+    })
+    .await;
+    tenant(&env, |c| {
+        c.reports.periods = vec![ReportPeriodKind::Monthly];
+        c.created_at_ms = ts("2026-12-01T00:02:00Z").as_millisecond();
+    })
+    .await;
+
+    env.counter.reset();
+    let summary = reports::planner::handle(
+        &planner_deps(&env),
+        lambda_event(json!({"scheduled_time": "2026-12-01T00:05:00Z"})),
+    )
+    .await
+    .unwrap();
+    assert_eq!((summary.tenants, summary.jobs), (n + 4, n));
+    let calls = env.counter.snapshot();
+    assert_eq!(calls.get("DynamoDB.Query"), Some(&1), "{calls:?}");
+    assert_eq!(
+        calls.get("SQS.SendMessageBatch"),
+        Some(&n.div_ceil(10)),
+        "{calls:?}"
+    );
+
+    let queued = env.receive_all("ReportsQueue").await;
+    let mut jobs = BTreeSet::new();
+    for m in &queued {
+        let envelope = Envelope::from_json(m.body().unwrap()).unwrap();
+        assert_eq!(
+            envelope.job,
+            Job::Report {
+                period: "2026-11".into()
+            }
+        );
+        assert!(jobs.insert(envelope.tenant), "one job per tenant");
+    }
+    assert_eq!(jobs, due);
+}
+
+#[tokio::test]
+async fn an_empty_tenant_without_managers_gets_a_stored_report_of_zeros() {
+    let env = TestEnv::new().await;
+    let deps = worker_deps(&env);
+    let t = tenant(&env, |c| c.managers.clear()).await;
+    let response = worker::handle(&deps, lambda_event(sqs_event(&[job(&t, "2026-10-31")])))
+        .await
+        .unwrap();
+    assert!(failed_ids(&response).is_empty());
+    let (report, csv, html) = stored_report(&env, &t, "2026-10-31").await;
+    assert_matches(&report, &Truth::default(), &Truth::default(), None, 0);
+    assert_eq!(report.conversations.latency.median_le_ms, None);
+    let rows = csv_rows(&csv);
+    assert_eq!(rows.len(), 1);
+    assert!(rows["2026-10-31"].values().all(|v| *v == 0));
+    assert!(
+        rows["2026-10-31"].len() > 60,
+        "every known metric is a column"
+    );
+    assert!(html.contains("chart-messages"));
+    assert!(
+        env.receive_all("NotifyQueue").await.is_empty(),
+        "no managers: nothing sent"
+    );
+    let again = worker::run_report(
+        &deps,
+        &t,
+        Period::parse("2026-10-31").unwrap(),
+        true,
+        sauda_shared::now_ms(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(again.notice, NoticeOutcome::NoManagers);
+}
+
+#[tokio::test]
+async fn a_telegram_outage_delays_the_summary_and_then_it_arrives_with_a_working_link() {
+    let env = TestEnv::new().await;
+    let deps = worker_deps(&env);
+    let t = tenant_with_managers(&env, &[111, 222]).await;
+    let tz = TimeZone::UTC;
+    let day = Period::parse("2026-10-15").unwrap();
+    let events = activity(11, day.previous().start(&tz), day.end(&tz), 1, &["p1"]);
+    produce(&env, &t, "UTC", &events, 50).await;
+    worker::handle(&deps, lambda_event(sqs_event(&[job(&t, "2026-10-15")])))
+        .await
+        .unwrap();
+
+    let telegram = FakeServer::start().await;
+    let notifier_deps = notifier::Deps::from_aws(
+        &env.clients,
+        &NotifierConfig {
+            core: sauda_shared::config::CoreConfig {
+                stage: env.stage().to_owned(),
+                table_name: env.stack.table.clone(),
+            },
+            telegram_api_base: telegram.base_url.clone(),
+            notify_queue_url: env.queue_url("NotifyQueue"),
+        },
+    );
+    telegram.set_default(
+        502,
+        json!({"ok": false, "error_code": 502, "description": "Bad Gateway"}),
+    );
+    let event = env.sqs_event_from_queue("NotifyQueue", 1).await;
+    assert_eq!(event.records.len(), 1);
+    let response = notifier::handle(&notifier_deps, lambda_event(event.clone()))
+        .await
+        .unwrap();
+    assert_eq!(failed_ids(&response).len(), 1, "kept for a retry, not lost");
+
+    let ok = json!({"ok": true, "result": {"message_id": 5, "date": 1, "chat": {"id": 1, "type": "private"}}});
+    telegram.set_default(200, ok);
+    let response = notifier::handle(&notifier_deps, lambda_event(event))
+        .await
+        .unwrap();
+    assert!(failed_ids(&response).is_empty());
+    let sent: Vec<serde_json::Value> = telegram
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/sendMessage"))
+        .map(|r| r.json())
+        .collect();
+    // Two failed attempts during the outage, then one delivery per manager.
+    let delivered = &sent[sent.len() - 2..];
+    assert_eq!(
+        delivered
+            .iter()
+            .map(|m| m["chat_id"].as_i64().unwrap())
+            .collect::<Vec<_>>(),
+        [111, 222]
+    );
+    let text = delivered[0]["text"].as_str().unwrap();
+    let (now, _) = period_truths(&events, "UTC", day);
+    assert!(text.contains("Daily report 2026-10-15"), "{text}");
+    assert!(
+        text.contains(&format!("Conversations: {}", now.conversations)),
+        "{text}"
+    );
+    assert_eq!(delivered[0]["parse_mode"], "HTML");
+
+    // The link is a working presigned GET of the stored HTML.
+    let link = text
+        .split("href=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&amp;", "&");
+    assert!(
+        link.contains("X-Amz-Expires=604800"),
+        "valid 7 days: {link}"
+    );
+    let body = reqwest::get(&link).await.unwrap();
+    assert!(body.status().is_success());
+    assert_eq!(
+        body.bytes().await.unwrap().to_vec(),
+        object(&env, &format!("reports/{t}/2026-10-15/report.html")).await
+    );
+
+    // Re-running the report afterwards sends nothing more.
+    worker::handle(&deps, lambda_event(sqs_event(&[job(&t, "2026-10-15")])))
+        .await
+        .unwrap();
+    let left: Vec<_> = env
+        .receive_all("NotifyQueue")
+        .await
+        .into_iter()
+        .map(|m| m.body.unwrap_or_default())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[tokio::test]
+async fn bad_jobs_fail_without_output_and_unknown_tenants_are_dropped() {
+    let env = TestEnv::new().await;
+    let deps = worker_deps(&env);
+    let t = tenant_with_managers(&env, &[111]).await;
+    let ghost = TenantId::parse("ghost-tenant").unwrap();
+    let bodies = [
+        "{not json".to_owned(),
+        json!({"v": 1, "tenant": t.as_str(), "kind": "report", "period": "2026-13"}).to_string(),
+        job(&t, "2999-01"),
+        Envelope::report(t.clone(), "2026-10").to_json().replace("\"v\":1", "\"v\":9"),
+        json!({"v": 1, "tenant": t.as_str(), "kind": "crm_webhook", "delivery_id": "d", "event": {}}).to_string(),
+        job(&ghost, "2026-10"),
+    ];
+    let response = worker::handle(&deps, lambda_event(sqs_event(&bodies)))
+        .await
+        .unwrap();
+    assert_eq!(
+        failed_ids(&response),
+        ["m0", "m1", "m2", "m3", "m4"],
+        "the ghost's job is acknowledged"
+    );
+    let listed = env
+        .clients
+        .s3
+        .list_objects_v2()
+        .bucket(env.stack.bucket.as_deref().unwrap())
+        .prefix("reports/")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.key_count(), Some(0), "nothing stored");
+    assert!(env.receive_all("NotifyQueue").await.is_empty());
+    let open = worker::run_report(
+        &deps,
+        &t,
+        Period::parse("2999-01").unwrap(),
+        true,
+        sauda_shared::now_ms(),
+    )
+    .await;
+    assert!(matches!(open, Err(worker::ReportError::NotEnded { .. })));
+}

@@ -45,6 +45,9 @@ pub enum Command {
     /// Benchmarks against the local emulator (figures for the README).
     #[command(subcommand)]
     Bench(crate::bench_cli::BenchCommand),
+    /// Scheduled reports: backfill a period, run the planner now, preview the HTML.
+    #[command(subcommand)]
+    Report(crate::report_cli::ReportCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -307,6 +310,7 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Local(cmd) => local_command(clients, &cli.stage, region, cmd).await,
         Command::Bench(cmd) => crate::bench_cli::run(&ctx, cmd).await,
         Command::Queue(cmd) => crate::queue_cli::run(&ctx, cmd).await,
+        Command::Report(cmd) => crate::report_cli::run(&ctx, cmd).await,
     }
 }
 

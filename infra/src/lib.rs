@@ -15,6 +15,7 @@ pub mod provision;
 pub mod pump;
 pub mod queue_cli;
 pub mod queue_ops;
+pub mod report_cli;
 pub mod runtime_bench;
 pub mod schedule;
 pub mod template;

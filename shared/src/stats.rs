@@ -310,6 +310,115 @@ pub async fn read_day(
     Ok(sums)
 }
 
+// ---- Range reads (reports) ----------------------------------------------------------
+// A report reads weeks of days at once: one BatchGetItem fetches up to 100 day×shard
+// keys, so a month with its comparison month is 3 calls instead of 62 Queries.
+
+/// Most keys one BatchGetItem takes.
+const BATCH_GET_MAX_KEYS: usize = 100;
+
+/// Counters of many tenant-days, summed over shards, in as few calls as possible:
+/// `ceil(days × SHARDS / 100)` BatchGetItems, sent concurrently, plus a retry round for
+/// any keys DynamoDB leaves unprocessed under throttling. Days without counters map to
+/// an empty set, so every requested day is present in the result.
+pub async fn read_days(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    tenant: &TenantId,
+    days: &[String],
+) -> Result<BTreeMap<String, BTreeMap<String, i64>>, StoreError> {
+    use aws_sdk_dynamodb::types::KeysAndAttributes;
+    let mut sums: BTreeMap<String, BTreeMap<String, i64>> = days
+        .iter()
+        .map(|day| (day.clone(), BTreeMap::new()))
+        .collect();
+    let keys: Vec<HashMap<String, AttributeValue>> = sums
+        .keys()
+        .flat_map(|day| {
+            (0..SHARDS).map(move |shard| {
+                let (pk, sk) = keys::daily_stats(tenant, day, shard);
+                HashMap::from([
+                    ("PK".to_owned(), AttributeValue::S(pk)),
+                    ("SK".to_owned(), AttributeValue::S(sk)),
+                ])
+            })
+        })
+        .collect();
+    let day_of_pk: HashMap<String, String> = sums
+        .keys()
+        .map(|day| (keys::daily_stats(tenant, day, 0).0, day.clone()))
+        .collect();
+
+    let mut pending: Vec<Vec<HashMap<String, AttributeValue>>> =
+        keys.chunks(BATCH_GET_MAX_KEYS).map(<[_]>::to_vec).collect();
+    let mut attempt = 0u32;
+    while !pending.is_empty() {
+        if attempt > 0 {
+            // Unprocessed keys mean throttling: back off before asking again.
+            let wait = 50u64 << attempt.min(6);
+            tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+        }
+        let mut calls = tokio::task::JoinSet::new();
+        for chunk in pending.drain(..) {
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(chunk))
+                .build()
+                .map_err(|e| StoreError(format!("counter range read: {e}")))?;
+            let call = client.batch_get_item().request_items(table, request);
+            calls.spawn(call.send());
+        }
+        let mut retry = Vec::new();
+        while let Some(joined) = calls.join_next().await {
+            let out = joined
+                .map_err(|e| StoreError(format!("counter range read: {e}")))?
+                .map_err(|e| {
+                    StoreError(format!("counter range read: {}", DisplayErrorContext(&e)))
+                })?;
+            for item in out
+                .responses()
+                .and_then(|r| r.get(table))
+                .into_iter()
+                .flatten()
+            {
+                let Some(day) = item
+                    .get("PK")
+                    .and_then(|v| v.as_s().ok())
+                    .and_then(|pk| day_of_pk.get(pk))
+                else {
+                    continue;
+                };
+                let day_sums = sums.entry(day.clone()).or_default();
+                for (name, value) in item {
+                    if name == "PK" || name == "SK" {
+                        continue;
+                    }
+                    if let Ok(n) = value.as_n() {
+                        *day_sums.entry(name.clone()).or_default() += n.parse::<i64>().unwrap_or(0);
+                    }
+                }
+            }
+            if let Some(left) = out
+                .unprocessed_keys()
+                .and_then(|u| u.get(table))
+                .map(|k| k.keys().to_vec())
+                .filter(|k| !k.is_empty())
+            {
+                retry.push(left);
+            }
+        }
+        pending = retry;
+        attempt += 1;
+        if attempt > 8 && !pending.is_empty() {
+            return Err(StoreError(
+                "counter range read: keys still unprocessed after 8 retries".into(),
+            ));
+        }
+    }
+    Ok(sums)
+}
+
+// ---- end of range reads -------------------------------------------------------------
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,1 +1,22 @@
-//! reports: under construction in its own issue.
+//! Scheduled reports: per tenant, daily, weekly and monthly, in the tenant's zone.
+//!
+//! - `planner` (bin `report-planner`, EventBridge Scheduler, hourly): lists the tenant
+//!   registry and enqueues one `report` job per tenant and period that just closed.
+//! - `worker` (bin `report-worker`, the reports queue): reads the period's daily
+//!   counters (never events), builds the report (`report`), renders `report.json`,
+//!   `report.csv` and `report.html` (`render`, `chart`) to S3 and queues the managers'
+//!   summary (in their language, `i18n`) with a presigned link on the notify queue.
+//! - `period`: periods and their boundaries in a zone; `synthetic`: demo data.
+
+pub mod chart;
+pub mod i18n;
+pub mod period;
+pub mod planner;
+pub mod render;
+pub mod report;
+pub mod store;
+pub mod synthetic;
+pub mod worker;
+
+pub use period::Period;
+pub use report::{build, Report, ReportContext};

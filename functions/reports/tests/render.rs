@@ -1,0 +1,231 @@
+//! The rendered files, read back with real parsers: the HTML with an HTML5 parser
+//! (every chart carries every data point of the report), the CSV with a CSV reader.
+
+use reports::period::Period;
+use reports::report::{build, Report};
+use reports::{render, synthetic};
+use scraper::{Html, Selector};
+use std::collections::BTreeMap;
+
+fn report(period: &str, language: &str) -> Report {
+    let period = Period::parse(period).unwrap();
+    let mut ctx = synthetic::demo_context(
+        "demo",
+        "Demo <script>alert(1)</script> & Co",
+        "Asia/Almaty",
+        language,
+    );
+    ctx.partner_names
+        .insert("gym-one".into(), "Gym \"One\" <b>".into());
+    build(&ctx, period, &synthetic::counters(period, 7))
+}
+
+fn sel(s: &str) -> Selector {
+    Selector::parse(s).unwrap()
+}
+
+/// `(label, value)` of every data point of one series in one chart.
+fn points(doc: &Html, chart: &str, series: &str) -> Vec<(String, i64)> {
+    let selector = sel(&format!("svg#{chart} .point[data-series=\"{series}\"]"));
+    doc.select(&selector)
+        .map(|e| {
+            let v = e.value();
+            (
+                v.attr("data-label").unwrap().to_owned(),
+                v.attr("data-value").unwrap().parse().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn per_day(r: &Report, metric: &str) -> Vec<(String, i64)> {
+    r.days
+        .iter()
+        .map(|d| (d.day.clone(), d.metrics.get(metric).copied().unwrap_or(0)))
+        .collect()
+}
+
+#[test]
+fn every_chart_has_every_data_point_of_the_report() {
+    for (period, language) in [("2026-10", "ru"), ("2026-W44", "en"), ("2026-10-31", "kk")] {
+        let r = report(period, language);
+        let html = String::from_utf8(render::html(&r).unwrap()).unwrap();
+        let doc = Html::parse_document(&html);
+        assert!(doc.errors.is_empty(), "{period}: {:?}", doc.errors);
+
+        let charts: Vec<&str> = doc
+            .select(&sel("svg.chart"))
+            .map(|e| e.value().attr("id").unwrap())
+            .collect();
+        assert_eq!(
+            charts,
+            [
+                "chart-messages",
+                "chart-funnel",
+                "chart-loyalty",
+                "chart-ai"
+            ]
+        );
+
+        assert_eq!(
+            points(&doc, "chart-messages", "messages_in"),
+            per_day(&r, "messages_in")
+        );
+        assert_eq!(
+            points(&doc, "chart-messages", "messages_out"),
+            per_day(&r, "messages_out")
+        );
+        assert_eq!(
+            points(&doc, "chart-loyalty", "loyalty_accrued"),
+            per_day(&r, "loyalty_accrued")
+        );
+        assert_eq!(
+            points(&doc, "chart-loyalty", "loyalty_redeemed"),
+            per_day(&r, "loyalty_redeemed")
+        );
+        let funnel: Vec<(String, i64)> = r
+            .leads
+            .stages
+            .iter()
+            .map(|s| (s.stage.clone(), s.entered.value))
+            .collect();
+        assert_eq!(points(&doc, "chart-funnel", "leads_entered"), funnel);
+        let cost: Vec<(String, i64)> =
+            r.ai.budget
+                .cumulative
+                .iter()
+                .map(|d| (d.day.clone(), d.value))
+                .collect();
+        assert_eq!(points(&doc, "chart-ai", "ai_cost_cumulative_micros"), cost);
+        assert_eq!(
+            points(&doc, "chart-ai", "monthly_budget_micros"),
+            [("limit".to_owned(), 50_000_000)]
+        );
+        assert!(!r.days.is_empty() && r.conversations.messages_in.value > 0);
+    }
+}
+
+#[test]
+fn the_page_is_self_contained_escaped_and_deterministic() {
+    let r = report("2026-10", "en");
+    let bytes = render::html(&r).unwrap();
+    assert_eq!(bytes, render::html(&r).unwrap(), "same report, same bytes");
+    let html = String::from_utf8(bytes).unwrap();
+    let doc = Html::parse_document(&html);
+    // No external assets: no scripts, stylesheets, images or remote references.
+    for tag in ["script", "link", "img", "iframe", "object"] {
+        assert_eq!(doc.select(&sel(tag)).count(), 0, "<{tag}>");
+    }
+    for element in doc.select(&sel("*")) {
+        for (name, _) in element.value().attrs() {
+            assert!(
+                !name.ends_with("href") && name != "src",
+                "{name} on {}",
+                element.value().name()
+            );
+        }
+    }
+    // The only URL is the SVG namespace, an identifier that is never fetched.
+    let urls = html.replace("xmlns=\"http://www.w3.org/2000/svg\"", "");
+    assert!(!urls.contains("http://") && !urls.contains("https://") && !urls.contains("url("));
+    // User text is text, not markup.
+    let title: String = doc
+        .select(&sel("header .tenant"))
+        .next()
+        .unwrap()
+        .text()
+        .collect();
+    assert_eq!(title, "Demo <script>alert(1)</script> & Co");
+    let partners: Vec<String> = doc
+        .select(&sel("#partners tbody td:first-child"))
+        .map(|e| e.text().collect())
+        .collect();
+    assert!(
+        partners.contains(&"Gym \"One\" <b>".to_owned()),
+        "{partners:?}"
+    );
+    assert_eq!(partners.len(), 3);
+    // Tiles and sections carry the key figures.
+    let tiles: Vec<String> = doc
+        .select(&sel(".tile .value"))
+        .map(|e| e.text().collect())
+        .collect();
+    assert_eq!(tiles[0], group(r.conversations.conversations.value));
+    for id in ["conversations", "leads", "loyalty", "ai"] {
+        assert!(
+            doc.select(&sel(&format!("section#{id} table"))).count() >= 1,
+            "{id}"
+        );
+    }
+    assert!(html.contains("@media print"));
+}
+
+fn group(n: i64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[test]
+fn the_csv_has_one_row_per_day_and_every_metric() {
+    let r = report("2026-10", "en");
+    let bytes = render::csv(&r).unwrap();
+    let mut reader = csv::Reader::from_reader(bytes.as_slice());
+    let header: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(header[0], "day");
+    for known in render::known_columns() {
+        assert!(header.contains(&known), "{known}");
+    }
+    assert!(header.contains(&"p_coffee-house_turnover_minor".to_owned()));
+    let rows: Vec<BTreeMap<String, String>> = reader
+        .records()
+        .map(|rec| {
+            header
+                .iter()
+                .cloned()
+                .zip(rec.unwrap().iter().map(str::to_owned))
+                .collect()
+        })
+        .collect();
+    assert_eq!(rows.len(), 31);
+    for (row, day) in rows.iter().zip(&r.days) {
+        assert_eq!(row["day"], day.day);
+        for (metric, value) in &day.metrics {
+            assert_eq!(row[metric], value.to_string(), "{} {metric}", day.day);
+        }
+        assert_eq!(row["crm_gave_up"], "0", "absent counters are zeros");
+    }
+}
+
+#[test]
+fn the_json_round_trips() {
+    let r = report("2026-W44", "kk");
+    let json = render::json(&r).unwrap();
+    let back: Report = serde_json::from_slice(&json).unwrap();
+    assert_eq!(back, r);
+    assert_eq!(render::json(&back).unwrap(), json);
+}
+
+#[test]
+fn the_summary_is_short_escaped_and_localised() {
+    let r = report("2026-10", "ru");
+    let text = render::summary(&r, "https://s3.example/r?a=1&b=2");
+    assert!(text.starts_with("<b>Отчёт за месяц 2026-10</b>"), "{text}");
+    assert!(text.contains("Demo &lt;script&gt;alert(1)&lt;/script&gt; &amp; Co"));
+    assert!(text.contains("href=\"https://s3.example/r?a=1&amp;b=2\""));
+    assert!(text.contains("Открыть полный отчёт"));
+    assert!(text.chars().count() < 1000, "fits one Telegram message");
+    let en = render::summary(&report("2026-10", "en"), "https://x");
+    assert!(en.contains("Monthly report 2026-10") && en.contains("Budget used"));
+}
