@@ -1,1 +1,2 @@
-//! agent-reply: under construction in its own issue.
+//! agent-reply: the AI consultant.
+pub mod catalog;
