@@ -525,7 +525,7 @@ mod tests {
             sku: sku.into(),
             name: name.into(),
             name_en: None,
-            price_minor: Some(1_000_00),
+            price_minor: Some(100_000),
             currency: Some("KZT".into()),
             availability: Availability::InStock,
             quantity: None,
