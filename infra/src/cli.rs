@@ -39,6 +39,9 @@ pub enum Command {
     /// The local stack: provision the emulator from template.yaml, seed, pump, demo.
     #[command(subcommand)]
     Local(LocalCommand),
+    /// Catalogs: import CSV/XLSX as versioned indexes, activate, roll back, list, generate.
+    #[command(subcommand)]
+    Catalog(crate::catalog_cli::CatalogCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -267,6 +270,7 @@ pub async fn run(cli: Cli) -> CliResult {
             Ok(())
         }
         Command::Local(cmd) => local_command(clients, &cli.stage, region, cmd).await,
+        Command::Catalog(cmd) => crate::catalog_cli::run(&ctx, cmd).await,
     }
 }
 

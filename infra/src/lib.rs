@@ -6,6 +6,7 @@
 //! - `pump`: delivers SQS messages to functions served by `cargo lambda watch`;
 //! - `demo`: signed sample updates for the demo tenant.
 
+pub mod catalog_cli;
 pub mod cli;
 pub mod demo;
 pub mod demo_run;
