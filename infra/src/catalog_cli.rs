@@ -119,10 +119,30 @@ pub struct ImportOutcome {
     pub build_ms: u128,
 }
 
-fn bar(progress: &ProgressBar, message: &str, total: u64) {
-    progress.set_length(total);
-    progress.set_position(0);
-    progress.set_message(message.to_owned());
+/// Where an import reports its progress: the CLI's progress bar, or nothing.
+pub trait Progress {
+    fn stage(&self, name: &str, total: u64);
+    fn advance(&self, done: u64);
+}
+
+/// No progress output (tests, scripts).
+pub struct Quiet;
+
+impl Progress for Quiet {
+    fn stage(&self, _: &str, _: u64) {}
+    fn advance(&self, _: u64) {}
+}
+
+impl Progress for ProgressBar {
+    fn stage(&self, name: &str, total: u64) {
+        self.set_length(total);
+        self.set_position(0);
+        self.set_message(name.to_owned());
+    }
+
+    fn advance(&self, done: u64) {
+        self.set_position(done);
+    }
 }
 
 /// Reads, validates and indexes a price list, uploads source and index as a new
@@ -136,7 +156,7 @@ pub async fn import_catalog(
     file: &Path,
     default_currency: Option<&str>,
     activate: bool,
-    progress: &ProgressBar,
+    progress: &dyn Progress,
 ) -> Result<ImportOutcome, CatalogCliError> {
     // The tenant must exist before anything is uploaded under its name.
     tenant::read_config(&clients.dynamo, table, tenant).await?;
@@ -150,13 +170,13 @@ pub async fn import_catalog(
     let format = SourceFormat::from_path(file)?;
     let source = std::fs::read(file)
         .map_err(|e| CatalogCliError::Invalid(format!("{}: {e}", file.display())))?;
-    progress.set_message("reading");
+    progress.stage("reading", 0);
     let sheet = import::read_sheet(&source, format)?;
-    bar(progress, "validating rows", sheet.rows.len() as u64);
+    progress.stage("validating rows", sheet.rows.len() as u64);
     let report = import::validate(
         sheet,
         default_currency.map(str::to_ascii_uppercase).as_deref(),
-        |done, _| progress.set_position(done as u64),
+        |done, _| progress.advance(done as u64),
     )?;
     if report.items.is_empty() {
         return Err(CatalogCliError::Invalid(format!(
@@ -164,23 +184,15 @@ pub async fn import_catalog(
             report.rejected.len()
         )));
     }
-    bar(progress, "building the index", report.items.len() as u64);
+    progress.stage("building the index", report.items.len() as u64);
     let started = Instant::now();
-    let items = report.items;
-    let index = tokio::task::spawn_blocking({
-        let progress = progress.clone();
-        move || {
-            CatalogIndex::build(&items, |done, _| progress.set_position(done as u64))
-                .map(|i| (i, items.len()))
-        }
-    })
-    .await
-    .map_err(|e| CatalogCliError::Invalid(format!("index build: {e}")))??;
-    let (index, item_count) = index;
+    // A CLI run has nothing else to do meanwhile: building on this thread is fine.
+    let index = CatalogIndex::build(&report.items, |done, _| progress.advance(done as u64))?;
+    let item_count = report.items.len();
     let bundle = index.to_bundle()?;
     let build_ms = started.elapsed().as_millis();
 
-    progress.set_message("uploading");
+    progress.stage("uploading", 0);
     let now = sauda_shared::now_ms();
     let version = new_version(now);
     let prefix = version_prefix(tenant, &version);

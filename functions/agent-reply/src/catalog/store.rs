@@ -27,11 +27,16 @@ pub struct Manifest {
     pub index_format: u32,
 }
 
-/// A version id: `v` + UTC time + a random suffix, so versions sort by creation.
+/// A version id: `v` + UTC time to the millisecond + a random suffix, so versions
+/// sort by creation.
 pub fn new_version(now_ms: i64) -> String {
     let ts = jiff::Timestamp::from_millisecond(now_ms).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
     let suffix: u16 = rand::random();
-    format!("v{}-{suffix:04x}", ts.strftime("%Y%m%d-%H%M%S"))
+    format!(
+        "v{}{:03}-{suffix:04x}",
+        ts.strftime("%Y%m%d-%H%M%S"),
+        now_ms.rem_euclid(1000)
+    )
 }
 
 /// Version ids are path segments: keep them to a safe alphabet.
@@ -206,7 +211,7 @@ mod tests {
     fn versions_sort_by_time_and_are_safe_path_segments() {
         let a = new_version(1_795_552_200_000);
         let b = new_version(1_795_552_201_000);
-        assert!(a.starts_with("v20261124-203000-"), "{a}");
+        assert!(a.starts_with("v20261124-203000000-"), "{a}");
         assert!(a < b);
         assert!(valid_version(&a));
         assert!(!valid_version("../other"));
