@@ -515,6 +515,43 @@ mod tests {
     }
 
     #[test]
+    fn xlsx_sheets_import_with_row_numbers() {
+        use rust_xlsxwriter::Workbook;
+        let mut book = Workbook::new();
+        let sheet = book.add_worksheet();
+        let rows: [[&str; 4]; 4] = [
+            ["Артикул", "Наименование", "Цена", "Остаток"],
+            ["GR-1", "Насос Grundfos", "", "5"],
+            ["", "Без артикула", "", ""],
+            ["GR-2", "Кран", "", "нет"],
+        ];
+        for (r, row) in rows.iter().enumerate() {
+            for (c, value) in row.iter().enumerate() {
+                if !value.is_empty() {
+                    sheet.write_string(r as u32, c as u16, *value).unwrap();
+                }
+            }
+        }
+        // Prices typed as numbers come back as floats.
+        sheet.write_number(1, 2, 12500.0).unwrap();
+        sheet.write_number(3, 2, 99.9).unwrap();
+        let bytes = book.save_to_buffer().unwrap();
+        let report = validate(read_xlsx(&bytes).unwrap(), Some("KZT"), |_, _| {}).unwrap();
+        assert_eq!(report.items.len(), 1);
+        assert_eq!(report.items[0].price_minor, Some(1_250_000));
+        assert_eq!(report.items[0].quantity, Some(5));
+        assert_eq!(report.items[0].availability, Availability::InStock);
+        let rejected: Vec<(usize, &str)> = report
+            .rejected
+            .iter()
+            .map(|r| (r.row, r.reason.as_str()))
+            .collect();
+        assert_eq!(rejected[0], (3, "SKU is empty"));
+        assert_eq!(rejected[1].0, 4, "quantity \"нет\" is not a number");
+        assert!(read_xlsx(b"PK not really a zip").is_err());
+    }
+
+    #[test]
     fn non_utf8_csv_is_refused_clearly() {
         let err = read_csv(&[0xcf, 0xf0, 0xe8, b'\n']).err().unwrap();
         assert!(err.to_string().contains("UTF-8"));
