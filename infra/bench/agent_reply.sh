@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source infra/scripts/env.sh
-ensure_venv
+[ -x "$VENV/bin/moto_server" ] || ensure_venv
 mkdir -p .local
 cargo build -q --release -p agent-reply --bin agent-reply
 cargo build -q -p sauda-infra --bin sauda

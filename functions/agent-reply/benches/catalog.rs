@@ -37,7 +37,7 @@ const QUERIES: &[&str] = &[
     "do you have water heaters in stock?",
 ];
 
-fn index() -> &'static (CatalogIndex, Vec<u8>) {
+fn catalog() -> &'static (CatalogIndex, Vec<u8>) {
     static INDEX: OnceLock<(CatalogIndex, Vec<u8>)> = OnceLock::new();
     INDEX.get_or_init(|| {
         let items = generate::demo_items(ITEMS, 42);
@@ -62,7 +62,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 /// p50/p99 over many rounds of the query mix, warm.
 fn report_percentiles() {
-    let (index, bundle) = index();
+    let (index, bundle) = catalog();
     for q in QUERIES {
         black_box(index.search(q, 5));
     }
@@ -97,7 +97,7 @@ fn report_percentiles() {
 }
 
 fn search(c: &mut Criterion) {
-    let (index, _) = index();
+    let (index, _) = catalog();
     let mut group = c.benchmark_group("catalog_40k");
     group.bench_function("search_query_mix", |b| {
         let mut i = 0;
@@ -111,7 +111,7 @@ fn search(c: &mut Criterion) {
     });
     group.sample_size(10);
     group.bench_function("open_from_bundle", |b| {
-        let (_, bundle) = index();
+        let (_, bundle) = catalog();
         b.iter(|| black_box(CatalogIndex::from_bundle(bundle).unwrap()))
     });
     group.bench_function("build_index", |b| {

@@ -61,9 +61,18 @@ fn function_type() -> String {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FunctionCall {
     pub name: String,
-    /// JSON text, as the model wrote it (may be malformed).
-    #[serde(default)]
+    /// JSON text, as the model wrote it (may be malformed). Some servers send an
+    /// object instead of a string; it is kept as its JSON text.
+    #[serde(default, deserialize_with = "json_text")]
     pub arguments: String,
+}
+
+fn json_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(match serde_json::Value::deserialize(d)? {
+        serde_json::Value::String(s) => s,
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    })
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -314,6 +323,20 @@ mod tests {
             e("https://x.openai.azure.com/openai/deployments/d?api-version=2024-10-21").url(),
             "https://x.openai.azure.com/openai/deployments/d/chat/completions?api-version=2024-10-21"
         );
+    }
+
+    #[test]
+    fn tool_arguments_as_string_or_object() {
+        let call: ToolCall = serde_json::from_str(
+            r#"{"id":"1","type":"function","function":{"name":"f","arguments":{"query":"x"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(call.function.arguments, r#"{"query":"x"}"#);
+        let call: ToolCall = serde_json::from_str(
+            r#"{"id":"1","function":{"name":"f","arguments":"{\"query\":\"x\"}"}}"#,
+        )
+        .unwrap();
+        assert_eq!(call.function.arguments, r#"{"query":"x"}"#);
     }
 
     #[test]
