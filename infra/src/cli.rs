@@ -48,6 +48,9 @@ pub enum Command {
     /// Scheduled reports: backfill a period, run the planner now, preview the HTML.
     #[command(subcommand)]
     Report(crate::report_cli::ReportCommand),
+    /// Catalogs: import CSV/XLSX as versioned indexes, activate, roll back, list, generate.
+    #[command(subcommand)]
+    Catalog(crate::catalog_cli::CatalogCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -311,6 +314,7 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Bench(cmd) => crate::bench_cli::run(&ctx, cmd).await,
         Command::Queue(cmd) => crate::queue_cli::run(&ctx, cmd).await,
         Command::Report(cmd) => crate::report_cli::run(&ctx, cmd).await,
+        Command::Catalog(cmd) => crate::catalog_cli::run(&ctx, cmd).await,
     }
 }
 

@@ -7,6 +7,7 @@
 //! - `demo`: signed sample updates for the demo tenant.
 
 pub mod bench_cli;
+pub mod catalog_cli;
 pub mod cli;
 pub mod demo;
 pub mod demo_run;

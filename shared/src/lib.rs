@@ -32,6 +32,7 @@ pub mod telegram;
 pub mod telegram_api;
 pub mod tenant;
 pub mod whatsapp;
+pub mod whatsapp_api;
 
 pub use error::ApiError;
 pub use tenant::TenantId;

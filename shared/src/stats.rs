@@ -71,6 +71,14 @@ pub mod metric {
             .unwrap_or_else(|| LATENCY_OVERFLOW.to_owned())
     }
 
+    // ---- agent-reply (issue: agent replies) ----
+    /// Inbound messages left unanswered because a newer message of the same customer
+    /// was already waiting: that one is answered, with the whole conversation as context.
+    pub const REPLIES_SUPERSEDED: &str = "replies_superseded";
+    /// Inbound messages that arrived while a manager had taken the conversation over.
+    pub const REPLIES_PAUSED: &str = "replies_paused";
+    // ---- end agent-reply ----
+
     // Leads (lead-capture).
     /// `source`: `agent`, `form`, `sweep`, `manual`.
     pub fn leads_new(source: &str) -> String {

@@ -104,6 +104,23 @@ impl FakeServer {
         });
     }
 
+    /// Like [`push`](Self::push), with response headers (e.g. `Retry-After`).
+    pub fn push_with_headers(
+        &self,
+        status: u16,
+        body: serde_json::Value,
+        headers: &[(&str, &str)],
+    ) {
+        self.inner.lock().unwrap().script.push_back(Scripted {
+            status,
+            body,
+            headers: headers
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        });
+    }
+
     pub fn set_default(&self, status: u16, body: serde_json::Value) {
         self.inner.lock().unwrap().default = Some(Scripted {
             status,

@@ -1,1 +1,226 @@
-//! agent-reply: under construction in its own issue.
+//! agent-reply: the AI consultant that answers customers on Telegram and WhatsApp.
+//!
+//! Consumes `inbound.fifo`. Per message: one Query reads the contact's profile and last
+//! 20 messages (idempotency, rate limit, context); the tenant's catalog index (S3,
+//! cached per warm instance) supplies matching items; an OpenAI-compatible model with
+//! tools writes the answer, or a templated fallback when no model is configured, the
+//! model fails or the monthly budget is spent; the reply goes out on the customer's
+//! channel; one transaction stores it with the inbound message's reply state and the
+//! profile. Counters and AI usage are written once per batch.
+
+pub mod agent;
+pub mod catalog;
+pub mod config;
+pub mod conversation;
+pub mod llm;
+pub mod prompt;
+pub mod reply;
+pub mod usage;
+
+pub use config::AgentConfig;
+
+use async_trait::async_trait;
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use lambda_runtime::LambdaEvent;
+use sauda_shared::aws::{AwsClients, DynamoTenantDirectory, SecretsManagerSource, SqsQueue};
+use sauda_shared::batch::{self, JobFailure, Ordering};
+use sauda_shared::ports::{MessageQueue, SecretSource, TenantDirectory};
+use sauda_shared::stats::CounterBatch;
+use sauda_shared::telegram_api::TelegramApi;
+use sauda_shared::tenant::ModelPrice;
+use sauda_shared::whatsapp_api::WhatsappApi;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tracing::warn;
+
+/// Pushes a record's next delivery back (SQS `ChangeMessageVisibility`), e.g. to wait
+/// out Telegram's `retry_after` instead of retrying blindly.
+#[async_trait]
+pub trait Redelivery: Send + Sync {
+    async fn delay(&self, receipt_handle: &str, delay: Duration);
+}
+
+pub struct SqsRedelivery {
+    pub client: aws_sdk_sqs::Client,
+    pub queue_url: String,
+}
+
+#[async_trait]
+impl Redelivery for SqsRedelivery {
+    async fn delay(&self, receipt_handle: &str, delay: Duration) {
+        let seconds = i32::try_from(delay.as_secs().clamp(1, 43_200)).unwrap_or(60);
+        let result = self
+            .client
+            .change_message_visibility()
+            .queue_url(&self.queue_url)
+            .receipt_handle(receipt_handle)
+            .visibility_timeout(seconds)
+            .send()
+            .await;
+        if let Err(e) = result {
+            // Not fatal: the queue's visibility timeout still spaces the retry.
+            warn!(error = %aws_smithy_types::error::display::DisplayErrorContext(&e), "could not delay a failed record");
+        }
+    }
+}
+
+/// Platform defaults and limits.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub llm_base_url: String,
+    pub llm_model: String,
+    pub prices: BTreeMap<String, ModelPrice>,
+    pub llm_turn_budget: Duration,
+    /// How long one send may wait out a channel's rate limit before failing the job.
+    pub max_channel_wait: Duration,
+}
+
+/// Everything a job needs, built once per process in `main`.
+pub struct Deps {
+    pub tenants: Arc<dyn TenantDirectory>,
+    pub secrets: Arc<dyn SecretSource>,
+    pub dynamo: aws_sdk_dynamodb::Client,
+    pub table: String,
+    pub leads: Arc<dyn MessageQueue>,
+    pub notify: Arc<dyn MessageQueue>,
+    pub redelivery: Arc<dyn Redelivery>,
+    /// `None` without a bucket: the agent answers without a catalog.
+    pub catalogs: Option<Arc<catalog::CatalogCache>>,
+    pub telegram: TelegramApi,
+    pub whatsapp: WhatsappApi,
+    pub llm: llm::LlmClient,
+    pub usage: usage::UsageTracker,
+    pub settings: Settings,
+}
+
+impl Deps {
+    pub fn from_aws(clients: &AwsClients, config: &AgentConfig) -> Self {
+        let table = &config.core.table_name;
+        let retry = llm::RetryPolicy {
+            attempt_timeout: config.llm_attempt_timeout,
+            ..Default::default()
+        };
+        Self {
+            tenants: Arc::new(DynamoTenantDirectory::new(clients.dynamo.clone(), table)),
+            secrets: Arc::new(SecretsManagerSource::new(
+                clients.secrets.clone(),
+                &config.core.stage,
+            )),
+            dynamo: clients.dynamo.clone(),
+            table: table.clone(),
+            leads: Arc::new(SqsQueue::new(clients.sqs.clone(), &config.leads_queue_url)),
+            notify: Arc::new(SqsQueue::new(clients.sqs.clone(), &config.notify_queue_url)),
+            redelivery: Arc::new(SqsRedelivery {
+                client: clients.sqs.clone(),
+                queue_url: config.inbound_queue_url.clone(),
+            }),
+            catalogs: config.bucket.as_ref().map(|bucket| {
+                Arc::new(catalog::CatalogCache::new(
+                    catalog::CatalogStore::new(clients.s3.clone(), bucket),
+                    config.catalog_cache_bytes,
+                ))
+            }),
+            telegram: TelegramApi::new(&config.telegram_api_base),
+            whatsapp: WhatsappApi::new(&config.whatsapp_api_base),
+            llm: llm::LlmClient::new(retry),
+            usage: usage::UsageTracker::new(clients.dynamo.clone(), table),
+            settings: Settings {
+                llm_base_url: config.llm_base_url.clone(),
+                llm_model: config.llm_model.clone(),
+                prices: config.llm_prices.clone(),
+                llm_turn_budget: config.llm_turn_budget,
+                max_channel_wait: Duration::from_secs(5),
+            },
+        }
+    }
+}
+
+fn group_of(record: &SqsMessage) -> String {
+    record
+        .attributes
+        .get("MessageGroupId")
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Handles a batch. Conversations (FIFO message groups) run concurrently; within one,
+/// messages run in order and the first failure fails it and every later message of
+/// that conversation, so their order survives the retry. Counters and AI usage are
+/// written once for the whole batch.
+pub async fn handle(
+    deps: &Deps,
+    event: LambdaEvent<SqsEvent>,
+) -> Result<SqsBatchResponse, lambda_runtime::Error> {
+    let deadline = match event.context.deadline {
+        0 => None,
+        ms => {
+            let left = i64::try_from(ms).unwrap_or(i64::MAX) - sauda_shared::now_ms();
+            Some(Instant::now() + Duration::from_millis(left.max(0) as u64))
+        }
+    };
+    let state = reply::BatchState {
+        counters: Mutex::new(CounterBatch::default()),
+        deadline,
+    };
+    // Groups in order of first appearance; records keep their order inside a group.
+    let mut order: Vec<String> = Vec::new();
+    let mut groups: HashMap<String, Vec<SqsMessage>> = HashMap::new();
+    for record in event.payload.records {
+        let group = group_of(&record);
+        if !groups.contains_key(&group) {
+            order.push(group.clone());
+        }
+        groups.entry(group).or_default().push(record);
+    }
+    let runs = order.into_iter().map(|group| {
+        let records = groups.remove(&group).unwrap_or_default();
+        let state = &state;
+        async move {
+            batch::process(records, Ordering::Fifo, |record| {
+                handle_record(deps, record, state)
+            })
+            .await
+        }
+    });
+    let mut response = SqsBatchResponse::default();
+    for part in futures_util::future::join_all(runs).await {
+        response
+            .batch_item_failures
+            .extend(part.batch_item_failures);
+    }
+    let counters = state
+        .counters
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner());
+    if let Err(e) = counters
+        .flush(&deps.dynamo, &deps.table, sauda_shared::now_ms() as u64)
+        .await
+    {
+        // Counters are reporting aids; a lost increment must not resend replies.
+        warn!(error = %e, "reply counters not written");
+    }
+    if let Err(e) = deps.usage.flush().await {
+        warn!(error = %e, "AI usage not written; kept for the next batch");
+    }
+    Ok(response)
+}
+
+async fn handle_record(
+    deps: &Deps,
+    record: SqsMessage,
+    state: &reply::BatchState,
+) -> Result<(), JobFailure> {
+    let body = record.body.as_deref().unwrap_or_default();
+    match reply::handle_body(deps, body, state).await {
+        Ok(()) => Ok(()),
+        Err(reply::JobError::Poison(e)) => Err(JobFailure::Poison(e)),
+        Err(reply::JobError::Transient(e)) => Err(JobFailure::Transient(e)),
+        Err(reply::JobError::RetryAfter(wait, e)) => {
+            if let Some(handle) = &record.receipt_handle {
+                deps.redelivery.delay(handle, wait).await;
+            }
+            Err(JobFailure::Transient(e))
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! WhatsApp Cloud API client for outbound text: `POST {base}/{phone_number_id}/messages`
+//! with the tenant's access token. The base URL (which includes the Graph API version)
+//! comes from config, so tests and the local stack point it at a fake server.
+
+use crate::secrets::Secret;
+use serde::Deserialize;
+use std::time::Duration;
+
+/// WhatsApp's limit for one text message body.
+pub const MAX_TEXT_CHARS: usize = 4096;
+/// Free-form messages are allowed only this long after the customer's last message.
+pub const SERVICE_WINDOW_MS: i64 = 24 * 3600 * 1000;
+/// "Re-engagement message": more than 24 hours since the customer last wrote.
+pub const CODE_OUTSIDE_WINDOW: i64 = 131_047;
+const THROTTLING_CODES: [i64; 5] = [4, 80_007, 130_429, 131_048, 131_056];
+const TRANSIENT_CODES: [i64; 3] = [1, 2, 131_000];
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WhatsappError {
+    /// The 24-hour customer service window is closed: only templates may be sent.
+    #[error("outside the 24-hour customer service window")]
+    OutsideWindow,
+    /// Throughput or pair rate limit: retry later.
+    #[error("rate limited by WhatsApp ({code}): {message}")]
+    RateLimited { code: i64, message: String },
+    /// A refusal that retrying cannot fix (bad token, bad number, policy).
+    #[error("WhatsApp refused the message ({code}): {message}")]
+    Rejected { code: i64, message: String },
+    /// Network failure, 5xx or a temporary Graph API error: retry later.
+    #[error("WhatsApp unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl WhatsappError {
+    pub fn is_permanent(&self) -> bool {
+        matches!(
+            self,
+            WhatsappError::Rejected { .. } | WhatsappError::OutsideWindow
+        )
+    }
+}
+
+#[derive(Deserialize)]
+struct SendResponse {
+    #[serde(default)]
+    messages: Vec<SentMessage>,
+}
+
+#[derive(Deserialize)]
+struct SentMessage {
+    id: String,
+}
+
+#[derive(Deserialize)]
+struct ErrorEnvelope {
+    error: GraphError,
+}
+
+#[derive(Deserialize)]
+struct GraphError {
+    #[serde(default)]
+    code: i64,
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    error_data: Option<serde_json::Value>,
+}
+
+#[derive(Clone, Debug)]
+pub struct WhatsappApi {
+    http: reqwest::Client,
+    base_url: String,
+}
+
+impl WhatsappApi {
+    pub fn new(base_url: impl Into<String>) -> Self {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(3))
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap_or_default();
+        Self::with_client(http, base_url)
+    }
+
+    pub fn with_client(http: reqwest::Client, base_url: impl Into<String>) -> Self {
+        Self {
+            http,
+            base_url: base_url.into().trim_end_matches('/').to_owned(),
+        }
+    }
+
+    /// Sends one text message of at most [`MAX_TEXT_CHARS`]; returns its `wamid`.
+    pub async fn send_message(
+        &self,
+        access_token: &Secret,
+        phone_number_id: &str,
+        to: &str,
+        text: &str,
+    ) -> Result<String, WhatsappError> {
+        let url = format!("{}/{phone_number_id}/messages", self.base_url);
+        let body = serde_json::json!({
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": to,
+            "type": "text",
+            "text": {"preview_url": false, "body": text},
+        });
+        let response = self
+            .http
+            .post(url)
+            .bearer_auth(access_token.expose())
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| WhatsappError::Unavailable(e.without_url().to_string()))?;
+        let status = response.status();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| WhatsappError::Unavailable(e.without_url().to_string()))?;
+        if status.is_success() {
+            let parsed: SendResponse = serde_json::from_slice(&bytes).map_err(|e| {
+                WhatsappError::Unavailable(format!("unexpected /messages answer: {e}"))
+            })?;
+            return parsed
+                .messages
+                .into_iter()
+                .next()
+                .map(|m| m.id)
+                .ok_or_else(|| WhatsappError::Unavailable("answer without a message id".into()));
+        }
+        let error = serde_json::from_slice::<ErrorEnvelope>(&bytes)
+            .ok()
+            .map(|e| e.error);
+        let code = error.as_ref().map(|e| e.code).unwrap_or_default();
+        let message = error
+            .as_ref()
+            .map(|e| {
+                let details = e
+                    .error_data
+                    .as_ref()
+                    .and_then(|d| d.get("details"))
+                    .and_then(|d| d.as_str())
+                    .map(|d| format!(" ({d})"))
+                    .unwrap_or_default();
+                format!("{}{details}", e.message)
+            })
+            .unwrap_or_else(|| format!("HTTP {status}"));
+        Err(if code == CODE_OUTSIDE_WINDOW {
+            WhatsappError::OutsideWindow
+        } else if status.as_u16() == 429 || THROTTLING_CODES.contains(&code) {
+            WhatsappError::RateLimited { code, message }
+        } else if status.is_server_error() || TRANSIENT_CODES.contains(&code) {
+            WhatsappError::Unavailable(message)
+        } else {
+            WhatsappError::Rejected { code, message }
+        })
+    }
+
+    /// Sends a text of any length as consecutive messages; returns their `wamid`s.
+    /// On a failure, the ids of the parts already sent come with the error.
+    pub async fn send_text(
+        &self,
+        access_token: &Secret,
+        phone_number_id: &str,
+        to: &str,
+        text: &str,
+    ) -> Result<Vec<String>, (Vec<String>, WhatsappError)> {
+        let mut sent = Vec::new();
+        for part in crate::telegram_api::split_message(text, MAX_TEXT_CHARS) {
+            match self
+                .send_message(access_token, phone_number_id, to, &part)
+                .await
+            {
+                Ok(id) => sent.push(id),
+                Err(e) => return Err((sent, e)),
+            }
+        }
+        Ok(sent)
+    }
+}
+
+/// Whether a free-form message may still be sent, given the customer's last message.
+pub fn within_service_window(last_customer_message_ms: i64, now_ms: i64) -> bool {
+    now_ms - last_customer_message_ms < SERVICE_WINDOW_MS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_is_24_hours_from_the_last_customer_message() {
+        let t = 1_795_552_200_000;
+        assert!(within_service_window(t, t + SERVICE_WINDOW_MS - 1));
+        assert!(!within_service_window(t, t + SERVICE_WINDOW_MS));
+    }
+
+    #[test]
+    fn permanent_errors() {
+        assert!(WhatsappError::OutsideWindow.is_permanent());
+        assert!(!WhatsappError::Unavailable("x".into()).is_permanent());
+        assert!(!WhatsappError::RateLimited {
+            code: 130_429,
+            message: String::new()
+        }
+        .is_permanent());
+    }
+}
