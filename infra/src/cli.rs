@@ -39,6 +39,9 @@ pub enum Command {
     /// The local stack: provision the emulator from template.yaml, seed, pump, demo.
     #[command(subcommand)]
     Local(LocalCommand),
+    /// Loyalty programme: partners (onboarding, moderation, keys), expiry, audit.
+    #[command(subcommand)]
+    Loyalty(crate::loyalty_cli::LoyaltyCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -267,6 +270,7 @@ pub async fn run(cli: Cli) -> CliResult {
             Ok(())
         }
         Command::Local(cmd) => local_command(clients, &cli.stage, region, cmd).await,
+        Command::Loyalty(cmd) => crate::loyalty_cli::run(&ctx, cmd).await,
     }
 }
 

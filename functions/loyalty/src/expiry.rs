@@ -310,7 +310,7 @@ pub async fn handle(
         serde_json::Value::Object(_) => serde_json::from_value(event.payload)?,
         _ => ExpiryEvent::default(),
     };
-    let now_ms = sauda_shared::now_ms();
+    let now_ms = deps.store.now_ms();
     let (done, failed) = match request.tenant {
         Some(tenant) => match deps.tenants.tenant(&tenant).await {
             Ok(Some(config)) => match expire_tenant(&deps.store, &config, now_ms).await {

@@ -51,8 +51,6 @@ pub enum Actor {
     },
     Admin,
     Manager,
-    /// The operator CLI.
-    Operator,
 }
 
 impl Actor {

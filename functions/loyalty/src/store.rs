@@ -298,10 +298,15 @@ pub struct Outcome {
     pub replayed: bool,
 }
 
+/// A source of "now" in epoch milliseconds.
+pub type Clock = std::sync::Arc<dyn Fn() -> i64 + Send + Sync>;
+
 #[derive(Clone)]
 pub struct Store {
     pub client: aws_sdk_dynamodb::Client,
     pub table: String,
+    /// Wall clock unless replaced (tests move time to cross days and expiry dates).
+    clock: Option<Clock>,
 }
 
 enum TxFailure {
@@ -315,7 +320,19 @@ impl Store {
         Self {
             client,
             table: table.into(),
+            clock: None,
         }
+    }
+
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        self.clock
+            .as_ref()
+            .map_or_else(sauda_shared::now_ms, |clock| clock())
     }
 
     /// Strongly consistent read of up to 100 keys (duplicates folded), one call unless
@@ -436,7 +453,7 @@ impl Store {
         planner: &dyn Planner,
     ) -> Result<Outcome, LoyaltyError> {
         for attempt in 0..MAX_ATTEMPTS {
-            let now_ms = sauda_shared::now_ms();
+            let now_ms = self.now_ms();
             let mut keys = planner.keys();
             if let Some(idem) = idempotency {
                 keys.push(idem.key.clone());
