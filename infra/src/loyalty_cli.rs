@@ -222,7 +222,10 @@ fn store(ctx: &CliContext) -> Store {
     Store::new(ctx.clients.dynamo.clone(), &ctx.table)
 }
 
-async fn config(ctx: &CliContext, tenant: &TenantId) -> Result<TenantConfig, Box<dyn std::error::Error>> {
+async fn config(
+    ctx: &CliContext,
+    tenant: &TenantId,
+) -> Result<TenantConfig, Box<dyn std::error::Error>> {
     Ok(crate::tenant::read_config(&ctx.clients.dynamo, &ctx.table, tenant).await?)
 }
 
@@ -230,7 +233,10 @@ fn pretty(value: &serde_json::Value) -> String {
     serde_json::to_string_pretty(value).unwrap_or_default()
 }
 
-fn customer(args: &CustomerArgs, config: &TenantConfig) -> Result<CustomerRef, Box<dyn std::error::Error>> {
+fn customer(
+    args: &CustomerArgs,
+    config: &TenantConfig,
+) -> Result<CustomerRef, Box<dyn std::error::Error>> {
     Ok(CustomerRef::parse(
         args.contact_id.as_deref(),
         args.phone.as_deref(),
@@ -264,7 +270,8 @@ pub async fn run(ctx: &CliContext, cmd: LoyaltyCommand) -> CliResult {
             let store = store(ctx);
             let (contact, account, _) = views::account_of(&store, &tenant, &who, &[]).await?;
             let mut view = views::balance_view(&config, &account);
-            view["history"] = views::history(&store, &tenant, &contact, entries.clamp(1, 100), None).await?;
+            view["history"] =
+                views::history(&store, &tenant, &contact, entries.clamp(1, 100), None).await?;
             println!("{}", pretty(&view));
             Ok(())
         }
@@ -310,9 +317,7 @@ pub async fn run(ctx: &CliContext, cmd: LoyaltyCommand) -> CliResult {
 
 /// Noon of a tenant-local date, so "as of" means that whole local day.
 fn midday_ms(config: &TenantConfig, day: &str) -> Result<i64, Box<dyn std::error::Error>> {
-    let date: jiff::civil::Date = day
-        .parse()
-        .map_err(|e| format!("--as-of {day:?}: {e}"))?;
+    let date: jiff::civil::Date = day.parse().map_err(|e| format!("--as-of {day:?}: {e}"))?;
     let zoned = date.at(12, 0, 0, 0).to_zoned(config.zone())?;
     Ok(zoned.timestamp().as_millisecond())
 }
@@ -329,7 +334,13 @@ async fn partner_command(ctx: &CliContext, cmd: PartnerCommand) -> CliResult {
             cashback_bp,
         } => {
             let tenant = tenant_id(&tenant)?;
-            let new = loyalty::routes::new_partner(&partner_id, &name, kind.as_deref(), telegram_chat_id, cashback_bp)?;
+            let new = loyalty::routes::new_partner(
+                &partner_id,
+                &name,
+                kind.as_deref(),
+                telegram_chat_id,
+                cashback_bp,
+            )?;
             let planner = partners::CreatePartner {
                 tenant: &tenant,
                 new: &new,
@@ -337,7 +348,9 @@ async fn partner_command(ctx: &CliContext, cmd: PartnerCommand) -> CliResult {
             };
             let outcome = store.execute(None, None, &tenant, &planner).await?;
             println!("{}", pretty(&outcome.body));
-            println!("partner {partner_id} is pending; approve it with `sauda loyalty partner approve`");
+            println!(
+                "partner {partner_id} is pending; approve it with `sauda loyalty partner approve`"
+            );
         }
         PartnerCommand::Approve(args) => moderate(ctx, &store, args, Moderation::Approve).await?,
         PartnerCommand::Reject(args) => moderate(ctx, &store, args, Moderation::Reject).await?,
@@ -374,14 +387,18 @@ async fn partner_command(ctx: &CliContext, cmd: PartnerCommand) -> CliResult {
                 patch: &patch,
                 table: &store.table,
             };
-            println!("{}", pretty(&store.execute(None, None, &tenant, &planner).await?.body));
+            println!(
+                "{}",
+                pretty(&store.execute(None, None, &tenant, &planner).await?.body)
+            );
         }
         PartnerCommand::List { tenant, status } => {
             let tenant = tenant_id(&tenant)?;
             let status = status
                 .map(|s| {
-                    serde_json::from_value::<PartnerStatus>(serde_json::json!(s))
-                        .map_err(|_| format!("--status {s:?}: pending, active, rejected or suspended"))
+                    serde_json::from_value::<PartnerStatus>(serde_json::json!(s)).map_err(|_| {
+                        format!("--status {s:?}: pending, active, rejected or suspended")
+                    })
                 })
                 .transpose()?;
             let list = partners::list(&store, &tenant, status).await?;
@@ -394,7 +411,9 @@ async fn partner_command(ctx: &CliContext, cmd: PartnerCommand) -> CliResult {
                     p.partner_id,
                     ops::status_str(p.status),
                     p.kind,
-                    p.cashback_bp.map(|bp| format!("{bp}bp")).unwrap_or_else(|| "tenant".into()),
+                    p.cashback_bp
+                        .map(|bp| format!("{bp}bp"))
+                        .unwrap_or_else(|| "tenant".into()),
                     p.name
                 );
             }
@@ -424,14 +443,22 @@ async fn partner_command(ctx: &CliContext, cmd: PartnerCommand) -> CliResult {
                 approve,
                 table: &store.table,
             };
-            println!("{}", pretty(&store.execute(None, None, &tenant, &planner).await?.body));
+            println!(
+                "{}",
+                pretty(&store.execute(None, None, &tenant, &planner).await?.body)
+            );
         }
         PartnerCommand::Key(cmd) => partner_key_command(ctx, &store, cmd).await?,
     }
     Ok(())
 }
 
-async fn moderate(ctx: &CliContext, store: &Store, args: ModerateArgs, action: Moderation) -> CliResult {
+async fn moderate(
+    ctx: &CliContext,
+    store: &Store,
+    args: ModerateArgs,
+    action: Moderation,
+) -> CliResult {
     let tenant = tenant_id(&args.tenant)?;
     let planner = partners::ModeratePartner {
         tenant: &tenant,
@@ -445,7 +472,11 @@ async fn moderate(ctx: &CliContext, store: &Store, args: ModerateArgs, action: M
         "partner {} is {}{}",
         args.partner_id,
         view["status"].as_str().unwrap_or("?"),
-        if view["changed"] == serde_json::json!(true) { "" } else { " (unchanged)" }
+        if view["changed"] == serde_json::json!(true) {
+            ""
+        } else {
+            " (unchanged)"
+        }
     );
     if view["changed"] == serde_json::json!(true) {
         if let Some(url) = args.notify_queue_url.filter(|u| !u.is_empty()) {
@@ -489,7 +520,9 @@ fn print_keys(records: &[ApiKeyRecord]) {
             (KeyStatus::Revoked, _) => "revoked".to_owned(),
             (KeyStatus::Active, Some(until)) => format!(
                 "rotating out at {}",
-                jiff::Timestamp::from_millisecond(until).map(|t| t.to_string()).unwrap_or_default()
+                jiff::Timestamp::from_millisecond(until)
+                    .map(|t| t.to_string())
+                    .unwrap_or_default()
             ),
             (KeyStatus::Active, None) => "active".to_owned(),
         };
@@ -505,7 +538,10 @@ async fn rotate(keys: &ApiKeyStore, args: RotateArgs) -> CliResult {
         .await?
         .ok_or_else(|| format!("no key {} in tenant {tenant}", args.key_id))?;
     print_issued(&issued);
-    println!("the old key {} keeps working for {} h", args.key_id, args.grace_hours);
+    println!(
+        "the old key {} keeps working for {} h",
+        args.key_id, args.grace_hours
+    );
     Ok(())
 }
 
@@ -531,10 +567,18 @@ async fn partner_key_command(ctx: &CliContext, store: &Store, cmd: PartnerKeyCom
             label,
         } => {
             let tenant = tenant_id(&tenant)?;
-            if store.get::<Partner>(&keys::partner(&tenant, &partner_id)).await?.is_none() {
-                return Err(format!("no partner {partner_id} in tenant {tenant}; create it first").into());
+            if store
+                .get::<Partner>(&keys::partner(&tenant, &partner_id))
+                .await?
+                .is_none()
+            {
+                return Err(
+                    format!("no partner {partner_id} in tenant {tenant}; create it first").into(),
+                );
             }
-            let issued = keys_store.issue(&tenant, Role::Partner { partner_id }, &label).await?;
+            let issued = keys_store
+                .issue(&tenant, Role::Partner { partner_id }, &label)
+                .await?;
             print_issued(&issued);
         }
         PartnerKeyCommand::Rotate(args) => rotate(&keys_store, args).await?,
@@ -579,4 +623,71 @@ async fn admin_key_command(ctx: &CliContext, cmd: AdminKeyCommand) -> CliResult 
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> LoyaltyCommand {
+        let mut argv = vec!["sauda", "loyalty"];
+        argv.extend_from_slice(args);
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Loyalty(cmd) => cmd,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn parses_the_operator_commands() {
+        let cmd = parse(&[
+            "adjust",
+            "--tenant",
+            "t1",
+            "--phone",
+            "+77011234567",
+            "--points",
+            "-40",
+            "--reason",
+            "refund",
+        ]);
+        assert!(matches!(cmd, LoyaltyCommand::Adjust { points: -40, .. }));
+        let cmd = parse(&[
+            "partner", "key", "rotate", "--tenant", "t1", "--key-id", "k1",
+        ]);
+        assert!(matches!(
+            cmd,
+            LoyaltyCommand::Partner(PartnerCommand::Key(PartnerKeyCommand::Rotate(RotateArgs {
+                grace_hours: 24,
+                ..
+            })))
+        ));
+        let cmd = parse(&[
+            "partner",
+            "approve",
+            "--tenant",
+            "t1",
+            "--partner-id",
+            "cafe",
+        ]);
+        assert!(matches!(
+            cmd,
+            LoyaltyCommand::Partner(PartnerCommand::Approve(_))
+        ));
+        let both = Cli::try_parse_from([
+            "sauda",
+            "loyalty",
+            "member",
+            "--tenant",
+            "t1",
+            "--contact-id",
+            "tg-1",
+            "--phone",
+            "+77011234567",
+        ]);
+        assert!(both.is_err(), "a member is named one way");
+    }
 }

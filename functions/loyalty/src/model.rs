@@ -91,7 +91,8 @@ impl EntryKind {
     }
 }
 
-/// A member's account. Every change goes through a transaction conditioned on `rev`,
+/// A member's account. Absent options are left out of the item (never stored as
+/// `NULL`), because conditions test them with `attribute_not_exists`. Every change goes through a transaction conditioned on `rev`,
 /// so a write always starts from the state it computed from: balances cannot go
 /// negative, `balance_after` on entries is exact, and "first of the day" counters and
 /// the referral bonus are decided once.
@@ -116,21 +117,21 @@ pub struct Account {
     #[serde(default)]
     pub updated_ms: i64,
     /// Last member operation (join, accrue, redeem), for the `loyalty_active_*` counters.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_active_ms: Option<i64>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phone: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub joined_partner: Option<String>,
     #[serde(default)]
     pub purchases: i64,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub referral_code: Option<String>,
     /// The member who referred this one (contact id).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub referred_by: Option<String>,
     /// When the referrer's bonus was paid; set once, on the first purchase.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub referral_bonus_paid_ms: Option<i64>,
     /// Members who joined with this member's code.
     #[serde(default)]
@@ -329,6 +330,7 @@ mod tests {
         account.set_ledger(ledger);
         let item: crate::store::Item = serde_dynamo::to_item(&account).unwrap();
         assert!(!item.contains_key("GSI1PK"), "no index entry unless set");
+        assert!(!item.contains_key("referral_code"), "absent, not NULL");
         assert_eq!(item["balance"].as_n().unwrap(), "50");
         let back: Account = serde_dynamo::from_item(item).unwrap();
         assert_eq!(back, account);

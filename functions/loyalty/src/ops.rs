@@ -46,9 +46,7 @@ impl Scope<'_> {
 /// Who acts: decides which partner an operation is booked to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Actor {
-    Partner {
-        partner_id: String,
-    },
+    Partner { partner_id: String },
     Admin,
     Manager,
 }
