@@ -679,6 +679,28 @@ async fn members_are_found_by_phone() {
         (taken.status, taken.code()),
         (StatusCode::CONFLICT, "phone_taken")
     );
+    // An identity another capability wrote (`contact_id` attribute) resolves as well.
+    fx.join(&key, "tg-90").await;
+    let (pk, sk) = sauda_shared::keys::identity(&fx.tenant, "phone", "+77017776655");
+    fx.env
+        .clients
+        .dynamo
+        .put_item()
+        .table_name(&fx.env.stack.table)
+        .item("PK", aws_sdk_dynamodb::types::AttributeValue::S(pk))
+        .item("SK", aws_sdk_dynamodb::types::AttributeValue::S(sk))
+        .item(
+            "contact_id",
+            aws_sdk_dynamodb::types::AttributeValue::S("tg-90".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let by_lead = fx
+        .get(&key, "customers/lookup?phone=87017776655")
+        .await
+        .ok();
+    assert_eq!(by_lead["contact_id"], "tg-90");
     let nobody = fx.get(&key, "customers/lookup?phone=%2B77015550000").await;
     assert_eq!(
         (nobody.status, nobody.code()),

@@ -65,6 +65,7 @@ impl CustomerRef {
         Ok(reads
             .get::<PhoneIdentity>(&key)?
             .map(|identity| identity.contact)
+            .filter(|contact| !contact.is_empty())
             .unwrap_or_else(|| self.candidate()))
     }
 }

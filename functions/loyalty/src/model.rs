@@ -220,13 +220,15 @@ pub struct ReferralCode {
     pub created_ms: i64,
 }
 
-/// `T#{t}#ID#phone#{e164}` → contact. Shared with lead-capture: both read `contact`.
+/// `T#{t}#ID#phone#{e164}` → contact. Shared with lead-capture: both read `contact`
+/// (`contact_id` is accepted too, so a differently written item still resolves).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PhoneIdentity {
     #[serde(rename = "PK")]
     pub pk: String,
     #[serde(rename = "SK")]
     pub sk: String,
+    #[serde(default, alias = "contact_id")]
     pub contact: String,
     #[serde(default)]
     pub kind: String,

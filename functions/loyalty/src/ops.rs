@@ -706,8 +706,15 @@ impl Planner for Join<'_> {
         if let Some(pid) = self.actor.partner_id() {
             active_partner(reads, t, pid)?;
         }
-        let identity: Option<PhoneIdentity> = match &input.phone {
-            Some(phone) => reads.get(&phone_identity_key(t, phone))?,
+        let identity_key = input.phone.as_deref().map(|p| phone_identity_key(t, p));
+        // An identity item we cannot read (no contact) is left alone, never overwritten.
+        let identity_exists = identity_key
+            .as_ref()
+            .is_some_and(|k| reads.raw(k).is_some());
+        let identity: Option<PhoneIdentity> = match &identity_key {
+            Some(key) => reads
+                .get::<PhoneIdentity>(key)?
+                .filter(|identity| !identity.contact.is_empty()),
             None => None,
         };
         let contact = match (&input.contact_id, &identity) {
@@ -755,7 +762,7 @@ impl Planner for Join<'_> {
         account.set_ledger(ledger);
         index_credits(t, &mut account);
         let mut writes = vec![Write::retry(put_new(table, to_item(&account)?)?)];
-        if let (Some(phone), None) = (&input.phone, &identity) {
+        if let (Some(phone), false) = (&input.phone, identity_exists) {
             let (pk, sk) = phone_identity_key(t, phone);
             let identity = PhoneIdentity {
                 pk,
