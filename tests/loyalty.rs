@@ -1429,7 +1429,9 @@ async fn mutations_are_rate_limited_per_key() {
         .await
         .ok();
     fx.accrue(&key, "tg-1", "R-1", 1_000).await.ok();
-    fx.accrue(&key, "tg-1", "R-2", 1_000).await.ok();
+    // Refused requests count too: spamming impossible redemptions is limited as well.
+    let refused = fx.redeem(&key, "tg-1", "R-2", 10_000, 5_000).await;
+    assert_eq!(refused.code(), "insufficient_points");
     let limited = fx.accrue(&key, "tg-1", "R-3", 1_000).await;
     assert_eq!(
         (limited.status, limited.code()),
@@ -1437,9 +1439,13 @@ async fn mutations_are_rate_limited_per_key() {
     );
     assert!(limited.headers.contains_key("retry-after"));
     assert_eq!(
+        fx.redeem(&key, "tg-1", "R-4", 10_000, 5_000).await.code(),
+        "rate_limited"
+    );
+    assert_eq!(
         fx.ledger("tg-1").await,
-        (110, 3),
-        "the limited request applied nothing"
+        (60, 2),
+        "the limited requests applied nothing"
     );
     // A retry of an accepted request is still answered: it changes nothing.
     let replay = fx

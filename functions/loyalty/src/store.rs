@@ -464,7 +464,18 @@ impl Store {
                     return Ok(outcome);
                 }
             }
-            let plan = planner.plan(self, &mut reads, now_ms).await?;
+            let plan = match planner.plan(self, &mut reads, now_ms).await {
+                Ok(plan) => plan,
+                // Refusals count against the caller's window too, so spamming requests
+                // that are refused (insufficient points, ...) is limited like any other.
+                Err(refusal) if refusal.status_and_code().0.is_client_error() => {
+                    if let Some(limit) = rate {
+                        self.count_refusal(tenant, limit, now_ms).await?;
+                    }
+                    return Err(refusal);
+                }
+                Err(e) => return Err(e),
+            };
             if plan.writes.is_empty() {
                 return Ok(Outcome {
                     status: plan.status,
@@ -518,6 +529,45 @@ impl Store {
             backoff(attempt + 1).await;
         }
         Err(LoyaltyError::Contention)
+    }
+}
+
+impl Store {
+    /// Counts a refused request in the caller's rate window (one `UpdateItem` on the
+    /// same item the transactions count in); `rate_limited` once the window is full.
+    async fn count_refusal(
+        &self,
+        tenant: &TenantId,
+        limit: &RateLimit,
+        now_ms: i64,
+    ) -> Result<(), LoyaltyError> {
+        let (item, retry_after_s) = rate_window(&self.table, tenant, limit, now_ms)?;
+        let Some(update) = item.update else {
+            return Err(LoyaltyError::Internal(
+                "rate window is not an update".into(),
+            ));
+        };
+        let result = self
+            .client
+            .update_item()
+            .table_name(update.table_name)
+            .set_key(Some(update.key))
+            .update_expression(update.update_expression)
+            .set_condition_expression(update.condition_expression)
+            .set_expression_attribute_names(update.expression_attribute_names)
+            .set_expression_attribute_values(update.expression_attribute_values)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Err(LoyaltyError::RateLimited { retry_after_s })
+            }
+            Err(e) => Err(store_err("rate limit", e)),
+        }
     }
 }
 
