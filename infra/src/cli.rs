@@ -51,6 +51,9 @@ pub enum Command {
     /// Catalogs: import CSV/XLSX as versioned indexes, activate, roll back, list, generate.
     #[command(subcommand)]
     Catalog(crate::catalog_cli::CatalogCommand),
+    /// Loyalty programme: partners (onboarding, moderation, keys), expiry, audit.
+    #[command(subcommand)]
+    Loyalty(crate::loyalty_cli::LoyaltyCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -315,6 +318,7 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Queue(cmd) => crate::queue_cli::run(&ctx, cmd).await,
         Command::Report(cmd) => crate::report_cli::run(&ctx, cmd).await,
         Command::Catalog(cmd) => crate::catalog_cli::run(&ctx, cmd).await,
+        Command::Loyalty(cmd) => crate::loyalty_cli::run(&ctx, cmd).await,
     }
 }
 

@@ -117,6 +117,19 @@ pub mod metric {
         format!("p_{partner_id}_{figure}")
     }
 
+    // ---- Loyalty, added by the loyalty capability ----
+    /// Net points of administrators' corrections (credits minus debits).
+    pub const LOYALTY_ADJUSTED: &str = "loyalty_adjusted";
+    /// Tenant-wide NPS: responses, sum of scores, promoters (9-10), detractors (0-6).
+    pub const LOYALTY_NPS_COUNT: &str = "loyalty_nps_count";
+    pub const LOYALTY_NPS_SUM: &str = "loyalty_nps_sum";
+    pub const LOYALTY_NPS_PROMOTERS: &str = "loyalty_nps_promoters";
+    pub const LOYALTY_NPS_DETRACTORS: &str = "loyalty_nps_detractors";
+    /// Per-partner figure (with [`partner`]): customers whose first operation at the
+    /// partner happened that day; summed over days it is the partner's distinct clients.
+    pub const PARTNER_CLIENTS_NEW: &str = "clients_new";
+    // ---- end of loyalty additions ----
+
     // Notifications (notifier).
     pub const NOTICES_SENT: &str = "notices_sent";
     /// Recipients Telegram refused for good (bot blocked, chat not found).

@@ -1,0 +1,13 @@
+use lambda_runtime::{run, service_fn, tracing, Error};
+use loyalty::expiry::{handle, ExpiryDeps};
+use loyalty::LoyaltyConfig;
+use sauda_shared::aws::{load_sdk_config, AwsClients};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing::init_default_subscriber();
+    let sdk = load_sdk_config().await;
+    let config = LoyaltyConfig::from_env()?;
+    let deps = ExpiryDeps::from_aws(&AwsClients::new(&sdk), &config);
+    run(service_fn(|event| handle(&deps, event))).await
+}

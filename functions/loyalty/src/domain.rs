@@ -1,0 +1,364 @@
+//! Pure ledger arithmetic: cashback, the redeem cap, FIFO expiry and NPS classes.
+//! No AWS here, so every rule is unit-tested on its own.
+//!
+//! One point is worth one minor unit of the tenant's currency: cashback of 5 % on a
+//! purchase of 10 000 minor units is 500 points, and redeeming 500 points takes 500
+//! minor units off a purchase.
+
+use jiff::civil::Date;
+use sauda_shared::tenant::Rounding;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Largest purchase amount accepted, in minor units (10^12: ten billion in a two-decimal currency).
+pub const MAX_AMOUNT_MINOR: i64 = 1_000_000_000_000;
+/// Largest number of points moved by one operation.
+pub const MAX_POINTS: i64 = 1_000_000_000_000;
+/// Basis points in 100 %.
+pub const BP_SCALE: i64 = 10_000;
+
+/// Points earned on `amount_minor` at `cashback_bp` basis points, rounded as the tenant says.
+pub fn cashback_points(amount_minor: i64, cashback_bp: u32, rounding: Rounding) -> i64 {
+    let raw = i128::from(amount_minor) * i128::from(cashback_bp);
+    let scale = i128::from(BP_SCALE);
+    let (whole, rest) = (raw.div_euclid(scale), raw.rem_euclid(scale));
+    let rounded = match rounding {
+        Rounding::Floor => whole,
+        Rounding::Ceil => whole + i128::from(rest > 0),
+        // Half up: 0.5 point becomes 1.
+        Rounding::Nearest => whole + i128::from(rest * 2 >= scale),
+    };
+    i64::try_from(rounded).unwrap_or(i64::MAX)
+}
+
+/// The most points one purchase may be paid with: `max_redeem_percent` of its amount, floored.
+pub fn max_redeemable(amount_minor: i64, max_redeem_percent: u32) -> i64 {
+    let cap = i128::from(amount_minor) * i128::from(max_redeem_percent.min(100)) / 100;
+    i64::try_from(cap).unwrap_or(i64::MAX)
+}
+
+/// NPS class of a 0-10 score.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NpsClass {
+    Detractor,
+    Passive,
+    Promoter,
+}
+
+pub fn nps_class(score: u8) -> NpsClass {
+    match score {
+        0..=6 => NpsClass::Detractor,
+        7..=8 => NpsClass::Passive,
+        _ => NpsClass::Promoter,
+    }
+}
+
+/// Net Promoter Score (−100..=100) from counts; `None` without responses.
+pub fn nps_score(responses: i64, promoters: i64, detractors: i64) -> Option<f64> {
+    (responses > 0).then(|| {
+        let raw = (promoters - detractors) as f64 * 100.0 / responses as f64;
+        (raw * 10.0).round() / 10.0
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("insufficient points: balance {balance}, requested {requested}")]
+pub struct Insufficient {
+    pub balance: i64,
+    pub requested: i64,
+}
+
+/// The points state of one account, with what FIFO expiry needs.
+///
+/// Debits (redeem, expire, negative adjustments) consume the oldest credits first, so the
+/// points still outstanding from the credits of a day are known from totals alone:
+/// walk the credit days oldest first and let `debited` eat them. Invariants:
+/// - `balance == credited - debited >= 0`;
+/// - `settled_credits + Σ credit_days == credited`;
+/// - `settled_credits <= debited` (a day leaves the map only once fully consumed).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ledger {
+    pub balance: i64,
+    /// Every point ever credited.
+    pub credited: i64,
+    /// Every point ever debited.
+    pub debited: i64,
+    /// Tenant-local credit day (`yyyy-mm-dd`) → points credited that day, for the days
+    /// that may still hold outstanding points.
+    pub credit_days: BTreeMap<String, i64>,
+    /// Credits of the days dropped from `credit_days` (fully consumed).
+    pub settled_credits: i64,
+}
+
+impl Ledger {
+    pub fn credit(&mut self, day: &str, points: i64) {
+        if points <= 0 {
+            return;
+        }
+        self.credited += points;
+        self.balance += points;
+        *self.credit_days.entry(day.to_owned()).or_default() += points;
+    }
+
+    /// Takes `points` from the balance, oldest credits first.
+    pub fn debit(&mut self, points: i64) -> Result<(), Insufficient> {
+        if points > self.balance {
+            return Err(Insufficient {
+                balance: self.balance,
+                requested: points,
+            });
+        }
+        if points > 0 {
+            self.debited += points;
+            self.balance -= points;
+            self.compact();
+        }
+        Ok(())
+    }
+
+    /// Points still outstanding per credit day, oldest first (FIFO consumption).
+    pub fn outstanding(&self) -> Vec<(String, i64)> {
+        let mut consumed = (self.debited - self.settled_credits).max(0);
+        let mut out = Vec::new();
+        for (day, credited) in &self.credit_days {
+            let left = (credited - consumed).max(0);
+            consumed = (consumed - credited).max(0);
+            if left > 0 {
+                out.push((day.clone(), left));
+            }
+        }
+        out
+    }
+
+    /// Drops the oldest days whose credits are fully consumed.
+    pub fn compact(&mut self) {
+        loop {
+            let consumed = self.debited - self.settled_credits;
+            let Some((day, credited)) = self
+                .credit_days
+                .first_key_value()
+                .map(|(d, c)| (d.clone(), *c))
+            else {
+                return;
+            };
+            if consumed < credited {
+                return;
+            }
+            self.settled_credits += credited;
+            self.credit_days.remove(&day);
+        }
+    }
+
+    /// Expires what is left of the credits made on or before `last_expired_day`; returns
+    /// the points expired.
+    pub fn expire_through(&mut self, last_expired_day: &str) -> i64 {
+        let due: i64 = self
+            .outstanding()
+            .iter()
+            .filter(|(day, _)| day.as_str() <= last_expired_day)
+            .map(|(_, points)| points)
+            .sum();
+        if due > 0 {
+            self.debited += due;
+            self.balance -= due;
+            self.compact();
+        }
+        due
+    }
+
+    /// The oldest credit day that still holds points: the account's place in the expiry index.
+    pub fn oldest_outstanding_day(&self) -> Option<String> {
+        self.outstanding().into_iter().next().map(|(day, _)| day)
+    }
+
+    /// Points that will expire, grouped by expiry date, soonest first.
+    pub fn expiring(&self, expiry_days: u32) -> Vec<(String, i64)> {
+        let mut by_date: BTreeMap<String, i64> = BTreeMap::new();
+        for (day, points) in self.outstanding() {
+            if let Some(date) = expiry_date(&day, expiry_days) {
+                *by_date.entry(date).or_default() += points;
+            }
+        }
+        by_date.into_iter().collect()
+    }
+
+    pub fn is_consistent(&self) -> bool {
+        let in_days: i64 = self.credit_days.values().sum();
+        self.balance == self.credited - self.debited
+            && self.balance >= 0
+            && self.settled_credits + in_days == self.credited
+            && self.settled_credits <= self.debited
+            && self.outstanding().iter().map(|(_, p)| p).sum::<i64>() == self.balance
+    }
+}
+
+/// `day + expiry_days` as `yyyy-mm-dd`: the date the points of that credit day expire.
+pub fn expiry_date(day: &str, expiry_days: u32) -> Option<String> {
+    let date: Date = day.parse().ok()?;
+    date.checked_add(jiff::Span::new().days(i64::from(expiry_days)))
+        .ok()
+        .map(|d| d.to_string())
+}
+
+/// The last credit day whose points have expired on `today`: `today − expiry_days`.
+pub fn last_expired_day(today: &str, expiry_days: u32) -> Option<String> {
+    let date: Date = today.parse().ok()?;
+    date.checked_sub(jiff::Span::new().days(i64::from(expiry_days)))
+        .ok()
+        .map(|d| d.to_string())
+}
+
+/// The day after `day`, for exclusive upper bounds in key ranges.
+pub fn next_day(day: &str) -> Option<String> {
+    let date: Date = day.parse().ok()?;
+    date.tomorrow().ok().map(|d| d.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cashback_rounds_as_configured() {
+        // 5 % of 1 999 = 99.95
+        assert_eq!(cashback_points(1_999, 500, Rounding::Floor), 99);
+        assert_eq!(cashback_points(1_999, 500, Rounding::Ceil), 100);
+        assert_eq!(cashback_points(1_999, 500, Rounding::Nearest), 100);
+        // 5 % of 1 990 = 99.5: half rounds up; 5 % of 1 989 = 99.45 rounds down.
+        assert_eq!(cashback_points(1_990, 500, Rounding::Nearest), 100);
+        assert_eq!(cashback_points(1_989, 500, Rounding::Nearest), 99);
+        // Exact amounts never move.
+        for rounding in [Rounding::Floor, Rounding::Ceil, Rounding::Nearest] {
+            assert_eq!(cashback_points(10_000, 500, rounding), 500);
+            assert_eq!(cashback_points(10_000, 0, rounding), 0);
+        }
+        assert_eq!(cashback_points(1, 1, Rounding::Ceil), 1);
+        assert_eq!(cashback_points(1, 1, Rounding::Floor), 0);
+        // No overflow at the limits.
+        assert_eq!(
+            cashback_points(MAX_AMOUNT_MINOR, 10_000, Rounding::Floor),
+            MAX_AMOUNT_MINOR
+        );
+    }
+
+    #[test]
+    fn redeem_cap_is_a_floored_percentage() {
+        assert_eq!(max_redeemable(10_000, 50), 5_000);
+        assert_eq!(max_redeemable(999, 50), 499);
+        assert_eq!(max_redeemable(999, 0), 0);
+        assert_eq!(max_redeemable(999, 250), 999, "capped at 100 %");
+    }
+
+    #[test]
+    fn nps_classes_and_score() {
+        assert_eq!(nps_class(0), NpsClass::Detractor);
+        assert_eq!(nps_class(6), NpsClass::Detractor);
+        assert_eq!(nps_class(7), NpsClass::Passive);
+        assert_eq!(nps_class(8), NpsClass::Passive);
+        assert_eq!(nps_class(9), NpsClass::Promoter);
+        assert_eq!(nps_class(10), NpsClass::Promoter);
+        assert_eq!(nps_score(0, 0, 0), None);
+        assert_eq!(nps_score(4, 2, 1), Some(25.0));
+        assert_eq!(nps_score(3, 0, 3), Some(-100.0));
+        assert_eq!(nps_score(3, 1, 0), Some(33.3));
+    }
+
+    #[test]
+    fn debits_consume_the_oldest_credits_first() {
+        let mut l = Ledger::default();
+        l.credit("2026-01-01", 100);
+        l.credit("2026-01-05", 50);
+        l.credit("2026-01-05", 10);
+        l.debit(30).unwrap();
+        assert_eq!(
+            l.outstanding(),
+            vec![("2026-01-01".into(), 70), ("2026-01-05".into(), 60)]
+        );
+        l.debit(80).unwrap();
+        // The first day is gone from the map once consumed.
+        assert_eq!(l.outstanding(), vec![("2026-01-05".into(), 50)]);
+        assert_eq!(l.credit_days.len(), 1);
+        assert_eq!(l.settled_credits, 100);
+        assert!(l.is_consistent());
+        assert_eq!(
+            l.debit(51),
+            Err(Insufficient {
+                balance: 50,
+                requested: 51
+            })
+        );
+        assert_eq!(l.balance, 50, "a refused debit changes nothing");
+    }
+
+    #[test]
+    fn expiry_takes_only_what_is_left_of_old_credits() {
+        let mut l = Ledger::default();
+        l.credit("2026-01-01", 100);
+        l.credit("2026-01-10", 40);
+        l.debit(30).unwrap();
+        // 70 left from Jan 1; Jan 10 is not due yet.
+        assert_eq!(l.expire_through("2026-01-05"), 70);
+        assert_eq!(l.balance, 40);
+        assert_eq!(l.oldest_outstanding_day().as_deref(), Some("2026-01-10"));
+        // Running it again expires nothing: idempotent by construction.
+        assert_eq!(l.expire_through("2026-01-05"), 0);
+        assert!(l.is_consistent());
+        // Spending the rest leaves nothing to expire and nothing indexed.
+        l.debit(40).unwrap();
+        assert_eq!(l.expire_through("2026-12-31"), 0);
+        assert_eq!(l.oldest_outstanding_day(), None);
+        assert!(l.credit_days.is_empty());
+        assert!(l.is_consistent());
+    }
+
+    #[test]
+    fn expiring_groups_by_date() {
+        let mut l = Ledger::default();
+        l.credit("2026-01-01", 100);
+        l.credit("2026-01-02", 20);
+        l.debit(10).unwrap();
+        assert_eq!(
+            l.expiring(30),
+            vec![("2026-01-31".into(), 90), ("2026-02-01".into(), 20)]
+        );
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(expiry_date("2026-01-31", 30).as_deref(), Some("2026-03-02"));
+        assert_eq!(
+            last_expired_day("2026-03-02", 30).as_deref(),
+            Some("2026-01-31")
+        );
+        assert_eq!(next_day("2026-12-31").as_deref(), Some("2027-01-01"));
+        assert_eq!(expiry_date("nope", 1), None);
+    }
+
+    #[test]
+    fn random_operations_keep_the_invariants() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let mut l = Ledger::default();
+        let mut day = "2026-01-01".parse::<Date>().unwrap();
+        let mut expired_total = 0;
+        for _ in 0..5_000 {
+            match rng.random_range(0..10) {
+                0..=4 => l.credit(&day.to_string(), rng.random_range(0..500)),
+                5..=7 => {
+                    let _ = l.debit(rng.random_range(1..400));
+                }
+                8 => day = day.tomorrow().unwrap(),
+                _ => {
+                    let last = last_expired_day(&day.to_string(), 20).unwrap();
+                    expired_total += l.expire_through(&last);
+                    assert!(l
+                        .outstanding()
+                        .iter()
+                        .all(|(d, _)| d.as_str() > last.as_str()));
+                }
+            }
+            assert!(l.is_consistent(), "{l:?}");
+        }
+        assert!(expired_total > 0);
+    }
+}

@@ -1,0 +1,333 @@
+//! Points expiry (a tenant rule, off by default: `loyalty.expiry_days`).
+//!
+//! Points credited on tenant-local day `d` expire on `d + expiry_days`. Debits consume
+//! the oldest credits first, so what is left of old credits follows from the account's
+//! totals ([`Ledger::expire_through`](crate::domain::Ledger::expire_through)), no entry
+//! scan needed. Accounts that hold points sit in GSI1 under their oldest credit day, so
+//! a run reads exactly the accounts with something due. Each expiry is one transaction
+//! (account at its read `rev`, an `expire` entry, the day's counter); a second run the
+//! same day finds nothing left to expire, so runs are idempotent by construction.
+
+use crate::domain;
+use crate::error::LoyaltyError;
+use crate::model::{account_key, credits_gsi, Account, EntryKind, Key};
+use crate::ops::{account_write, apply_ledger, counters_write, entry_put, EntryDraft};
+use crate::store::{from_item, s, Plan, Planner, Reads, Store, Write};
+use async_trait::async_trait;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use http::StatusCode;
+use sauda_shared::ports::TenantDirectory;
+use sauda_shared::stats::{self, metric, CounterDelta};
+use sauda_shared::tenant::{RegistryEntry, TenantConfig};
+use sauda_shared::{keys, TenantId};
+use serde::Serialize;
+use serde_json::json;
+use std::sync::Arc;
+use tokio::task::JoinSet;
+
+/// Accounts expired concurrently within one tenant.
+const PARALLEL_ACCOUNTS: usize = 8;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct TenantExpiry {
+    pub tenant: String,
+    /// Tenant-local day of the run.
+    pub today: String,
+    /// Credits made on or before this day expired.
+    pub last_expired_day: String,
+    pub accounts_checked: usize,
+    pub accounts_expired: usize,
+    pub points_expired: i64,
+    pub skipped: Option<String>,
+}
+
+/// Expires one account's due points; a no-op when nothing is due.
+struct ExpireAccount<'a> {
+    tenant: &'a TenantId,
+    config: &'a TenantConfig,
+    contact: &'a str,
+    last_expired_day: &'a str,
+    table: &'a str,
+}
+
+#[async_trait]
+impl Planner for ExpireAccount<'_> {
+    fn keys(&self) -> Vec<Key> {
+        vec![account_key(self.tenant, self.contact)]
+    }
+
+    async fn plan(&self, _: &Store, reads: &mut Reads, now_ms: i64) -> Result<Plan, LoyaltyError> {
+        let Some(account) = reads.get::<Account>(&account_key(self.tenant, self.contact))? else {
+            return Ok(Plan::answer(json!({"expired": 0})));
+        };
+        let mut ledger = account.ledger();
+        let due = ledger.expire_through(self.last_expired_day);
+        let mut after = account.clone();
+        apply_ledger(self.tenant, &mut after, ledger, now_ms);
+        if due == 0 {
+            // Nothing due: only repair a stale index entry, without a new revision.
+            if after.gsi1sk == account.gsi1sk {
+                return Ok(Plan::answer(json!({"expired": 0})));
+            }
+        }
+        let mut writes = vec![Write::retry(account_write(self.table, &account, &after)?)];
+        if due > 0 {
+            let entry = EntryDraft {
+                kind: EntryKind::Expire,
+                points: -due,
+                reason: format!(
+                    "points credited on or before {} expired",
+                    self.last_expired_day
+                ),
+                partner_id: None,
+                purchase_ref: None,
+                amount_minor: None,
+                currency: None,
+                expires_on: None,
+                related_contact: None,
+            }
+            .build(self.tenant, &after, now_ms);
+            writes.push(entry_put(self.table, &entry)?);
+            let day = stats::local_day(&self.config.timezone, now_ms);
+            let mut delta = CounterDelta::default();
+            delta.add(metric::LOYALTY_EXPIRED, due);
+            writes.extend(counters_write(self.table, self.tenant, &day, &delta)?);
+        }
+        Ok(Plan {
+            writes,
+            status: StatusCode::OK,
+            body: json!({"expired": due}),
+        })
+    }
+}
+
+/// Runs expiry for one tenant as of `now_ms` (its local day).
+pub async fn expire_tenant(
+    store: &Store,
+    config: &TenantConfig,
+    now_ms: i64,
+) -> Result<TenantExpiry, LoyaltyError> {
+    let tenant = &config.tenant;
+    let today = stats::local_day(&config.timezone, now_ms);
+    let mut report = TenantExpiry {
+        tenant: tenant.to_string(),
+        today: today.clone(),
+        ..Default::default()
+    };
+    let days = match (config.loyalty.enabled, config.loyalty.expiry_days) {
+        (true, Some(days)) => days,
+        (false, _) => {
+            report.skipped = Some("loyalty is not enabled".into());
+            return Ok(report);
+        }
+        (true, None) => {
+            report.skipped = Some("expiry is off (loyalty.expiry_days)".into());
+            return Ok(report);
+        }
+    };
+    let last = domain::last_expired_day(&today, days)
+        .ok_or_else(|| LoyaltyError::Internal(format!("bad day {today}")))?;
+    let bound = domain::next_day(&last).unwrap_or_else(|| last.clone());
+    report.last_expired_day = last.clone();
+
+    let config = Arc::new(config.clone());
+    let last = Arc::new(last);
+    let mut start = None;
+    let mut running: JoinSet<Result<i64, LoyaltyError>> = JoinSet::new();
+    loop {
+        let out = store
+            .client
+            .query()
+            .table_name(&store.table)
+            .index_name("GSI1")
+            .key_condition_expression("GSI1PK = :pk AND GSI1SK < :bound")
+            .expression_attribute_values(":pk", s(credits_gsi(tenant)))
+            .expression_attribute_values(":bound", s(bound.clone()))
+            .projection_expression("contact")
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| {
+                LoyaltyError::Store(format!("expiry index: {}", DisplayErrorContext(&e)))
+            })?;
+        for item in out.items.unwrap_or_default() {
+            let contact = crate::store::attr_s(&item, "contact");
+            if contact.is_empty() {
+                continue;
+            }
+            report.accounts_checked += 1;
+            while running.len() >= PARALLEL_ACCOUNTS {
+                collect(running.join_next().await, &mut report)?;
+            }
+            let (store, config, last) = (store.clone(), config.clone(), last.clone());
+            running.spawn(async move {
+                let planner = ExpireAccount {
+                    tenant: &config.tenant,
+                    config: &config,
+                    contact: &contact,
+                    last_expired_day: &last,
+                    table: &store.table,
+                };
+                let outcome = store.execute(None, None, &config.tenant, &planner).await?;
+                Ok(outcome.body["expired"].as_i64().unwrap_or(0))
+            });
+        }
+        start = out.last_evaluated_key;
+        if start.is_none() {
+            break;
+        }
+    }
+    while let Some(done) = running.join_next().await {
+        collect(Some(done), &mut report)?;
+    }
+    Ok(report)
+}
+
+fn collect(
+    done: Option<Result<Result<i64, LoyaltyError>, tokio::task::JoinError>>,
+    report: &mut TenantExpiry,
+) -> Result<(), LoyaltyError> {
+    match done {
+        None => Ok(()),
+        Some(Ok(Ok(points))) => {
+            if points > 0 {
+                report.accounts_expired += 1;
+                report.points_expired += points;
+            }
+            Ok(())
+        }
+        Some(Ok(Err(e))) => Err(e),
+        Some(Err(e)) => Err(LoyaltyError::Internal(format!("expiry task: {e}"))),
+    }
+}
+
+/// Tenants whose registry entry has expiry on (one Query of the `PLATFORM` partition).
+pub async fn tenants_with_expiry(store: &Store) -> Result<Vec<TenantId>, LoyaltyError> {
+    let mut tenants = Vec::new();
+    let mut start = None;
+    loop {
+        let out = store
+            .client
+            .query()
+            .table_name(&store.table)
+            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+            .filter_expression("loyalty_expiry = :on")
+            .expression_attribute_values(":pk", s(keys::PLATFORM_PK))
+            .expression_attribute_values(":prefix", s("TENANT#"))
+            .expression_attribute_values(":on", aws_sdk_dynamodb::types::AttributeValue::Bool(true))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| LoyaltyError::Store(format!("registry: {}", DisplayErrorContext(&e))))?;
+        for item in out.items.unwrap_or_default() {
+            let entry: RegistryEntry = from_item(item)?;
+            if entry.status == sauda_shared::tenant::TenantStatus::Active {
+                tenants.push(entry.tenant);
+            }
+        }
+        start = out.last_evaluated_key;
+        if start.is_none() {
+            return Ok(tenants);
+        }
+    }
+}
+
+/// One scheduled run over every tenant with expiry on. A tenant that fails does not stop
+/// the others; the run reports it and fails as a whole so the scheduler retries (safe:
+/// runs are idempotent).
+pub async fn run_all(
+    store: &Store,
+    tenants: &dyn TenantDirectory,
+    now_ms: i64,
+) -> (Vec<TenantExpiry>, Vec<(String, LoyaltyError)>) {
+    let mut done = Vec::new();
+    let mut failed = Vec::new();
+    let ids = match tenants_with_expiry(store).await {
+        Ok(ids) => ids,
+        Err(e) => {
+            failed.push(("*".to_owned(), e));
+            return (done, failed);
+        }
+    };
+    for tenant in ids {
+        let config = match tenants.tenant(&tenant).await {
+            Ok(Some(config)) => config,
+            Ok(None) => continue,
+            Err(e) => {
+                failed.push((tenant.to_string(), e.into()));
+                continue;
+            }
+        };
+        match expire_tenant(store, &config, now_ms).await {
+            Ok(report) => {
+                tracing::info!(tenant = %tenant, accounts = report.accounts_expired, points = report.points_expired, "loyalty expiry done");
+                done.push(report);
+            }
+            Err(e) => {
+                tracing::warn!(tenant = %tenant, error = %e, "loyalty expiry failed");
+                failed.push((tenant.to_string(), e));
+            }
+        }
+    }
+    (done, failed)
+}
+
+/// What the scheduled job needs.
+pub struct ExpiryDeps {
+    pub store: Store,
+    pub tenants: Arc<dyn TenantDirectory>,
+}
+
+impl ExpiryDeps {
+    pub fn from_aws(
+        clients: &sauda_shared::aws::AwsClients,
+        config: &crate::LoyaltyConfig,
+    ) -> Self {
+        let table = &config.core.table_name;
+        Self {
+            store: Store::new(clients.dynamo.clone(), table),
+            tenants: Arc::new(sauda_shared::aws::DynamoTenantDirectory::new(
+                clients.dynamo.clone(),
+                table,
+            )),
+        }
+    }
+}
+
+/// The schedule's input: `{}` runs every tenant with expiry on; `{"tenant": "t"}` one.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct ExpiryEvent {
+    #[serde(default)]
+    pub tenant: Option<TenantId>,
+}
+
+/// The `loyalty-expiry` function's handler.
+pub async fn handle(
+    deps: &ExpiryDeps,
+    event: lambda_runtime::LambdaEvent<serde_json::Value>,
+) -> Result<serde_json::Value, lambda_runtime::Error> {
+    let request: ExpiryEvent = match event.payload {
+        serde_json::Value::Object(_) => serde_json::from_value(event.payload)?,
+        _ => ExpiryEvent::default(),
+    };
+    let now_ms = deps.store.now_ms();
+    let (done, failed) = match request.tenant {
+        Some(tenant) => match deps.tenants.tenant(&tenant).await {
+            Ok(Some(config)) => match expire_tenant(&deps.store, &config, now_ms).await {
+                Ok(report) => (vec![report], Vec::new()),
+                Err(e) => (Vec::new(), vec![(tenant.to_string(), e)]),
+            },
+            Ok(None) => (
+                Vec::new(),
+                vec![(tenant.to_string(), LoyaltyError::UnknownTenant)],
+            ),
+            Err(e) => (Vec::new(), vec![(tenant.to_string(), e.into())]),
+        },
+        None => run_all(&deps.store, deps.tenants.as_ref(), now_ms).await,
+    };
+    if !failed.is_empty() {
+        let summary: Vec<String> = failed.iter().map(|(t, e)| format!("{t}: {e}")).collect();
+        return Err(format!("loyalty expiry failed for {}", summary.join("; ")).into());
+    }
+    Ok(json!({"tenants": done}))
+}

@@ -1,0 +1,1138 @@
+//! The ledger's mutations as planners for [`Store::execute`]: join, accrue, redeem,
+//! adjust, referral code, NPS. Each reads what it needs in one batch and plans one
+//! transaction: the account change conditioned on its `rev`, the append-only entry, the
+//! purchase, the partner's aggregates and the day's counters.
+
+use crate::domain::{self, Ledger, NpsClass, MAX_POINTS};
+use crate::error::LoyaltyError;
+use crate::input::{self, CustomerRef};
+use crate::model::*;
+use crate::store::{
+    n, put, put_new, s, to_item, Expr, Plan, Planner, Reads, Store, UpdateBuilder, Write,
+};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::TransactWriteItem;
+use http::StatusCode;
+use sauda_shared::partner::{Partner, PartnerStatus};
+use sauda_shared::stats::{self, metric, CounterDelta, FirstOf};
+use sauda_shared::tenant::{LoyaltySettings, TenantConfig};
+use sauda_shared::{keys, TenantId};
+use serde_json::json;
+
+/// What every operation needs to know about the tenant.
+#[derive(Clone, Copy)]
+pub struct Scope<'a> {
+    pub tenant: &'a TenantId,
+    pub config: &'a TenantConfig,
+}
+
+impl Scope<'_> {
+    fn loyalty(&self) -> &LoyaltySettings {
+        &self.config.loyalty
+    }
+
+    fn day(&self, now_ms: i64) -> String {
+        stats::local_day(&self.config.timezone, now_ms)
+    }
+
+    /// Expiry date of points credited on `day`, while expiry is on.
+    fn expires_on(&self, day: &str) -> Option<String> {
+        self.loyalty()
+            .expiry_days
+            .and_then(|days| domain::expiry_date(day, days))
+    }
+}
+
+/// Who acts: decides which partner an operation is booked to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Actor {
+    Partner { partner_id: String },
+    Admin,
+    Manager,
+}
+
+impl Actor {
+    pub fn partner_id(&self) -> Option<&str> {
+        match self {
+            Self::Partner { partner_id } => Some(partner_id),
+            _ => None,
+        }
+    }
+}
+
+/// The partner of the request, which must be active.
+pub fn active_partner(
+    reads: &Reads,
+    tenant: &TenantId,
+    partner_id: &str,
+) -> Result<Partner, LoyaltyError> {
+    let partner: Partner = reads
+        .get(&keys::partner(tenant, partner_id))?
+        .ok_or(LoyaltyError::PartnerMissing)?;
+    if partner.is_active() {
+        Ok(partner)
+    } else {
+        Err(LoyaltyError::PartnerInactive(partner.status))
+    }
+}
+
+pub fn new_entry_id(now_ms: i64) -> String {
+    ulid::Ulid::from_parts(u64::try_from(now_ms).unwrap_or(0), rand::random()).to_string()
+}
+
+/// The rev-conditioned write of an account's ledger state (only the attributes the
+/// ledger owns: joins and referral codes update theirs without touching `rev`).
+pub fn account_write(
+    table: &str,
+    before: &Account,
+    after: &Account,
+) -> Result<TransactWriteItem, LoyaltyError> {
+    let days = serde_dynamo::to_attribute_value(&after.credit_days)
+        .map_err(|e| LoyaltyError::Internal(format!("credit days: {e}")))?;
+    let mut update = UpdateBuilder::new((after.pk.clone(), after.sk.clone()))
+        .set("balance", n(after.balance))
+        .set("credited", n(after.credited))
+        .set("debited", n(after.debited))
+        .set("credit_days", days)
+        .set("settled_credits", n(after.settled_credits))
+        .set("rev", n(after.rev))
+        .set("updated_ms", n(after.updated_ms))
+        .set("purchases", n(after.purchases));
+    if let Some(ms) = after.last_active_ms {
+        update = update.set("last_active_ms", n(ms));
+    }
+    if let Some(ms) = after.referral_bonus_paid_ms {
+        update = update.set("referral_bonus_paid_ms", n(ms));
+    }
+    update = match (&after.gsi1pk, &after.gsi1sk) {
+        (Some(pk), Some(sk)) => update.set("GSI1PK", s(pk)).set("GSI1SK", s(sk)),
+        _ => update.remove("GSI1PK").remove("GSI1SK"),
+    };
+    let rev = before.rev;
+    update
+        .condition(|e| format!("{} = {}", e.name("rev"), e.value(n(rev))))
+        .build(table)
+}
+
+/// Applies a new ledger state to an account: revision, time and expiry index.
+pub fn apply_ledger(tenant: &TenantId, account: &mut Account, ledger: Ledger, now_ms: i64) {
+    account.set_ledger(ledger);
+    account.rev += 1;
+    account.updated_ms = now_ms;
+    index_credits(tenant, account);
+}
+
+/// Keeps the account's place in the expiry index: its oldest credit day with points.
+pub fn index_credits(tenant: &TenantId, account: &mut Account) {
+    match account.ledger().oldest_outstanding_day() {
+        Some(day) => {
+            account.gsi1pk = Some(credits_gsi(tenant));
+            account.gsi1sk = Some(credits_gsi_sk(&day, &account.contact));
+        }
+        None => {
+            account.gsi1pk = None;
+            account.gsi1sk = None;
+        }
+    }
+}
+
+pub struct EntryDraft<'a> {
+    pub kind: EntryKind,
+    pub points: i64,
+    pub reason: String,
+    pub partner_id: Option<&'a str>,
+    pub purchase_ref: Option<&'a str>,
+    pub amount_minor: Option<i64>,
+    pub currency: Option<&'a str>,
+    pub expires_on: Option<String>,
+    pub related_contact: Option<&'a str>,
+}
+
+impl EntryDraft<'_> {
+    pub fn build(self, tenant: &TenantId, account: &Account, now_ms: i64) -> LedgerEntry {
+        let entry_id = new_entry_id(now_ms);
+        let (pk, sk) = ledger_key(tenant, &account.contact, &entry_id);
+        LedgerEntry {
+            pk,
+            sk,
+            entry_id,
+            contact: account.contact.clone(),
+            kind: self.kind,
+            points: self.points,
+            balance_after: account.balance,
+            reason: self.reason,
+            partner_id: self.partner_id.map(str::to_owned),
+            purchase_ref: self.purchase_ref.map(str::to_owned),
+            amount_minor: self.amount_minor,
+            currency: self.currency.map(str::to_owned),
+            expires_on: self.expires_on,
+            related_contact: self.related_contact.map(str::to_owned),
+            at_ms: now_ms,
+        }
+    }
+}
+
+pub fn entry_put(table: &str, entry: &LedgerEntry) -> Result<Write, LoyaltyError> {
+    Ok(Write::retry(put_new(table, to_item(entry)?)?))
+}
+
+pub fn counters_write(
+    table: &str,
+    tenant: &TenantId,
+    day: &str,
+    delta: &CounterDelta,
+) -> Result<Option<Write>, LoyaltyError> {
+    if delta.is_empty() {
+        return Ok(None);
+    }
+    let update = stats::transact_update(table, tenant, day, rand::random(), delta)?;
+    Ok(Some(Write::retry(
+        TransactWriteItem::builder().update(update).build(),
+    )))
+}
+
+/// Counts a member operation in the "active members" counters, exactly once per period.
+fn count_activity(
+    scope: &Scope<'_>,
+    delta: &mut CounterDelta,
+    previous_ms: Option<i64>,
+    now_ms: i64,
+) {
+    FirstOf::between(&scope.config.timezone, previous_ms, now_ms).count(
+        delta,
+        metric::LOYALTY_ACTIVE_DAY,
+        metric::LOYALTY_ACTIVE_WEEK,
+        metric::LOYALTY_ACTIVE_MONTH,
+    );
+}
+
+/// Figures one operation adds to a partner's all-time aggregates and its client's record.
+#[derive(Default)]
+struct PartnerFigures {
+    turnover_minor: i64,
+    purchases: i64,
+    accrued: i64,
+    redeemed: i64,
+}
+
+/// One customer's operation at one partner.
+struct Booking<'a> {
+    table: &'a str,
+    tenant: &'a TenantId,
+    partner_id: &'a str,
+    contact: &'a str,
+    now_ms: i64,
+}
+
+impl Booking<'_> {
+    /// The partner-client record and the partner's aggregates. Returns whether the
+    /// customer is new to the partner.
+    fn partner_writes(
+        &self,
+        existing: Option<&PartnerClient>,
+        figures: &PartnerFigures,
+        writes: &mut Vec<Write>,
+    ) -> Result<bool, LoyaltyError> {
+        let (table, now_ms) = (self.table, self.now_ms);
+        let (pk, sk) = partner_client_key(self.tenant, self.partner_id, self.contact);
+        let new_client = existing.is_none();
+        let client = if new_client {
+            put_new(
+                table,
+                to_item(&PartnerClient {
+                    pk,
+                    sk,
+                    contact: self.contact.to_owned(),
+                    first_ms: now_ms,
+                    last_ms: now_ms,
+                    purchases: figures.purchases,
+                    turnover_minor: figures.turnover_minor,
+                    accrued: figures.accrued,
+                    redeemed: figures.redeemed,
+                })?,
+            )?
+        } else {
+            UpdateBuilder::new((pk, sk))
+                .set("last_ms", n(now_ms))
+                .add("purchases", figures.purchases)
+                .add("turnover_minor", figures.turnover_minor)
+                .add("accrued", figures.accrued)
+                .add("redeemed", figures.redeemed)
+                .condition(|e| format!("attribute_exists({})", e.name("PK")))
+                .build(table)?
+        };
+        writes.push(Write::retry(client));
+        let stats = UpdateBuilder::new(partner_stats_key(self.tenant, self.partner_id))
+            .set("partner_id", s(self.partner_id))
+            .set("updated_ms", n(now_ms))
+            .add("turnover_minor", figures.turnover_minor)
+            .add("purchases", figures.purchases)
+            .add("accrued", figures.accrued)
+            .add("redeemed", figures.redeemed)
+            .add("clients", i64::from(new_client))
+            .build(table)?;
+        writes.push(Write::retry(stats));
+        Ok(new_client)
+    }
+
+    /// Records the purchase's accrual (`accrue`) or redemption (`redeem`), at most once
+    /// per reference and always for the same customer.
+    fn purchase_write(
+        &self,
+        purchase_ref: &str,
+        side: &'static str,
+        entry_id: &str,
+        amount_minor: i64,
+        points: i64,
+    ) -> Result<Write, LoyaltyError> {
+        let entry_field = format!("{side}_entry");
+        let item = UpdateBuilder::new(purchase_key(self.tenant, self.partner_id, purchase_ref))
+            .set("contact", s(self.contact))
+            .set("purchase_ref", s(purchase_ref))
+            .set("partner_id", s(self.partner_id))
+            .set(&entry_field, s(entry_id))
+            .set(&format!("{side}_amount_minor"), n(amount_minor))
+            .set(&format!("{side}_points"), n(points))
+            .set("updated_ms", n(self.now_ms))
+            .set_if_absent("created_ms", n(self.now_ms))
+            .condition(|e| {
+                let (pk, c, f) = (e.name("PK"), e.name("contact"), e.name(&entry_field));
+                let cid = e.value(s(self.contact));
+                format!("(attribute_not_exists({pk}) OR {c} = {cid}) AND attribute_not_exists({f})")
+            })
+            .build(self.table)?;
+        Ok(Write::retry(item))
+    }
+}
+
+fn entry_json(entry: &LedgerEntry) -> serde_json::Value {
+    crate::views::entry_view(entry)
+}
+
+// ---------------------------------------------------------------------------- accrue
+
+pub struct AccrueInput {
+    pub customer: CustomerRef,
+    pub purchase_ref: String,
+    pub amount_minor: i64,
+    pub currency: String,
+}
+
+pub struct Accrue<'a> {
+    pub scope: Scope<'a>,
+    pub partner_id: &'a str,
+    pub input: &'a AccrueInput,
+    pub table: &'a str,
+}
+
+#[async_trait]
+impl Planner for Accrue<'_> {
+    fn keys(&self) -> Vec<Key> {
+        let t = self.scope.tenant;
+        let candidate = self.input.customer.candidate();
+        let mut keys = vec![
+            keys::partner(t, self.partner_id),
+            account_key(t, &candidate),
+            partner_client_key(t, self.partner_id, &candidate),
+            purchase_key(t, self.partner_id, &self.input.purchase_ref),
+        ];
+        keys.extend(self.input.customer.identity_key(t));
+        keys
+    }
+
+    async fn plan(
+        &self,
+        store: &Store,
+        reads: &mut Reads,
+        now_ms: i64,
+    ) -> Result<Plan, LoyaltyError> {
+        let (t, table, pid, input) = (self.scope.tenant, self.table, self.partner_id, self.input);
+        let loyalty = self.scope.loyalty();
+        let partner = active_partner(reads, t, pid)?;
+        let contact = input.customer.resolve(t, reads)?;
+        store
+            .read_more(
+                reads,
+                &[
+                    account_key(t, &contact),
+                    partner_client_key(t, pid, &contact),
+                ],
+            )
+            .await?;
+        let account: Account = reads
+            .get(&account_key(t, &contact))?
+            .ok_or(LoyaltyError::UnknownCustomer)?;
+        if let Some(purchase) = reads.get::<Purchase>(&purchase_key(t, pid, &input.purchase_ref))? {
+            if purchase.contact != contact {
+                return Err(LoyaltyError::PurchaseCustomerMismatch);
+            }
+            if purchase.accrue_entry.is_some() {
+                return Err(LoyaltyError::DuplicatePurchase("accrued"));
+            }
+        }
+        let cashback_bp = partner.cashback_bp.unwrap_or(loyalty.cashback_bp);
+        let points = domain::cashback_points(input.amount_minor, cashback_bp, loyalty.rounding);
+        if points > MAX_POINTS {
+            return Err(LoyaltyError::AmountOutOfRange {
+                max: domain::MAX_AMOUNT_MINOR,
+            });
+        }
+        let day = self.scope.day(now_ms);
+        let expires_on = (points > 0).then(|| self.scope.expires_on(&day)).flatten();
+        let mut delta = CounterDelta::default();
+        let mut writes = Vec::new();
+
+        let mut after = account.clone();
+        let mut ledger = after.ledger();
+        ledger.credit(&day, points);
+        after.purchases += 1;
+        after.last_active_ms = Some(now_ms);
+
+        // The referrer's bonus: on the newcomer's first purchase, decided once, because
+        // this account write is conditioned on the revision that still lacked the flag.
+        let mut referral_bonus = 0;
+        if let (Some(referrer), None) = (&account.referred_by, account.referral_bonus_paid_ms) {
+            after.referral_bonus_paid_ms = Some(now_ms);
+            if loyalty.referral_bonus > 0 {
+                let referrer_key = account_key(t, referrer);
+                store
+                    .read_more(reads, std::slice::from_ref(&referrer_key))
+                    .await?;
+                match reads.get::<Account>(&referrer_key)? {
+                    Some(referrer_account) => {
+                        referral_bonus = loyalty.referral_bonus;
+                        let mut referrer_after = referrer_account.clone();
+                        let mut referrer_ledger = referrer_after.ledger();
+                        referrer_ledger.credit(&day, referral_bonus);
+                        apply_ledger(t, &mut referrer_after, referrer_ledger, now_ms);
+                        let entry = EntryDraft {
+                            kind: EntryKind::ReferralBonus,
+                            points: referral_bonus,
+                            reason: "referral bonus: a referred member made a first purchase"
+                                .into(),
+                            partner_id: Some(pid),
+                            purchase_ref: Some(&input.purchase_ref),
+                            amount_minor: None,
+                            currency: None,
+                            expires_on: self.scope.expires_on(&day),
+                            related_contact: Some(&contact),
+                        }
+                        .build(t, &referrer_after, now_ms);
+                        writes.push(Write::retry(account_write(
+                            table,
+                            &referrer_account,
+                            &referrer_after,
+                        )?));
+                        writes.push(entry_put(table, &entry)?);
+                        delta.add(metric::LOYALTY_REFERRAL_BONUS, referral_bonus);
+                    }
+                    None => {
+                        tracing::warn!(tenant = %t, %contact, %referrer, "referrer has no account; referral bonus not paid")
+                    }
+                }
+            }
+        }
+
+        apply_ledger(t, &mut after, ledger, now_ms);
+        let entry = EntryDraft {
+            kind: EntryKind::Accrue,
+            points,
+            reason: format!(
+                "cashback {}.{:02} % on purchase {}",
+                cashback_bp / 100,
+                cashback_bp % 100,
+                input.purchase_ref
+            ),
+            partner_id: Some(pid),
+            purchase_ref: Some(&input.purchase_ref),
+            amount_minor: Some(input.amount_minor),
+            currency: Some(&input.currency),
+            expires_on: expires_on.clone(),
+            related_contact: None,
+        }
+        .build(t, &after, now_ms);
+        writes.insert(0, Write::retry(account_write(table, &account, &after)?));
+        writes.insert(1, entry_put(table, &entry)?);
+        let booking = Booking {
+            table,
+            tenant: t,
+            partner_id: pid,
+            contact: &contact,
+            now_ms,
+        };
+        writes.push(booking.purchase_write(
+            &input.purchase_ref,
+            "accrue",
+            &entry.entry_id,
+            input.amount_minor,
+            points,
+        )?);
+        let client: Option<PartnerClient> = reads.get(&partner_client_key(t, pid, &contact))?;
+        let figures = PartnerFigures {
+            turnover_minor: input.amount_minor,
+            purchases: 1,
+            accrued: points,
+            redeemed: 0,
+        };
+        let new_client = booking.partner_writes(client.as_ref(), &figures, &mut writes)?;
+
+        delta
+            .add(metric::LOYALTY_ACCRUED, points)
+            .add(metric::LOYALTY_PURCHASES, 1)
+            .add(metric::LOYALTY_TURNOVER_MINOR, input.amount_minor)
+            .add(&metric::partner(pid, "turnover_minor"), input.amount_minor)
+            .add(&metric::partner(pid, "accrued"), points)
+            .add(&metric::partner(pid, "purchases"), 1)
+            .add(
+                &metric::partner(pid, metric::PARTNER_CLIENTS_NEW),
+                i64::from(new_client),
+            );
+        count_activity(&self.scope, &mut delta, account.last_active_ms, now_ms);
+        writes.extend(counters_write(table, t, &day, &delta)?);
+
+        let mut body = entry_json(&entry);
+        body["contact_id"] = json!(contact);
+        body["balance"] = json!(after.balance);
+        body["cashback_bp"] = json!(cashback_bp);
+        body["referral_bonus_points"] = json!(referral_bonus);
+        Ok(Plan {
+            writes,
+            status: StatusCode::OK,
+            body,
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------- redeem
+
+pub struct RedeemInput {
+    pub customer: CustomerRef,
+    pub purchase_ref: String,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub points: i64,
+}
+
+pub struct Redeem<'a> {
+    pub scope: Scope<'a>,
+    pub partner_id: &'a str,
+    pub input: &'a RedeemInput,
+    pub table: &'a str,
+}
+
+/// The redeem cap, checked before any read.
+pub fn check_redeem_cap(
+    loyalty: &LoyaltySettings,
+    input: &RedeemInput,
+) -> Result<(), LoyaltyError> {
+    let max = domain::max_redeemable(input.amount_minor, loyalty.max_redeem_percent);
+    if input.points > max {
+        return Err(LoyaltyError::RedeemLimitExceeded {
+            max,
+            percent: loyalty.max_redeem_percent,
+        });
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Planner for Redeem<'_> {
+    fn keys(&self) -> Vec<Key> {
+        let t = self.scope.tenant;
+        let candidate = self.input.customer.candidate();
+        let mut keys = vec![
+            keys::partner(t, self.partner_id),
+            account_key(t, &candidate),
+            partner_client_key(t, self.partner_id, &candidate),
+            purchase_key(t, self.partner_id, &self.input.purchase_ref),
+        ];
+        keys.extend(self.input.customer.identity_key(t));
+        keys
+    }
+
+    async fn plan(
+        &self,
+        store: &Store,
+        reads: &mut Reads,
+        now_ms: i64,
+    ) -> Result<Plan, LoyaltyError> {
+        let (t, table, pid, input) = (self.scope.tenant, self.table, self.partner_id, self.input);
+        active_partner(reads, t, pid)?;
+        let contact = input.customer.resolve(t, reads)?;
+        store
+            .read_more(
+                reads,
+                &[
+                    account_key(t, &contact),
+                    partner_client_key(t, pid, &contact),
+                ],
+            )
+            .await?;
+        let account: Account = reads
+            .get(&account_key(t, &contact))?
+            .ok_or(LoyaltyError::UnknownCustomer)?;
+        if let Some(purchase) = reads.get::<Purchase>(&purchase_key(t, pid, &input.purchase_ref))? {
+            if purchase.contact != contact {
+                return Err(LoyaltyError::PurchaseCustomerMismatch);
+            }
+            if purchase.redeem_entry.is_some() {
+                return Err(LoyaltyError::DuplicatePurchase("redeemed"));
+            }
+        }
+        let mut ledger = account.ledger();
+        ledger
+            .debit(input.points)
+            .map_err(|e| LoyaltyError::InsufficientPoints {
+                balance: e.balance,
+                requested: e.requested,
+            })?;
+        let day = self.scope.day(now_ms);
+        let mut after = account.clone();
+        after.last_active_ms = Some(now_ms);
+        apply_ledger(t, &mut after, ledger, now_ms);
+        let entry = EntryDraft {
+            kind: EntryKind::Redeem,
+            points: -input.points,
+            reason: format!("paid with points on purchase {}", input.purchase_ref),
+            partner_id: Some(pid),
+            purchase_ref: Some(&input.purchase_ref),
+            amount_minor: Some(input.amount_minor),
+            currency: Some(&input.currency),
+            expires_on: None,
+            related_contact: None,
+        }
+        .build(t, &after, now_ms);
+        let booking = Booking {
+            table,
+            tenant: t,
+            partner_id: pid,
+            contact: &contact,
+            now_ms,
+        };
+        let mut writes = vec![
+            Write::retry(account_write(table, &account, &after)?),
+            entry_put(table, &entry)?,
+            booking.purchase_write(
+                &input.purchase_ref,
+                "redeem",
+                &entry.entry_id,
+                input.amount_minor,
+                input.points,
+            )?,
+        ];
+        let client: Option<PartnerClient> = reads.get(&partner_client_key(t, pid, &contact))?;
+        let figures = PartnerFigures {
+            redeemed: input.points,
+            ..Default::default()
+        };
+        let new_client = booking.partner_writes(client.as_ref(), &figures, &mut writes)?;
+        let mut delta = CounterDelta::default();
+        delta
+            .add(metric::LOYALTY_REDEEMED, input.points)
+            .add(&metric::partner(pid, "redeemed"), input.points)
+            .add(
+                &metric::partner(pid, metric::PARTNER_CLIENTS_NEW),
+                i64::from(new_client),
+            );
+        count_activity(&self.scope, &mut delta, account.last_active_ms, now_ms);
+        writes.extend(counters_write(table, t, &day, &delta)?);
+
+        let mut body = entry_json(&entry);
+        body["contact_id"] = json!(contact);
+        body["balance"] = json!(after.balance);
+        body["amount_due_minor"] = json!(input.amount_minor - input.points);
+        Ok(Plan {
+            writes,
+            status: StatusCode::OK,
+            body,
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------- join
+
+pub struct JoinInput {
+    pub contact_id: Option<String>,
+    pub phone: Option<String>,
+    pub referral_code: Option<String>,
+}
+
+pub struct Join<'a> {
+    pub scope: Scope<'a>,
+    pub actor: &'a Actor,
+    pub input: &'a JoinInput,
+    pub table: &'a str,
+}
+
+impl Join<'_> {
+    fn candidate(&self) -> String {
+        match (&self.input.contact_id, &self.input.phone) {
+            (Some(contact), _) => contact.clone(),
+            (None, Some(phone)) => sauda_shared::phone::whatsapp_contact(phone),
+            (None, None) => String::new(),
+        }
+    }
+}
+
+#[async_trait]
+impl Planner for Join<'_> {
+    fn keys(&self) -> Vec<Key> {
+        let t = self.scope.tenant;
+        let mut keys = vec![account_key(t, &self.candidate())];
+        keys.extend(self.actor.partner_id().map(|p| keys::partner(t, p)));
+        keys.extend(
+            self.input
+                .phone
+                .as_deref()
+                .map(|p| phone_identity_key(t, p)),
+        );
+        keys.extend(
+            self.input
+                .referral_code
+                .as_deref()
+                .map(|c| keys::referral_code(t, c)),
+        );
+        keys
+    }
+
+    async fn plan(
+        &self,
+        store: &Store,
+        reads: &mut Reads,
+        now_ms: i64,
+    ) -> Result<Plan, LoyaltyError> {
+        let (t, table, input) = (self.scope.tenant, self.table, self.input);
+        let loyalty = self.scope.loyalty();
+        if let Some(pid) = self.actor.partner_id() {
+            active_partner(reads, t, pid)?;
+        }
+        let identity_key = input.phone.as_deref().map(|p| phone_identity_key(t, p));
+        // An identity item we cannot read (no contact) is left alone, never overwritten.
+        let identity_exists = identity_key
+            .as_ref()
+            .is_some_and(|k| reads.raw(k).is_some());
+        let identity: Option<PhoneIdentity> = match &identity_key {
+            Some(key) => reads
+                .get::<PhoneIdentity>(key)?
+                .filter(|identity| !identity.contact.is_empty()),
+            None => None,
+        };
+        let contact = match (&input.contact_id, &identity) {
+            (Some(contact), Some(identity)) if identity.contact != *contact => {
+                return Err(LoyaltyError::PhoneTaken)
+            }
+            (Some(contact), _) => contact.clone(),
+            (None, Some(identity)) => identity.contact.clone(),
+            (None, None) => self.candidate(),
+        };
+        let key = account_key(t, &contact);
+        store.read_more(reads, std::slice::from_ref(&key)).await?;
+        if reads.raw(&key).is_some() {
+            return Err(LoyaltyError::AlreadyMember);
+        }
+        let referrer = match &input.referral_code {
+            Some(code) => {
+                let referral: ReferralCode = reads
+                    .get(&keys::referral_code(t, code))?
+                    .ok_or(LoyaltyError::UnknownReferralCode)?;
+                if referral.contact == contact {
+                    return Err(LoyaltyError::SelfReferral);
+                }
+                Some(referral.contact)
+            }
+            None => None,
+        };
+
+        let day = self.scope.day(now_ms);
+        let mut ledger = Ledger::default();
+        ledger.credit(&day, loyalty.welcome_bonus.max(0));
+        let mut account = Account {
+            pk: key.0.clone(),
+            sk: key.1.clone(),
+            contact: contact.clone(),
+            rev: 1,
+            created_ms: now_ms,
+            updated_ms: now_ms,
+            last_active_ms: Some(now_ms),
+            phone: input.phone.clone(),
+            joined_partner: self.actor.partner_id().map(str::to_owned),
+            referred_by: referrer.clone(),
+            ..Default::default()
+        };
+        account.set_ledger(ledger);
+        index_credits(t, &mut account);
+        let mut writes = vec![Write::retry(put_new(table, to_item(&account)?)?)];
+        if let (Some(phone), false) = (&input.phone, identity_exists) {
+            let (pk, sk) = phone_identity_key(t, phone);
+            let identity = PhoneIdentity {
+                pk,
+                sk,
+                contact: contact.clone(),
+                kind: "phone".into(),
+                value: phone.clone(),
+                created_ms: now_ms,
+            };
+            // Another member may claim the number meanwhile: re-read, then `phone_taken`.
+            writes.push(Write::retry(put(
+                table,
+                to_item(&identity)?,
+                Some(&|e: &mut Expr| {
+                    let (pk, c) = (e.name("PK"), e.name("contact"));
+                    let v = e.value(s(contact.clone()));
+                    format!("attribute_not_exists({pk}) OR {c} = {v}")
+                }),
+            )?));
+        }
+        let mut welcome_entry = None;
+        if account.balance > 0 {
+            let entry = EntryDraft {
+                kind: EntryKind::Welcome,
+                points: account.balance,
+                reason: "welcome bonus".into(),
+                partner_id: self.actor.partner_id(),
+                purchase_ref: None,
+                amount_minor: None,
+                currency: None,
+                expires_on: self.scope.expires_on(&day),
+                related_contact: None,
+            }
+            .build(t, &account, now_ms);
+            writes.push(entry_put(table, &entry)?);
+            welcome_entry = Some(entry.entry_id);
+        }
+        if let Some(referrer) = &referrer {
+            let item = UpdateBuilder::new(account_key(t, referrer))
+                .add("referrals_joined", 1)
+                .condition(|e| format!("attribute_exists({})", e.name("PK")))
+                .build(table)?;
+            writes.push(Write {
+                item,
+                on_fail: crate::store::OnFail::Reject(LoyaltyError::UnknownReferralCode),
+            });
+        }
+        let mut delta = CounterDelta::default();
+        delta
+            .add(metric::LOYALTY_MEMBERS_NEW, 1)
+            .add(metric::LOYALTY_WELCOME, account.balance)
+            .add(
+                metric::LOYALTY_REFERRAL_JOINS,
+                i64::from(referrer.is_some()),
+            );
+        count_activity(&self.scope, &mut delta, None, now_ms);
+        writes.extend(counters_write(table, t, &day, &delta)?);
+        Ok(Plan {
+            writes,
+            status: StatusCode::CREATED,
+            body: json!({
+                "contact_id": contact,
+                "balance": account.balance,
+                "welcome_bonus": account.balance,
+                "welcome_entry_id": welcome_entry,
+                "referred": referrer.is_some(),
+                "expires_on": (account.balance > 0).then(|| self.scope.expires_on(&day)).flatten(),
+            }),
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------- adjust
+
+pub struct AdjustInput {
+    pub customer: CustomerRef,
+    /// Signed: credit when positive.
+    pub points: i64,
+    pub reason: String,
+}
+
+/// An administrator's correction, with its reason on the entry.
+pub struct Adjust<'a> {
+    pub scope: Scope<'a>,
+    pub input: &'a AdjustInput,
+    pub table: &'a str,
+}
+
+#[async_trait]
+impl Planner for Adjust<'_> {
+    fn keys(&self) -> Vec<Key> {
+        let t = self.scope.tenant;
+        let mut keys = vec![account_key(t, &self.input.customer.candidate())];
+        keys.extend(self.input.customer.identity_key(t));
+        keys
+    }
+
+    async fn plan(
+        &self,
+        store: &Store,
+        reads: &mut Reads,
+        now_ms: i64,
+    ) -> Result<Plan, LoyaltyError> {
+        let (t, table, input) = (self.scope.tenant, self.table, self.input);
+        let contact = input.customer.resolve(t, reads)?;
+        let key = account_key(t, &contact);
+        store.read_more(reads, std::slice::from_ref(&key)).await?;
+        let account: Account = reads.get(&key)?.ok_or(LoyaltyError::UnknownCustomer)?;
+        let day = self.scope.day(now_ms);
+        let mut ledger = account.ledger();
+        let mut expires_on = None;
+        if input.points > 0 {
+            ledger.credit(&day, input.points);
+            expires_on = self.scope.expires_on(&day);
+        } else {
+            ledger
+                .debit(-input.points)
+                .map_err(|e| LoyaltyError::InsufficientPoints {
+                    balance: e.balance,
+                    requested: e.requested,
+                })?;
+        }
+        let mut after = account.clone();
+        apply_ledger(t, &mut after, ledger, now_ms);
+        let entry = EntryDraft {
+            kind: EntryKind::Adjust,
+            points: input.points,
+            reason: input.reason.clone(),
+            partner_id: None,
+            purchase_ref: None,
+            amount_minor: None,
+            currency: None,
+            expires_on,
+            related_contact: None,
+        }
+        .build(t, &after, now_ms);
+        let mut delta = CounterDelta::default();
+        delta.add(metric::LOYALTY_ADJUSTED, input.points);
+        let mut writes = vec![
+            Write::retry(account_write(table, &account, &after)?),
+            entry_put(table, &entry)?,
+        ];
+        writes.extend(counters_write(table, t, &day, &delta)?);
+        let mut body = entry_json(&entry);
+        body["contact_id"] = json!(contact);
+        body["balance"] = json!(after.balance);
+        Ok(Plan {
+            writes,
+            status: StatusCode::OK,
+            body,
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------- referral code
+
+pub struct ReferralCodeFor<'a> {
+    pub scope: Scope<'a>,
+    pub actor: &'a Actor,
+    pub customer: &'a CustomerRef,
+    pub table: &'a str,
+}
+
+/// `https://t.me/{bot}?start=ref-{code}` when the tenant has a Telegram bot.
+pub fn referral_link(config: &TenantConfig, code: &str) -> Option<String> {
+    config.telegram_bot_username.as_deref().map(|bot| {
+        format!(
+            "https://t.me/{}?start=ref-{code}",
+            bot.trim_start_matches('@')
+        )
+    })
+}
+
+#[async_trait]
+impl Planner for ReferralCodeFor<'_> {
+    fn keys(&self) -> Vec<Key> {
+        let t = self.scope.tenant;
+        let mut keys = vec![account_key(t, &self.customer.candidate())];
+        keys.extend(self.customer.identity_key(t));
+        keys.extend(self.actor.partner_id().map(|p| keys::partner(t, p)));
+        keys
+    }
+
+    async fn plan(
+        &self,
+        store: &Store,
+        reads: &mut Reads,
+        now_ms: i64,
+    ) -> Result<Plan, LoyaltyError> {
+        let (t, table) = (self.scope.tenant, self.table);
+        if let Some(pid) = self.actor.partner_id() {
+            active_partner(reads, t, pid)?;
+        }
+        let contact = self.customer.resolve(t, reads)?;
+        let key = account_key(t, &contact);
+        store.read_more(reads, std::slice::from_ref(&key)).await?;
+        let account: Account = reads.get(&key)?.ok_or(LoyaltyError::UnknownCustomer)?;
+        let answer = |code: &str| {
+            json!({
+                "contact_id": contact,
+                "code": code,
+                "link": referral_link(self.scope.config, code),
+                "referrals_joined": account.referrals_joined,
+            })
+        };
+        if let Some(code) = &account.referral_code {
+            return Ok(Plan::answer(answer(code)));
+        }
+        // A collision with another member's code cancels the transaction; the retry
+        // draws a new code.
+        let code = input::new_referral_code();
+        let (pk, sk) = keys::referral_code(t, &code);
+        let referral = ReferralCode {
+            pk,
+            sk,
+            code: code.clone(),
+            contact: contact.clone(),
+            created_ms: now_ms,
+        };
+        let set_code = UpdateBuilder::new(key)
+            .set("referral_code", s(&code))
+            .condition(|e| {
+                format!(
+                    "attribute_exists({}) AND attribute_not_exists({})",
+                    e.name("PK"),
+                    e.name("referral_code")
+                )
+            })
+            .build(table)?;
+        Ok(Plan {
+            writes: vec![
+                Write::retry(put_new(table, to_item(&referral)?)?),
+                Write::retry(set_code),
+            ],
+            status: StatusCode::OK,
+            body: answer(&code),
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------- NPS
+
+pub struct NpsInput {
+    pub customer: CustomerRef,
+    pub purchase_ref: String,
+    pub score: u8,
+    pub comment: Option<String>,
+}
+
+/// A 0-10 rating of a partner, once per purchase.
+pub struct Nps<'a> {
+    pub scope: Scope<'a>,
+    pub partner_id: &'a str,
+    /// Partners rate through their own key and must be active; an admin (the tenant's
+    /// customer bot) names the partner, which must exist.
+    pub require_active: bool,
+    pub input: &'a NpsInput,
+    pub table: &'a str,
+}
+
+#[async_trait]
+impl Planner for Nps<'_> {
+    fn keys(&self) -> Vec<Key> {
+        let t = self.scope.tenant;
+        let mut keys = vec![
+            keys::partner(t, self.partner_id),
+            purchase_key(t, self.partner_id, &self.input.purchase_ref),
+        ];
+        keys.extend(self.input.customer.identity_key(t));
+        keys
+    }
+
+    async fn plan(
+        &self,
+        _store: &Store,
+        reads: &mut Reads,
+        now_ms: i64,
+    ) -> Result<Plan, LoyaltyError> {
+        let (t, table, pid, input) = (self.scope.tenant, self.table, self.partner_id, self.input);
+        if self.require_active {
+            active_partner(reads, t, pid)?;
+        } else if reads.raw(&keys::partner(t, pid)).is_none() {
+            return Err(LoyaltyError::UnknownPartner);
+        }
+        let contact = input.customer.resolve(t, reads)?;
+        let purchase: Purchase = reads
+            .get(&purchase_key(t, pid, &input.purchase_ref))?
+            .ok_or(LoyaltyError::UnknownPurchase)?;
+        if purchase.contact != contact {
+            return Err(LoyaltyError::PurchaseCustomerMismatch);
+        }
+        if purchase.nps_score.is_some() {
+            return Err(LoyaltyError::AlreadyRated);
+        }
+        let score = input.score;
+        let mut rate = UpdateBuilder::new(purchase_key(t, pid, &input.purchase_ref))
+            .set("nps_score", n(score))
+            .set("nps_ms", n(now_ms));
+        if let Some(comment) = &input.comment {
+            rate = rate.set("nps_comment", s(comment));
+        }
+        let rate = rate
+            .condition(|e| {
+                let (pk, c, score) = (e.name("PK"), e.name("contact"), e.name("nps_score"));
+                let cid = e.value(s(contact.clone()));
+                format!("attribute_exists({pk}) AND {c} = {cid} AND attribute_not_exists({score})")
+            })
+            .build(table)?;
+        let class = domain::nps_class(score);
+        let (promoter, detractor) = (
+            i64::from(class == NpsClass::Promoter),
+            i64::from(class == NpsClass::Detractor),
+        );
+        let stats = UpdateBuilder::new(partner_stats_key(t, pid))
+            .set("partner_id", s(pid))
+            .set("updated_ms", n(now_ms))
+            .add("nps_count", 1)
+            .add("nps_sum", i64::from(score))
+            .add("nps_promoters", promoter)
+            .add("nps_detractors", detractor)
+            .build(table)?;
+        let day = self.scope.day(now_ms);
+        let mut delta = CounterDelta::default();
+        delta
+            .add(&metric::partner(pid, "nps_count"), 1)
+            .add(&metric::partner(pid, "nps_sum"), i64::from(score))
+            .add(&metric::partner(pid, "nps_promoters"), promoter)
+            .add(&metric::partner(pid, "nps_detractors"), detractor)
+            .add(metric::LOYALTY_NPS_COUNT, 1)
+            .add(metric::LOYALTY_NPS_SUM, i64::from(score))
+            .add(metric::LOYALTY_NPS_PROMOTERS, promoter)
+            .add(metric::LOYALTY_NPS_DETRACTORS, detractor);
+        let mut writes = vec![Write::retry(rate), Write::retry(stats)];
+        writes.extend(counters_write(table, t, &day, &delta)?);
+        Ok(Plan {
+            writes,
+            status: StatusCode::OK,
+            body: json!({
+                "partner_id": pid,
+                "purchase_ref": input.purchase_ref,
+                "contact_id": contact,
+                "score": score,
+                "class": match class {
+                    NpsClass::Promoter => "promoter",
+                    NpsClass::Passive => "passive",
+                    NpsClass::Detractor => "detractor",
+                },
+            }),
+        })
+    }
+}
+
+/// Partner ids must be valid before they are put into keys.
+pub fn partner_id_valid(raw: &str) -> Result<String, LoyaltyError> {
+    if sauda_shared::partner::valid_partner_id(raw) {
+        Ok(raw.to_owned())
+    } else {
+        Err(LoyaltyError::field(
+            "invalid_partner_id",
+            "partner_id must be 2-40 characters of a-z, 0-9 and '-'",
+        ))
+    }
+}
+
+/// Statuses as stored (`pending`, `active`, ...).
+pub fn status_str(status: PartnerStatus) -> &'static str {
+    match status {
+        PartnerStatus::Pending => "pending",
+        PartnerStatus::Active => "active",
+        PartnerStatus::Rejected => "rejected",
+        PartnerStatus::Suspended => "suspended",
+    }
+}
