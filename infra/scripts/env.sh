@@ -22,9 +22,10 @@ free_port() {
 }
 
 # start_moto PORT LOGFILE: starts the emulator on loopback and waits until it answers.
+# infra/scripts/moto_server.py makes each DynamoDB request atomic, as on AWS.
 start_moto() {
   local port="$1" log="$2"
-  "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+  "$VENV/bin/python" infra/scripts/moto_server.py -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
   MOTO_PID=$!
   for _ in $(seq 1 100); do
     if python3 -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$port/moto-api/', timeout=1)" 2>/dev/null; then

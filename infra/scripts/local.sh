@@ -69,7 +69,7 @@ done
 
 echo "==> starting the local stack"
 export AWS_ENDPOINT_URL="http://127.0.0.1:$MOTO_PORT"
-start moto .local/moto.log "$VENV/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT"
+start moto .local/moto.log "$VENV/bin/python" infra/scripts/moto_server.py -H 127.0.0.1 -p "$MOTO_PORT"
 wait_http "$AWS_ENDPOINT_URL/moto-api/" moto
 start fake-saas .local/fake-saas.log $SAUDA local fake-saas --port "$FAKE_PORT" --log .local/outbox.jsonl
 
