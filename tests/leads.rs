@@ -485,7 +485,7 @@ async fn agent_leads_from_the_queue_are_captured_once() {
     ))
     .to_json();
 
-    let response = run_worker(&deps, sqs_event(&[body.clone()])).await;
+    let response = run_worker(&deps, sqs_event(std::slice::from_ref(&body))).await;
     assert!(failed_ids(&response).is_empty());
     let lead = lead_item(&env, &t, "tg-4242")
         .await
@@ -544,7 +544,7 @@ async fn queued_leads_keep_the_customer_when_a_field_is_bad_and_poison_fails() {
     let lead = lead_item(&env, &t, "tg-77")
         .await
         .expect("the chat lead is kept");
-    assert!(lead.get("phone").is_none());
+    assert!(!lead.contains_key("phone"));
     let history = items_with_sk_prefix(&env, &t, "LEADHIST#").await;
     let dropped = history[0]["details"].as_m().unwrap()["dropped"]
         .as_l()
@@ -663,7 +663,7 @@ async fn sweep_turns_quiet_interested_contacts_into_leads_once() {
 
     // The lead took the contact out of the intent index: the next run finds nothing.
     let p = profile(&env, &t, "tg-1001").await;
-    assert!(p.get("GSI1PK").is_none() && p.get("GSI1SK").is_none());
+    assert!(!p.contains_key("GSI1PK") && !p.contains_key("GSI1SK"));
     assert_eq!(attr_s(&p, "stage"), "new");
     let report = worker::handle(&deps, lambda_event(sweep)).await.unwrap();
     assert_eq!(report["queued"], 0);
@@ -966,7 +966,7 @@ async fn a_customer_on_several_channels_is_one_lead() {
     assert!(failed_ids(&response).is_empty());
     let link = lead_item(&env, &t, "tg-31337").await.expect("link item");
     assert_eq!(attr_s(&link, "link_to"), web_cid);
-    assert!(link.get("GSI1PK").is_none(), "links are not listed");
+    assert!(!link.contains_key("GSI1PK"), "links are not listed");
     assert_eq!(
         attr_s(&profile(&env, &t, "tg-31337").await, "stage"),
         "new",
@@ -1639,7 +1639,7 @@ async fn a_manager_resumes_a_paused_agent() {
     assert_eq!(a.body["resumed"], json!(["tg-909"]));
     let p = profile(&env, &t, "tg-909").await;
     assert_eq!(p["agent_paused"].as_bool().unwrap(), &false);
-    assert!(p.get("agent_paused_reason").is_none());
+    assert!(!p.contains_key("agent_paused_reason"));
     assert_eq!(attr_s(&p, "stage"), "new", "other attributes are untouched");
     let a = call(
         &deps,

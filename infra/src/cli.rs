@@ -39,6 +39,9 @@ pub enum Command {
     /// The local stack: provision the emulator from template.yaml, seed, pump, demo.
     #[command(subcommand)]
     Local(LocalCommand),
+    /// Leads: manager API keys, listing, moving and creating leads, the sweep.
+    #[command(subcommand)]
+    Leads(crate::leads_cli::LeadsCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -267,6 +270,7 @@ pub async fn run(cli: Cli) -> CliResult {
             Ok(())
         }
         Command::Local(cmd) => local_command(clients, &cli.stage, region, cmd).await,
+        Command::Leads(cmd) => crate::leads_cli::run(&ctx, cmd).await,
     }
 }
 

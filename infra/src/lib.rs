@@ -9,6 +9,7 @@
 pub mod cli;
 pub mod demo;
 pub mod demo_run;
+pub mod leads_cli;
 pub mod provision;
 pub mod pump;
 pub mod template;

@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 pub enum LeadError {
     #[error("no lead for contact {0}")]
     NotFound(String),
-    #[error("a lead cannot move from {from} to {to}")]
+    #[error("a lead in {from} cannot move to {to}; allowed: {}", allowed(*from))]
     TransitionNotAllowed { from: Stage, to: Stage },
     #[error("the lead is in stage {current}, not {expected}")]
     StageConflict { current: Stage, expected: Stage },
@@ -32,6 +32,11 @@ pub enum LeadError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Queue(#[from] QueueError),
+}
+
+fn allowed(from: Stage) -> String {
+    let names: Vec<&str> = from.next_stages().iter().map(|s| s.as_str()).collect();
+    names.join(", ")
 }
 
 impl LeadError {
@@ -117,15 +122,12 @@ impl From<LeadError> for HttpError {
                 "lead_not_found",
                 format!("no lead for contact {cid}"),
             ),
-            LeadError::TransitionNotAllowed { from, to } => {
+            LeadError::TransitionNotAllowed { from, .. } => {
                 let allowed: Vec<&str> = from.next_stages().iter().map(|s| s.as_str()).collect();
                 let mut e = Self::new(
                     StatusCode::CONFLICT,
                     "transition_not_allowed",
-                    format!(
-                        "a lead in {from} cannot move to {to}; allowed: {}",
-                        allowed.join(", ")
-                    ),
+                    e.to_string(),
                 );
                 e.extra = Some(("allowed", json!(allowed)));
                 e

@@ -9,11 +9,10 @@ use crate::crm;
 use crate::error::LeadError;
 use crate::model::{Actor, Lead};
 use crate::notices;
-use crate::store::{Applied, Assignment, Captured, StageChange};
+use crate::store::{Applied, Assignment, Captured, StageChange, StageMove};
 use crate::validate::ValidLead;
 use crate::Deps;
 use sauda_shared::envelope::Envelope;
-use sauda_shared::funnel::Stage;
 use sauda_shared::notify::{self, Notice};
 use sauda_shared::partner::Partner;
 use sauda_shared::tenant::TenantConfig;
@@ -63,10 +62,7 @@ pub async fn capture(
     lead: &ValidLead,
 ) -> Result<Captured, LeadError> {
     let now = sauda_shared::now_ms();
-    let captured = deps
-        .store
-        .capture(&config.tenant, &config.timezone, lead, now)
-        .await?;
+    let captured = deps.store.capture(config, lead, now).await?;
     let notice = notices::captured(
         &config.tenant,
         &config.default_language,
@@ -128,24 +124,13 @@ pub async fn change_stage(
     deps: &Deps,
     config: &TenantConfig,
     cid: &str,
-    to: Stage,
-    expected: Option<Stage>,
-    reason: Option<String>,
+    change: StageMove,
     actor: &Actor,
 ) -> Result<(StageChange, Announced), LeadError> {
     let now = sauda_shared::now_ms();
     let change = deps
         .store
-        .change_stage(
-            &config.tenant,
-            &config.timezone,
-            cid,
-            to,
-            expected,
-            reason,
-            actor,
-            now,
-        )
+        .change_stage(config, cid, change, actor, now)
         .await?;
     let announced = match &change {
         StageChange::Unchanged(_) => Announced(true),
@@ -203,15 +188,7 @@ pub async fn assign(
     let now = sauda_shared::now_ms();
     let assignment = deps
         .store
-        .assign(
-            &config.tenant,
-            &config.timezone,
-            cid,
-            &partner,
-            note,
-            actor,
-            now,
-        )
+        .assign(config, cid, &partner, note, actor, now)
         .await?;
     let announced = match &assignment {
         Assignment::Unchanged(_) => Announced(true),

@@ -16,7 +16,7 @@ use sauda_shared::lead::LeadSource;
 use sauda_shared::partner::Partner;
 use sauda_shared::ports::StoreError;
 use sauda_shared::stats::{self, metric, CounterDelta};
-use sauda_shared::tenant::{RegistryEntry, TenantStatus};
+use sauda_shared::tenant::{RegistryEntry, TenantConfig, TenantStatus};
 use sauda_shared::{contact, keys, phone, TenantId};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -55,6 +55,16 @@ pub struct Captured {
     pub lead: Lead,
     pub history_id: String,
     pub at_ms: i64,
+}
+
+/// A requested stage change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StageMove {
+    pub to: Stage,
+    /// Apply only if the lead is still in this stage: guards against a stale screen.
+    pub expected: Option<Stage>,
+    /// Why; required for `lost`.
+    pub reason: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -402,11 +412,11 @@ impl LeadStore {
     /// leave exactly one lead with 19 merges in its history.
     pub async fn capture(
         &self,
-        tenant: &TenantId,
-        timezone: &str,
+        config: &TenantConfig,
         lead: &ValidLead,
         now_ms: i64,
     ) -> Result<Captured, LeadError> {
+        let (tenant, timezone) = (&config.tenant, config.timezone.as_str());
         let home = home_contact(lead);
         let mut plan = Plan::Create {
             cid: home.clone().unwrap_or_else(|| {
@@ -1013,20 +1023,21 @@ impl LeadStore {
 
     // ---------------------------------------------------------------- changes
 
-    /// Moves a lead to another stage if the funnel allows it. `expected` guards against
-    /// acting on a stale screen: the change applies only if the lead is still there.
-    #[allow(clippy::too_many_arguments)]
+    /// Moves a lead to another stage if the funnel allows it.
     pub async fn change_stage(
         &self,
-        tenant: &TenantId,
-        timezone: &str,
+        config: &TenantConfig,
         cid: &str,
-        to: Stage,
-        expected: Option<Stage>,
-        reason: Option<String>,
+        change: StageMove,
         actor: &Actor,
         now_ms: i64,
     ) -> Result<StageChange, LeadError> {
+        let (tenant, timezone) = (&config.tenant, config.timezone.as_str());
+        let StageMove {
+            to,
+            expected,
+            reason,
+        } = change;
         for attempt in 1..=MAX_ATTEMPTS {
             let lead = self
                 .lead(tenant, cid)
@@ -1135,14 +1146,14 @@ impl LeadStore {
     /// Hands the lead to a partner. The caller has checked the partner.
     pub async fn assign(
         &self,
-        tenant: &TenantId,
-        timezone: &str,
+        config: &TenantConfig,
         cid: &str,
         partner: &Partner,
         note: Option<String>,
         actor: &Actor,
         now_ms: i64,
     ) -> Result<Assignment, LeadError> {
+        let (tenant, timezone) = (&config.tenant, config.timezone.as_str());
         let lead = self
             .lead(tenant, cid)
             .await?

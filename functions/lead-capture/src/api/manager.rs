@@ -7,7 +7,7 @@ use crate::cursor;
 use crate::error::HttpError;
 use crate::model::Actor;
 use crate::service;
-use crate::store::{Assignment, StageChange};
+use crate::store::{Assignment, StageChange, StageMove};
 use crate::validate::{self, valid_contact_id, NOTE_MAX, REASON_MAX};
 use crate::Deps;
 use axum::extract::{Path, Query, State};
@@ -228,8 +228,18 @@ async fn stage_change(
         .map(|raw| parse_stage("expected_stage", raw))
         .transpose()?;
     let reason = bounded_text("reason", body.reason, REASON_MAX, false)?;
-    let (change, announced) =
-        service::change_stage(deps, config, cid, to, expected, reason, actor).await?;
+    let (change, announced) = service::change_stage(
+        deps,
+        config,
+        cid,
+        StageMove {
+            to,
+            expected,
+            reason,
+        },
+        actor,
+    )
+    .await?;
     let (lead, changed) = match change {
         StageChange::Unchanged(lead) => (lead, false),
         StageChange::Changed { lead, .. } => (lead, true),
