@@ -429,16 +429,24 @@ async fn web_form_creates_a_lead_notifies_managers_and_counts() {
 }
 
 #[tokio::test]
-async fn form_to_stored_costs_three_aws_calls_when_warm() {
+async fn form_to_stored_to_notified_call_budget() {
     let env = TestEnv::new().await;
     let t = leads_tenant(&env, |_| {}).await;
     let deps = lead_deps(&env);
-    // Warms the tenant-config cache.
+    let telegram = FakeServer::start().await;
+    telegram.set_default(200, ok_message());
+    let notifier = notifier_deps(&env, &telegram);
+    // Warms the tenant-config caches of both functions and the notifier's secret cache.
     call(
         &deps,
         form(&t, good_form("Warm", "+77011110000"), "198.51.100.1"),
     )
     .await;
+    let warm = env.sqs_event_from_queue("NotifyQueue", 30).await;
+    notifier::handle(&notifier, lambda_event(warm))
+        .await
+        .unwrap();
+
     for i in 1..=3 {
         env.counter.reset();
         let phone = format!("+7701222000{i}");
@@ -452,6 +460,7 @@ async fn form_to_stored_costs_three_aws_calls_when_warm() {
         )
         .await;
         assert_eq!(answer.status, StatusCode::ACCEPTED);
+        // The form: rate limit, the capture transaction, the notice. Nothing else.
         let calls = env.counter.snapshot();
         assert_eq!(
             calls.get("DynamoDB.UpdateItem"),
@@ -469,7 +478,26 @@ async fn form_to_stored_costs_three_aws_calls_when_warm() {
             "the notice: {calls:?}"
         );
         assert_eq!(env.counter.total(), 3, "{calls:?}");
+
+        // The notifier (its SQS polling is Lambda's, not the function's): which chats
+        // have it, the delivery marker, the day counter. One manager here.
+        let event = env.sqs_event_from_queue("NotifyQueue", 30).await;
+        env.counter.reset();
+        let response = notifier::handle(&notifier, lambda_event(event))
+            .await
+            .unwrap();
+        assert!(failed_ids(&response).is_empty());
+        let calls = env.counter.snapshot();
+        assert_eq!(calls.get("DynamoDB.Query"), Some(&1), "{calls:?}");
+        assert_eq!(calls.get("DynamoDB.PutItem"), Some(&1), "{calls:?}");
+        assert_eq!(calls.get("DynamoDB.UpdateItem"), Some(&1), "{calls:?}");
+        assert_eq!(env.counter.total(), 3, "{calls:?}");
     }
+    assert_eq!(
+        sent_to(&telegram).len(),
+        4,
+        "every lead reached the manager"
+    );
 }
 
 #[tokio::test]
