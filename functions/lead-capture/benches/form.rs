@@ -14,9 +14,10 @@
 //!
 //! Not criterion's sampling: moto's `TransactWriteItems` deep-copies the whole table for
 //! every action, so its cost grows with the table and an open-ended number of iterations
-//! would measure moto's growth (and its memory) rather than the form. A fixed number of
-//! requests (`LEADS_BENCH_SAMPLES`, default 100) on a fresh table is the repeatable figure;
-//! the AWS call counts are exact and hold on AWS.
+//! would measure moto's growth (and its memory) rather than the form. So a fixed number of
+//! requests (`LEADS_BENCH_SAMPLES`, default 200) runs in rounds of 25 on fresh tables: a
+//! small tenant's table, as it stays on DynamoDB whatever its size. The AWS call counts
+//! are exact and hold on AWS.
 
 use aws_lambda_events::event::apigw::ApiGatewayV2httpRequestContext;
 use aws_sdk_dynamodb::types::{
@@ -40,7 +41,6 @@ const ORIGIN: &str = "https://bench.example";
 
 struct Bench {
     router: axum::Router,
-    counter: AwsCallCounter,
     tenant: TenantId,
     next: AtomicU64,
 }
@@ -195,6 +195,61 @@ fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
 
+/// A fresh table, queues and router: moto's transaction cost grows with the table.
+async fn fresh_bench(clients: &AwsClients, next: u64) -> Bench {
+    let stage = format!(
+        "bench{}",
+        &ulid::Ulid::new().to_string().to_ascii_lowercase()[18..]
+    );
+    let (config, tenant) = setup(clients, &stage).await;
+    let deps = Arc::new(Deps::from_aws(clients, &config));
+    let bench = Bench {
+        router: api::router(deps),
+        tenant,
+        next: AtomicU64::new(next),
+    };
+    // Warm: the tenant config cache and the connection pool.
+    for _ in 0..2 {
+        bench.submit(bench.fresh_phone()).await;
+    }
+    bench
+}
+
+#[derive(Default)]
+struct Tally {
+    latencies: Vec<Duration>,
+    calls: std::collections::BTreeMap<String, usize>,
+}
+
+impl Tally {
+    fn add_calls(&mut self, counter: &AwsCallCounter) {
+        for (op, n) in counter.snapshot() {
+            *self.calls.entry(op).or_default() += n;
+        }
+    }
+
+    fn row(&self, label: &str) -> String {
+        let n = self.latencies.len().max(1) as f64;
+        let total: usize = self.calls.values().sum();
+        let per_op: Vec<String> = self
+            .calls
+            .iter()
+            .map(|(op, c)| format!("{op} {:.2}", *c as f64 / n))
+            .collect();
+        format!(
+            "| {label} | {} | {} | {} | {:.2} ({}) |",
+            ms(quantile(&self.latencies, 0.5)),
+            ms(quantile(&self.latencies, 0.95)),
+            ms(quantile(&self.latencies, 0.99)),
+            total as f64 / n,
+            per_op.join(", ")
+        )
+    }
+}
+
+/// Requests per fresh table: enough to be warm, few enough that moto's table copies stay small.
+const PER_TABLE: usize = 25;
+
 fn main() {
     if std::env::var("AWS_ENDPOINT_URL").is_err() {
         eprintln!("form bench skipped: it runs against the local emulator; set AWS_ENDPOINT_URL (infra/bench/leads.sh does)");
@@ -202,65 +257,42 @@ fn main() {
     }
     // Warnings (a failing dependency, say) explain a refused request.
     lambda_runtime::tracing::init_default_subscriber();
-    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
-    let bench = runtime.block_on(async {
-        let sdk = load_sdk_config().await;
-        let counter = AwsCallCounter::default();
-        let clients = AwsClients::counted(&sdk, &counter);
-        let stage = format!(
-            "bench{}",
-            &ulid::Ulid::new().to_string().to_ascii_lowercase()[18..]
-        );
-        let (config, tenant) = setup(&clients, &stage).await;
-        let deps = Arc::new(Deps::from_aws(&clients, &config));
-        Bench {
-            router: api::router(deps),
-            counter,
-            tenant,
-            next: AtomicU64::new(1),
-        }
-    });
     let samples: usize = std::env::var("LEADS_BENCH_SAMPLES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(300);
-
+        .unwrap_or(200);
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     runtime.block_on(async {
-        // Warm: the tenant config cache and the connection pool.
-        for _ in 0..10 {
-            bench.submit(bench.fresh_phone()).await;
-        }
-        let mut rows = Vec::new();
-        for (label, repeat) in [("new lead", false), ("repeat submission (merge)", true)] {
-            let mut latencies = Vec::with_capacity(samples);
+        let sdk = load_sdk_config().await;
+        let counter = AwsCallCounter::default();
+        let clients = AwsClients::counted(&sdk, &counter);
+        let (mut new_leads, mut repeats) = (Tally::default(), Tally::default());
+        let mut next = 1;
+        while new_leads.latencies.len() < samples {
+            let bench = fresh_bench(&clients, next).await;
+            counter.reset();
+            for _ in 0..PER_TABLE {
+                let phone = bench.fresh_phone();
+                new_leads.latencies.push(bench.submit(phone).await);
+            }
+            new_leads.add_calls(&counter);
+            // The same customer again and again: the merge path.
             let repeated = bench.fresh_phone();
-            if repeat {
-                bench.submit(repeated).await;
+            bench.submit(repeated).await;
+            counter.reset();
+            for _ in 0..PER_TABLE {
+                repeats.latencies.push(bench.submit(repeated).await);
             }
-            bench.counter.reset();
-            for _ in 0..samples {
-                let phone = if repeat { repeated } else { bench.fresh_phone() };
-                latencies.push(bench.submit(phone).await);
-            }
-            let calls = bench.counter.snapshot();
-            let per_request: Vec<String> = calls
-                .iter()
-                .map(|(op, n)| format!("{op} {:.2}", *n as f64 / samples as f64))
-                .collect();
-            rows.push(format!(
-                "| {label} | {} | {} | {} | {:.2} ({}) |",
-                ms(quantile(&latencies, 0.5)),
-                ms(quantile(&latencies, 0.95)),
-                ms(quantile(&latencies, 0.99)),
-                bench.counter.total() as f64 / samples as f64,
-                per_request.join(", ")
-            ));
+            repeats.add_calls(&counter);
+            next = bench.next.load(Ordering::Relaxed);
         }
-        println!("\n| form POST, {samples} sequential requests | p50 | p95 | p99 | AWS calls per request |");
+        println!(
+            "\n| form POST ({} sequential requests each, {PER_TABLE} per fresh table) | p50 | p95 | p99 | AWS calls per request |",
+            new_leads.latencies.len()
+        );
         println!("|---|---|---|---|---|");
-        for row in rows {
-            println!("{row}");
-        }
+        println!("{}", new_leads.row("new lead"));
+        println!("{}", repeats.row("repeat submission (merge)"));
         println!();
     });
 }
