@@ -20,4 +20,4 @@ trap 'kill $MOTO_PID 2>/dev/null || true' EXIT
 echo "==> moto on $AWS_ENDPOINT_URL"
 
 echo "==> web form: in-process lead-api router against moto"
-cargo bench -q -p lead-capture --bench form
+RUST_LOG="${RUST_LOG:-warn}" cargo bench -q -p lead-capture --bench form
