@@ -154,7 +154,17 @@ mod tests {
         use Stage::*;
         assert_eq!(
             New.next_stages(),
-            [Qualification, Warming, Offer, Negotiation, Sale, Service, Feedback, RepeatSale, Lost]
+            [
+                Qualification,
+                Warming,
+                Offer,
+                Negotiation,
+                Sale,
+                Service,
+                Feedback,
+                RepeatSale,
+                Lost
+            ]
         );
         assert_eq!(Lost.next_stages(), [Qualification]);
         assert_eq!(Sale.next_stages(), [Service, Feedback, RepeatSale]);
