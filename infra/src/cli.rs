@@ -54,6 +54,9 @@ pub enum Command {
     /// Loyalty programme: partners (onboarding, moderation, keys), expiry, audit.
     #[command(subcommand)]
     Loyalty(crate::loyalty_cli::LoyaltyCommand),
+    /// Leads: manager API keys, listing, moving and creating leads, the sweep.
+    #[command(subcommand)]
+    Leads(crate::leads_cli::LeadsCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -319,6 +322,7 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Report(cmd) => crate::report_cli::run(&ctx, cmd).await,
         Command::Catalog(cmd) => crate::catalog_cli::run(&ctx, cmd).await,
         Command::Loyalty(cmd) => crate::loyalty_cli::run(&ctx, cmd).await,
+        Command::Leads(cmd) => crate::leads_cli::run(&ctx, cmd).await,
     }
 }
 

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod demo;
 pub mod demo_run;
 pub mod fake_saas;
+pub mod leads_cli;
 pub mod loyalty_cli;
 pub mod provision;
 pub mod pump;

@@ -99,6 +99,16 @@ impl Stage {
     }
 }
 
+impl Stage {
+    /// Every stage this one may move to, in funnel order (for error messages and UIs).
+    pub fn next_stages(self) -> Vec<Stage> {
+        Self::ALL
+            .into_iter()
+            .filter(|to| self.can_move_to(*to))
+            .collect()
+    }
+}
+
 impl fmt::Display for Stage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -137,5 +147,32 @@ mod tests {
         assert!(!Lost.can_move_to(Sale));
         assert!(RepeatSale.can_move_to(Offer));
         assert!(!New.can_move_to(New));
+    }
+
+    #[test]
+    fn next_stages_follow_the_table() {
+        use Stage::*;
+        assert_eq!(
+            New.next_stages(),
+            [
+                Qualification,
+                Warming,
+                Offer,
+                Negotiation,
+                Sale,
+                Service,
+                Feedback,
+                RepeatSale,
+                Lost
+            ]
+        );
+        assert_eq!(Lost.next_stages(), [Qualification]);
+        assert_eq!(Sale.next_stages(), [Service, Feedback, RepeatSale]);
+        assert_eq!(RepeatSale.next_stages(), [Offer, Feedback]);
+        for from in Stage::ALL {
+            for to in from.next_stages() {
+                assert!(from.can_move_to(to));
+            }
+        }
     }
 }

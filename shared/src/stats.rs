@@ -97,6 +97,12 @@ pub mod metric {
     pub const CRM_ATTEMPTS_FAILED: &str = "crm_attempts_failed";
     pub const CRM_GAVE_UP: &str = "crm_gave_up";
 
+    // Leads, added by lead-capture (issue: leads).
+    /// A manager handed a lead to a partner (guide, hotel, dealer).
+    pub const LEADS_ASSIGNED: &str = "leads_assigned";
+    /// Per-partner figure for `partner(partner_id, PARTNER_LEADS)`: leads handed to it.
+    pub const PARTNER_LEADS: &str = "leads";
+
     // Loyalty (all in points unless named `_minor`: currency minor units).
     pub const LOYALTY_ACCRUED: &str = "loyalty_accrued";
     pub const LOYALTY_REDEEMED: &str = "loyalty_redeemed";

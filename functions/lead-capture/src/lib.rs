@@ -1,1 +1,140 @@
-//! lead-capture: under construction in its own issue.
+//! lead-capture: leads from the web form, the agent and quiet conversations; the sales
+//! funnel with history; the manager API; notices to managers and partners; the CRM webhook.
+//!
+//! Two binaries share this library:
+//! - `lead-api` (HTTP): the public form `POST /t/{tenant}/leads` (with its CORS
+//!   preflight) and the manager API under `/t/{tenant}/leads/…`;
+//! - `lead-worker`: the `leads` and `crm` queues, and the scheduled sweep.
+//!
+//! See README.md for the data model, routes, settings and CLI.
+
+pub mod api;
+pub mod cors;
+pub mod crm;
+pub mod cursor;
+pub mod error;
+pub mod expr;
+pub mod model;
+pub mod notices;
+pub mod service;
+pub mod store;
+pub mod sweep;
+pub mod validate;
+pub mod worker;
+
+pub use error::{HttpError, LeadError};
+pub use store::LeadStore;
+
+use async_trait::async_trait;
+use sauda_shared::apikey::ApiKeyStore;
+use sauda_shared::aws::{
+    AwsClients, DynamoMessageStore, DynamoTenantDirectory, SecretsManagerSource, SqsQueue,
+};
+use sauda_shared::config::{required, ConfigError, CoreConfig};
+use sauda_shared::ports::{MessageQueue, MessageStore, SecretSource, TenantDirectory};
+use sauda_shared::ratelimit::RateLimiter;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Both binaries read the same settings: queue URLs are named by queue, so one local
+/// env file serves every function.
+#[derive(Clone, Debug)]
+pub struct LeadsConfig {
+    pub core: CoreConfig,
+    pub notify_queue_url: String,
+    pub crm_queue_url: String,
+    pub leads_queue_url: String,
+}
+
+impl LeadsConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            core: CoreConfig::from_env()?,
+            notify_queue_url: required("NOTIFY_QUEUE_URL")?,
+            crm_queue_url: required("CRM_QUEUE_URL")?,
+            leads_queue_url: required("LEADS_QUEUE_URL")?,
+        })
+    }
+}
+
+/// Pushes a failed record's next delivery back (SQS `ChangeMessageVisibility`).
+#[async_trait]
+pub trait Redelivery: Send + Sync {
+    async fn delay(&self, receipt_handle: &str, delay: Duration);
+}
+
+pub struct SqsRedelivery {
+    client: aws_sdk_sqs::Client,
+    queue_url: String,
+}
+
+impl SqsRedelivery {
+    pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
+        Self {
+            client,
+            queue_url: queue_url.into(),
+        }
+    }
+}
+
+#[async_trait]
+impl Redelivery for SqsRedelivery {
+    async fn delay(&self, receipt_handle: &str, delay: Duration) {
+        let seconds = i32::try_from(delay.as_secs()).unwrap_or(43_200);
+        let result = self
+            .client
+            .change_message_visibility()
+            .queue_url(&self.queue_url)
+            .receipt_handle(receipt_handle)
+            .visibility_timeout(seconds)
+            .send()
+            .await;
+        if let Err(e) = result {
+            // Not fatal: the queue's own visibility timeout still spaces the retries.
+            tracing::warn!(error = %aws_smithy_types::error::display::DisplayErrorContext(&e), "could not back off a failed CRM delivery");
+        }
+    }
+}
+
+/// Everything a handler needs, built once per process in `main`.
+pub struct Deps {
+    pub tenants: Arc<dyn TenantDirectory>,
+    pub secrets: Arc<dyn SecretSource>,
+    pub store: LeadStore,
+    pub api_keys: ApiKeyStore,
+    pub limiter: RateLimiter,
+    pub messages: Arc<dyn MessageStore>,
+    pub notify_queue: Arc<dyn MessageQueue>,
+    pub crm_queue: Arc<dyn MessageQueue>,
+    pub leads_queue: Arc<dyn MessageQueue>,
+    pub crm_redelivery: Arc<dyn Redelivery>,
+    pub crm: crm::CrmClient,
+    /// The sweep stops starting new tenants after this much of an invocation.
+    pub sweep_budget: Duration,
+}
+
+impl Deps {
+    pub fn from_aws(clients: &AwsClients, config: &LeadsConfig) -> Self {
+        let table = &config.core.table_name;
+        Self {
+            tenants: Arc::new(DynamoTenantDirectory::new(clients.dynamo.clone(), table)),
+            secrets: Arc::new(SecretsManagerSource::new(
+                clients.secrets.clone(),
+                &config.core.stage,
+            )),
+            store: LeadStore::new(clients.dynamo.clone(), table),
+            api_keys: ApiKeyStore::new(clients.dynamo.clone(), table),
+            limiter: RateLimiter::new(clients.dynamo.clone(), table),
+            messages: Arc::new(DynamoMessageStore::new(clients.dynamo.clone(), table)),
+            notify_queue: Arc::new(SqsQueue::new(clients.sqs.clone(), &config.notify_queue_url)),
+            crm_queue: Arc::new(SqsQueue::new(clients.sqs.clone(), &config.crm_queue_url)),
+            leads_queue: Arc::new(SqsQueue::new(clients.sqs.clone(), &config.leads_queue_url)),
+            crm_redelivery: Arc::new(SqsRedelivery::new(
+                clients.sqs.clone(),
+                &config.crm_queue_url,
+            )),
+            crm: crm::CrmClient::default(),
+            sweep_budget: Duration::from_secs(20),
+        }
+    }
+}

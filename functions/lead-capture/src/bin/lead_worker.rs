@@ -1,0 +1,12 @@
+use lambda_runtime::{run, service_fn, tracing, Error};
+use lead_capture::{worker, Deps, LeadsConfig};
+use sauda_shared::aws::{load_sdk_config, AwsClients};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing::init_default_subscriber();
+    let sdk = load_sdk_config().await;
+    let config = LeadsConfig::from_env()?;
+    let deps = Deps::from_aws(&AwsClients::new(&sdk), &config);
+    run(service_fn(|event| worker::handle(&deps, event))).await
+}
