@@ -12,7 +12,7 @@ echo "==> cfn-lint template.yaml"
 mkdir -p .local
 port=$(free_port)
 start_moto "$port" .local/moto-test.log
-trap 'kill $MOTO_PID 2>/dev/null || true' EXIT
+trap 'kill $MOTO_PID 2>/dev/null || true' EXIT INT TERM HUP
 echo "==> moto on $AWS_ENDPOINT_URL"
 
 if cargo nextest --version >/dev/null 2>&1; then
