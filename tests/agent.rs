@@ -15,7 +15,7 @@ use sauda_infra::catalog_cli;
 use sauda_shared::aws::{AwsClients, DynamoMessageStore};
 use sauda_shared::envelope::{Envelope, Job};
 use sauda_shared::keys;
-use sauda_shared::message::{Channel, InboundMessage, MessageKind};
+use sauda_shared::message::{Attachment, Channel, InboundMessage, MessageKind};
 use sauda_shared::ports::MessageStore;
 use sauda_shared::secrets::{Secret, TenantSecrets};
 use sauda_shared::stats::{self, metric};
@@ -1134,6 +1134,52 @@ async fn fallback_without_llm_hands_off_and_captures_contacts() {
     assert_eq!(fakes.llm_calls(), 0);
     let c = today(&env, &t).await;
     assert_eq!(c.get(&metric::fallback_reason("no_llm")), Some(&2));
+}
+
+#[tokio::test]
+async fn question_then_voice_note_is_answered_together_in_the_question_language() {
+    let env = TestEnv::new().await;
+    let fakes = Fakes::start().await;
+    let t = tenant(&env, false, |_| {}).await;
+    install_catalog(&env, &t, &pump_items()).await;
+    let deps = deps(&env, &fakes);
+    // The app says English; the customer writes Russian, then sends a voice note.
+    let question = InboundMessage {
+        language: Some("en".into()),
+        ..inbound(
+            &t,
+            17,
+            "1",
+            "Сколько стоит насос Grundfos CR 10?",
+            now() - 2_000,
+        )
+    };
+    let voice = InboundMessage {
+        kind: MessageKind::Voice,
+        text: None,
+        attachment: Some(Attachment::Voice {
+            file_id: "voice-file".into(),
+            duration_s: Some(4),
+        }),
+        ..inbound(&t, 17, "2", "", now() - 1_000)
+    };
+    store(&env, &[&question, &voice]).await;
+    let response = handle(&deps, lambda_event(event(&[&question, &voice])))
+        .await
+        .unwrap();
+    assert!(failed_ids(&response).is_empty());
+
+    let texts = fakes.telegram_texts();
+    assert_eq!(texts.len(), 1, "one answer for the burst: {texts:?}");
+    assert!(texts[0].starts_with("Голосовые сообщения"), "{}", texts[0]);
+    assert!(
+        texts[0].contains("GR-CR10-2"),
+        "searched the question: {}",
+        texts[0]
+    );
+    assert!(!texts[0].contains("DN-VLV-15"), "{}", texts[0]);
+    assert_eq!(reply_state(&env, &question).await, "superseded");
+    assert_eq!(reply_state(&env, &voice).await, "fallback");
 }
 
 #[tokio::test]

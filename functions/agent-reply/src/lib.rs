@@ -144,6 +144,14 @@ fn group_of(record: &SqsMessage) -> String {
         .unwrap_or_default()
 }
 
+/// The invocation's deadline as an `Instant`. Lambda sends epoch milliseconds in the
+/// future; a value already in the past is not a real deadline (`cargo lambda watch` sends
+/// the timeout's length, 600000), so it is ignored rather than failing every job.
+fn invocation_deadline(deadline_ms: u64, now_ms: i64) -> Option<Instant> {
+    let left = i64::try_from(deadline_ms).unwrap_or(i64::MAX) - now_ms;
+    (left > 0).then(|| Instant::now() + Duration::from_millis(left as u64))
+}
+
 /// Handles a batch. Conversations (FIFO message groups) run concurrently; within one,
 /// messages run in order and the first failure fails it and every later message of
 /// that conversation, so their order survives the retry. Counters and AI usage are
@@ -152,13 +160,7 @@ pub async fn handle(
     deps: &Deps,
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, lambda_runtime::Error> {
-    let deadline = match event.context.deadline {
-        0 => None,
-        ms => {
-            let left = i64::try_from(ms).unwrap_or(i64::MAX) - sauda_shared::now_ms();
-            Some(Instant::now() + Duration::from_millis(left.max(0) as u64))
-        }
-    };
+    let deadline = invocation_deadline(event.context.deadline, sauda_shared::now_ms());
     let state = reply::BatchState {
         counters: Mutex::new(CounterBatch::default()),
         deadline,
@@ -222,5 +224,24 @@ async fn handle_record(
             }
             Err(JobFailure::Transient(e))
         }
+    }
+}
+
+#[cfg(test)]
+mod deadline_tests {
+    use super::invocation_deadline;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn only_future_epoch_deadlines_count() {
+        let now = 1_795_604_460_000;
+        let soon = invocation_deadline(1_795_604_470_000, now).expect("10 s left");
+        let left = soon.saturating_duration_since(Instant::now());
+        assert!(left > Duration::from_secs(9) && left <= Duration::from_secs(10));
+        assert!(invocation_deadline(0, now).is_none());
+        assert!(
+            invocation_deadline(600_000, now).is_none(),
+            "a duration, not an instant"
+        );
     }
 }

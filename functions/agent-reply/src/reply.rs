@@ -126,6 +126,28 @@ fn message_text(text: Option<&str>, attachment: Option<&Attachment>) -> String {
     }
 }
 
+/// What the customer wrote since our last reply, oldest first: messages superseded by a
+/// newer one in the same burst are answered together with it (a question, then a voice
+/// note, is still a question).
+fn unanswered_words(conv: &Conversation, inbound_sk: &str, current: Option<&str>) -> String {
+    let mut words: Vec<&str> = conv
+        .messages
+        .iter()
+        .filter(|m| m.sk.as_str() < inbound_sk)
+        .take_while(|m| m.direction == Direction::In)
+        .filter_map(|m| m.text.as_deref())
+        .collect();
+    words.reverse();
+    words.extend(current);
+    let joined = words
+        .iter()
+        .map(|w| w.trim())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n");
+    joined.chars().take(4_000).collect()
+}
+
 fn month_of(config: &TenantConfig, ts_ms: i64) -> String {
     let ts = jiff::Timestamp::from_millisecond(ts_ms).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
     ts.to_zoned(config.zone()).strftime("%Y-%m").to_string()
@@ -200,8 +222,10 @@ pub async fn process(
     };
 
     let text = message_text(message.text.as_deref(), message.attachment.as_ref());
+    let unanswered = unanswered_words(&conv, &inbound_sk, message.text.as_deref());
+    // The customer's own words decide the language, never our notes about attachments.
     let language = prompt::detect_language(
-        &text,
+        &unanswered,
         profile
             .and_then(|p| p.language.as_deref())
             .or(message.language.as_deref()),
@@ -263,6 +287,7 @@ pub async fn process(
                 message,
                 &conv,
                 &text,
+                &unanswered,
                 &language,
                 &mut profile_update,
                 now,
@@ -566,6 +591,7 @@ async fn answer(
     message: &InboundMessage,
     conv: &Conversation,
     text: &str,
+    unanswered: &str,
     language: &str,
     profile_update: &mut ProfileUpdate,
     now: i64,
@@ -577,7 +603,13 @@ async fn answer(
     let top_k = config.agent.top_k.clamp(1, 20);
     let matches: Vec<CatalogItem> = catalog
         .as_ref()
-        .map(|c| c.search(text, top_k).into_iter().map(|h| h.item).collect())
+        .filter(|_| !unanswered.trim().is_empty())
+        .map(|c| {
+            c.search(unanswered, top_k)
+                .into_iter()
+                .map(|h| h.item)
+                .collect()
+        })
         .unwrap_or_default();
 
     // Budget: when spent, fall back and tell the managers once.
@@ -809,7 +841,12 @@ async fn fallback_text(
         effects.tools.push("capture_lead".into());
         return Ok(t.lead_thanks.to_owned());
     }
-    Ok(prompt::fallback_reply(language, matches))
+    let reply = prompt::fallback_reply(language, matches);
+    let words = message.text.as_deref().map(str::trim).unwrap_or_default();
+    if words.is_empty() && matches!(message.attachment, Some(Attachment::Voice { .. })) {
+        return Ok(format!("{}\n{reply}", t.voice_unsupported));
+    }
+    Ok(reply)
 }
 
 fn price_of(deps: &Deps, config: &TenantConfig, model: &str) -> sauda_shared::tenant::ModelPrice {
