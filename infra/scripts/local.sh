@@ -74,10 +74,19 @@ wait_http "$AWS_ENDPOINT_URL/moto-api/" moto
 start fake-saas .local/fake-saas.log $SAUDA local fake-saas --port "$FAKE_PORT" --log .local/outbox.jsonl
 
 echo "==> provisioning stage $STAGE from template.yaml"
-$SAUDA local provision \
-  --param "TelegramApiBase=http://127.0.0.1:$FAKE_PORT/telegram" \
-  --param "WhatsappApiBase=http://127.0.0.1:$FAKE_PORT/whatsapp"
-echo "==> seeding the demo tenant"
+params=(--param "TelegramApiBase=http://127.0.0.1:$FAKE_PORT/telegram"
+  --param "WhatsappApiBase=http://127.0.0.1:$FAKE_PORT/whatsapp")
+# A real model is optional: without a key the agent answers from the catalog alone.
+[ -n "${SAUDA_LLM_BASE_URL:-}" ] && params+=(--param "LlmBaseUrl=$SAUDA_LLM_BASE_URL")
+[ -n "${SAUDA_LLM_MODEL:-}" ] && params+=(--param "LlmModel=$SAUDA_LLM_MODEL")
+$SAUDA local provision "${params[@]}"
+if [ -n "${SAUDA_LLM_API_KEY:-}" ]; then
+  printf '{"llm_api_key":"%s"}' "$SAUDA_LLM_API_KEY" | $SAUDA platform secrets >/dev/null
+  echo "    LLM key stored in the platform secret; the agent uses the model"
+else
+  echo "    no SAUDA_LLM_API_KEY: the agent answers in its retrieval-only fallback mode"
+fi
+echo "==> seeding the demo tenant (catalog of 40,000 items, loyalty partner, API keys)"
 $SAUDA local seed
 
 echo "==> serving the functions on http://127.0.0.1:$LAMBDA_PORT"

@@ -39,6 +39,9 @@ pub enum Command {
     /// The local stack: provision the emulator from template.yaml, seed, pump, demo.
     #[command(subcommand)]
     Local(LocalCommand),
+    /// Platform-wide secrets (the default LLM key).
+    #[command(subcommand)]
+    Platform(PlatformCommand),
     /// Queue depths and dead-letter redrive.
     #[command(subcommand)]
     Queue(crate::queue_cli::QueueCommand),
@@ -110,6 +113,16 @@ pub enum TenantCommand {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum PlatformCommand {
+    /// Merge keys (JSON from --file or standard input) into `sauda/{stage}/platform`,
+    /// e.g. `{"llm_api_key":"sk-…"}`; `null` removes a key. Values are never printed.
+    Secrets {
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 pub enum TelegramCommand {
     /// Register the tenant's webhook with Telegram using a fresh random secret token.
     SetWebhook {
@@ -163,10 +176,15 @@ pub enum LocalCommand {
         #[arg(long, default_value = ".local/lambda.env")]
         env_file: PathBuf,
     },
-    /// Create the demo tenant with its (local-only) secrets.
+    /// Create the demo tenant with its (local-only) secrets, catalog, partner and API keys.
     Seed {
+        #[command(flatten)]
+        template: TemplateArg,
         #[arg(long, default_value = "infra/demo/tenant.json")]
         demo: PathBuf,
+        /// Where the generated catalog and the demo's API keys go.
+        #[arg(long, default_value = ".local")]
+        work_dir: PathBuf,
     },
     /// Deliver queue messages to the functions served by `cargo lambda watch`.
     Pump {
@@ -319,6 +337,15 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Local(cmd) => local_command(clients, &cli.stage, region, cmd).await,
         Command::Bench(cmd) => crate::bench_cli::run(&ctx, cmd).await,
         Command::Queue(cmd) => crate::queue_cli::run(&ctx, cmd).await,
+        Command::Platform(PlatformCommand::Secrets { file }) => {
+            let update: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(&read_input(file.as_deref())?)
+                    .map_err(|e| format!("secrets JSON must be an object: {e}"))?;
+            let names =
+                tenant::merge_platform_secrets_json(&clients.secrets, &cli.stage, update).await?;
+            println!("platform secret now holds: {}", names.join(", "));
+            Ok(())
+        }
         Command::Report(cmd) => crate::report_cli::run(&ctx, cmd).await,
         Command::Catalog(cmd) => crate::catalog_cli::run(&ctx, cmd).await,
         Command::Loyalty(cmd) => crate::loyalty_cli::run(&ctx, cmd).await,
@@ -470,24 +497,15 @@ async fn local_command(
             }
             println!("function env written to {}", env_file.display());
         }
-        LocalCommand::Seed { demo } => {
+        LocalCommand::Seed {
+            template,
+            demo,
+            work_dir,
+        } => {
+            let stack = local_stack(clients, stage, region, &template).await?;
             let demo = DemoTenant::load(&demo)?;
-            let table = format!("sauda-{stage}");
-            match tenant::create_tenant(&clients.dynamo, &table, &demo.config()).await {
-                Ok(()) => {}
-                // Re-seeding refreshes the demo settings and keeps the data.
-                Err(tenant::OnboardingError::AlreadyExists(_)) => {
-                    tenant::put_config(&clients.dynamo, &table, &demo.config()).await?
-                }
-                Err(e) => return Err(e.into()),
-            }
-            tenant::merge_tenant_secrets(
-                &clients.secrets,
-                stage,
-                &demo.tenant,
-                demo.secrets.clone(),
-            )
-            .await?;
+            let bucket = stack.bucket.clone().ok_or("the template has no bucket")?;
+            crate::demo_seed::seed(clients, stage, &stack.table, &bucket, &demo, &work_dir).await?;
             println!("demo tenant {} seeded", demo.tenant);
         }
         LocalCommand::Pump {
@@ -570,6 +588,7 @@ async fn local_command(
                 webhook: webhook_url,
                 functions: functions_url,
                 outbox,
+                work_dir: PathBuf::from(".local"),
             };
             crate::demo_run::play(clients, &stack, &demo, &urls).await?;
         }

@@ -17,6 +17,8 @@ pub struct DemoUrls {
     pub functions: String,
     /// The fake SaaS request log.
     pub outbox: PathBuf,
+    /// Where `sauda local seed` left the demo's API keys.
+    pub work_dir: PathBuf,
 }
 
 type DemoResult = Result<(), Box<dyn std::error::Error>>;
@@ -38,6 +40,14 @@ pub async fn play(
     let outbox_start = outbox_len(&urls.outbox);
     webhook_steps(&http, demo, urls, run, now, chat_id, wa_from).await?;
     await_replies(&urls.outbox, outbox_start, Duration::from_secs(90)).await;
+
+    let keys = crate::demo_seed::load_keys(&urls.work_dir)?;
+    let notices_start = outbox_len(&urls.outbox);
+    lead_steps(&http, demo, urls, &keys, run).await?;
+    loyalty_steps(&http, demo, urls, &keys, run, wa_from).await?;
+    report_step(clients, stack, demo).await?;
+    await_manager_notices(&urls.outbox, notices_start, Duration::from_secs(90)).await;
+
     show_stored(
         clients,
         stack,
@@ -258,4 +268,208 @@ async fn show_queues(clients: &sauda_shared::aws::AwsClients, stack: &Stack) -> 
         );
     }
     Ok(())
+}
+
+async fn show(
+    label: &str,
+    response: reqwest::Response,
+) -> Result<Value, Box<dyn std::error::Error>> {
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    let mut shown = body.to_string();
+    if shown.chars().count() > 160 {
+        shown = shown.chars().take(157).collect::<String>() + "...";
+    }
+    println!("  {label:<30} -> {status} {shown}");
+    Ok(body)
+}
+
+/// A web-form lead, then the manager's view of new leads.
+async fn lead_steps(
+    http: &reqwest::Client,
+    demo: &DemoTenant,
+    urls: &DemoUrls,
+    keys: &crate::demo_seed::DemoKeys,
+    run: i64,
+) -> DemoResult {
+    println!("\n== a lead from the web form, and the manager API ==");
+    let t = &demo.tenant;
+    let base = format!(
+        "{}/lambda-url/lead-api/t/{t}/leads",
+        urls.functions.trim_end_matches('/')
+    );
+    let form = serde_json::json!({
+        "name": "Bekzat Nurlanov",
+        "phone": "8 701 123 45 67",
+        "email": format!("bekzat+{run}@example.kz"),
+        "interest": "Grundfos CR 10 pump, delivery to Bishkek",
+        "source": "site/contact",
+        "consent": true
+    });
+    let origin = "http://localhost:8080";
+    let response = http
+        .post(&base)
+        .header("origin", origin)
+        .json(&form)
+        .send()
+        .await?;
+    show("web form lead", response).await?;
+    let invalid = serde_json::json!({"name": "", "phone": "12", "consent": true});
+    let response = http
+        .post(&base)
+        .header("origin", origin)
+        .json(&invalid)
+        .send()
+        .await?;
+    show("invalid form (per field)", response).await?;
+    let response = http
+        .get(format!("{base}?stage=new&limit=5"))
+        .bearer_auth(&keys.manager)
+        .send()
+        .await?;
+    let body = show("manager: new leads", response).await?;
+    if let Some(contact) = body["leads"]
+        .as_array()
+        .and_then(|l| l.first())
+        .and_then(|l| l["contact"].as_str())
+    {
+        let response = http
+            .post(format!("{base}/{contact}/stage"))
+            .bearer_auth(&keys.manager)
+            .json(&serde_json::json!({"stage": "qualification", "reason": "called back"}))
+            .send()
+            .await?;
+        show("manager: to qualification", response).await?;
+        let response = http
+            .post(format!("{base}/{contact}/stage"))
+            .bearer_auth(&keys.manager)
+            .json(&serde_json::json!({"stage": "new"}))
+            .send()
+            .await?;
+        show("manager: back two stages", response).await?;
+    }
+    let response = http
+        .get(format!("{base}?stage=new"))
+        .bearer_auth("sk_wrong")
+        .send()
+        .await?;
+    show("manager: wrong key", response).await?;
+    Ok(())
+}
+
+/// The WhatsApp customer joins the loyalty program at the partner's till and buys.
+async fn loyalty_steps(
+    http: &reqwest::Client,
+    demo: &DemoTenant,
+    urls: &DemoUrls,
+    keys: &crate::demo_seed::DemoKeys,
+    run: i64,
+    wa_from: &str,
+) -> DemoResult {
+    println!(
+        "\n== loyalty at the partner's till ({}) ==",
+        keys.partner_id
+    );
+    let t = &demo.tenant;
+    let base = format!(
+        "{}/lambda-url/loyalty/t/{t}/loyalty",
+        urls.functions.trim_end_matches('/')
+    );
+    let phone = format!("+{wa_from}");
+    let post = |path: &str, key: String, body: Value| {
+        http.post(format!("{base}/{path}"))
+            .bearer_auth(&keys.partner)
+            .header("idempotency-key", key)
+            .json(&body)
+            .send()
+    };
+    let response = post(
+        "join",
+        format!("join-{run}"),
+        serde_json::json!({"phone": phone}),
+    )
+    .await?;
+    show("join (welcome bonus)", response).await?;
+    let purchase = format!("R-{run}");
+    let accrue = serde_json::json!({"phone": phone, "purchase_ref": purchase, "amount_minor": 1_250_000, "currency": "KZT"});
+    let response = post("accrue", format!("{purchase}-accrue"), accrue.clone()).await?;
+    show("accrue on 12 500 KZT (5 %)", response).await?;
+    let response = post("accrue", format!("{purchase}-accrue"), accrue).await?;
+    show("the same request retried", response).await?;
+    // The next purchase, 1 000 KZT: at most 50 % of it may be paid in points.
+    let next = format!("{purchase}b");
+    let too_much = serde_json::json!({"phone": phone, "purchase_ref": next, "amount_minor": 100_000, "currency": "KZT", "points": 1_000_000});
+    let response = post("redeem", format!("{next}-redeem-too-much"), too_much).await?;
+    show("redeem more than allowed", response).await?;
+    let redeem = serde_json::json!({"phone": phone, "purchase_ref": next, "amount_minor": 100_000, "currency": "KZT", "points": 30_000});
+    let response = post("redeem", format!("{next}-redeem"), redeem).await?;
+    show("redeem 300 KZT in points", response).await?;
+    let response = http
+        .get(format!("{base}/balance?phone=%2B{wa_from}"))
+        .bearer_auth(&keys.partner)
+        .send()
+        .await?;
+    show("balance", response).await?;
+    Ok(())
+}
+
+/// Yesterday's daily report, through the reports queue and worker like a scheduled one.
+async fn report_step(
+    clients: &sauda_shared::aws::AwsClients,
+    stack: &Stack,
+    demo: &DemoTenant,
+) -> DemoResult {
+    println!("\n== yesterday's report for the managers ==");
+    let zone = jiff::tz::TimeZone::get(&demo.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
+    let yesterday = jiff::Timestamp::now().to_zoned(zone).date().yesterday()?;
+    let envelope =
+        sauda_shared::envelope::Envelope::report(demo.tenant.clone(), yesterday.to_string());
+    let queue = stack
+        .queue("ReportsQueue")
+        .ok_or("the template has no ReportsQueue")?;
+    clients
+        .sqs
+        .send_message()
+        .queue_url(&queue.url)
+        .message_body(envelope.to_json())
+        .send()
+        .await?;
+    println!(
+        "  report job for {yesterday} queued: the worker stores it in S3 and tells the managers"
+    );
+    Ok(())
+}
+
+/// Waits for the managers' Telegram notices: the lead card and the report summary.
+async fn await_manager_notices(outbox: &std::path::Path, start: usize, timeout: Duration) {
+    println!("\n== the managers' notices (notify queue → notifier → fake Telegram) ==");
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut shown = 0;
+    loop {
+        let lines: Vec<Value> = std::fs::read_to_string(outbox)
+            .unwrap_or_default()
+            .lines()
+            .skip(start)
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .filter(|l: &Value| l["channel"] == "telegram")
+            .collect();
+        for line in lines.iter().skip(shown) {
+            let text = line["body"]["text"].as_str().unwrap_or_default();
+            println!("  telegram → chat {}:\n{}\n", line["to"], indent(text));
+        }
+        shown = lines.len();
+        let report_sent = lines.iter().any(|l| {
+            l["body"]["text"]
+                .as_str()
+                .is_some_and(|t| t.contains("report.html"))
+        });
+        if report_sent {
+            return;
+        }
+        if tokio::time::Instant::now() > deadline {
+            println!("  (no report notice within {timeout:?}; see .local/pump.log)");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }

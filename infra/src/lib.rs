@@ -11,6 +11,7 @@ pub mod catalog_cli;
 pub mod cli;
 pub mod demo;
 pub mod demo_run;
+pub mod demo_seed;
 pub mod fake_saas;
 pub mod leads_cli;
 pub mod loyalty_cli;

@@ -223,8 +223,42 @@ pub async fn merge_tenant_secrets_json(
     tenant: &TenantId,
     update: serde_json::Map<String, serde_json::Value>,
 ) -> Result<Vec<String>, OnboardingError> {
-    let name = tenant_secret_name(stage, tenant);
-    let existing = match secrets.get_secret_value().secret_id(&name).send().await {
+    let description = format!("Sauda channel secrets of tenant {tenant}");
+    merge_secret_document::<TenantSecrets>(
+        secrets,
+        &tenant_secret_name(stage, tenant),
+        &description,
+        update,
+    )
+    .await
+}
+
+/// Merges `update` into the platform secret (`sauda/{stage}/platform`), as
+/// [`merge_tenant_secrets_json`] does for a tenant's.
+pub async fn merge_platform_secrets_json(
+    secrets: &aws_sdk_secretsmanager::Client,
+    stage: &str,
+    update: serde_json::Map<String, serde_json::Value>,
+) -> Result<Vec<String>, OnboardingError> {
+    let name = sauda_shared::aws::SecretsManagerSource::platform_secret_name(stage);
+    merge_secret_document::<sauda_shared::secrets::PlatformSecrets>(
+        secrets,
+        &name,
+        "Sauda platform secrets",
+        update,
+    )
+    .await
+}
+
+/// Read-merge-write of a JSON secret document; `T` is the shape the functions read, and a
+/// document that does not fit it is refused before anything is stored.
+async fn merge_secret_document<T: serde::de::DeserializeOwned>(
+    secrets: &aws_sdk_secretsmanager::Client,
+    name: &str,
+    description: &str,
+    update: serde_json::Map<String, serde_json::Value>,
+) -> Result<Vec<String>, OnboardingError> {
+    let existing = match secrets.get_secret_value().secret_id(name).send().await {
         Ok(out) => Some(
             serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(
                 out.secret_string().unwrap_or("{}"),
@@ -241,14 +275,13 @@ pub async fn merge_tenant_secrets_json(
     };
     let mut merged = existing.clone().unwrap_or_default();
     sauda_shared::secrets::merge_json(&mut merged, update);
-    // Refuse to store what the functions could not read back.
-    serde_json::from_value::<TenantSecrets>(serde_json::Value::Object(merged.clone()))
+    serde_json::from_value::<T>(serde_json::Value::Object(merged.clone()))
         .map_err(|e| OnboardingError::Invalid(format!("secrets: {e}")))?;
     let body = serde_json::Value::Object(merged.clone()).to_string();
     if existing.is_some() {
         secrets
             .put_secret_value()
-            .secret_id(&name)
+            .secret_id(name)
             .secret_string(body)
             .send()
             .await
@@ -256,8 +289,8 @@ pub async fn merge_tenant_secrets_json(
     } else {
         secrets
             .create_secret()
-            .name(&name)
-            .description(format!("Sauda channel secrets of tenant {tenant}"))
+            .name(name)
+            .description(description)
             .secret_string(body)
             .send()
             .await
