@@ -11,7 +11,7 @@ use sauda_shared::message::{Channel, OutboundMessage};
 use sauda_shared::secrets::TenantSecrets;
 use sauda_shared::tenant::TenantStatus;
 use sauda_tests::{attr_s, TestEnv, TestTenant};
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::sync::Arc;
 use tower::ServiceExt;
 use webhook::{router, Deps, WebhookConfig, MAX_BODY_BYTES};
@@ -759,5 +759,54 @@ async fn secrets_are_read_once_and_cached() {
         calls.get("DynamoDB.GetItem"),
         Some(&1),
         "tenant config cached: {calls:?}"
+    );
+}
+
+/// The onboarding CLI merges secrets key by key: `null` removes one, a key the functions
+/// do not read is refused before anything is written.
+#[tokio::test]
+async fn tenant_secrets_merge_key_by_key_and_refuse_unknown_keys() {
+    use sauda_infra::tenant::{merge_tenant_secrets_json, read_tenant_secrets};
+    let env = TestEnv::new().await;
+    let t = env.tenant().await;
+    let map = |v: serde_json::Value| v.as_object().unwrap().clone();
+    merge_tenant_secrets_json(
+        &env.clients.secrets,
+        env.stage(),
+        &t.id,
+        map(json!({"crm_webhook_secret": "crm-1", "telegram_webhook_secret": null})),
+    )
+    .await
+    .unwrap();
+    let stored = read_tenant_secrets(&env.clients.secrets, env.stage(), &t.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.crm_webhook_secret.unwrap().expose(), "crm-1");
+    assert!(stored.telegram_webhook_secret.is_none());
+    assert!(
+        stored.whatsapp_app_secret.is_some(),
+        "untouched keys are kept"
+    );
+
+    let refused = merge_tenant_secrets_json(
+        &env.clients.secrets,
+        env.stage(),
+        &t.id,
+        map(json!({"telegram_bot_tokn": "123:typo", "llm_api_key": "sk-x"})),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        refused.to_string().contains("telegram_bot_tokn"),
+        "{refused}"
+    );
+    let after = read_tenant_secrets(&env.clients.secrets, env.stage(), &t.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        after.llm_api_key.is_none(),
+        "nothing of a refused update is stored"
     );
 }

@@ -103,7 +103,8 @@ pub enum TenantCommand {
     },
     /// Merge channel secrets (JSON from --file or standard input) into the tenant's secret.
     /// Keys: telegram_bot_token, telegram_webhook_secret, whatsapp_app_secret,
-    /// whatsapp_verify_token, whatsapp_access_token, stripe_webhook_secret.
+    /// whatsapp_verify_token, whatsapp_access_token, stripe_webhook_secret, llm_api_key
+    /// (the tenant's own model key), crm_webhook_secret. `null` removes a key.
     Secrets {
         #[arg(long)]
         tenant: String,

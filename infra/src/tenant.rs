@@ -228,6 +228,7 @@ pub async fn merge_tenant_secrets_json(
         secrets,
         &tenant_secret_name(stage, tenant),
         &description,
+        TenantSecrets::KEYS,
         update,
     )
     .await
@@ -245,6 +246,7 @@ pub async fn merge_platform_secrets_json(
         secrets,
         &name,
         "Sauda platform secrets",
+        sauda_shared::secrets::PlatformSecrets::KEYS,
         update,
     )
     .await
@@ -256,8 +258,15 @@ async fn merge_secret_document<T: serde::de::DeserializeOwned>(
     secrets: &aws_sdk_secretsmanager::Client,
     name: &str,
     description: &str,
+    known_keys: &[&str],
     update: serde_json::Map<String, serde_json::Value>,
 ) -> Result<Vec<String>, OnboardingError> {
+    if let Some(unknown) = update.keys().find(|k| !known_keys.contains(&k.as_str())) {
+        return Err(OnboardingError::Invalid(format!(
+            "unknown secret key {unknown:?}; known keys: {}",
+            known_keys.join(", ")
+        )));
+    }
     let existing = match secrets.get_secret_value().secret_id(name).send().await {
         Ok(out) => Some(
             serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(

@@ -56,12 +56,30 @@ pub struct TenantSecrets {
     pub crm_webhook_secret: Option<Secret>,
 }
 
+impl TenantSecrets {
+    /// Every key the functions read; the CLI refuses others, so a typo cannot pass unnoticed.
+    pub const KEYS: &'static [&'static str] = &[
+        "telegram_bot_token",
+        "telegram_webhook_secret",
+        "whatsapp_app_secret",
+        "whatsapp_verify_token",
+        "whatsapp_access_token",
+        "stripe_webhook_secret",
+        "llm_api_key",
+        "crm_webhook_secret",
+    ];
+}
+
 /// Platform-wide secrets (`sauda/{stage}/platform`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlatformSecrets {
     /// Default key for the platform's OpenAI-compatible LLM endpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub llm_api_key: Option<Secret>,
+}
+
+impl PlatformSecrets {
+    pub const KEYS: &'static [&'static str] = &["llm_api_key"];
 }
 
 /// Merges two secret documents field by field: keys present in `update` replace those in
