@@ -8,7 +8,7 @@ help:
 	@echo "make local   - local AWS emulator + functions + demo conversation (Ctrl-C stops all)"
 	@echo "make test    - cfn-lint + the whole test suite against a private emulator"
 	@echo "make lint    - cargo fmt --check and clippy -D warnings"
-	@echo "make bench   - criterion benches and the runtime benchmark (figures for README)"
+	@echo "make bench   - every benchmark behind the README figures (SECTIONS="webhook reports" for some)"
 	@echo "make events  - regenerate the signed sample events under events/"
 	@echo "make report-preview - render the demo tenant's HTML report to a PNG (headless Chromium)"
 
@@ -26,7 +26,7 @@ fmt:
 	cargo fmt --all
 
 bench:
-	@bash infra/bench/run.sh
+	@bash infra/bench/run.sh $(SECTIONS)
 
 events:
 	cargo run -q -p sauda-infra --bin sauda -- local events

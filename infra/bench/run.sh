@@ -1,23 +1,62 @@
 #!/usr/bin/env bash
-# `make bench`: the measurements behind the README's figures. Criterion benches run
-# without AWS; the runtime benchmarks start their own moto and use a stage of their own.
-# Timings depend on the machine; AWS call counts are exact (see the tests that count them).
+# `make bench`: the measurements behind the README's figures, one section per capability.
+#   bash infra/bench/run.sh                    # all of them (about 20 minutes on 2 cores)
+#   bash infra/bench/run.sh webhook reports    # some of them
+# Criterion benches run without AWS; the runtime benchmarks each start a moto of their
+# own (a fresh emulator: moto slows down as it fills) and stop it afterwards.
+# Timings depend on the machine; AWS call counts are exact (tests assert them too).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source infra/scripts/env.sh
 ensure_venv
-
-echo "==> criterion: webhook parse + verify + key building per update"
-cargo bench -q -p sauda-shared --bench ingress -- --noplot
-
-echo "==> release build of the webhook binary"
-cargo build -q --release -p webhook --bin webhook
-cargo build -q -p sauda-infra --bin sauda
-
 mkdir -p .local
-port=$(free_port)
-start_moto "$port" .local/moto-bench.log
-trap 'kill $MOTO_PID 2>/dev/null || true' EXIT
 
-echo "==> webhook under a Lambda Runtime API emulator (cold init, latency, peak RSS, size)"
-target/debug/sauda bench webhook --binary target/release/webhook --invocations 1000 --cold-starts 10
+sections=("$@")
+[ ${#sections[@]} -gt 0 ] || sections=(webhook agent leads loyalty reports)
+
+MOTO_PID=
+trap '[ -z "$MOTO_PID" ] || kill $MOTO_PID 2>/dev/null || true' EXIT
+fresh_moto() {
+  [ -z "$MOTO_PID" ] || { kill "$MOTO_PID" 2>/dev/null || true; wait "$MOTO_PID" 2>/dev/null || true; }
+  start_moto "$(free_port)" ".local/moto-bench-$1.log"
+}
+
+webhook() {
+  echo "==> criterion: webhook parse + verify + key building per update"
+  cargo bench -q -p sauda-shared --bench ingress -- --noplot
+  echo "==> webhook under a Lambda Runtime API emulator (cold init, latency, peak RSS, size)"
+  cargo build -q --release -p webhook --bin webhook
+  cargo build -q -p sauda-infra --bin sauda
+  fresh_moto webhook
+  target/debug/sauda bench webhook --binary target/release/webhook --invocations 1000 --cold-starts 10
+}
+
+agent() {
+  echo "==> criterion: catalog search over 40,000 items, index build"
+  cargo bench -q -p agent-reply --bench catalog -- --noplot
+  echo "==> agent-reply runtime: index load, cold and warm replies, peak RSS"
+  bash infra/bench/agent_reply.sh
+}
+
+leads() {
+  echo "==> lead form latency and AWS calls"
+  bash infra/bench/leads.sh
+}
+
+loyalty() {
+  echo "==> loyalty: calls per operation, latency, invariant after 10,000 operations"
+  bash functions/loyalty/benches/run.sh
+}
+
+reports() {
+  echo "==> reports: calls and time per report for 1k/10k/100k events; planner fan-out"
+  fresh_moto reports
+  cargo bench -q -p reports --bench reports --profile dev
+}
+
+for section in "${sections[@]}"; do
+  case "$section" in
+    webhook | agent | leads | loyalty | reports) "$section" ;;
+    *) echo "unknown section $section (webhook, agent, leads, loyalty, reports)" >&2; exit 2 ;;
+  esac
+done
