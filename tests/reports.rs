@@ -25,6 +25,7 @@ use sauda_tests::fake::FakeServer;
 use sauda_tests::{failed_ids, lambda_event, sqs_event, TestEnv};
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 // ---- the system under test -----------------------------------------------------------
 
@@ -36,8 +37,84 @@ fn worker_deps(env: &TestEnv) -> worker::Deps {
         },
         bucket: env.stack.bucket.clone().expect("the template has a bucket"),
         notify_queue_url: env.queue_url("NotifyQueue"),
+        link_base_url: None,
     };
     worker::Deps::from_aws(&env.clients, &config)
+}
+
+const LINK_BASE: &str = "https://api.example/";
+
+fn linked_worker_deps(env: &TestEnv) -> worker::Deps {
+    worker::Deps {
+        link_base_url: Some(LINK_BASE.into()),
+        ..worker_deps(env)
+    }
+}
+
+fn link_deps(env: &TestEnv, valid_days: u32) -> Arc<reports::link::Deps> {
+    let config = reports::link::LinkConfig {
+        core: sauda_shared::config::CoreConfig {
+            stage: env.stage().to_owned(),
+            table_name: env.stack.table.clone(),
+        },
+        bucket: env.stack.bucket.clone().unwrap(),
+        valid_days,
+    };
+    Arc::new(reports::link::Deps::from_aws(&env.clients, &config))
+}
+
+/// GET through the report-link router; returns the status, `Location` and body.
+async fn open_link(deps: &Arc<reports::link::Deps>, path_and_query: &str) -> (u16, String, String) {
+    use tower::ServiceExt;
+    let response = reports::link::router(deps.clone())
+        .oneshot(
+            http::Request::get(path_and_query)
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let location = response
+        .headers()
+        .get(http::header::LOCATION)
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let body = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    (
+        status,
+        location,
+        String::from_utf8_lossy(&body).into_owned(),
+    )
+}
+
+/// The link in each tenant's summary for the managers, from the notify queue.
+async fn summary_links(env: &TestEnv) -> HashMap<TenantId, String> {
+    let mut links = HashMap::new();
+    for m in env.receive_all("NotifyQueue").await {
+        let Ok(envelope) = Envelope::from_json(m.body().unwrap()) else {
+            continue;
+        };
+        if let Job::Notify { notice } = envelope.job {
+            let link = notice
+                .html
+                .split("href=\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap()
+                .replace("&amp;", "&");
+            assert!(
+                links.insert(notice.tenant, link).is_none(),
+                "one notice each"
+            );
+        }
+    }
+    links
 }
 
 fn planner_deps(env: &TestEnv) -> reports::planner::PlannerDeps {
@@ -1391,4 +1468,137 @@ async fn bad_jobs_fail_without_output_and_unknown_tenants_are_dropped() {
     )
     .await;
     assert!(matches!(open, Err(worker::ReportError::NotEnded { .. })));
+}
+
+#[tokio::test]
+async fn managers_get_a_stable_link_that_redirects_to_the_report_and_only_with_its_token() {
+    let env = TestEnv::new().await;
+    let deps = linked_worker_deps(&env);
+    let a = tenant_with_managers(&env, &[111]).await;
+    let b = tenant_with_managers(&env, &[222]).await;
+    for t in [&a, &b] {
+        worker::handle(&deps, lambda_event(sqs_event(&[job(t, "2026-10-15")])))
+            .await
+            .unwrap();
+    }
+    let links = summary_links(&env).await;
+    let (link_a, link_b) = (links[&a].clone(), links[&b].clone());
+    let prefix = format!("{LINK_BASE}t/{a}/reports/2026-10-15/report.html?token=");
+    assert!(link_a.starts_with(&prefix), "{link_a}");
+    let token_a = link_a.strip_prefix(&prefix).unwrap().to_owned();
+    let token_b = link_b.split("token=").nth(1).unwrap().to_owned();
+    assert!(token_a.len() >= 43 && token_a != token_b);
+
+    // The link redirects to a short-lived presigned GET of the stored file.
+    let links = link_deps(&env, 90);
+    let path = format!("/t/{a}/reports/2026-10-15/report.html?token={token_a}");
+    let (status, location, _) = open_link(&links, &path).await;
+    assert_eq!(status, 302);
+    assert!(location.contains("X-Amz-Expires=300"), "{location}");
+    let body = reqwest::get(&location).await.unwrap();
+    assert!(body.status().is_success());
+    assert_eq!(
+        body.bytes().await.unwrap().to_vec(),
+        object(&env, &format!("reports/{a}/2026-10-15/report.html")).await
+    );
+    let (status, location, _) = open_link(
+        &links,
+        &format!("/t/{a}/reports/2026-10-15/report.csv?token={token_a}"),
+    )
+    .await;
+    assert_eq!(status, 302);
+    assert!(location.contains("/report.csv?"), "{location}");
+
+    // A rerun keeps the token: the managers' link keeps working.
+    worker::handle(&deps, lambda_event(sqs_event(&[job(&a, "2026-10-15")])))
+        .await
+        .unwrap();
+    assert_eq!(open_link(&links, &path).await.0, 302);
+
+    // Wrong, missing and other tenants' tokens; other files, periods and tenants.
+    let code = |body: &str| {
+        serde_json::from_str::<serde_json::Value>(body).unwrap()["error"]["code"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    for (path, status, expected) in [
+        (
+            format!("/t/{a}/reports/2026-10-15/report.html?token={token_b}"),
+            403,
+            "invalid_link",
+        ),
+        (
+            format!("/t/{b}/reports/2026-10-15/report.html?token={token_a}"),
+            403,
+            "invalid_link",
+        ),
+        (
+            format!("/t/{a}/reports/2026-10-15/report.html"),
+            403,
+            "invalid_link",
+        ),
+        (
+            format!("/t/{a}/reports/2026-10-15/report.html?token="),
+            403,
+            "invalid_link",
+        ),
+        (
+            format!("/t/{a}/reports/2026-10-15/secrets.txt?token={token_a}"),
+            404,
+            "unknown_file",
+        ),
+        (
+            format!("/t/{a}/reports/2026-10-16/report.html?token={token_a}"),
+            404,
+            "report_not_found",
+        ),
+        (
+            format!("/t/{a}/reports/2026-13/report.html?token={token_a}"),
+            400,
+            "invalid_period",
+        ),
+        (
+            format!("/t/NOT_A_TENANT/reports/2026-10-15/report.html?token={token_a}"),
+            404,
+            "report_not_found",
+        ),
+        (
+            format!("/t/{a}/reports/2026-10-15?token={token_a}"),
+            404,
+            "route_not_found",
+        ),
+    ] {
+        let (got, location, body) = open_link(&links, &path).await;
+        assert_eq!((got, code(&body).as_str()), (status, expected), "{path}");
+        assert!(location.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn report_links_expire_after_the_configured_days() {
+    let env = TestEnv::new().await;
+    let deps = linked_worker_deps(&env);
+    let t = tenant_with_managers(&env, &[111]).await;
+    let day = Period::parse("2026-08-01").unwrap();
+    let generated_at = Timestamp::from_second(1_785_888_000).unwrap(); // 2026-08-05
+    worker::run_report(&deps, &t, day, true, generated_at.as_millisecond())
+        .await
+        .unwrap();
+    let link = summary_links(&env).await.remove(&t).unwrap();
+    let token = link.split("token=").nth(1).unwrap();
+    let path = format!("/t/{t}/reports/2026-08-01/report.html?token={token}");
+    let age_days = (Timestamp::now() - generated_at)
+        .total(jiff::Unit::Hour)
+        .unwrap()
+        / 24.0;
+    let (status, _, body) = open_link(&link_deps(&env, (age_days as u32) - 1), &path).await;
+    assert_eq!(status, 410, "{body}");
+    assert!(body.contains("link_expired"), "{body}");
+    assert_eq!(
+        open_link(&link_deps(&env, (age_days as u32) + 1), &path)
+            .await
+            .0,
+        302
+    );
 }

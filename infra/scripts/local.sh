@@ -79,7 +79,8 @@ params=(--param "TelegramApiBase=http://127.0.0.1:$FAKE_PORT/telegram"
 # A real model is optional: without a key the agent answers from the catalog alone.
 [ -n "${SAUDA_LLM_BASE_URL:-}" ] && params+=(--param "LlmBaseUrl=$SAUDA_LLM_BASE_URL")
 [ -n "${SAUDA_LLM_MODEL:-}" ] && params+=(--param "LlmModel=$SAUDA_LLM_MODEL")
-$SAUDA local provision "${params[@]}"
+$SAUDA local provision "${params[@]}" \
+  --env "REPORT_LINK_BASE_URL=http://127.0.0.1:$LAMBDA_PORT/lambda-url/report-link"
 if [ -n "${SAUDA_LLM_API_KEY:-}" ]; then
   printf '{"llm_api_key":"%s"}' "$SAUDA_LLM_API_KEY" | $SAUDA platform secrets >/dev/null
   echo "    LLM key stored in the platform secret; the agent uses the model"

@@ -176,6 +176,10 @@ pub enum LocalCommand {
         /// Where to write the env file for `cargo lambda watch --env-file`.
         #[arg(long, default_value = ".local/lambda.env")]
         env_file: PathBuf,
+        /// NAME=VALUE replacing a variable in the env file: values that name the deployed
+        /// API, such as REPORT_LINK_BASE_URL, differ under `cargo lambda watch`.
+        #[arg(long = "env", value_name = "NAME=VALUE")]
+        env_overrides: Vec<String>,
     },
     /// Create the demo tenant with its (local-only) secrets, catalog, partner and API keys.
     Seed {
@@ -465,7 +469,11 @@ async fn local_command(
     cmd: LocalCommand,
 ) -> CliResult {
     match cmd {
-        LocalCommand::Provision { template, env_file } => {
+        LocalCommand::Provision {
+            template,
+            env_file,
+            env_overrides,
+        } => {
             let stack = local_stack(clients, stage, region, &template).await?;
             let mut lines = Vec::new();
             let mut seen = std::collections::BTreeMap::new();
@@ -480,6 +488,15 @@ async fn local_command(
                         }
                     }
                 }
+            }
+            for raw in &env_overrides {
+                let (k, v) = raw
+                    .split_once('=')
+                    .ok_or_else(|| format!("--env {raw:?} must be NAME=VALUE"))?;
+                if !seen.contains_key(k) {
+                    return Err(format!("--env {k}: no function of the template uses it").into());
+                }
+                seen.insert(k.to_owned(), v.to_owned());
             }
             for (k, v) in &seen {
                 lines.push(format!("{k}={v}"));

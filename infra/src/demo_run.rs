@@ -46,7 +46,11 @@ pub async fn play(
     lead_steps(&http, demo, urls, &keys, run).await?;
     loyalty_steps(&http, demo, urls, &keys, run, wa_from).await?;
     report_step(clients, stack, demo).await?;
-    await_manager_notices(&urls.outbox, notices_start, Duration::from_secs(90)).await;
+    if let Some(link) =
+        await_manager_notices(&urls.outbox, notices_start, Duration::from_secs(90)).await
+    {
+        open_report_link(&link).await?;
+    }
 
     show_stored(
         clients,
@@ -440,8 +444,52 @@ async fn report_step(
     Ok(())
 }
 
+/// Follows the managers' report link as a browser would, then with a tampered token.
+async fn open_report_link(link: &str) -> DemoResult {
+    println!("== the report link from the summary ==");
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let response = no_redirects.get(link).send().await?;
+    let location = response
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    println!(
+        "  report link                    -> {} → {}…",
+        response.status().as_u16(),
+        location.split('?').next().unwrap_or_default()
+    );
+    if !location.is_empty() {
+        let page = reqwest::get(&location).await?;
+        let status = page.status().as_u16();
+        let kind = page
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let size = page.bytes().await?.len();
+        println!("  the presigned S3 URL           -> {status} {kind}, {size} bytes");
+    }
+    let tampered = format!("{}x", link);
+    show(
+        "the link with a wrong token",
+        no_redirects.get(tampered).send().await?,
+    )
+    .await?;
+    Ok(())
+}
+
 /// Waits for the managers' Telegram notices: the lead card and the report summary.
-async fn await_manager_notices(outbox: &std::path::Path, start: usize, timeout: Duration) {
+/// Returns the report link the managers got, if one arrived in time.
+async fn await_manager_notices(
+    outbox: &std::path::Path,
+    start: usize,
+    timeout: Duration,
+) -> Option<String> {
     println!("\n== the managers' notices (notify queue → notifier → fake Telegram) ==");
     let deadline = tokio::time::Instant::now() + timeout;
     let mut shown = 0;
@@ -458,17 +506,18 @@ async fn await_manager_notices(outbox: &std::path::Path, start: usize, timeout: 
             println!("  telegram → chat {}:\n{}\n", line["to"], indent(text));
         }
         shown = lines.len();
-        let report_sent = lines.iter().any(|l| {
-            l["body"]["text"]
-                .as_str()
-                .is_some_and(|t| t.contains("report.html"))
+        let report_link = lines.iter().find_map(|l| {
+            let text = l["body"]["text"].as_str()?;
+            let link = text.split("href=\"").nth(1)?.split('"').next()?;
+            link.contains("report.html")
+                .then(|| link.replace("&amp;", "&"))
         });
-        if report_sent {
-            return;
+        if report_link.is_some() {
+            return report_link;
         }
         if tokio::time::Instant::now() > deadline {
             println!("  (no report notice within {timeout:?}; see .local/pump.log)");
-            return;
+            return None;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }

@@ -29,6 +29,10 @@ pub enum ReportCommand {
         /// Notify queue; defaults to the stack output `NotifyQueueUrl`.
         #[arg(long, env = "NOTIFY_QUEUE_URL")]
         notify_queue_url: Option<String>,
+        /// Base URL of the report-link route (the stack output `WebhookBaseUrl`); without
+        /// one, managers get presigned S3 URLs that expire with this CLI's credentials.
+        #[arg(long, env = "REPORT_LINK_BASE_URL")]
+        link_base_url: Option<String>,
         /// CloudFormation stack to read the defaults from.
         #[arg(long, default_value = "sauda")]
         stack_name: String,
@@ -91,6 +95,7 @@ pub async fn run(ctx: &CliContext, cmd: ReportCommand) -> CliResult {
             no_notify,
             bucket,
             notify_queue_url,
+            link_base_url,
             stack_name,
         } => {
             let tenant = tenant_id(&tenant)?;
@@ -103,6 +108,10 @@ pub async fn run(ctx: &CliContext, cmd: ReportCommand) -> CliResult {
                 Some(u) => u,
                 None => stack_output(ctx, &stack_name, "NotifyQueueUrl").await?,
             };
+            let link_base_url = match link_base_url {
+                Some(u) => Some(u),
+                None => stack_output(ctx, &stack_name, "WebhookBaseUrl").await.ok(),
+            };
             let config = WorkerConfig {
                 core: CoreConfig {
                     stage: ctx.stage.clone(),
@@ -110,6 +119,7 @@ pub async fn run(ctx: &CliContext, cmd: ReportCommand) -> CliResult {
                 },
                 bucket,
                 notify_queue_url,
+                link_base_url,
             };
             let deps = worker::Deps::from_aws(&ctx.clients, &config);
             let outcome =

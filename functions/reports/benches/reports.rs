@@ -222,6 +222,7 @@ async fn bench_reports(stage: &Stage) {
         },
         bucket: stage.bucket.clone(),
         notify_queue_url: stage.notify_url.clone(),
+        link_base_url: Some("https://api.example".into()),
     };
     let deps = worker::Deps::from_aws(&stage.clients, &config);
     let october = Period::parse("2026-10").unwrap();

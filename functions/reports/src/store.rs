@@ -29,6 +29,13 @@ pub struct ReportFile {
     pub body: Vec<u8>,
 }
 
+/// 32 random bytes, URL-safe: the capability a report link carries.
+fn new_link_token() -> String {
+    use base64::Engine;
+    let bytes: [u8; 32] = rand::random();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
 /// Where a report's files live: `reports/{tenant}/{period}/{name}`.
 pub fn object_key(tenant: &TenantId, period: Period, name: &str) -> String {
     format!("reports/{tenant}/{period}/{name}")
@@ -43,6 +50,16 @@ pub struct RecordState {
     pub notified: bool,
     /// Whether this run's content differs from the previous run's (late counters).
     pub changed: bool,
+    /// The report's link token: made on the first run and kept, so a rerun or a retried
+    /// notice never invalidates a link a manager already has.
+    pub link_token: String,
+}
+
+/// What the link route needs of a report record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkRecord {
+    pub link_token: String,
+    pub first_run_ms: i64,
 }
 
 #[derive(Clone)]
@@ -170,6 +187,7 @@ impl ReportStore {
         digest: &str,
         now_ms: i64,
     ) -> Result<RecordState, StoreError> {
+        let candidate_token = new_link_token();
         let (pk, sk) = keys::report(tenant, &period.to_string());
         let out = self
             .dynamo
@@ -180,8 +198,10 @@ impl ReportStore {
             .update_expression(
                 "SET tenant = :t, period = :p, kind = :k, digest = :d, last_run_ms = :now, \
                  first_run_ms = if_not_exists(first_run_ms, :now), \
+                 link_token = if_not_exists(link_token, :token), \
                  prefix = :prefix ADD runs :one",
             )
+            .expression_attribute_values(":token", s(candidate_token.clone()))
             .expression_attribute_values(":t", s(tenant.as_str()))
             .expression_attribute_values(":p", s(period.to_string()))
             .expression_attribute_values(":k", s(kind_name(period)))
@@ -201,10 +221,50 @@ impl ReportStore {
             .unwrap_or(0)
             + 1;
         let previous_digest = old.get("digest").and_then(|v| v.as_s().ok());
+        let link_token = old
+            .get("link_token")
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or(candidate_token);
         Ok(RecordState {
             runs,
             notified: old.contains_key("notified_ms"),
             changed: previous_digest.is_some_and(|d| d != digest),
+            link_token,
+        })
+    }
+
+    /// The link token and age of a stored report; `None` when it was never generated.
+    pub async fn link_record(
+        &self,
+        tenant: &TenantId,
+        period: Period,
+    ) -> Result<Option<LinkRecord>, StoreError> {
+        let (pk, sk) = keys::report(tenant, &period.to_string());
+        let out = self
+            .dynamo
+            .get_item()
+            .table_name(&self.table)
+            .key("PK", s(pk))
+            .key("SK", s(sk))
+            .projection_expression("link_token, first_run_ms")
+            .send()
+            .await
+            .map_err(|e| store_err("read report record", e))?;
+        let Some(item) = out.item else {
+            return Ok(None);
+        };
+        let link_token = item.get("link_token").and_then(|v| v.as_s().ok());
+        let first_run_ms = item
+            .get("first_run_ms")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse::<i64>().ok());
+        Ok(match (link_token, first_run_ms) {
+            (Some(token), Some(first_run_ms)) => Some(LinkRecord {
+                link_token: token.clone(),
+                first_run_ms,
+            }),
+            _ => None,
         })
     }
 

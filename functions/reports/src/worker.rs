@@ -6,6 +6,7 @@
 //! (`report:{period}`) is stable so even a crash between queueing and marking cannot
 //! reach a manager twice (the notifier keeps one delivery per notice and chat).
 
+use crate::link::link_url;
 use crate::period::{InvalidPeriod, Period};
 use crate::render::{self, RenderError};
 use crate::report::{self, ReportContext};
@@ -14,7 +15,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::LambdaEvent;
 use sauda_shared::aws::{AwsClients, DynamoTenantDirectory, SqsQueue};
 use sauda_shared::batch::{self, JobFailure, Ordering};
-use sauda_shared::config::{required, ConfigError, CoreConfig};
+use sauda_shared::config::{optional, required, ConfigError, CoreConfig};
 use sauda_shared::envelope::{Envelope, Job};
 use sauda_shared::notify::{self, Notice, Recipients};
 use sauda_shared::ports::{MessageQueue, QueueError, StoreError, TenantDirectory};
@@ -25,7 +26,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tracing::{info, warn};
 
-/// Presigned links live 7 days, SigV4's maximum.
+/// Without a link route, links are presigned S3 URLs for at most 7 days (SigV4's maximum,
+/// and shorter in practice: they die with the credentials that signed them).
 pub const LINK_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 
 #[derive(Clone, Debug)]
@@ -33,6 +35,8 @@ pub struct WorkerConfig {
     pub core: CoreConfig,
     pub bucket: String,
     pub notify_queue_url: String,
+    /// Base URL of the `report-link` route (`REPORT_LINK_BASE_URL`, the HTTP API's URL).
+    pub link_base_url: Option<String>,
 }
 
 impl WorkerConfig {
@@ -41,6 +45,7 @@ impl WorkerConfig {
             core: CoreConfig::from_env()?,
             bucket: required("BUCKET_NAME")?,
             notify_queue_url: required("NOTIFY_QUEUE_URL")?,
+            link_base_url: optional("REPORT_LINK_BASE_URL"),
         })
     }
 }
@@ -50,6 +55,8 @@ pub struct Deps {
     pub store: ReportStore,
     pub notify: Arc<dyn MessageQueue>,
     pub link_ttl: Duration,
+    /// When set, managers get stable links through `report-link` instead of presigned URLs.
+    pub link_base_url: Option<String>,
 }
 
 impl Deps {
@@ -65,6 +72,7 @@ impl Deps {
             },
             notify: Arc::new(SqsQueue::new(clients.sqs.clone(), &config.notify_queue_url)),
             link_ttl: LINK_TTL,
+            link_base_url: config.link_base_url.clone(),
         }
     }
 }
@@ -200,8 +208,13 @@ pub async fn run_report(
     } else if config.managers.is_empty() {
         NoticeOutcome::NoManagers
     } else {
-        let html_key = object_key(tenant, period, "report.html");
-        let link = deps.store.presign(&html_key, deps.link_ttl).await?;
+        let link = match &deps.link_base_url {
+            Some(base) => link_url(base, tenant, period, "report.html", &record.link_token),
+            None => {
+                let html_key = object_key(tenant, period, "report.html");
+                deps.store.presign(&html_key, deps.link_ttl).await?
+            }
+        };
         let id = notify::notice_id(&["report", &period.to_string()]);
         notify::send(
             deps.notify.as_ref(),
