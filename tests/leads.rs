@@ -1948,3 +1948,42 @@ async fn cors_preflight_answers_only_the_tenants_origins() {
     );
     assert!(a.headers.get("access-control-allow-origin").is_none());
 }
+
+/// `events/lead-form.json` is a real HTTP API event for the demo tenant's web form.
+#[tokio::test]
+async fn sample_lead_form_event_is_accepted() {
+    let env = TestEnv::new().await;
+    let demo = sauda_infra::demo::DemoTenant::load(
+        &sauda_tests::repo_root().join("infra/demo/tenant.json"),
+    )
+    .unwrap();
+    sauda_infra::tenant::create_tenant(&env.clients.dynamo, &env.stack.table, &demo.config())
+        .await
+        .unwrap();
+    let raw =
+        std::fs::read_to_string(sauda_tests::repo_root().join("events/lead-form.json")).unwrap();
+    let (parts, body) = lambda_http::request::from_str(&raw).unwrap().into_parts();
+    let answer = call(
+        &lead_deps(&env),
+        Request::from_parts(parts, Body::from(body.to_vec())),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
+    assert_eq!(
+        answer.headers["access-control-allow-origin"],
+        "http://localhost:8080"
+    );
+    let lead = env
+        .clients
+        .dynamo
+        .get_item()
+        .table_name(&env.stack.table)
+        .key("PK", AttributeValue::S(format!("T#demo#C#wa-77015551234")))
+        .key("SK", AttributeValue::S("LEAD".into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .expect("the form's lead is stored under the phone's contact");
+    assert_eq!(attr_s(&lead, "stage"), "new");
+}

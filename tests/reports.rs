@@ -1602,3 +1602,24 @@ async fn report_links_expire_after_the_configured_days() {
         302
     );
 }
+
+/// `events/report-planner.json` is what the schedule sends; invoked on its own it plans
+/// the month that had just closed.
+#[tokio::test]
+async fn sample_schedule_event_plans_the_closed_month() {
+    let env = TestEnv::new().await;
+    let t = tenant(&env, |c| c.timezone = "UTC".into()).await;
+    let raw = std::fs::read_to_string(sauda_tests::repo_root().join("events/report-planner.json"))
+        .unwrap();
+    let input: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    reports::planner::handle(&planner_deps(&env), lambda_event(input))
+        .await
+        .unwrap();
+    let jobs: Vec<Envelope> = env
+        .receive_all("ReportsQueue")
+        .await
+        .iter()
+        .map(|m| Envelope::from_json(m.body().unwrap()).unwrap())
+        .collect();
+    assert_eq!(jobs, vec![Envelope::report(t, "2026-11")]);
+}

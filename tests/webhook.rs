@@ -810,3 +810,25 @@ async fn tenant_secrets_merge_key_by_key_and_refuse_unknown_keys() {
         "nothing of a refused update is stored"
     );
 }
+
+/// `events/` is generated (`make events`); a hand edit or a stale file fails here.
+#[test]
+fn checked_in_events_match_their_generator() {
+    let demo =
+        demo::DemoTenant::load(&sauda_tests::repo_root().join("infra/demo/tenant.json")).unwrap();
+    let events = demo::sample_events(&demo);
+    let dir = sauda_tests::repo_root().join("events");
+    let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    on_disk.sort();
+    let mut generated: Vec<String> = events.iter().map(|(n, _)| n.to_string()).collect();
+    generated.sort();
+    assert_eq!(on_disk, generated, "run `make events`");
+    for (name, event) in events {
+        let stored: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join(name)).unwrap()).unwrap();
+        assert_eq!(stored, event, "{name} is stale: run `make events`");
+    }
+}

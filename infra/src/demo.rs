@@ -188,6 +188,7 @@ fn url_pairs(query: &str) -> Vec<(String, String)> {
 }
 
 /// The sample events under `events/`, signed for the demo tenant: (file name, event).
+/// Webhook events, a web-form lead for `lead-api` and a schedule for `report-planner`.
 pub fn sample_events(demo: &DemoTenant) -> Vec<(&'static str, Value)> {
     let t = demo.tenant.as_str();
     let tg_path = format!("/t/{t}/telegram");
@@ -275,6 +276,33 @@ pub fn sample_events(demo: &DemoTenant) -> Vec<(&'static str, Value)> {
                 date + 20,
                 "delivered",
             )),
+        ),
+        (
+            "lead-form.json",
+            http_api_event(
+                "POST",
+                "/t/{tenant}/leads",
+                t,
+                &format!("/t/{t}/leads"),
+                "",
+                &[("origin", "http://localhost:8080")],
+                Some(
+                    &json!({
+                        "name": "Aigerim Sadykova",
+                        "phone": "+7 701 555 12 34",
+                        "email": "aigerim@example.kz",
+                        "interest": "Grundfos CR 10 pump",
+                        "message": "Please call me back after 14:00",
+                        "source": "site/contact",
+                        "consent": true
+                    })
+                    .to_string(),
+                ),
+            ),
+        ),
+        (
+            "report-planner.json",
+            json!({"scheduled_time": "2026-12-01T00:05:00Z"}),
         ),
         (
             "whatsapp-verify.json",
