@@ -1978,7 +1978,7 @@ async fn sample_lead_form_event_is_accepted() {
         .dynamo
         .get_item()
         .table_name(&env.stack.table)
-        .key("PK", AttributeValue::S(format!("T#demo#C#wa-77015551234")))
+        .key("PK", AttributeValue::S("T#demo#C#wa-77015551234".into()))
         .key("SK", AttributeValue::S("LEAD".into()))
         .send()
         .await
