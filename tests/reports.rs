@@ -91,6 +91,15 @@ async fn open_link(deps: &Arc<reports::link::Deps>, path_and_query: &str) -> (u1
     )
 }
 
+/// The first link of an HTML message, unescaped.
+fn first_href(html: &str) -> String {
+    html.split("href=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no link in {html}"))
+        .replace("&amp;", "&")
+}
+
 /// The link in each tenant's summary for the managers, from the notify queue.
 async fn summary_links(env: &TestEnv) -> HashMap<TenantId, String> {
     let mut links = HashMap::new();
@@ -99,15 +108,7 @@ async fn summary_links(env: &TestEnv) -> HashMap<TenantId, String> {
             continue;
         };
         if let Job::Notify { notice } = envelope.job {
-            let link = notice
-                .html
-                .split("href=\"")
-                .nth(1)
-                .unwrap()
-                .split('"')
-                .next()
-                .unwrap()
-                .replace("&amp;", "&");
+            let link = first_href(&notice.html);
             assert!(
                 links.insert(notice.tenant, link).is_none(),
                 "one notice each"
@@ -1394,14 +1395,7 @@ async fn a_telegram_outage_delays_the_summary_and_then_it_arrives_with_a_working
     assert_eq!(delivered[0]["parse_mode"], "HTML");
 
     // The link is a working presigned GET of the stored HTML.
-    let link = text
-        .split("href=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .replace("&amp;", "&");
+    let link = first_href(text);
     assert!(
         link.contains("X-Amz-Expires=604800"),
         "valid 7 days: {link}"

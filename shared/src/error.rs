@@ -56,6 +56,18 @@ impl ApiError {
         )
     }
 
+    pub fn route_not_found() -> Self {
+        Self::not_found("route_not_found", "no such route")
+    }
+
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "method not allowed on this route",
+        )
+    }
+
     pub fn body(&self) -> serde_json::Value {
         json!({"error": {"code": self.code, "message": self.message}})
     }
@@ -65,4 +77,14 @@ impl axum::response::IntoResponse for ApiError {
     fn into_response(self) -> axum::response::Response {
         (self.status, axum::Json(self.body())).into_response()
     }
+}
+
+/// Unknown paths and methods answer in the JSON error contract, not axum's empty 404/405.
+pub fn json_fallbacks<S>(router: axum::Router<S>) -> axum::Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    router
+        .fallback(|| async { ApiError::route_not_found() })
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
 }

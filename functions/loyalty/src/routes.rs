@@ -16,14 +16,15 @@ use crate::Deps;
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use sauda_shared::apikey::{self, AuthError, Role};
+use sauda_shared::error::json_fallbacks;
 use sauda_shared::partner::{Partner, PartnerStatus};
 use sauda_shared::tenant::TenantConfig;
-use sauda_shared::{keys, ApiError, TenantId};
+use sauda_shared::{keys, TenantId};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Number, Value};
@@ -38,49 +39,43 @@ pub const REPLAYED_HEADER: &str = "idempotent-replayed";
 
 pub fn router(deps: Arc<Deps>) -> Router {
     let base = "/t/{tenant}/loyalty";
-    Router::new()
-        .route(&format!("{base}/join"), post(join))
-        .route(&format!("{base}/accrue"), post(accrue))
-        .route(&format!("{base}/redeem"), post(redeem))
-        .route(&format!("{base}/nps"), post(nps))
-        .route(&format!("{base}/referral-code"), post(referral_code))
-        .route(&format!("{base}/balance"), get(balance))
-        .route(&format!("{base}/history"), get(history))
-        .route(&format!("{base}/customers/lookup"), get(lookup))
-        .route(&format!("{base}/partner"), get(own_partner))
-        .route(&format!("{base}/partner/services"), post(propose_service))
-        .route(
-            &format!("{base}/partners/{{partner}}/stats"),
-            get(partner_stats),
-        )
-        .route(
-            &format!("{base}/admin/partners"),
-            get(list_partners).post(create_partner),
-        )
-        .route(
-            &format!("{base}/admin/partners/{{partner}}"),
-            axum::routing::patch(update_partner),
-        )
-        .route(
-            &format!("{base}/admin/partners/{{partner}}/{{action}}"),
-            post(moderate_partner),
-        )
-        .route(
-            &format!("{base}/admin/partners/{{partner}}/services/{{service}}/{{action}}"),
-            post(moderate_service),
-        )
-        .route(&format!("{base}/admin/adjust"), post(adjust))
-        .fallback(|| async { ApiError::not_found("route_not_found", "no such route") })
-        .method_not_allowed_fallback(|| async {
-            ApiError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                "method not allowed on this route",
+    json_fallbacks(
+        Router::new()
+            .route(&format!("{base}/join"), post(join))
+            .route(&format!("{base}/accrue"), post(accrue))
+            .route(&format!("{base}/redeem"), post(redeem))
+            .route(&format!("{base}/nps"), post(nps))
+            .route(&format!("{base}/referral-code"), post(referral_code))
+            .route(&format!("{base}/balance"), get(balance))
+            .route(&format!("{base}/history"), get(history))
+            .route(&format!("{base}/customers/lookup"), get(lookup))
+            .route(&format!("{base}/partner"), get(own_partner))
+            .route(&format!("{base}/partner/services"), post(propose_service))
+            .route(
+                &format!("{base}/partners/{{partner}}/stats"),
+                get(partner_stats),
             )
-        })
-        // Enforced in `body()`, so the 413 carries the JSON error contract.
-        .layer(DefaultBodyLimit::disable())
-        .with_state(deps)
+            .route(
+                &format!("{base}/admin/partners"),
+                get(list_partners).post(create_partner),
+            )
+            .route(
+                &format!("{base}/admin/partners/{{partner}}"),
+                axum::routing::patch(update_partner),
+            )
+            .route(
+                &format!("{base}/admin/partners/{{partner}}/{{action}}"),
+                post(moderate_partner),
+            )
+            .route(
+                &format!("{base}/admin/partners/{{partner}}/services/{{service}}/{{action}}"),
+                post(moderate_service),
+            )
+            .route(&format!("{base}/admin/adjust"), post(adjust))
+            // Enforced in `body()`, so the 413 carries the JSON error contract.
+            .layer(DefaultBodyLimit::disable()),
+    )
+    .with_state(deps)
 }
 
 type Reply = Result<Response, LoyaltyError>;

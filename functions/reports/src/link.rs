@@ -15,7 +15,7 @@ use axum::Router;
 use http::{header, StatusCode};
 use sauda_shared::aws::AwsClients;
 use sauda_shared::config::{parse_or, required, ConfigError, CoreConfig};
-use sauda_shared::error::ApiError;
+use sauda_shared::error::{json_fallbacks, ApiError};
 use sauda_shared::TenantId;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -75,16 +75,7 @@ pub fn link_url(base: &str, tenant: &TenantId, period: Period, file: &str, token
 }
 
 pub fn router(deps: Arc<Deps>) -> Router {
-    Router::new()
-        .route("/t/{tenant}/reports/{period}/{file}", get(open))
-        .fallback(|| async { ApiError::not_found("route_not_found", "no such route") })
-        .method_not_allowed_fallback(|| async {
-            ApiError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                "method not allowed on this route",
-            )
-        })
+    json_fallbacks(Router::new().route("/t/{tenant}/reports/{period}/{file}", get(open)))
         .with_state(deps)
 }
 

@@ -4,10 +4,11 @@
 use crate::Deps;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use sauda_shared::error::json_fallbacks;
 use sauda_shared::message::InboundMessage;
 use sauda_shared::ports::{PutOutcome, StatusOutcome};
 use sauda_shared::secrets::{Secret, TenantSecrets};
@@ -27,23 +28,17 @@ pub const TELEGRAM_SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
 pub const WHATSAPP_SIGNATURE_HEADER: &str = "x-hub-signature-256";
 
 pub fn router(deps: Arc<Deps>) -> Router {
-    Router::new()
-        .route("/t/{tenant}/telegram", axum::routing::post(telegram))
-        .route(
-            "/t/{tenant}/whatsapp",
-            get(whatsapp_verify).post(whatsapp_events),
-        )
-        .fallback(|| async { ApiError::not_found("route_not_found", "no such route") })
-        .method_not_allowed_fallback(|| async {
-            ApiError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                "method not allowed on this route",
+    json_fallbacks(
+        Router::new()
+            .route("/t/{tenant}/telegram", axum::routing::post(telegram))
+            .route(
+                "/t/{tenant}/whatsapp",
+                get(whatsapp_verify).post(whatsapp_events),
             )
-        })
-        // The size limit is enforced in the handlers, so the 413 carries our JSON body.
-        .layer(DefaultBodyLimit::disable())
-        .with_state(deps)
+            // The size limit is enforced in the handlers, so the 413 carries our JSON body.
+            .layer(DefaultBodyLimit::disable()),
+    )
+    .with_state(deps)
 }
 
 type Reply = Result<Json<Value>, ApiError>;
