@@ -503,6 +503,93 @@ async fn redeem_respects_the_cap_and_the_balance() {
     fx.assert_audit_clean().await;
 }
 
+#[tokio::test]
+async fn refunds_return_paid_points_and_take_back_cashback_once() {
+    let fx = fx_with(|c| {
+        c.loyalty.welcome_bonus = 100;
+        c.loyalty.max_redeem_percent = 50;
+        c.loyalty.cashback_bp = 1_000;
+    })
+    .await;
+    let shop = fx.partner("shop", json!({})).await;
+    let other = fx.partner("other", json!({})).await;
+    fx.join(&shop, "tg-1").await;
+    let refund = |purchase: &str| json!({"contact_id": "tg-1", "purchase_ref": purchase, "reason": "goods returned"});
+
+    // 50 points pay part of 1 000, then 10 % cashback on the 950 paid in money.
+    fx.redeem(&shop, "tg-1", "R-1", 1_000, 50).await.ok();
+    fx.accrue(&shop, "tg-1", "R-1", 950).await.ok();
+    assert_eq!(fx.balance_attr("tg-1").await, 145);
+    let back = fx.post(&shop, "refund", refund("R-1")).await.ok();
+    assert_eq!(back["kind"], "refund");
+    assert_eq!(n(&back["points_returned"]), 50);
+    assert_eq!(n(&back["cashback_taken_back"]), 95);
+    assert_eq!(n(&back["cashback_not_recovered"]), 0);
+    assert_eq!(n(&back["points"]), -45);
+    assert_eq!(n(&back["balance"]), 100);
+    assert!(back["reason"].as_str().unwrap().contains("goods returned"));
+
+    // Once per purchase, and a refunded purchase earns or takes no more points.
+    for refused in [
+        fx.post(&shop, "refund", refund("R-1")).await,
+        fx.accrue(&shop, "tg-1", "R-1", 950).await,
+        fx.redeem(&shop, "tg-1", "R-1", 1_000, 10).await,
+    ] {
+        assert_eq!(
+            (refused.status, refused.code()),
+            (StatusCode::CONFLICT, "duplicate_purchase")
+        );
+    }
+    // Purchases belong to the partner that booked them; unknown ones are 404.
+    for path_owner in [&other, &shop] {
+        let purchase = if path_owner == &other { "R-1" } else { "R-404" };
+        let refused = fx.post(path_owner, "refund", refund(purchase)).await;
+        assert_eq!(
+            (refused.status, refused.code()),
+            (StatusCode::NOT_FOUND, "unknown_purchase")
+        );
+    }
+    // Another member cannot be named on this member's purchase.
+    fx.join(&shop, "tg-2").await;
+    let wrong = fx
+        .post(
+            &shop,
+            "refund",
+            json!({"contact_id": "tg-2", "purchase_ref": "R-1"}),
+        )
+        .await;
+    assert_eq!(wrong.code(), "purchase_customer_mismatch");
+
+    // Cashback already spent is not recovered below zero, and the answer says so.
+    fx.accrue(&shop, "tg-1", "R-2", 2_000).await.ok();
+    fx.redeem(&shop, "tg-1", "R-3", 1_000, 280).await.ok();
+    assert_eq!(fx.balance_attr("tg-1").await, 20);
+    let first = fx
+        .post_idem(&shop, "refund", "refund-R-2", refund("R-2"))
+        .await
+        .ok();
+    assert_eq!(n(&first["cashback_taken_back"]), 20);
+    assert_eq!(n(&first["cashback_not_recovered"]), 180);
+    assert_eq!(n(&first["balance"]), 0);
+    // A retried request answers the same and applies nothing more.
+    let retried = fx
+        .post_idem(&shop, "refund", "refund-R-2", refund("R-2"))
+        .await
+        .ok();
+    assert_eq!(retried, first);
+    assert_eq!(fx.ledger("tg-1").await, (0, 7));
+
+    let c = fx.counters().await;
+    assert_eq!(c[metric::LOYALTY_REFUNDS], 2);
+    assert_eq!(c[metric::LOYALTY_REFUND_RETURNED], 50);
+    assert_eq!(c[metric::LOYALTY_REFUND_CLAWBACK], 115);
+    assert_eq!(c[metric::LOYALTY_TURNOVER_MINOR], 950 + 2_000 - 950 - 2_000);
+    let stats = fx.get(&shop, "partners/shop/stats").await.ok();
+    assert_eq!(n(&stats["points_accrued"]), 95 + 200 - 115, "{stats}");
+    assert_eq!(n(&stats["points_redeemed"]), 280, "{stats}");
+    fx.assert_audit_clean().await;
+}
+
 // ---------------------------------------------------------------------------- bonuses
 
 #[tokio::test]
@@ -1888,6 +1975,14 @@ async fn one_transaction_and_one_read_per_operation() {
     assert_eq!(measure(&fx.calls), budget, "accrue by phone");
     fx.redeem(&key, "tg-1", "R-3", 1_000, 100).await.ok();
     assert_eq!(measure(&fx.calls), budget, "redeem");
+    fx.post(
+        &key,
+        "refund",
+        json!({"contact_id": "tg-1", "purchase_ref": "R-1"}),
+    )
+    .await
+    .ok();
+    assert_eq!(measure(&fx.calls), budget, "refund");
     let body = json!({"contact_id": "tg-1", "purchase_ref": "R-4", "amount_minor": 1_000, "currency": CURRENCY});
     fx.post_idem(&key, "accrue", "replay-me", body.clone())
         .await

@@ -126,6 +126,11 @@ pub mod metric {
     // ---- Loyalty, added by the loyalty capability ----
     /// Net points of administrators' corrections (credits minus debits).
     pub const LOYALTY_ADJUSTED: &str = "loyalty_adjusted";
+    /// Refunded purchases, points they took back (accrued cashback, net of what the
+    /// member had already spent) and points they returned (paid with on the purchase).
+    pub const LOYALTY_REFUNDS: &str = "loyalty_refunds";
+    pub const LOYALTY_REFUND_CLAWBACK: &str = "loyalty_refund_clawback";
+    pub const LOYALTY_REFUND_RETURNED: &str = "loyalty_refund_returned";
     /// Tenant-wide NPS: responses, sum of scores, promoters (9-10), detractors (0-6).
     pub const LOYALTY_NPS_COUNT: &str = "loyalty_nps_count";
     pub const LOYALTY_NPS_SUM: &str = "loyalty_nps_sum";

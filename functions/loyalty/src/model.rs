@@ -76,6 +76,7 @@ pub enum EntryKind {
     ReferralBonus,
     Expire,
     Adjust,
+    Refund,
 }
 
 impl EntryKind {
@@ -87,6 +88,7 @@ impl EntryKind {
             Self::ReferralBonus => "referral_bonus",
             Self::Expire => "expire",
             Self::Adjust => "adjust",
+            Self::Refund => "refund",
         }
     }
 }
@@ -251,6 +253,16 @@ pub struct Purchase {
     pub accrue_entry: Option<String>,
     #[serde(default)]
     pub redeem_entry: Option<String>,
+    #[serde(default)]
+    pub refund_entry: Option<String>,
+    #[serde(default)]
+    pub accrue_points: i64,
+    #[serde(default)]
+    pub accrue_amount_minor: i64,
+    #[serde(default)]
+    pub redeem_points: i64,
+    #[serde(default)]
+    pub redeem_amount_minor: i64,
     #[serde(default)]
     pub nps_score: Option<u8>,
 }

@@ -366,6 +366,9 @@ impl Planner for Accrue<'_> {
             if purchase.contact != contact {
                 return Err(LoyaltyError::PurchaseCustomerMismatch);
             }
+            if purchase.refund_entry.is_some() {
+                return Err(LoyaltyError::DuplicatePurchase("refunded"));
+            }
             if purchase.accrue_entry.is_some() {
                 return Err(LoyaltyError::DuplicatePurchase("accrued"));
             }
@@ -575,6 +578,9 @@ impl Planner for Redeem<'_> {
             if purchase.contact != contact {
                 return Err(LoyaltyError::PurchaseCustomerMismatch);
             }
+            if purchase.refund_entry.is_some() {
+                return Err(LoyaltyError::DuplicatePurchase("refunded"));
+            }
             if purchase.redeem_entry.is_some() {
                 return Err(LoyaltyError::DuplicatePurchase("redeemed"));
             }
@@ -641,6 +647,162 @@ impl Planner for Redeem<'_> {
         body["contact_id"] = json!(contact);
         body["balance"] = json!(after.balance);
         body["amount_due_minor"] = json!(input.amount_minor - input.points);
+        Ok(Plan {
+            writes,
+            status: StatusCode::OK,
+            body,
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------- refund
+
+pub struct RefundInput {
+    pub customer: CustomerRef,
+    pub purchase_ref: String,
+    pub reason: Option<String>,
+}
+
+/// A whole purchase returned: the points it paid with come back, the cashback it
+/// earned is taken back. Cashback the member already spent cannot be taken back without
+/// a negative balance, so the take-back stops at the balance and the answer says how
+/// much was not recovered. The referral bonus a first purchase triggered stays paid.
+pub struct Refund<'a> {
+    pub scope: Scope<'a>,
+    pub partner_id: &'a str,
+    pub input: &'a RefundInput,
+    pub table: &'a str,
+}
+
+#[async_trait]
+impl Planner for Refund<'_> {
+    fn keys(&self) -> Vec<Key> {
+        let t = self.scope.tenant;
+        let candidate = self.input.customer.candidate();
+        let mut keys = vec![
+            keys::partner(t, self.partner_id),
+            account_key(t, &candidate),
+            partner_client_key(t, self.partner_id, &candidate),
+            purchase_key(t, self.partner_id, &self.input.purchase_ref),
+        ];
+        keys.extend(self.input.customer.identity_key(t));
+        keys
+    }
+
+    async fn plan(
+        &self,
+        store: &Store,
+        reads: &mut Reads,
+        now_ms: i64,
+    ) -> Result<Plan, LoyaltyError> {
+        let (t, table, pid, input) = (self.scope.tenant, self.table, self.partner_id, self.input);
+        active_partner(reads, t, pid)?;
+        let contact = input.customer.resolve(t, reads)?;
+        store
+            .read_more(
+                reads,
+                &[
+                    account_key(t, &contact),
+                    partner_client_key(t, pid, &contact),
+                ],
+            )
+            .await?;
+        let account: Account = reads
+            .get(&account_key(t, &contact))?
+            .ok_or(LoyaltyError::UnknownCustomer)?;
+        let purchase: Purchase = reads
+            .get(&purchase_key(t, pid, &input.purchase_ref))?
+            .ok_or(LoyaltyError::UnknownPurchase)?;
+        if purchase.contact != contact {
+            return Err(LoyaltyError::PurchaseCustomerMismatch);
+        }
+        if purchase.refund_entry.is_some() {
+            return Err(LoyaltyError::DuplicatePurchase("refunded"));
+        }
+        if purchase.accrue_entry.is_none() && purchase.redeem_entry.is_none() {
+            return Err(LoyaltyError::UnknownPurchase);
+        }
+        let day = self.scope.day(now_ms);
+        let returned = purchase.redeem_points.max(0);
+        let mut ledger = account.ledger();
+        ledger.credit(&day, returned);
+        let clawback = purchase.accrue_points.max(0).min(ledger.balance);
+        ledger
+            .debit(clawback)
+            .map_err(|e| LoyaltyError::Internal(format!("refund take-back: {e:?}")))?;
+        let unrecovered = purchase.accrue_points.max(0) - clawback;
+        let net = returned - clawback;
+        let amount_minor = purchase
+            .accrue_amount_minor
+            .max(purchase.redeem_amount_minor);
+        let mut after = account.clone();
+        after.last_active_ms = Some(now_ms);
+        apply_ledger(t, &mut after, ledger, now_ms);
+        let reason = match &input.reason {
+            Some(why) => format!("refund of purchase {}: {why}", input.purchase_ref),
+            None => format!("refund of purchase {}", input.purchase_ref),
+        };
+        let entry = EntryDraft {
+            kind: EntryKind::Refund,
+            points: net,
+            reason,
+            partner_id: Some(pid),
+            purchase_ref: Some(&input.purchase_ref),
+            amount_minor: Some(amount_minor),
+            currency: Some(&self.scope.loyalty().currency),
+            expires_on: (returned > 0)
+                .then(|| self.scope.expires_on(&day))
+                .flatten(),
+            related_contact: None,
+        }
+        .build(t, &after, now_ms);
+        let booking = Booking {
+            table,
+            tenant: t,
+            partner_id: pid,
+            contact: &contact,
+            now_ms,
+        };
+        let mut writes = vec![
+            Write::retry(account_write(table, &account, &after)?),
+            entry_put(table, &entry)?,
+            booking.purchase_write(
+                &input.purchase_ref,
+                "refund",
+                &entry.entry_id,
+                amount_minor,
+                net,
+            )?,
+        ];
+        let client: Option<PartnerClient> = reads.get(&partner_client_key(t, pid, &contact))?;
+        let figures = PartnerFigures {
+            turnover_minor: -purchase.accrue_amount_minor.max(0),
+            purchases: 0,
+            accrued: -clawback,
+            redeemed: -returned,
+        };
+        booking.partner_writes(client.as_ref(), &figures, &mut writes)?;
+        let mut delta = CounterDelta::default();
+        delta
+            .add(metric::LOYALTY_REFUNDS, 1)
+            .add(metric::LOYALTY_REFUND_CLAWBACK, clawback)
+            .add(metric::LOYALTY_REFUND_RETURNED, returned)
+            .add(
+                metric::LOYALTY_TURNOVER_MINOR,
+                -purchase.accrue_amount_minor.max(0),
+            )
+            .add(
+                &metric::partner(pid, "turnover_minor"),
+                -purchase.accrue_amount_minor.max(0),
+            );
+        writes.extend(counters_write(table, t, &day, &delta)?);
+
+        let mut body = entry_json(&entry);
+        body["contact_id"] = json!(contact);
+        body["balance"] = json!(after.balance);
+        body["points_returned"] = json!(returned);
+        body["cashback_taken_back"] = json!(clawback);
+        body["cashback_not_recovered"] = json!(unrecovered);
         Ok(Plan {
             writes,
             status: StatusCode::OK,

@@ -44,6 +44,7 @@ pub fn router(deps: Arc<Deps>) -> Router {
             .route(&format!("{base}/join"), post(join))
             .route(&format!("{base}/accrue"), post(accrue))
             .route(&format!("{base}/redeem"), post(redeem))
+            .route(&format!("{base}/refund"), post(refund))
             .route(&format!("{base}/nps"), post(nps))
             .route(&format!("{base}/referral-code"), post(referral_code))
             .route(&format!("{base}/balance"), get(balance))
@@ -346,6 +347,57 @@ async fn redeem(
     };
     Ok(respond(
         mutate(&deps, &caller, &headers, "redeem", &key, &planner).await?,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RefundBody {
+    contact_id: Option<String>,
+    phone: Option<String>,
+    purchase_ref: String,
+    reason: Option<String>,
+}
+
+#[derive(Serialize)]
+struct RefundKey<'a> {
+    customer: &'a CustomerRef,
+    purchase_ref: &'a str,
+    reason: Option<&'a str>,
+}
+
+/// A returned purchase, booked by the partner that sold it.
+async fn refund(
+    State(deps): State<Arc<Deps>>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Reply {
+    let caller = authenticate(&deps, &tenant, &headers).await?;
+    let partner_id = caller.partner()?.to_owned();
+    let b: RefundBody = body(&bytes)?;
+    let input = ops::RefundInput {
+        customer: customer(&caller, b.contact_id.as_deref(), b.phone.as_deref())?,
+        purchase_ref: input::purchase_ref_valid(&b.purchase_ref)?,
+        reason: b
+            .reason
+            .as_deref()
+            .map(|r| input::text_valid(r, 500, "invalid_reason"))
+            .transpose()?,
+    };
+    let key = RefundKey {
+        customer: &input.customer,
+        purchase_ref: &input.purchase_ref,
+        reason: input.reason.as_deref(),
+    };
+    let planner = ops::Refund {
+        scope: caller.scope(),
+        partner_id: &partner_id,
+        input: &input,
+        table: &deps.store.table,
+    };
+    Ok(respond(
+        mutate(&deps, &caller, &headers, "refund", &key, &planner).await?,
     ))
 }
 
