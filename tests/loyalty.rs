@@ -588,6 +588,41 @@ async fn refunds_return_paid_points_and_take_back_cashback_once() {
     assert_eq!(n(&stats["points_accrued"]), 95 + 200 - 115, "{stats}");
     assert_eq!(n(&stats["points_redeemed"]), 280, "{stats}");
     fx.assert_audit_clean().await;
+
+    // Part of a purchase: shares of its points, adding up exactly over several refunds.
+    fx.accrue(&shop, "tg-2", "R-5", 1_000).await.ok();
+    let part = |amount: Option<i64>| {
+        let mut body = json!({"contact_id": "tg-2", "purchase_ref": "R-5"});
+        if let Some(amount) = amount {
+            body["amount_minor"] = json!(amount);
+        }
+        body
+    };
+    let third = fx.post(&shop, "refund", part(Some(333))).await.ok();
+    assert_eq!(n(&third["cashback_taken_back"]), 33);
+    assert_eq!(n(&third["remaining_minor"]), 667);
+    let too_much = fx.post(&shop, "refund", part(Some(668))).await;
+    assert_eq!(
+        (too_much.status, too_much.code()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "refund_exceeds_purchase")
+    );
+    let rest = fx.post(&shop, "refund", part(None)).await.ok();
+    assert_eq!(
+        n(&rest["cashback_taken_back"]),
+        67,
+        "the remainder, exactly"
+    );
+    assert_eq!(n(&rest["remaining_minor"]), 0);
+    assert_eq!(
+        fx.post(&shop, "refund", part(None)).await.code(),
+        "duplicate_purchase"
+    );
+    assert_eq!(
+        fx.ledger("tg-2").await,
+        (100, 4),
+        "welcome 100 + 100 - 33 - 67"
+    );
+    fx.assert_audit_clean().await;
 }
 
 // ---------------------------------------------------------------------------- bonuses

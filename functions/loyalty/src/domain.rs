@@ -61,6 +61,15 @@ pub fn nps_score(responses: i64, promoters: i64, detractors: i64) -> Option<f64>
     })
 }
 
+/// `part` of `whole` scaled to `of`, rounded down; exact at `part == whole`, so
+/// successive partial refunds add up to the whole figure.
+pub fn share(of: i64, part: i64, whole: i64) -> i64 {
+    if whole <= 0 {
+        return 0;
+    }
+    i64::try_from(i128::from(of) * i128::from(part) / i128::from(whole)).unwrap_or(of)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("insufficient points: balance {balance}, requested {requested}")]
 pub struct Insufficient {
@@ -216,6 +225,25 @@ pub fn next_day(day: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn partial_shares_add_up_to_the_whole() {
+        let (figure, total) = (95, 1_000);
+        let cuts = [0, 333, 334, 999, 1_000];
+        let parts: i64 = cuts
+            .windows(2)
+            .map(|w| share(figure, w[1], total) - share(figure, w[0], total))
+            .sum();
+        assert_eq!(parts, figure);
+        assert_eq!(share(figure, total, total), figure);
+        assert_eq!(share(figure, 0, total), 0);
+        assert_eq!(
+            share(figure, 10, 0),
+            0,
+            "an empty purchase has nothing to share"
+        );
+        assert_eq!(share(i64::MAX / 2, 3, 3), i64::MAX / 2, "no overflow");
+    }
+
     use super::*;
 
     #[test]

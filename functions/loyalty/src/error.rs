@@ -68,6 +68,8 @@ pub enum LoyaltyError {
     RedeemLimitExceeded { max: i64, percent: u32 },
     #[error("this purchase was already {0} by this partner")]
     DuplicatePurchase(&'static str),
+    #[error("only {remaining} of this purchase is left to refund")]
+    RefundExceedsPurchase { remaining: i64 },
     #[error("this purchase reference belongs to another customer")]
     PurchaseCustomerMismatch,
     #[error("no purchase with this reference at this partner")]
@@ -151,6 +153,9 @@ impl LoyaltyError {
                 (StatusCode::UNPROCESSABLE_ENTITY, "redeem_limit_exceeded")
             }
             DuplicatePurchase(_) => (StatusCode::CONFLICT, "duplicate_purchase"),
+            RefundExceedsPurchase { .. } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "refund_exceeds_purchase")
+            }
             PurchaseCustomerMismatch => (StatusCode::CONFLICT, "purchase_customer_mismatch"),
             UnknownPurchase => (StatusCode::NOT_FOUND, "unknown_purchase"),
             AlreadyRated => (StatusCode::CONFLICT, "already_rated"),

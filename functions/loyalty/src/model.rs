@@ -255,6 +255,9 @@ pub struct Purchase {
     pub redeem_entry: Option<String>,
     #[serde(default)]
     pub refund_entry: Option<String>,
+    /// Money refunded so far; refunds stop at the purchase's total.
+    #[serde(default)]
+    pub refunded_minor: i64,
     #[serde(default)]
     pub accrue_points: i64,
     #[serde(default)]
@@ -265,6 +268,17 @@ pub struct Purchase {
     pub redeem_amount_minor: i64,
     #[serde(default)]
     pub nps_score: Option<u8>,
+}
+
+impl Purchase {
+    /// The purchase's whole amount: what points paid part of, or else what earned cashback.
+    pub fn total_minor(&self) -> i64 {
+        if self.redeem_entry.is_some() {
+            self.redeem_amount_minor
+        } else {
+            self.accrue_amount_minor
+        }
+    }
 }
 
 /// All-time aggregates of one partner, kept by `ADD` inside the ledger transactions so

@@ -660,13 +660,16 @@ impl Planner for Redeem<'_> {
 pub struct RefundInput {
     pub customer: CustomerRef,
     pub purchase_ref: String,
+    /// The money refunded now; `None` refunds whatever is left of the purchase.
+    pub amount_minor: Option<i64>,
     pub reason: Option<String>,
 }
 
-/// A whole purchase returned: the points it paid with come back, the cashback it
-/// earned is taken back. Cashback the member already spent cannot be taken back without
-/// a negative balance, so the take-back stops at the balance and the answer says how
-/// much was not recovered. The referral bonus a first purchase triggered stays paid.
+/// A purchase returned, wholly or in part (several partial refunds add up to the whole):
+/// the points that paid for the refunded share come back, the cashback it earned is
+/// taken back. Cashback the member already spent cannot be taken back without a negative
+/// balance, so the take-back stops at the balance and the answer says how much was not
+/// recovered. The referral bonus a first purchase triggered stays paid.
 pub struct Refund<'a> {
     pub scope: Scope<'a>,
     pub partner_id: &'a str,
@@ -710,37 +713,49 @@ impl Planner for Refund<'_> {
         let account: Account = reads
             .get(&account_key(t, &contact))?
             .ok_or(LoyaltyError::UnknownCustomer)?;
+        let purchase_key = purchase_key(t, pid, &input.purchase_ref);
         let purchase: Purchase = reads
-            .get(&purchase_key(t, pid, &input.purchase_ref))?
+            .get(&purchase_key)?
             .ok_or(LoyaltyError::UnknownPurchase)?;
         if purchase.contact != contact {
             return Err(LoyaltyError::PurchaseCustomerMismatch);
         }
-        if purchase.refund_entry.is_some() {
-            return Err(LoyaltyError::DuplicatePurchase("refunded"));
-        }
         if purchase.accrue_entry.is_none() && purchase.redeem_entry.is_none() {
             return Err(LoyaltyError::UnknownPurchase);
         }
+        let total = purchase.total_minor();
+        let before = purchase.refunded_minor;
+        let remaining = total - before;
+        if remaining <= 0 {
+            return Err(LoyaltyError::DuplicatePurchase("refunded"));
+        }
+        let amount = input.amount_minor.unwrap_or(remaining);
+        if amount > remaining {
+            return Err(LoyaltyError::RefundExceedsPurchase { remaining });
+        }
+        let after_total = before + amount;
+        let portion = |figure: i64| {
+            domain::share(figure.max(0), after_total, total)
+                - domain::share(figure.max(0), before, total)
+        };
+        let returned = portion(purchase.redeem_points);
+        let clawback_due = portion(purchase.accrue_points);
+        let turnover = portion(purchase.accrue_amount_minor);
+
         let day = self.scope.day(now_ms);
-        let returned = purchase.redeem_points.max(0);
         let mut ledger = account.ledger();
         ledger.credit(&day, returned);
-        let clawback = purchase.accrue_points.max(0).min(ledger.balance);
+        let clawback = clawback_due.min(ledger.balance);
         ledger
             .debit(clawback)
-            .map_err(|e| LoyaltyError::Internal(format!("refund take-back: {e:?}")))?;
-        let unrecovered = purchase.accrue_points.max(0) - clawback;
+            .map_err(|e| LoyaltyError::Internal(format!("refund take-back: {e}")))?;
         let net = returned - clawback;
-        let amount_minor = purchase
-            .accrue_amount_minor
-            .max(purchase.redeem_amount_minor);
         let mut after = account.clone();
         after.last_active_ms = Some(now_ms);
         apply_ledger(t, &mut after, ledger, now_ms);
         let reason = match &input.reason {
-            Some(why) => format!("refund of purchase {}: {why}", input.purchase_ref),
-            None => format!("refund of purchase {}", input.purchase_ref),
+            Some(why) => format!("refund on purchase {}: {why}", input.purchase_ref),
+            None => format!("refund on purchase {}", input.purchase_ref),
         };
         let entry = EntryDraft {
             kind: EntryKind::Refund,
@@ -748,7 +763,7 @@ impl Planner for Refund<'_> {
             reason,
             partner_id: Some(pid),
             purchase_ref: Some(&input.purchase_ref),
-            amount_minor: Some(amount_minor),
+            amount_minor: Some(amount),
             currency: Some(&self.scope.loyalty().currency),
             expires_on: (returned > 0)
                 .then(|| self.scope.expires_on(&day))
@@ -756,6 +771,28 @@ impl Planner for Refund<'_> {
             related_contact: None,
         }
         .build(t, &after, now_ms);
+        // Conditioned on the refunded amount it read, so concurrent refunds of one
+        // purchase cannot both pass the "remaining" check.
+        let purchase_write = UpdateBuilder::new(purchase_key)
+            .set("refunded_minor", n(after_total))
+            .set("refund_entry", s(&entry.entry_id))
+            .set("updated_ms", n(now_ms))
+            .condition(|e| {
+                let (c, r) = (e.name("contact"), e.name("refunded_minor"));
+                let cid = e.value(s(&contact));
+                let seen = if before == 0 {
+                    format!("attribute_not_exists({r})")
+                } else {
+                    format!("{r} = {}", e.value(n(before)))
+                };
+                format!("{c} = {cid} AND {seen}")
+            })
+            .build(table)?;
+        let mut writes = vec![
+            Write::retry(account_write(table, &account, &after)?),
+            entry_put(table, &entry)?,
+            Write::retry(purchase_write),
+        ];
         let booking = Booking {
             table,
             tenant: t,
@@ -763,20 +800,9 @@ impl Planner for Refund<'_> {
             contact: &contact,
             now_ms,
         };
-        let mut writes = vec![
-            Write::retry(account_write(table, &account, &after)?),
-            entry_put(table, &entry)?,
-            booking.purchase_write(
-                &input.purchase_ref,
-                "refund",
-                &entry.entry_id,
-                amount_minor,
-                net,
-            )?,
-        ];
         let client: Option<PartnerClient> = reads.get(&partner_client_key(t, pid, &contact))?;
         let figures = PartnerFigures {
-            turnover_minor: -purchase.accrue_amount_minor.max(0),
+            turnover_minor: -turnover,
             purchases: 0,
             accrued: -clawback,
             redeemed: -returned,
@@ -787,22 +813,18 @@ impl Planner for Refund<'_> {
             .add(metric::LOYALTY_REFUNDS, 1)
             .add(metric::LOYALTY_REFUND_CLAWBACK, clawback)
             .add(metric::LOYALTY_REFUND_RETURNED, returned)
-            .add(
-                metric::LOYALTY_TURNOVER_MINOR,
-                -purchase.accrue_amount_minor.max(0),
-            )
-            .add(
-                &metric::partner(pid, "turnover_minor"),
-                -purchase.accrue_amount_minor.max(0),
-            );
+            .add(metric::LOYALTY_TURNOVER_MINOR, -turnover)
+            .add(&metric::partner(pid, "turnover_minor"), -turnover);
         writes.extend(counters_write(table, t, &day, &delta)?);
 
         let mut body = entry_json(&entry);
         body["contact_id"] = json!(contact);
         body["balance"] = json!(after.balance);
+        body["refunded_minor"] = json!(after_total);
+        body["remaining_minor"] = json!(total - after_total);
         body["points_returned"] = json!(returned);
         body["cashback_taken_back"] = json!(clawback);
-        body["cashback_not_recovered"] = json!(unrecovered);
+        body["cashback_not_recovered"] = json!(clawback_due - clawback);
         Ok(Plan {
             writes,
             status: StatusCode::OK,

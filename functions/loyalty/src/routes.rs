@@ -356,6 +356,7 @@ struct RefundBody {
     contact_id: Option<String>,
     phone: Option<String>,
     purchase_ref: String,
+    amount_minor: Option<Number>,
     reason: Option<String>,
 }
 
@@ -363,10 +364,11 @@ struct RefundBody {
 struct RefundKey<'a> {
     customer: &'a CustomerRef,
     purchase_ref: &'a str,
+    amount_minor: Option<i64>,
     reason: Option<&'a str>,
 }
 
-/// A returned purchase, booked by the partner that sold it.
+/// A returned purchase, wholly or in part, booked by the partner that sold it.
 async fn refund(
     State(deps): State<Arc<Deps>>,
     Path(tenant): Path<String>,
@@ -379,6 +381,11 @@ async fn refund(
     let input = ops::RefundInput {
         customer: customer(&caller, b.contact_id.as_deref(), b.phone.as_deref())?,
         purchase_ref: input::purchase_ref_valid(&b.purchase_ref)?,
+        amount_minor: b
+            .amount_minor
+            .as_ref()
+            .map(input::amount_valid)
+            .transpose()?,
         reason: b
             .reason
             .as_deref()
@@ -388,6 +395,7 @@ async fn refund(
     let key = RefundKey {
         customer: &input.customer,
         purchase_ref: &input.purchase_ref,
+        amount_minor: input.amount_minor,
         reason: input.reason.as_deref(),
     };
     let planner = ops::Refund {
