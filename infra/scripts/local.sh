@@ -82,7 +82,9 @@ params=(--param "TelegramApiBase=http://127.0.0.1:$FAKE_PORT/telegram"
 $SAUDA local provision "${params[@]}" \
   --env "REPORT_LINK_BASE_URL=http://127.0.0.1:$LAMBDA_PORT/lambda-url/report-link"
 if [ -n "${SAUDA_LLM_API_KEY:-}" ]; then
-  printf '{"llm_api_key":"%s"}' "$SAUDA_LLM_API_KEY" | $SAUDA platform secrets >/dev/null
+  # From the environment into JSON without the key ever being an argument (ps shows those).
+  python3 -c 'import json, os; print(json.dumps({"llm_api_key": os.environ["SAUDA_LLM_API_KEY"]}))' \
+    | $SAUDA platform secrets >/dev/null
   echo "    LLM key stored in the platform secret; the agent uses the model"
 else
   echo "    no SAUDA_LLM_API_KEY: the agent answers in its retrieval-only fallback mode"
