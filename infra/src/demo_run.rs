@@ -402,6 +402,10 @@ async fn loyalty_steps(
     let redeem = serde_json::json!({"phone": phone, "purchase_ref": next, "amount_minor": 100_000, "currency": "KZT", "points": 30_000});
     let response = post("redeem", format!("{next}-redeem"), redeem).await?;
     show("redeem 300 KZT in points", response).await?;
+    // The customer brings back half of the first purchase.
+    let refund = serde_json::json!({"phone": phone, "purchase_ref": purchase, "amount_minor": 625_000, "reason": "half returned"});
+    let response = post("refund", format!("{purchase}-refund-1"), refund).await?;
+    show("refund half of the first purchase", response).await?;
     let response = http
         .get(format!("{base}/balance?phone=%2B{wa_from}"))
         .bearer_auth(&keys.partner)
