@@ -309,6 +309,73 @@ fn entry_json(entry: &LedgerEntry) -> serde_json::Value {
     crate::views::entry_view(entry)
 }
 
+/// What a purchase operation (accrue, redeem, refund) reads in its first batch: the
+/// partner, the account and partner-client record of the contact the request names, the
+/// purchase, and the phone identity when the request names a phone.
+fn purchase_keys(
+    t: &TenantId,
+    partner_id: &str,
+    customer: &CustomerRef,
+    purchase_ref: &str,
+) -> Vec<Key> {
+    let candidate = customer.candidate();
+    let mut keys = vec![
+        keys::partner(t, partner_id),
+        account_key(t, &candidate),
+        partner_client_key(t, partner_id, &candidate),
+        purchase_key(t, partner_id, purchase_ref),
+    ];
+    keys.extend(customer.identity_key(t));
+    keys
+}
+
+/// The member's contact id and account. A phone may resolve to another contact than the
+/// first batch guessed; only then does this read again.
+async fn member_account(
+    store: &Store,
+    reads: &mut Reads,
+    t: &TenantId,
+    partner_id: &str,
+    customer: &CustomerRef,
+) -> Result<(String, Account), LoyaltyError> {
+    let contact = customer.resolve(t, reads)?;
+    store
+        .read_more(
+            reads,
+            &[
+                account_key(t, &contact),
+                partner_client_key(t, partner_id, &contact),
+            ],
+        )
+        .await?;
+    let account = reads
+        .get(&account_key(t, &contact))?
+        .ok_or(LoyaltyError::UnknownCustomer)?;
+    Ok((contact, account))
+}
+
+/// A purchase may take one accrue and one redeem, by its own customer, until refunded.
+fn purchase_open(
+    purchase: Option<&Purchase>,
+    contact: &str,
+    side: impl Fn(&Purchase) -> &Option<String>,
+    done: &'static str,
+) -> Result<(), LoyaltyError> {
+    let Some(purchase) = purchase else {
+        return Ok(());
+    };
+    if purchase.contact != contact {
+        return Err(LoyaltyError::PurchaseCustomerMismatch);
+    }
+    if purchase.refund_entry.is_some() {
+        return Err(LoyaltyError::DuplicatePurchase("refunded"));
+    }
+    if side(purchase).is_some() {
+        return Err(LoyaltyError::DuplicatePurchase(done));
+    }
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------- accrue
 
 pub struct AccrueInput {
@@ -328,16 +395,12 @@ pub struct Accrue<'a> {
 #[async_trait]
 impl Planner for Accrue<'_> {
     fn keys(&self) -> Vec<Key> {
-        let t = self.scope.tenant;
-        let candidate = self.input.customer.candidate();
-        let mut keys = vec![
-            keys::partner(t, self.partner_id),
-            account_key(t, &candidate),
-            partner_client_key(t, self.partner_id, &candidate),
-            purchase_key(t, self.partner_id, &self.input.purchase_ref),
-        ];
-        keys.extend(self.input.customer.identity_key(t));
-        keys
+        purchase_keys(
+            self.scope.tenant,
+            self.partner_id,
+            &self.input.customer,
+            &self.input.purchase_ref,
+        )
     }
 
     async fn plan(
@@ -349,30 +412,9 @@ impl Planner for Accrue<'_> {
         let (t, table, pid, input) = (self.scope.tenant, self.table, self.partner_id, self.input);
         let loyalty = self.scope.loyalty();
         let partner = active_partner(reads, t, pid)?;
-        let contact = input.customer.resolve(t, reads)?;
-        store
-            .read_more(
-                reads,
-                &[
-                    account_key(t, &contact),
-                    partner_client_key(t, pid, &contact),
-                ],
-            )
-            .await?;
-        let account: Account = reads
-            .get(&account_key(t, &contact))?
-            .ok_or(LoyaltyError::UnknownCustomer)?;
-        if let Some(purchase) = reads.get::<Purchase>(&purchase_key(t, pid, &input.purchase_ref))? {
-            if purchase.contact != contact {
-                return Err(LoyaltyError::PurchaseCustomerMismatch);
-            }
-            if purchase.refund_entry.is_some() {
-                return Err(LoyaltyError::DuplicatePurchase("refunded"));
-            }
-            if purchase.accrue_entry.is_some() {
-                return Err(LoyaltyError::DuplicatePurchase("accrued"));
-            }
-        }
+        let (contact, account) = member_account(store, reads, t, pid, &input.customer).await?;
+        let purchase = reads.get::<Purchase>(&purchase_key(t, pid, &input.purchase_ref))?;
+        purchase_open(purchase.as_ref(), &contact, |p| &p.accrue_entry, "accrued")?;
         let cashback_bp = partner.cashback_bp.unwrap_or(loyalty.cashback_bp);
         let points = domain::cashback_points(input.amount_minor, cashback_bp, loyalty.rounding);
         if points > MAX_POINTS {
@@ -541,16 +583,12 @@ pub fn check_redeem_cap(
 #[async_trait]
 impl Planner for Redeem<'_> {
     fn keys(&self) -> Vec<Key> {
-        let t = self.scope.tenant;
-        let candidate = self.input.customer.candidate();
-        let mut keys = vec![
-            keys::partner(t, self.partner_id),
-            account_key(t, &candidate),
-            partner_client_key(t, self.partner_id, &candidate),
-            purchase_key(t, self.partner_id, &self.input.purchase_ref),
-        ];
-        keys.extend(self.input.customer.identity_key(t));
-        keys
+        purchase_keys(
+            self.scope.tenant,
+            self.partner_id,
+            &self.input.customer,
+            &self.input.purchase_ref,
+        )
     }
 
     async fn plan(
@@ -561,30 +599,9 @@ impl Planner for Redeem<'_> {
     ) -> Result<Plan, LoyaltyError> {
         let (t, table, pid, input) = (self.scope.tenant, self.table, self.partner_id, self.input);
         active_partner(reads, t, pid)?;
-        let contact = input.customer.resolve(t, reads)?;
-        store
-            .read_more(
-                reads,
-                &[
-                    account_key(t, &contact),
-                    partner_client_key(t, pid, &contact),
-                ],
-            )
-            .await?;
-        let account: Account = reads
-            .get(&account_key(t, &contact))?
-            .ok_or(LoyaltyError::UnknownCustomer)?;
-        if let Some(purchase) = reads.get::<Purchase>(&purchase_key(t, pid, &input.purchase_ref))? {
-            if purchase.contact != contact {
-                return Err(LoyaltyError::PurchaseCustomerMismatch);
-            }
-            if purchase.refund_entry.is_some() {
-                return Err(LoyaltyError::DuplicatePurchase("refunded"));
-            }
-            if purchase.redeem_entry.is_some() {
-                return Err(LoyaltyError::DuplicatePurchase("redeemed"));
-            }
-        }
+        let (contact, account) = member_account(store, reads, t, pid, &input.customer).await?;
+        let purchase = reads.get::<Purchase>(&purchase_key(t, pid, &input.purchase_ref))?;
+        purchase_open(purchase.as_ref(), &contact, |p| &p.redeem_entry, "redeemed")?;
         let mut ledger = account.ledger();
         ledger
             .debit(input.points)
@@ -680,16 +697,12 @@ pub struct Refund<'a> {
 #[async_trait]
 impl Planner for Refund<'_> {
     fn keys(&self) -> Vec<Key> {
-        let t = self.scope.tenant;
-        let candidate = self.input.customer.candidate();
-        let mut keys = vec![
-            keys::partner(t, self.partner_id),
-            account_key(t, &candidate),
-            partner_client_key(t, self.partner_id, &candidate),
-            purchase_key(t, self.partner_id, &self.input.purchase_ref),
-        ];
-        keys.extend(self.input.customer.identity_key(t));
-        keys
+        purchase_keys(
+            self.scope.tenant,
+            self.partner_id,
+            &self.input.customer,
+            &self.input.purchase_ref,
+        )
     }
 
     async fn plan(
@@ -700,19 +713,7 @@ impl Planner for Refund<'_> {
     ) -> Result<Plan, LoyaltyError> {
         let (t, table, pid, input) = (self.scope.tenant, self.table, self.partner_id, self.input);
         active_partner(reads, t, pid)?;
-        let contact = input.customer.resolve(t, reads)?;
-        store
-            .read_more(
-                reads,
-                &[
-                    account_key(t, &contact),
-                    partner_client_key(t, pid, &contact),
-                ],
-            )
-            .await?;
-        let account: Account = reads
-            .get(&account_key(t, &contact))?
-            .ok_or(LoyaltyError::UnknownCustomer)?;
+        let (contact, account) = member_account(store, reads, t, pid, &input.customer).await?;
         let purchase_key = purchase_key(t, pid, &input.purchase_ref);
         let purchase: Purchase = reads
             .get(&purchase_key)?
