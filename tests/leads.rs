@@ -627,14 +627,7 @@ async fn quiet_customer(env: &TestEnv, t: &TenantId, cid: &str, last_inbound_ms:
         reply_to: cid.trim_start_matches("tg-").into(),
     };
     let item = sauda_shared::message::MessageItem::inbound(&message, last_inbound_ms);
-    env.clients
-        .dynamo
-        .put_item()
-        .table_name(&env.stack.table)
-        .set_item(Some(serde_dynamo::to_item(item).unwrap()))
-        .send()
-        .await
-        .unwrap();
+    env.put(item).await;
 }
 
 #[tokio::test]
@@ -1522,14 +1515,7 @@ async fn put_partner(
         created_ms: 1,
         updated_ms: 1,
     };
-    env.clients
-        .dynamo
-        .put_item()
-        .table_name(&env.stack.table)
-        .set_item(Some(serde_dynamo::to_item(partner).unwrap()))
-        .send()
-        .await
-        .unwrap();
+    env.put(partner).await;
 }
 
 #[tokio::test]

@@ -897,14 +897,7 @@ async fn add_partner(env: &TestEnv, tenant: &TenantId, id: &str, name: &str) {
         created_ms: 0,
         updated_ms: 0,
     };
-    env.clients
-        .dynamo
-        .put_item()
-        .table_name(&env.stack.table)
-        .set_item(Some(serde_dynamo::to_item(partner).unwrap()))
-        .send()
-        .await
-        .unwrap();
+    env.put(partner).await;
 }
 
 // ---- tests -----------------------------------------------------------------------------

@@ -122,6 +122,18 @@ impl TestEnv {
         }
     }
 
+    /// Writes an item as it is stored (seeding state that another capability owns).
+    pub async fn put(&self, item: impl serde::Serialize) {
+        self.clients
+            .dynamo
+            .put_item()
+            .table_name(&self.stack.table)
+            .set_item(Some(serde_dynamo::to_item(item).expect("item serialises")))
+            .send()
+            .await
+            .expect("put_item");
+    }
+
     /// Every item in a tenant's contact partitions (a scan: fine for tests).
     pub async fn contact_items(&self, tenant: &TenantId) -> Vec<HashMap<String, AttributeValue>> {
         let out = self
