@@ -326,15 +326,7 @@ async fn run_worker(deps: &Deps, event: SqsEvent) -> SqsBatchResponse {
 }
 
 fn notifier_deps(env: &TestEnv, telegram: &FakeServer) -> notifier::Deps {
-    let config = notifier::NotifierConfig {
-        core: sauda_shared::config::CoreConfig {
-            stage: env.stage().to_owned(),
-            table_name: env.stack.table.clone(),
-        },
-        telegram_api_base: telegram.base_url.clone(),
-        notify_queue_url: env.queue_url("NotifyQueue"),
-    };
-    notifier::Deps::from_aws(&env.clients, &config)
+    env.notifier(&telegram.base_url)
 }
 
 fn ok_message() -> Value {

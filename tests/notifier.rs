@@ -1,7 +1,7 @@
 //! The notifier against moto and a fake Telegram: once per recipient, retries that
 //! survive an outage, permanent refusals, rate limits and tenant isolation.
 
-use notifier::{backoff, handle, Deps, NotifierConfig};
+use notifier::{handle, Deps, REDELIVERY};
 use sauda_shared::envelope::Envelope;
 use sauda_shared::notify::{Notice, Recipients};
 use sauda_shared::stats::{self, metric};
@@ -13,15 +13,7 @@ use serde_json::json;
 use std::time::Duration;
 
 fn deps(env: &TestEnv, telegram: &FakeServer) -> Deps {
-    let config = NotifierConfig {
-        core: sauda_shared::config::CoreConfig {
-            stage: env.stage().to_owned(),
-            table_name: env.stack.table.clone(),
-        },
-        telegram_api_base: telegram.base_url.clone(),
-        notify_queue_url: env.queue_url("NotifyQueue"),
-    };
-    let mut deps = Deps::from_aws(&env.clients, &config);
+    let mut deps = env.notifier(&telegram.base_url);
     deps.max_rate_limit_wait = Duration::from_secs(3);
     deps
 }
@@ -136,7 +128,7 @@ async fn telegram_outage_delays_the_notice_and_retries_only_the_missing_chat() {
     );
     assert_eq!(sent_chats(&telegram), [111, 222]);
 
-    // The failed record was pushed back (1 minute), not left to reappear after 1 s.
+    // The failed record was pushed back (REDELIVERY: 1 minute), not left to reappear after 1 s.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(env
         .sqs_event_from_queue("NotifyQueue", 1)
@@ -233,7 +225,7 @@ async fn long_notices_are_split_and_empty_recipient_lists_are_fine() {
 }
 
 #[tokio::test]
-async fn foreign_or_malformed_records_fail_without_sending() {
+async fn foreign_or_malformed_records_go_to_the_dead_letter_queue_at_once() {
     let env = TestEnv::new().await;
     let telegram = FakeServer::start().await;
     let a = tenant_with_managers(&env, &[111]).await;
@@ -243,28 +235,43 @@ async fn foreign_or_malformed_records_fail_without_sending() {
     let mut forged = Envelope::notice(notice(&b, "x", Recipients::Managers));
     forged.tenant = a.clone();
     let wrong_kind = Envelope::report(a.clone(), "2026-11").to_json();
+    let bodies = [forged.to_json(), "{not json".to_owned(), wrong_kind];
     let response = handle(
         &deps,
-        lambda_event(sqs_event(&[
-            forged.to_json(),
-            "{not json".into(),
-            wrong_kind,
-        ])),
+        lambda_event(env.sqs_event_on("NotifyQueue", &bodies)),
     )
     .await
     .unwrap();
-    assert_eq!(
-        failed_ids(&response),
-        ["m0", "m1", "m2"],
-        "all three go to the DLQ eventually"
+    assert!(
+        failed_ids(&response).is_empty(),
+        "poison is acknowledged once it is in the DLQ, not retried five times"
     );
     assert!(telegram.requests().is_empty());
+    let mut dead: Vec<String> = env
+        .receive_all("NotifyDeadLetterQueue")
+        .await
+        .into_iter()
+        .map(|m| m.body.unwrap_or_default())
+        .collect();
+    dead.sort();
+    let mut expected = bodies.to_vec();
+    expected.sort();
+    assert_eq!(
+        dead, expected,
+        "each poison record is in the DLQ exactly once"
+    );
+
+    // Without a source queue to dead-letter to, the record is reported instead.
+    let response = handle(&deps, lambda_event(sqs_event(&["{not json".into()])))
+        .await
+        .unwrap();
+    assert_eq!(failed_ids(&response), ["m0"]);
 }
 
 #[test]
 fn backoff_grows_and_stays_within_sqs_limits() {
-    let delays: Vec<u64> = (1..=6).map(|n| backoff(n).as_secs()).collect();
-    assert_eq!(delays, [60, 300, 1800, 7200, 7200, 7200]);
+    let delays: Vec<u64> = (1..=6).map(|n| REDELIVERY.delay(n).as_secs()).collect();
+    assert_eq!(delays, [60, 240, 960, 3600, 3600, 3600]);
     assert!(delays.iter().all(|d| *d <= 12 * 3600));
 }
 

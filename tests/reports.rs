@@ -9,7 +9,6 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
-use notifier::NotifierConfig;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use reports::period::Period;
@@ -1335,17 +1334,7 @@ async fn a_telegram_outage_delays_the_summary_and_then_it_arrives_with_a_working
         .unwrap();
 
     let telegram = FakeServer::start().await;
-    let notifier_deps = notifier::Deps::from_aws(
-        &env.clients,
-        &NotifierConfig {
-            core: sauda_shared::config::CoreConfig {
-                stage: env.stage().to_owned(),
-                table_name: env.stack.table.clone(),
-            },
-            telegram_api_base: telegram.base_url.clone(),
-            notify_queue_url: env.queue_url("NotifyQueue"),
-        },
-    );
+    let notifier_deps = env.notifier(&telegram.base_url);
     telegram.set_default(
         502,
         json!({"ok": false, "error_code": 502, "description": "Bad Gateway"}),

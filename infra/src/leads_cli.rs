@@ -305,11 +305,7 @@ async fn key_command(ctx: &CliContext, cmd: KeyCommand) -> CliResult {
         KeyCommand::List { tenant } => {
             let tenant = tenant_id(&tenant)?;
             for r in store.list(&tenant).await? {
-                let role = match &r.role {
-                    Role::Admin => "admin".to_owned(),
-                    Role::Manager => "manager".to_owned(),
-                    Role::Partner { partner_id } => format!("partner:{partner_id}"),
-                };
+                let role = r.role.label();
                 let status = match (r.status, r.valid_until_ms) {
                     (KeyStatus::Revoked, _) => "revoked".to_owned(),
                     (KeyStatus::Active, Some(until)) => format!(

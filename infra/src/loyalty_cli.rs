@@ -511,11 +511,7 @@ fn print_keys(records: &[ApiKeyRecord]) {
         println!("no keys");
     }
     for r in records {
-        let role = match &r.role {
-            Role::Admin => "admin".to_owned(),
-            Role::Manager => "manager".to_owned(),
-            Role::Partner { partner_id } => format!("partner:{partner_id}"),
-        };
+        let role = r.role.label();
         let status = match (r.status, r.valid_until_ms) {
             (KeyStatus::Revoked, _) => "revoked".to_owned(),
             (KeyStatus::Active, Some(until)) => format!(

@@ -224,10 +224,13 @@ pub async fn provision_with(
 
     for r in template.resources_of("AWS::SecretsManager::Secret") {
         let name = eval(prop(r.properties, "Name").unwrap_or(&Value::Null), &ctx)?;
-        let initial = prop(r.properties, "SecretString")
-            .map(|v| eval(v, &ctx))
-            .transpose()?
-            .unwrap_or_else(|| "{}".to_owned());
+        let initial = match prop(r.properties, "GenerateSecretString") {
+            Some(spec) => generate_secret_string(spec, &ctx)?,
+            None => prop(r.properties, "SecretString")
+                .map(|v| eval(v, &ctx))
+                .transpose()?
+                .unwrap_or_else(|| "{}".to_owned()),
+        };
         let arn = match clients
             .secrets
             .create_secret()
@@ -344,4 +347,30 @@ async fn create_table(
         }
     }
     Ok(())
+}
+
+/// What CloudFormation's `GenerateSecretString` makes: the JSON template with one key
+/// set to a random string (letters and digits; the template asks for no punctuation).
+fn generate_secret_string(spec: &Value, ctx: &Context) -> Result<String, TemplateError> {
+    use rand::distr::{Alphanumeric, SampleString};
+    let template = prop(spec, "SecretStringTemplate")
+        .map(|v| eval(v, ctx))
+        .transpose()?
+        .unwrap_or_else(|| "{}".to_owned());
+    let key = prop(spec, "GenerateStringKey")
+        .map(|v| eval(v, ctx))
+        .transpose()?
+        .ok_or_else(|| {
+            TemplateError::Invalid("GenerateSecretString needs GenerateStringKey".into())
+        })?;
+    let length = prop(spec, "PasswordLength")
+        .and_then(Value::as_u64)
+        .unwrap_or(32) as usize;
+    let mut document: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&template)
+        .map_err(|e| TemplateError::Invalid(format!("SecretStringTemplate: {e}")))?;
+    document.insert(
+        key,
+        serde_json::Value::String(Alphanumeric.sample_string(&mut rand::rng(), length)),
+    );
+    Ok(serde_json::Value::Object(document).to_string())
 }

@@ -31,6 +31,27 @@ pub enum Role {
     Manager,
     /// A loyalty partner's POS or bot.
     Partner { partner_id: String },
+    /// The business itself: settings, managers, keys, catalog (the tenant admin API).
+    TenantAdmin,
+}
+
+impl Role {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Manager => "manager",
+            Role::Partner { .. } => "partner",
+            Role::TenantAdmin => "tenant_admin",
+        }
+    }
+
+    /// `partner:{id}` for partners, the role's name otherwise (listings, histories).
+    pub fn label(&self) -> String {
+        match self {
+            Role::Partner { partner_id } => format!("partner:{partner_id}"),
+            other => other.name().to_owned(),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -160,8 +181,8 @@ impl ApiKeyStore {
             created_ms: crate::now_ms(),
             valid_until_ms: None,
         };
-        let item =
-            serde_dynamo::to_item(&record).map_err(|e| StoreError(format!("api key item: {e}")))?;
+        let item = serde_dynamo::to_item(&record)
+            .map_err(|e| StoreError::Unavailable(format!("api key item: {e}")))?;
         self.client
             .put_item()
             .table_name(&self.table)
@@ -169,7 +190,9 @@ impl ApiKeyStore {
             .condition_expression("attribute_not_exists(PK)")
             .send()
             .await
-            .map_err(|e| StoreError(format!("issue api key: {}", DisplayErrorContext(&e))))?;
+            .map_err(|e| {
+                StoreError::Unavailable(format!("issue api key: {}", DisplayErrorContext(&e)))
+            })?;
         Ok(IssuedKey {
             presented: Secret::new(format!("{PREFIX}{key_id}_{secret}")),
             record,
@@ -194,12 +217,14 @@ impl ApiKeyStore {
             .key("SK", AttributeValue::S(sk))
             .send()
             .await
-            .map_err(|e| StoreError(format!("read api key: {}", DisplayErrorContext(&e))))?;
+            .map_err(|e| {
+                StoreError::Unavailable(format!("read api key: {}", DisplayErrorContext(&e)))
+            })?;
         let Some(item) = out.item else {
             return Ok(None);
         };
-        let record: ApiKeyRecord =
-            serde_dynamo::from_item(item).map_err(|e| StoreError(format!("api key item: {e}")))?;
+        let record: ApiKeyRecord = serde_dynamo::from_item(item)
+            .map_err(|e| StoreError::Unavailable(format!("api key item: {e}")))?;
         let record = Arc::new(record);
         self.cache.insert(cache_key, record.clone());
         Ok(Some(record))
@@ -245,11 +270,13 @@ impl ApiKeyStore {
                 .set_exclusive_start_key(start)
                 .send()
                 .await
-                .map_err(|e| StoreError(format!("list api keys: {}", DisplayErrorContext(&e))))?;
+                .map_err(|e| {
+                    StoreError::Unavailable(format!("list api keys: {}", DisplayErrorContext(&e)))
+                })?;
             for item in out.items.unwrap_or_default() {
                 records.push(
                     serde_dynamo::from_item(item)
-                        .map_err(|e| StoreError(format!("api key item: {e}")))?,
+                        .map_err(|e| StoreError::Unavailable(format!("api key item: {e}")))?,
                 );
             }
             start = out.last_evaluated_key;
@@ -317,7 +344,7 @@ impl ApiKeyStore {
             {
                 Ok(false)
             }
-            Err(e) => Err(StoreError(format!(
+            Err(e) => Err(StoreError::Unavailable(format!(
                 "update api key: {}",
                 DisplayErrorContext(&e)
             ))),

@@ -2,6 +2,7 @@
 //! counter used by tests and benchmarks to keep the per-message call budget honest.
 
 use crate::cache::TtlCache;
+use crate::dynamo::{from_item, is_condition_failed, s, store_err, to_item};
 use crate::envelope::Envelope;
 use crate::keys;
 use crate::message::{DeliveryStatus, InboundMessage, MessageItem, OutboundMessage};
@@ -127,18 +128,6 @@ impl AwsClients {
     }
 }
 
-fn store_err<E: std::error::Error>(context: &str, e: E) -> StoreError {
-    StoreError(format!("{context}: {}", DisplayErrorContext(&e)))
-}
-
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-
-fn to_item<T: serde::Serialize>(value: &T) -> Result<HashMap<String, AttributeValue>, StoreError> {
-    serde_dynamo::to_item(value).map_err(|e| StoreError(format!("serialise item: {e}")))
-}
-
 /// Tenant configs from the table, cached per warm instance (positive and negative).
 pub struct DynamoTenantDirectory {
     client: aws_sdk_dynamodb::Client,
@@ -177,9 +166,7 @@ impl TenantDirectory for DynamoTenantDirectory {
         let config = match out.item {
             None => None,
             Some(item) => {
-                let parsed: ConfigItem = serde_dynamo::from_item(item).map_err(|e| {
-                    StoreError(format!("tenant config of {tenant} is malformed: {e}"))
-                })?;
+                let parsed: ConfigItem = from_item(item)?;
                 Some(Arc::new(parsed.config))
             }
         };
@@ -194,6 +181,7 @@ pub struct SecretsManagerSource {
     stage: String,
     cache: TtlCache<TenantId, Option<Arc<TenantSecrets>>>,
     platform: TtlCache<(), Arc<PlatformSecrets>>,
+    refreshed: TtlCache<TenantId, ()>,
 }
 
 impl SecretsManagerSource {
@@ -205,6 +193,7 @@ impl SecretsManagerSource {
             stage: stage.into(),
             cache: TtlCache::new(Self::TTL, 10_000),
             platform: TtlCache::new(Self::TTL, 1),
+            refreshed: TtlCache::new(Self::REFRESH_EVERY, 10_000),
         }
     }
 
@@ -216,10 +205,9 @@ impl SecretsManagerSource {
         format!("sauda/{stage}/tenant/{tenant}")
     }
 
-    /// Forgets a cached value, e.g. after a signature check failed right after a rotation.
-    pub fn invalidate(&self, tenant: &TenantId) {
-        self.cache.invalidate(tenant);
-    }
+    /// Fresh reads of one tenant's secret after a failed signature check: at most one
+    /// this often, so a flood of forged requests cannot turn into Secrets Manager calls.
+    pub const REFRESH_EVERY: Duration = Duration::from_secs(10);
 }
 
 #[async_trait]
@@ -254,6 +242,17 @@ impl SecretSource for SecretsManagerSource {
         };
         self.cache.insert(tenant.clone(), secrets.clone());
         Ok(secrets)
+    }
+
+    async fn refresh_tenant_secrets(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Option<Arc<TenantSecrets>>, SecretError> {
+        if self.refreshed.get(tenant).is_none() {
+            self.refreshed.insert(tenant.clone(), ());
+            self.cache.invalidate(tenant);
+        }
+        self.tenant_secrets(tenant).await
     }
 
     async fn platform_secrets(&self) -> Result<Arc<PlatformSecrets>, SecretError> {
@@ -325,12 +324,7 @@ impl MessageStore for DynamoMessageStore {
             .await;
         match result {
             Ok(_) => Ok(PutOutcome::Stored),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(PutOutcome::Duplicate)
-            }
+            Err(e) if is_condition_failed(&e) => Ok(PutOutcome::Duplicate),
             Err(e) => Err(store_err("put inbound message", e)),
         }
     }
@@ -350,7 +344,7 @@ impl MessageStore for DynamoMessageStore {
                 .table_name(&self.table)
                 .set_item(Some(item))
                 .build()
-                .map_err(|e| store_err("build put", e))?;
+                .map_err(|e| StoreError::Rejected(format!("build put: {e}")))?;
             Ok(TransactWriteItem::builder().put(put).build())
         };
         self.client
@@ -380,8 +374,7 @@ impl MessageStore for DynamoMessageStore {
         let Some(item) = out.item else {
             return Ok(StatusOutcome::UnknownMessage);
         };
-        let pointer: OutboundPointer = serde_dynamo::from_item(item)
-            .map_err(|e| StoreError(format!("outbound pointer: {e}")))?;
+        let pointer: OutboundPointer = from_item(item)?;
         let mut update =
             "SET delivery_state = :state, delivery_rank = :rank, delivery_updated_ms = :ts"
                 .to_owned();
@@ -409,12 +402,7 @@ impl MessageStore for DynamoMessageStore {
         }
         match request.update_expression(update).send().await {
             Ok(_) => Ok(StatusOutcome::Applied),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(StatusOutcome::Stale)
-            }
+            Err(e) if is_condition_failed(&e) => Ok(StatusOutcome::Stale),
             Err(e) => Err(store_err("update delivery state", e)),
         }
     }
@@ -440,9 +428,7 @@ impl MessageStore for DynamoMessageStore {
         out.items
             .unwrap_or_default()
             .into_iter()
-            .map(|item| {
-                serde_dynamo::from_item(item).map_err(|e| StoreError(format!("message item: {e}")))
-            })
+            .map(from_item)
             .collect()
     }
 }
@@ -513,6 +499,164 @@ impl MessageQueue for SqsQueue {
             .send()
             .await
             .map_err(|e| QueueError(DisplayErrorContext(&e).to_string()))?;
+        Ok(())
+    }
+}
+
+/// The queue a record came from, found from its `eventSourceARN`: redelivery delays
+/// and dead-lettering need no per-function configuration. Queue URLs and each queue's
+/// dead-letter target are looked up once per warm instance.
+pub struct SqsQueueControl {
+    client: aws_sdk_sqs::Client,
+    urls: Mutex<HashMap<String, String>>,
+    dead_letter_urls: Mutex<HashMap<String, String>>,
+}
+
+impl SqsQueueControl {
+    pub fn new(client: aws_sdk_sqs::Client) -> Self {
+        Self {
+            client,
+            urls: Mutex::new(HashMap::new()),
+            dead_letter_urls: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn queue_err<E: std::error::Error + 'static, R: std::fmt::Debug>(
+        what: &str,
+        e: aws_sdk_sqs::error::SdkError<E, R>,
+    ) -> QueueError {
+        QueueError(format!("{what}: {}", DisplayErrorContext(&e)))
+    }
+
+    /// `arn:aws:sqs:{region}:{account}:{name}` → its URL.
+    async fn url_of_arn(&self, arn: &str) -> Result<String, QueueError> {
+        if let Some(url) = self.urls.lock().unwrap_or_else(|p| p.into_inner()).get(arn) {
+            return Ok(url.clone());
+        }
+        let parts: Vec<&str> = arn.split(':').collect();
+        let [_, _, "sqs", _, account, name] = parts.as_slice() else {
+            return Err(QueueError(format!("not an SQS queue ARN: {arn}")));
+        };
+        let url = self
+            .client
+            .get_queue_url()
+            .queue_name(*name)
+            .queue_owner_aws_account_id(*account)
+            .send()
+            .await
+            .map_err(|e| Self::queue_err("queue url", e))?
+            .queue_url
+            .ok_or_else(|| QueueError(format!("no URL for {arn}")))?;
+        self.urls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(arn.to_owned(), url.clone());
+        Ok(url)
+    }
+
+    fn source_arn(record: &aws_lambda_events::event::sqs::SqsMessage) -> Result<&str, QueueError> {
+        record
+            .event_source_arn
+            .as_deref()
+            .filter(|a| !a.is_empty())
+            .ok_or_else(|| QueueError("the record names no source queue".into()))
+    }
+
+    async fn dead_letter_url(&self, source_arn: &str) -> Result<String, QueueError> {
+        if let Some(url) = self
+            .dead_letter_urls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(source_arn)
+        {
+            return Ok(url.clone());
+        }
+        let source = self.url_of_arn(source_arn).await?;
+        let attributes = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&source)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy)
+            .send()
+            .await
+            .map_err(|e| Self::queue_err("queue attributes", e))?;
+        let policy = attributes
+            .attributes
+            .and_then(|a| {
+                a.get(&aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy)
+                    .cloned()
+            })
+            .ok_or_else(|| QueueError(format!("{source_arn} has no dead-letter queue")))?;
+        let target = serde_json::from_str::<serde_json::Value>(&policy)
+            .ok()
+            .and_then(|p| p["deadLetterTargetArn"].as_str().map(str::to_owned))
+            .ok_or_else(|| QueueError(format!("redrive policy of {source_arn} is unreadable")))?;
+        let url = self.url_of_arn(&target).await?;
+        self.dead_letter_urls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(source_arn.to_owned(), url.clone());
+        Ok(url)
+    }
+}
+
+#[async_trait]
+impl crate::consumer::QueueControl for SqsQueueControl {
+    async fn delay(
+        &self,
+        record: &aws_lambda_events::event::sqs::SqsMessage,
+        wait: Duration,
+    ) -> Result<(), QueueError> {
+        let handle = record
+            .receipt_handle
+            .as_deref()
+            .ok_or_else(|| QueueError("the record has no receipt handle".into()))?;
+        let url = self.url_of_arn(Self::source_arn(record)?).await?;
+        self.client
+            .change_message_visibility()
+            .queue_url(url)
+            .receipt_handle(handle)
+            .visibility_timeout(crate::consumer::clamp_delay(wait))
+            .send()
+            .await
+            .map_err(|e| Self::queue_err("change visibility", e))?;
+        Ok(())
+    }
+
+    async fn dead_letter(
+        &self,
+        record: &aws_lambda_events::event::sqs::SqsMessage,
+        reason: &str,
+    ) -> Result<(), QueueError> {
+        let url = self.dead_letter_url(Self::source_arn(record)?).await?;
+        let reason: String = reason.chars().take(1000).collect();
+        let mut request = self
+            .client
+            .send_message()
+            .queue_url(&url)
+            .message_body(record.body.clone().unwrap_or_default())
+            .message_attributes(
+                "poison_reason",
+                aws_sdk_sqs::types::MessageAttributeValue::builder()
+                    .data_type("String")
+                    .string_value(if reason.is_empty() {
+                        "unknown".to_owned()
+                    } else {
+                        reason
+                    })
+                    .build()
+                    .map_err(|e| QueueError(format!("message attribute: {e}")))?,
+            );
+        if url.ends_with(".fifo") {
+            let group = crate::consumer::message_group(record);
+            request = request
+                .message_group_id(if group.is_empty() { "poison" } else { group })
+                .message_deduplication_id(record.message_id.clone().unwrap_or_default());
+        }
+        request
+            .send()
+            .await
+            .map_err(|e| Self::queue_err("dead-letter send", e))?;
         Ok(())
     }
 }

@@ -8,25 +8,32 @@
 //! (`contact`), the funnel (`funnel`), notices to managers (`notify`), API keys
 //! (`apikey`) and rate limits (`ratelimit`).
 
+pub mod api;
 pub mod apikey;
 pub mod aws;
-pub mod batch;
 pub mod cache;
 pub mod config;
+pub mod consumer;
 pub mod contact;
+pub mod dynamo;
 pub mod envelope;
-pub mod error;
 pub mod funnel;
+pub mod i18n;
 pub mod keys;
 pub mod lead;
 pub mod message;
 pub mod notify;
+pub mod outbound;
 pub mod partner;
 pub mod phone;
+pub mod plan;
 pub mod ports;
 pub mod ratelimit;
+pub mod redact;
+pub mod retry;
 pub mod secrets;
 pub mod signature;
+pub mod signing;
 pub mod stats;
 pub mod telegram;
 pub mod telegram_api;
@@ -34,7 +41,7 @@ pub mod tenant;
 pub mod whatsapp;
 pub mod whatsapp_api;
 
-pub use error::ApiError;
+pub use api::ApiError;
 pub use tenant::TenantId;
 
 /// Current wall-clock time in epoch milliseconds.

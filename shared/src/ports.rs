@@ -8,9 +8,28 @@ use crate::tenant::{TenantConfig, TenantId};
 use async_trait::async_trait;
 use std::sync::Arc;
 
-#[derive(Debug, thiserror::Error)]
-#[error("store: {0}")]
-pub struct StoreError(pub String);
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The store could not be reached or failed: a retry may succeed (503).
+    #[error("store: {0}")]
+    Unavailable(String),
+    /// The store refused the request itself (an item over 400 KB, a key over 1 KB):
+    /// retrying cannot help, so callers answer 4xx or drop the input.
+    #[error("store refused: {0}")]
+    Rejected(String),
+}
+
+impl StoreError {
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, StoreError::Rejected(_))
+    }
+
+    pub fn message(&self) -> &str {
+        match self {
+            StoreError::Unavailable(m) | StoreError::Rejected(m) => m,
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 #[error("queue: {0}")]
@@ -37,6 +56,15 @@ pub trait SecretSource: Send + Sync {
         &self,
         tenant: &TenantId,
     ) -> Result<Option<Arc<TenantSecrets>>, SecretError>;
+
+    /// The tenant's secrets read again, bypassing the cache (rate-limited by the
+    /// adapter): after a signature fails against a cached secret that may be stale.
+    async fn refresh_tenant_secrets(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Option<Arc<TenantSecrets>>, SecretError> {
+        self.tenant_secrets(tenant).await
+    }
 
     /// The platform secret (`sauda/{stage}/platform`); empty when none was stored.
     async fn platform_secrets(&self) -> Result<Arc<PlatformSecrets>, SecretError>;

@@ -87,7 +87,7 @@ impl RateLimiter {
                     retry_after_s,
                 })
             }
-            Err(e) => Err(StoreError(format!(
+            Err(e) => Err(StoreError::Unavailable(format!(
                 "rate limit: {}",
                 DisplayErrorContext(&e)
             ))),

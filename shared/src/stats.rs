@@ -258,6 +258,47 @@ impl CounterDelta {
     }
 }
 
+impl CounterDelta {
+    /// The delta as a plan step (`ADD` on one shard of the tenant-day), for writes that
+    /// must be atomic with their counters. `seed` spreads writers over shards.
+    pub fn plan_update(&self, tenant: &TenantId, day: &str, seed: u64) -> crate::plan::Update {
+        let key = keys::daily_stats(tenant, day, shard_for(seed));
+        self.metrics
+            .iter()
+            .fold(crate::plan::Update::new(key), |u, (metric, n)| {
+                u.add(metric, *n)
+            })
+    }
+}
+
+/// Where batches of counter deltas go (one write per tenant-day).
+#[async_trait::async_trait]
+pub trait CounterSink: Send + Sync {
+    async fn flush(&self, batch: &CounterBatch, seed: u64) -> Result<(), StoreError>;
+}
+
+/// The counters in the single table.
+pub struct DynamoCounters {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl DynamoCounters {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl CounterSink for DynamoCounters {
+    async fn flush(&self, batch: &CounterBatch, seed: u64) -> Result<(), StoreError> {
+        batch.flush(&self.client, &self.table, seed).await
+    }
+}
+
 fn shard_for(seed: u64) -> u8 {
     (seed % u64::from(SHARDS)) as u8
 }
@@ -281,7 +322,7 @@ pub fn transact_update(
         .set_expression_attribute_names(Some(names))
         .set_expression_attribute_values(Some(values))
         .build()
-        .map_err(|e| StoreError(format!("counter update: {e}")))
+        .map_err(|e| StoreError::Unavailable(format!("counter update: {e}")))
 }
 
 /// Applies a delta with one UpdateItem. No-op for an empty delta.
@@ -308,7 +349,9 @@ pub async fn apply(
         .set_expression_attribute_values(Some(values))
         .send()
         .await
-        .map_err(|e| StoreError(format!("counter update: {}", DisplayErrorContext(&e))))?;
+        .map_err(|e| {
+            StoreError::Unavailable(format!("counter update: {}", DisplayErrorContext(&e)))
+        })?;
     Ok(())
 }
 
@@ -327,7 +370,9 @@ pub async fn read_day(
         .expression_attribute_values(":pk", AttributeValue::S(pk))
         .send()
         .await
-        .map_err(|e| StoreError(format!("counter read: {}", DisplayErrorContext(&e))))?;
+        .map_err(|e| {
+            StoreError::Unavailable(format!("counter read: {}", DisplayErrorContext(&e)))
+        })?;
     let mut sums = BTreeMap::new();
     for item in out.items() {
         for (name, value) in item {
@@ -395,16 +440,19 @@ pub async fn read_days(
             let request = KeysAndAttributes::builder()
                 .set_keys(Some(chunk))
                 .build()
-                .map_err(|e| StoreError(format!("counter range read: {e}")))?;
+                .map_err(|e| StoreError::Unavailable(format!("counter range read: {e}")))?;
             let call = client.batch_get_item().request_items(table, request);
             calls.spawn(call.send());
         }
         let mut retry = Vec::new();
         while let Some(joined) = calls.join_next().await {
             let out = joined
-                .map_err(|e| StoreError(format!("counter range read: {e}")))?
+                .map_err(|e| StoreError::Unavailable(format!("counter range read: {e}")))?
                 .map_err(|e| {
-                    StoreError(format!("counter range read: {}", DisplayErrorContext(&e)))
+                    StoreError::Unavailable(format!(
+                        "counter range read: {}",
+                        DisplayErrorContext(&e)
+                    ))
                 })?;
             for item in out
                 .responses()
@@ -441,7 +489,7 @@ pub async fn read_days(
         pending = retry;
         attempt += 1;
         if attempt > 8 && !pending.is_empty() {
-            return Err(StoreError(
+            return Err(StoreError::Unavailable(
                 "counter range read: keys still unprocessed after 8 retries".into(),
             ));
         }

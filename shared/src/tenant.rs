@@ -94,7 +94,25 @@ pub struct TenantConfig {
     #[serde(default)]
     pub reports: ReportSettings,
     #[serde(default)]
+    pub api: ApiSettings,
+    #[serde(default)]
     pub created_at_ms: i64,
+}
+
+/// The tenant's HTTP APIs (manager, partner and admin keys).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ApiSettings {
+    /// Requests per API key and minute; over it the answer is 429 `rate_limited`.
+    pub rate_limit_per_minute: u32,
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        Self {
+            rate_limit_per_minute: 600,
+        }
+    }
 }
 
 /// A manager's Telegram chat. The manager must have started the tenant's bot.
@@ -344,6 +362,7 @@ impl TenantConfig {
             leads: LeadSettings::default(),
             loyalty: LoyaltySettings::default(),
             reports: ReportSettings::default(),
+            api: ApiSettings::default(),
             created_at_ms: crate::now_ms(),
         }
     }

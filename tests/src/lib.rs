@@ -233,9 +233,11 @@ impl TestEnv {
             .send()
             .await
             .unwrap();
+        let arn = self.stack.queue(logical_id).map(|q| q.arn.clone());
         let mut event = aws_lambda_events::event::sqs::SqsEvent::default();
         for m in out.messages.unwrap_or_default() {
             let mut record = aws_lambda_events::event::sqs::SqsMessage::default();
+            record.event_source_arn = arn.clone();
             record.message_id = m.message_id.clone();
             record.receipt_handle = m.receipt_handle.clone();
             record.body = m.body.clone();
@@ -249,6 +251,40 @@ impl TestEnv {
             event.records.push(record);
         }
         event
+    }
+
+    /// An SQS event as Lambda hands it over from the queue `logical_id` (its ARN set, so
+    /// consumers can dead-letter and delay records), from raw bodies.
+    pub fn sqs_event_on(
+        &self,
+        logical_id: &str,
+        bodies: &[String],
+    ) -> aws_lambda_events::event::sqs::SqsEvent {
+        let mut event = sqs_event(bodies);
+        let arn = self.stack.queue(logical_id).map(|q| q.arn.clone());
+        for record in &mut event.records {
+            record.event_source_arn = arn.clone();
+        }
+        event
+    }
+
+    /// The notifier, as `main` builds it, sending to a fake Telegram.
+    pub fn notifier(&self, telegram_base_url: &str) -> notifier::Deps {
+        notifier::Deps::from_aws(
+            &self.clients,
+            &notifier::NotifierConfig {
+                core: self.core_config(),
+                telegram_api_base: telegram_base_url.to_owned(),
+            },
+        )
+    }
+
+    /// Stage and table, as every function's config names them.
+    pub fn core_config(&self) -> sauda_shared::config::CoreConfig {
+        sauda_shared::config::CoreConfig {
+            stage: self.stage().to_owned(),
+            table_name: self.stack.table.clone(),
+        }
     }
 
     /// Sums a tenant-day's counters over their shards.

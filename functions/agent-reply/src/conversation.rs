@@ -80,7 +80,7 @@ pub struct Conversation {
 }
 
 fn store_err<E: std::error::Error>(what: &str, e: E) -> StoreError {
-    StoreError(format!("{what}: {}", DisplayErrorContext(&e)))
+    StoreError::Unavailable(format!("{what}: {}", DisplayErrorContext(&e)))
 }
 
 fn s(v: impl Into<String>) -> AttributeValue {
@@ -120,12 +120,12 @@ pub async fn read(
         if sk == keys::CONTACT_PROFILE_SK {
             profile = Some(
                 serde_dynamo::from_item(item)
-                    .map_err(|e| StoreError(format!("contact profile: {e}")))?,
+                    .map_err(|e| StoreError::Unavailable(format!("contact profile: {e}")))?,
             );
         } else if sk.starts_with(keys::MESSAGE_SK_PREFIX) {
             messages.push(
                 serde_dynamo::from_item(item)
-                    .map_err(|e| StoreError(format!("message {sk}: {e}")))?,
+                    .map_err(|e| StoreError::Unavailable(format!("message {sk}: {e}")))?,
             );
         }
     }
@@ -279,7 +279,7 @@ pub async fn write(
         let message = MessageItem::outbound(&out.message, job.now_ms);
         reply_sk = Some(message.sk.clone());
         let mut item: HashMap<String, AttributeValue> = serde_dynamo::to_item(&message)
-            .map_err(|e| StoreError(format!("outbound item: {e}")))?;
+            .map_err(|e| StoreError::Unavailable(format!("outbound item: {e}")))?;
         item.extend(out.extra.clone());
         items.push(put(table, item)?);
         if out.pointer {

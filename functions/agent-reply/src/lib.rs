@@ -19,51 +19,19 @@ pub mod usage;
 
 pub use config::AgentConfig;
 
-use async_trait::async_trait;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::LambdaEvent;
 use sauda_shared::aws::{AwsClients, DynamoTenantDirectory, SecretsManagerSource, SqsQueue};
-use sauda_shared::batch::{self, JobFailure, Ordering};
+use sauda_shared::consumer::{self, JobFailure, Ordering, QueueControl};
 use sauda_shared::ports::{MessageQueue, SecretSource, TenantDirectory};
 use sauda_shared::stats::CounterBatch;
 use sauda_shared::telegram_api::TelegramApi;
 use sauda_shared::tenant::ModelPrice;
 use sauda_shared::whatsapp_api::WhatsappApi;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tracing::warn;
-
-/// Pushes a record's next delivery back (SQS `ChangeMessageVisibility`), e.g. to wait
-/// out Telegram's `retry_after` instead of retrying blindly.
-#[async_trait]
-pub trait Redelivery: Send + Sync {
-    async fn delay(&self, receipt_handle: &str, delay: Duration);
-}
-
-pub struct SqsRedelivery {
-    pub client: aws_sdk_sqs::Client,
-    pub queue_url: String,
-}
-
-#[async_trait]
-impl Redelivery for SqsRedelivery {
-    async fn delay(&self, receipt_handle: &str, delay: Duration) {
-        let seconds = i32::try_from(delay.as_secs().clamp(1, 43_200)).unwrap_or(60);
-        let result = self
-            .client
-            .change_message_visibility()
-            .queue_url(&self.queue_url)
-            .receipt_handle(receipt_handle)
-            .visibility_timeout(seconds)
-            .send()
-            .await;
-        if let Err(e) = result {
-            // Not fatal: the queue's visibility timeout still spaces the retry.
-            warn!(error = %aws_smithy_types::error::display::DisplayErrorContext(&e), "could not delay a failed record");
-        }
-    }
-}
 
 /// Platform defaults and limits.
 #[derive(Clone, Debug)]
@@ -84,7 +52,7 @@ pub struct Deps {
     pub table: String,
     pub leads: Arc<dyn MessageQueue>,
     pub notify: Arc<dyn MessageQueue>,
-    pub redelivery: Arc<dyn Redelivery>,
+    pub queue: Arc<dyn QueueControl>,
     /// `None` without a bucket: the agent answers without a catalog.
     pub catalogs: Option<Arc<catalog::CatalogCache>>,
     pub telegram: TelegramApi,
@@ -111,10 +79,7 @@ impl Deps {
             table: table.clone(),
             leads: Arc::new(SqsQueue::new(clients.sqs.clone(), &config.leads_queue_url)),
             notify: Arc::new(SqsQueue::new(clients.sqs.clone(), &config.notify_queue_url)),
-            redelivery: Arc::new(SqsRedelivery {
-                client: clients.sqs.clone(),
-                queue_url: config.inbound_queue_url.clone(),
-            }),
+            queue: Arc::new(sauda_shared::aws::SqsQueueControl::new(clients.sqs.clone())),
             catalogs: config.bucket.as_ref().map(|bucket| {
                 Arc::new(catalog::CatalogCache::new(
                     catalog::CatalogStore::new(clients.s3.clone(), bucket),
@@ -134,14 +99,6 @@ impl Deps {
             },
         }
     }
-}
-
-fn group_of(record: &SqsMessage) -> String {
-    record
-        .attributes
-        .get("MessageGroupId")
-        .cloned()
-        .unwrap_or_default()
 }
 
 /// The invocation's deadline as an `Instant`. Lambda sends epoch milliseconds in the
@@ -165,32 +122,13 @@ pub async fn handle(
         counters: Mutex::new(CounterBatch::default()),
         deadline,
     };
-    // Groups in order of first appearance; records keep their order inside a group.
-    let mut order: Vec<String> = Vec::new();
-    let mut groups: HashMap<String, Vec<SqsMessage>> = HashMap::new();
-    for record in event.payload.records {
-        let group = group_of(&record);
-        if !groups.contains_key(&group) {
-            order.push(group.clone());
-        }
-        groups.entry(group).or_default().push(record);
-    }
-    let runs = order.into_iter().map(|group| {
-        let records = groups.remove(&group).unwrap_or_default();
-        let state = &state;
-        async move {
-            batch::process(records, Ordering::Fifo, |record| {
-                handle_record(deps, record, state)
-            })
-            .await
-        }
-    });
-    let mut response = SqsBatchResponse::default();
-    for part in futures_util::future::join_all(runs).await {
-        response
-            .batch_item_failures
-            .extend(part.batch_item_failures);
-    }
+    let response = consumer::process(
+        deps.queue.as_ref(),
+        event.payload.records,
+        Ordering::Fifo,
+        |record| handle_record(deps, record, &state),
+    )
+    .await;
     let counters = state
         .counters
         .into_inner()
@@ -218,12 +156,7 @@ async fn handle_record(
         Ok(()) => Ok(()),
         Err(reply::JobError::Poison(e)) => Err(JobFailure::Poison(e)),
         Err(reply::JobError::Transient(e)) => Err(JobFailure::Transient(e)),
-        Err(reply::JobError::RetryAfter(wait, e)) => {
-            if let Some(handle) = &record.receipt_handle {
-                deps.redelivery.delay(handle, wait).await;
-            }
-            Err(JobFailure::Transient(e))
-        }
+        Err(reply::JobError::RetryAfter(wait, e)) => Err(JobFailure::RetryAfter(wait, e)),
     }
 }
 

@@ -53,7 +53,7 @@ pub fn cost_micros(price: &ModelPrice, prompt_tokens: i64, completion_tokens: i6
 }
 
 fn store_err<E: std::error::Error>(what: &str, e: E) -> StoreError {
-    StoreError(format!("{what}: {}", DisplayErrorContext(&e)))
+    StoreError::Unavailable(format!("{what}: {}", DisplayErrorContext(&e)))
 }
 
 fn number(item: &HashMap<String, AttributeValue>, name: &str) -> i64 {

@@ -22,15 +22,16 @@ pub mod sweep;
 pub mod validate;
 pub mod worker;
 
-pub use error::{HttpError, LeadError};
+pub use error::LeadError;
 pub use store::LeadStore;
 
-use async_trait::async_trait;
 use sauda_shared::apikey::ApiKeyStore;
 use sauda_shared::aws::{
     AwsClients, DynamoMessageStore, DynamoTenantDirectory, SecretsManagerSource, SqsQueue,
+    SqsQueueControl,
 };
 use sauda_shared::config::{required, ConfigError, CoreConfig};
+use sauda_shared::consumer::QueueControl;
 use sauda_shared::ports::{MessageQueue, MessageStore, SecretSource, TenantDirectory};
 use sauda_shared::ratelimit::RateLimiter;
 use std::sync::Arc;
@@ -57,45 +58,6 @@ impl LeadsConfig {
     }
 }
 
-/// Pushes a failed record's next delivery back (SQS `ChangeMessageVisibility`).
-#[async_trait]
-pub trait Redelivery: Send + Sync {
-    async fn delay(&self, receipt_handle: &str, delay: Duration);
-}
-
-pub struct SqsRedelivery {
-    client: aws_sdk_sqs::Client,
-    queue_url: String,
-}
-
-impl SqsRedelivery {
-    pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
-        Self {
-            client,
-            queue_url: queue_url.into(),
-        }
-    }
-}
-
-#[async_trait]
-impl Redelivery for SqsRedelivery {
-    async fn delay(&self, receipt_handle: &str, delay: Duration) {
-        let seconds = i32::try_from(delay.as_secs()).unwrap_or(43_200);
-        let result = self
-            .client
-            .change_message_visibility()
-            .queue_url(&self.queue_url)
-            .receipt_handle(receipt_handle)
-            .visibility_timeout(seconds)
-            .send()
-            .await;
-        if let Err(e) = result {
-            // Not fatal: the queue's own visibility timeout still spaces the retries.
-            tracing::warn!(error = %aws_smithy_types::error::display::DisplayErrorContext(&e), "could not back off a failed CRM delivery");
-        }
-    }
-}
-
 /// Everything a handler needs, built once per process in `main`.
 pub struct Deps {
     pub tenants: Arc<dyn TenantDirectory>,
@@ -107,7 +69,7 @@ pub struct Deps {
     pub notify_queue: Arc<dyn MessageQueue>,
     pub crm_queue: Arc<dyn MessageQueue>,
     pub leads_queue: Arc<dyn MessageQueue>,
-    pub crm_redelivery: Arc<dyn Redelivery>,
+    pub queue: Arc<dyn QueueControl>,
     pub crm: crm::CrmClient,
     /// The sweep stops starting new tenants after this much of an invocation.
     pub sweep_budget: Duration,
@@ -129,10 +91,7 @@ impl Deps {
             notify_queue: Arc::new(SqsQueue::new(clients.sqs.clone(), &config.notify_queue_url)),
             crm_queue: Arc::new(SqsQueue::new(clients.sqs.clone(), &config.crm_queue_url)),
             leads_queue: Arc::new(SqsQueue::new(clients.sqs.clone(), &config.leads_queue_url)),
-            crm_redelivery: Arc::new(SqsRedelivery::new(
-                clients.sqs.clone(),
-                &config.crm_queue_url,
-            )),
+            queue: Arc::new(SqsQueueControl::new(clients.sqs.clone())),
             crm: crm::CrmClient::default(),
             sweep_budget: Duration::from_secs(20),
         }

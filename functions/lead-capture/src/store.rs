@@ -166,15 +166,16 @@ pub struct LeadStore {
 }
 
 fn store_err<E: std::error::Error>(context: &str, e: E) -> StoreError {
-    StoreError(format!("{context}: {}", DisplayErrorContext(&e)))
+    StoreError::Unavailable(format!("{context}: {}", DisplayErrorContext(&e)))
 }
 
 fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
-    StoreError(format!("build request: {e}"))
+    StoreError::Unavailable(format!("build request: {e}"))
 }
 
 fn to_item<T: Serialize>(value: &T) -> Result<Item, StoreError> {
-    serde_dynamo::to_item(value).map_err(|e| StoreError(format!("serialise item: {e}")))
+    serde_dynamo::to_item(value)
+        .map_err(|e| StoreError::Unavailable(format!("serialise item: {e}")))
 }
 
 fn key(pk: String, sk: impl Into<String>) -> Item {
@@ -213,8 +214,8 @@ fn slot_from_item(item: Item) -> Result<LeadSlot, StoreError> {
     if let Some(to) = item.get("link_to").and_then(|v| v.as_s().ok()) {
         return Ok(LeadSlot::Link { to: to.clone() });
     }
-    let lead: Lead =
-        serde_dynamo::from_item(item).map_err(|e| StoreError(format!("lead item: {e}")))?;
+    let lead: Lead = serde_dynamo::from_item(item)
+        .map_err(|e| StoreError::Unavailable(format!("lead item: {e}")))?;
     Ok(LeadSlot::Lead(Box::new(lead)))
 }
 
@@ -392,7 +393,9 @@ impl LeadStore {
             round += 1;
             if !pending.is_empty() {
                 if round >= 5 {
-                    return Err(StoreError("batch get: keys left unprocessed".into()));
+                    return Err(StoreError::Unavailable(
+                        "batch get: keys left unprocessed".into(),
+                    ));
                 }
                 backoff(round).await;
             }
@@ -806,7 +809,7 @@ impl LeadStore {
             let owner = || item.get("contact").and_then(|v| v.as_s().ok()).cloned();
             if pk == idem_pk {
                 let record: IdemRecord = serde_dynamo::from_item(item)
-                    .map_err(|e| StoreError(format!("idempotency item: {e}")))?;
+                    .map_err(|e| StoreError::Unavailable(format!("idempotency item: {e}")))?;
                 if record.expires_at >= sauda_shared::now_ms() / 1000 {
                     reads.idem = Some(record);
                 }
@@ -942,7 +945,7 @@ impl LeadStore {
                 } else if sk.starts_with(keys::LEAD_HISTORY_SK_PREFIX) {
                     history.push(
                         serde_dynamo::from_item(item)
-                            .map_err(|e| StoreError(format!("history item: {e}")))?,
+                            .map_err(|e| StoreError::Unavailable(format!("history item: {e}")))?,
                     );
                 }
             }
@@ -1016,7 +1019,8 @@ impl LeadStore {
         self.get(pk, &sk)
             .await?
             .map(|item| {
-                serde_dynamo::from_item(item).map_err(|e| StoreError(format!("partner item: {e}")))
+                serde_dynamo::from_item(item)
+                    .map_err(|e| StoreError::Unavailable(format!("partner item: {e}")))
             })
             .transpose()
     }

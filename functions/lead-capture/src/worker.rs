@@ -11,10 +11,9 @@ use crate::service;
 use crate::sweep::{self, SweepInput};
 use crate::validate;
 use crate::Deps;
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
-use futures::stream::{self, StreamExt};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::LambdaEvent;
-use sauda_shared::batch::{receive_count, JobFailure};
+use sauda_shared::consumer::{self, receive_count, JobFailure, Ordering};
 use sauda_shared::envelope::{Envelope, Job};
 use sauda_shared::lead::LeadSubmission;
 use sauda_shared::stats::{self, metric, CounterBatch};
@@ -46,17 +45,16 @@ pub async fn handle(
 
 pub async fn handle_sqs(deps: &Deps, event: SqsEvent) -> SqsBatchResponse {
     let counters = Mutex::new(CounterBatch::default());
-    let results: Vec<(String, Result<(), JobFailure>)> = stream::iter(event.records)
-        .map(|record| {
+    let response = consumer::process(
+        deps.queue.as_ref(),
+        event.records,
+        Ordering::Concurrent(CONCURRENCY),
+        |record| {
             let counters = &counters;
-            async move {
-                let id = record.message_id.clone().unwrap_or_default();
-                (id, handle_record(deps, &record, counters).await)
-            }
-        })
-        .buffer_unordered(CONCURRENCY)
-        .collect()
-        .await;
+            async move { handle_record(deps, &record, counters).await }
+        },
+    )
+    .await;
     let counters = counters.into_inner().unwrap_or_else(|p| p.into_inner());
     if !counters.is_empty() {
         if let Err(e) = counters
@@ -69,15 +67,6 @@ pub async fn handle_sqs(deps: &Deps, event: SqsEvent) -> SqsBatchResponse {
         {
             // Counters are reporting aids; a lost increment must not redeliver webhooks.
             warn!(error = %e, "CRM counters not written");
-        }
-    }
-    let mut response = SqsBatchResponse::default();
-    for (id, result) in results {
-        if let Err(error) = result {
-            warn!(message_id = %id, %error, "queue record failed");
-            let mut failure = BatchItemFailure::default();
-            failure.item_identifier = id;
-            response.batch_item_failures.push(failure);
         }
     }
     response
@@ -198,14 +187,13 @@ async fn deliver(
     if receives >= crm::MAX_RECEIVES {
         count(metric::CRM_GAVE_UP);
         warn!(%tenant, delivery_id, %error, receives, "CRM delivery gave up; it goes to the dead-letter queue");
-    } else if let Some(handle) = &record.receipt_handle {
-        let retry_after = match &error {
-            DeliveryError::Status { retry_after, .. } => *retry_after,
-            DeliveryError::Unreachable(_) => None,
-        };
-        let delay = crm::backoff(receives, retry_after);
-        warn!(%tenant, delivery_id, %error, receives, retry_in_s = delay.as_secs(), "CRM delivery failed; will retry");
-        deps.crm_redelivery.delay(handle, delay).await;
+        return Err(JobFailure::Transient(error.to_string()));
     }
-    Err(JobFailure::Transient(error.to_string()))
+    let retry_after = match &error {
+        DeliveryError::Status { retry_after, .. } => *retry_after,
+        DeliveryError::Unreachable(_) => None,
+    };
+    let delay = crm::backoff(receives, retry_after);
+    warn!(%tenant, delivery_id, %error, receives, retry_in_s = delay.as_secs(), "CRM delivery failed; will retry");
+    Err(JobFailure::RetryAfter(delay, error.to_string()))
 }

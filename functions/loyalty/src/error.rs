@@ -203,7 +203,7 @@ impl IntoResponse for LoyaltyError {
 
 impl From<sauda_shared::ports::StoreError> for LoyaltyError {
     fn from(e: sauda_shared::ports::StoreError) -> Self {
-        Self::Store(e.0)
+        Self::Store(e.to_string())
     }
 }
 

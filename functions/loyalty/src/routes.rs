@@ -20,8 +20,8 @@ use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use sauda_shared::api::json_fallbacks;
 use sauda_shared::apikey::{self, AuthError, Role};
-use sauda_shared::error::json_fallbacks;
 use sauda_shared::partner::{Partner, PartnerStatus};
 use sauda_shared::tenant::TenantConfig;
 use sauda_shared::{keys, TenantId};
@@ -160,7 +160,7 @@ async fn authenticate(
         return Err(LoyaltyError::LoyaltyDisabled);
     }
     let actor = match principal.role {
-        Role::Admin => Actor::Admin,
+        Role::Admin | Role::TenantAdmin => Actor::Admin,
         Role::Manager => Actor::Manager,
         Role::Partner { partner_id } => Actor::Partner { partner_id },
     };

@@ -76,7 +76,7 @@ impl DeliveryLog for DynamoDeliveryLog {
             .send()
             .await
             .map_err(|e| {
-                StoreError(format!(
+                StoreError::Unavailable(format!(
                     "read notice deliveries: {}",
                     DisplayErrorContext(&e)
                 ))
@@ -112,7 +112,7 @@ impl DeliveryLog for DynamoDeliveryLog {
             .send()
             .await
             .map_err(|e| {
-                StoreError(format!(
+                StoreError::Unavailable(format!(
                     "record notice delivery: {}",
                     DisplayErrorContext(&e)
                 ))

@@ -10,16 +10,16 @@ mod delivery;
 
 pub use delivery::{DeliveryLog, DeliveryState, DynamoDeliveryLog};
 
-use async_trait::async_trait;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::LambdaEvent;
-use sauda_shared::aws::{AwsClients, DynamoTenantDirectory, SecretsManagerSource};
-use sauda_shared::batch::{self, JobFailure, Ordering};
+use sauda_shared::aws::{AwsClients, DynamoTenantDirectory, SecretsManagerSource, SqsQueueControl};
 use sauda_shared::config::{required, ConfigError, CoreConfig};
+use sauda_shared::consumer::{self, JobFailure, Ordering, QueueControl};
 use sauda_shared::envelope::{Envelope, Job};
 use sauda_shared::notify::{Notice, Recipients};
 use sauda_shared::ports::{SecretSource, TenantDirectory};
-use sauda_shared::stats::{self, metric, CounterBatch};
+use sauda_shared::retry::Backoff;
+use sauda_shared::stats::{self, metric, CounterBatch, CounterSink, DynamoCounters};
 use sauda_shared::telegram_api::{Format, TelegramApi, TelegramError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -29,7 +29,6 @@ use tracing::{info, warn};
 pub struct NotifierConfig {
     pub core: CoreConfig,
     pub telegram_api_base: String,
-    pub notify_queue_url: String,
 }
 
 impl NotifierConfig {
@@ -37,38 +36,7 @@ impl NotifierConfig {
         Ok(Self {
             core: CoreConfig::from_env()?,
             telegram_api_base: required("TELEGRAM_API_BASE")?,
-            notify_queue_url: required("NOTIFY_QUEUE_URL")?,
         })
-    }
-}
-
-/// Pushes a failed record's next delivery back (SQS `ChangeMessageVisibility`).
-#[async_trait]
-pub trait Redelivery: Send + Sync {
-    async fn delay(&self, receipt_handle: &str, delay: Duration);
-}
-
-pub struct SqsRedelivery {
-    client: aws_sdk_sqs::Client,
-    queue_url: String,
-}
-
-#[async_trait]
-impl Redelivery for SqsRedelivery {
-    async fn delay(&self, receipt_handle: &str, delay: Duration) {
-        let seconds = i32::try_from(delay.as_secs()).unwrap_or(i32::MAX);
-        let result = self
-            .client
-            .change_message_visibility()
-            .queue_url(&self.queue_url)
-            .receipt_handle(receipt_handle)
-            .visibility_timeout(seconds)
-            .send()
-            .await;
-        if let Err(e) = result {
-            // Not fatal: the queue's own visibility timeout still spaces the retries.
-            warn!(error = %aws_smithy_types::error::display::DisplayErrorContext(&e), "could not back off a failed notice");
-        }
     }
 }
 
@@ -76,10 +44,9 @@ pub struct Deps {
     pub tenants: Arc<dyn TenantDirectory>,
     pub secrets: Arc<dyn SecretSource>,
     pub deliveries: Arc<dyn DeliveryLog>,
-    pub redelivery: Arc<dyn Redelivery>,
+    pub queue: Arc<dyn QueueControl>,
+    pub counters: Arc<dyn CounterSink>,
     pub telegram: TelegramApi,
-    pub dynamo: aws_sdk_dynamodb::Client,
-    pub table: String,
     /// How long one send may wait out Telegram's `retry_after` before giving up for now.
     pub max_rate_limit_wait: Duration,
 }
@@ -94,42 +61,35 @@ impl Deps {
                 &config.core.stage,
             )),
             deliveries: Arc::new(DynamoDeliveryLog::new(clients.dynamo.clone(), table)),
-            redelivery: Arc::new(SqsRedelivery {
-                client: clients.sqs.clone(),
-                queue_url: config.notify_queue_url.clone(),
-            }),
+            queue: Arc::new(SqsQueueControl::new(clients.sqs.clone())),
+            counters: Arc::new(DynamoCounters::new(clients.dynamo.clone(), table)),
             telegram: TelegramApi::new(&config.telegram_api_base),
-            dynamo: clients.dynamo.clone(),
-            table: table.clone(),
             max_rate_limit_wait: Duration::from_secs(5),
         }
     }
 }
 
-/// Delay before the next delivery after the `receive_count`-th failed one:
-/// 1 min, 5 min, 30 min, 2 h; the DLQ takes it after the fifth receive.
-pub fn backoff(receive_count: u32) -> Duration {
-    let minutes = match receive_count {
-        0 | 1 => 1,
-        2 => 5,
-        3 => 30,
-        _ => 120,
-    };
-    Duration::from_secs(minutes * 60)
-}
+/// Delay before the next delivery after a failed one: 1 min, 4 min, 16 min, then
+/// 1 h, so a Telegram outage is waited out within the queue's five receives.
+pub const REDELIVERY: Backoff =
+    Backoff::new(Duration::from_secs(60), 4, Duration::from_secs(3600)).exact();
 
 pub async fn handle(
     deps: &Deps,
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, lambda_runtime::Error> {
     let counters = Mutex::new(CounterBatch::default());
-    let response = batch::process(event.payload.records, Ordering::Standard, |record| {
-        deliver_record(deps, record, &counters)
-    })
+    let response = consumer::process(
+        deps.queue.as_ref(),
+        event.payload.records,
+        Ordering::Standard,
+        |record| deliver_record(deps, record, &counters),
+    )
     .await;
     let counters = counters.into_inner().unwrap_or_else(|p| p.into_inner());
-    if let Err(e) = counters
-        .flush(&deps.dynamo, &deps.table, sauda_shared::now_ms() as u64)
+    if let Err(e) = deps
+        .counters
+        .flush(&counters, sauda_shared::now_ms() as u64)
         .await
     {
         // Counters are reporting aids; a lost increment must not resend notices.
@@ -151,15 +111,13 @@ async fn deliver_record(
             envelope.kind()
         )));
     };
-    let result = deliver(deps, &notice, counters).await;
-    if let Err(JobFailure::Transient(_)) = &result {
-        if let Some(handle) = &record.receipt_handle {
-            deps.redelivery
-                .delay(handle, backoff(batch::receive_count(&record)))
-                .await;
-        }
+    match deliver(deps, &notice, counters).await {
+        Err(JobFailure::Transient(reason)) => Err(JobFailure::RetryAfter(
+            REDELIVERY.delay(consumer::receive_count(&record)),
+            reason,
+        )),
+        other => other,
     }
-    result
 }
 
 /// Sends one notice to every recipient that does not have it yet.

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 fn store_err<E: std::error::Error>(context: &str, e: E) -> StoreError {
-    StoreError(format!("{context}: {}", DisplayErrorContext(&e)))
+    StoreError::Unavailable(format!("{context}: {}", DisplayErrorContext(&e)))
 }
 
 fn s(v: impl Into<String>) -> AttributeValue {
@@ -158,7 +158,7 @@ impl ReportStore {
         }
         while let Some(joined) = puts.join_next().await {
             joined
-                .map_err(|e| StoreError(format!("put report file: {e}")))?
+                .map_err(|e| StoreError::Unavailable(format!("put report file: {e}")))?
                 .map_err(|e| store_err("put report file", e))?;
         }
         Ok(())

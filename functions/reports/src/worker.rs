@@ -14,8 +14,8 @@ use crate::store::{object_key, ReportFile, ReportStore};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::LambdaEvent;
 use sauda_shared::aws::{AwsClients, DynamoTenantDirectory, SqsQueue};
-use sauda_shared::batch::{self, JobFailure, Ordering};
 use sauda_shared::config::{optional, required, ConfigError, CoreConfig};
+use sauda_shared::consumer::{self, JobFailure, Ordering, QueueControl};
 use sauda_shared::envelope::{Envelope, Job};
 use sauda_shared::notify::{self, Notice, Recipients};
 use sauda_shared::ports::{MessageQueue, QueueError, StoreError, TenantDirectory};
@@ -57,6 +57,7 @@ pub struct Deps {
     pub link_ttl: Duration,
     /// When set, managers get stable links through `report-link` instead of presigned URLs.
     pub link_base_url: Option<String>,
+    pub queue: Arc<dyn QueueControl>,
 }
 
 impl Deps {
@@ -73,6 +74,7 @@ impl Deps {
             notify: Arc::new(SqsQueue::new(clients.sqs.clone(), &config.notify_queue_url)),
             link_ttl: LINK_TTL,
             link_base_url: config.link_base_url.clone(),
+            queue: Arc::new(sauda_shared::aws::SqsQueueControl::new(clients.sqs.clone())),
         }
     }
 }
@@ -252,12 +254,13 @@ pub async fn handle(
     deps: &Deps,
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, lambda_runtime::Error> {
-    Ok(
-        batch::process(event.payload.records, Ordering::Standard, |record| {
-            handle_record(deps, record)
-        })
-        .await,
+    Ok(consumer::process(
+        deps.queue.as_ref(),
+        event.payload.records,
+        Ordering::Standard,
+        |record| handle_record(deps, record),
     )
+    .await)
 }
 
 async fn handle_record(deps: &Deps, record: SqsMessage) -> Result<(), JobFailure> {
@@ -269,7 +272,7 @@ async fn handle_record(deps: &Deps, record: SqsMessage) -> Result<(), JobFailure
             envelope.kind()
         )));
     };
-    let period = Period::parse(period).map_err(|e| JobFailure::Poison(e.to_string()))?;
+    let period = Period::parse(period.as_str()).map_err(|e| JobFailure::Poison(e.to_string()))?;
     match run_report(deps, &envelope.tenant, period, true, sauda_shared::now_ms()).await {
         Ok(_) => Ok(()),
         Err(ReportError::UnknownTenant(tenant)) => {

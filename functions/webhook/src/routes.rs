@@ -8,7 +8,7 @@ use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use sauda_shared::error::json_fallbacks;
+use sauda_shared::api::json_fallbacks;
 use sauda_shared::message::InboundMessage;
 use sauda_shared::ports::{PutOutcome, StatusOutcome};
 use sauda_shared::secrets::{Secret, TenantSecrets};

@@ -9,7 +9,6 @@
 //! already a customer.
 
 use crate::cors;
-use crate::error::HttpError;
 use crate::service;
 use crate::validate::{self, ValidLead};
 use crate::Deps;
@@ -66,8 +65,8 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     }
 }
 
-async fn active_tenant(deps: &Deps, raw: &str) -> Result<Arc<TenantConfig>, HttpError> {
-    let unknown = || HttpError::new(StatusCode::NOT_FOUND, "tenant_not_found", "no such tenant");
+async fn active_tenant(deps: &Deps, raw: &str) -> Result<Arc<TenantConfig>, ApiError> {
+    let unknown = || ApiError::new(StatusCode::NOT_FOUND, "tenant_not_found", "no such tenant");
     let tenant = TenantId::parse(raw).map_err(|_| unknown())?;
     let config = deps
         .tenants
@@ -75,11 +74,11 @@ async fn active_tenant(deps: &Deps, raw: &str) -> Result<Arc<TenantConfig>, Http
         .await
         .map_err(|e| {
             warn!(%tenant, error = %e, "tenant lookup failed");
-            HttpError::from(ApiError::dependency("tenant directory unavailable"))
+            ApiError::dependency("tenant directory unavailable")
         })?
         .ok_or_else(unknown)?;
     if !config.is_active() {
-        return Err(HttpError::new(
+        return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "tenant_suspended",
             "tenant is suspended",
@@ -92,7 +91,7 @@ async fn active_tenant(deps: &Deps, raw: &str) -> Result<Arc<TenantConfig>, Http
 fn allowed_origin(
     headers: &HeaderMap,
     config: &TenantConfig,
-) -> Result<Option<HeaderValue>, HttpError> {
+) -> Result<Option<HeaderValue>, ApiError> {
     let Some(origin) = headers.get(header::ORIGIN) else {
         // Not a browser (a server posting for the business): CORS does not apply.
         return Ok(None);
@@ -103,7 +102,7 @@ fn allowed_origin(
     if ok {
         Ok(Some(origin.clone()))
     } else {
-        Err(HttpError::new(
+        Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "origin_not_allowed",
             "this site may not submit leads for the tenant",
@@ -175,14 +174,14 @@ async fn accept(
     ip: Option<IpAddr>,
     headers: &HeaderMap,
     body: &Bytes,
-) -> Result<(), HttpError> {
+) -> Result<(), ApiError> {
     let tenant = &config.tenant;
     if body.len() > MAX_FORM_BYTES {
-        return Err(ApiError::payload_too_large(MAX_FORM_BYTES).into());
+        return Err(ApiError::payload_too_large(MAX_FORM_BYTES));
     }
     let limit = config.leads.form_rate_limit_per_hour;
     if limit == 0 {
-        return Err(HttpError::new(
+        return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "form_disabled",
             "this tenant does not take leads from a web form",
@@ -196,11 +195,11 @@ async fn accept(
         .await
         .map_err(|e| {
             warn!(%tenant, error = %e, "rate limiter unavailable");
-            HttpError::from(ApiError::dependency("rate limiter unavailable"))
+            ApiError::dependency("rate limiter unavailable")
         })?;
     if !decision.allowed {
         info!(%tenant, scope, "form rate limit reached");
-        let mut e = HttpError::new(
+        let mut e = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
             format!("at most {limit} submissions per hour from one address"),
@@ -215,14 +214,14 @@ async fn accept(
     }
     let key = idempotency_key(headers, &fields)?;
     let lead: ValidLead = validate::web_form(&fields, &config.leads.default_region, key, now)
-        .map_err(HttpError::validation)?;
+        .map_err(ApiError::validation)?;
     service::capture(deps, config, &lead).await?;
     Ok(())
 }
 
 /// JSON (what a widget's `fetch` sends) or `application/x-www-form-urlencoded` (what a
 /// plain HTML form sends). Both become one map of fields.
-fn parse_body(headers: &HeaderMap, body: &Bytes) -> Result<Map<String, Value>, HttpError> {
+fn parse_body(headers: &HeaderMap, body: &Bytes) -> Result<Map<String, Value>, ApiError> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -239,12 +238,12 @@ fn parse_body(headers: &HeaderMap, body: &Bytes) -> Result<Map<String, Value>, H
             // `text/plain` is what `fetch` sends to skip a preflight; it must still be JSON.
             match serde_json::from_slice::<Value>(body) {
                 Ok(Value::Object(map)) => Ok(map),
-                Ok(_) => Err(HttpError::new(
+                Ok(_) => Err(ApiError::new(
                     StatusCode::BAD_REQUEST,
                     "invalid_body",
                     "the body must be a JSON object of form fields",
                 )),
-                Err(_) => Err(HttpError::new(
+                Err(_) => Err(ApiError::new(
                     StatusCode::BAD_REQUEST,
                     "malformed_json",
                     "the body is not valid JSON",
@@ -254,7 +253,7 @@ fn parse_body(headers: &HeaderMap, body: &Bytes) -> Result<Map<String, Value>, H
         "application/x-www-form-urlencoded" => {
             let pairs: Vec<(String, String)> =
                 serde_urlencoded::from_bytes(body).map_err(|_| {
-                    HttpError::new(
+                    ApiError::new(
                         StatusCode::BAD_REQUEST,
                         "malformed_form",
                         "the body is not valid form data",
@@ -265,7 +264,7 @@ fn parse_body(headers: &HeaderMap, body: &Bytes) -> Result<Map<String, Value>, H
                 .map(|(k, v)| (k, Value::String(v)))
                 .collect())
         }
-        other => Err(HttpError::new(
+        other => Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
             format!("{other} is not accepted; send application/json or a form"),
@@ -275,12 +274,12 @@ fn parse_body(headers: &HeaderMap, body: &Bytes) -> Result<Map<String, Value>, H
 
 /// The client's `Idempotency-Key`, or else a digest of the content: a double click or a
 /// browser retry of the same form is one submission, not a merge.
-fn idempotency_key(headers: &HeaderMap, fields: &Map<String, Value>) -> Result<String, HttpError> {
+fn idempotency_key(headers: &HeaderMap, fields: &Map<String, Value>) -> Result<String, ApiError> {
     if let Some(value) = headers.get(IDEMPOTENCY_HEADER) {
         let key = value.to_str().unwrap_or_default().trim();
         let ok = (1..=100).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic());
         if !ok {
-            return Err(HttpError::new(
+            return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "invalid_idempotency_key",
                 "Idempotency-Key must be 1-100 visible ASCII characters",
@@ -353,20 +352,16 @@ mod tests {
         assert_eq!(m["consent"], "on");
         h.insert(header::CONTENT_TYPE, "application/xml".parse().unwrap());
         let e = parse_body(&h, &Bytes::from_static(b"<a/>")).unwrap_err();
-        assert_eq!(e.error.code, "unsupported_media_type");
+        assert_eq!(e.code, "unsupported_media_type");
         h.insert(header::CONTENT_TYPE, "application/json".parse().unwrap());
         assert_eq!(
             parse_body(&h, &Bytes::from_static(b"[1]"))
                 .unwrap_err()
-                .error
                 .code,
             "invalid_body"
         );
         assert_eq!(
-            parse_body(&h, &Bytes::from_static(b"{"))
-                .unwrap_err()
-                .error
-                .code,
+            parse_body(&h, &Bytes::from_static(b"{")).unwrap_err().code,
             "malformed_json"
         );
     }

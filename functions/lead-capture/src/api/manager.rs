@@ -4,7 +4,6 @@
 
 use super::{json_body, MAX_MANAGER_BYTES};
 use crate::cursor;
-use crate::error::HttpError;
 use crate::model::Actor;
 use crate::service;
 use crate::store::{Assignment, StageChange, StageMove};
@@ -15,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
+use sauda_shared::api::extract::auth_error;
 use sauda_shared::apikey::{self, Role};
 use sauda_shared::funnel::Stage;
 use sauda_shared::partner::valid_partner_id;
@@ -27,23 +27,27 @@ use std::sync::Arc;
 pub const DEFAULT_PAGE: usize = 25;
 pub const MAX_PAGE: usize = 100;
 
-type Reply = Result<Response, HttpError>;
+type Reply = Result<Response, ApiError>;
 
 /// Authenticates the key against the URL's tenant and loads the tenant.
 async fn manager(
     deps: &Deps,
     raw_tenant: &str,
     headers: &HeaderMap,
-) -> Result<(Arc<TenantConfig>, Actor), HttpError> {
+) -> Result<(Arc<TenantConfig>, Actor), ApiError> {
     let presented = apikey::from_headers(headers);
     if presented.is_none_or(str::is_empty) {
-        return Err(apikey::AuthError::Missing.into());
+        return Err(auth_error(apikey::AuthError::Missing));
     }
     // An id that cannot be a tenant has no keys: the same answer as a wrong key.
-    let tenant = TenantId::parse(raw_tenant).map_err(|_| apikey::AuthError::Invalid)?;
-    let principal = deps.api_keys.authenticate(&tenant, presented).await?;
+    let tenant = TenantId::parse(raw_tenant).map_err(|_| auth_error(apikey::AuthError::Invalid))?;
+    let principal = deps
+        .api_keys
+        .authenticate(&tenant, presented)
+        .await
+        .map_err(auth_error)?;
     if !matches!(principal.role, Role::Manager | Role::Admin) {
-        return Err(HttpError::new(
+        return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "role_not_allowed",
             "this key may not work with leads; use a manager or admin key",
@@ -55,13 +59,13 @@ async fn manager(
         .await
         .map_err(|e| {
             tracing::warn!(%tenant, error = %e, "tenant lookup failed");
-            HttpError::from(ApiError::dependency("tenant directory unavailable"))
+            ApiError::dependency("tenant directory unavailable")
         })?
         .ok_or_else(|| {
-            HttpError::new(StatusCode::NOT_FOUND, "tenant_not_found", "no such tenant")
+            ApiError::new(StatusCode::NOT_FOUND, "tenant_not_found", "no such tenant")
         })?;
     if !config.is_active() {
-        return Err(HttpError::new(
+        return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "tenant_suspended",
             "tenant is suspended",
@@ -75,11 +79,11 @@ async fn manager(
     ))
 }
 
-fn contact(raw: &str) -> Result<&str, HttpError> {
+fn contact(raw: &str) -> Result<&str, ApiError> {
     if valid_contact_id(raw) {
         Ok(raw)
     } else {
-        Err(HttpError::new(
+        Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "lead_not_found",
             format!("no lead for contact {}", validate::truncate(raw, 60)),
@@ -87,10 +91,10 @@ fn contact(raw: &str) -> Result<&str, HttpError> {
     }
 }
 
-fn parse_stage(field: &'static str, raw: &str) -> Result<Stage, HttpError> {
+fn parse_stage(field: &'static str, raw: &str) -> Result<Stage, ApiError> {
     Stage::parse(raw).ok_or_else(|| {
         let names: Vec<&str> = Stage::ALL.iter().map(|s| s.as_str()).collect();
-        HttpError::invalid(
+        ApiError::field(
             field,
             "invalid_stage",
             format!("unknown stage; one of: {}", names.join(", ")),
@@ -103,15 +107,15 @@ fn bounded_text(
     raw: Option<String>,
     max: usize,
     required: bool,
-) -> Result<Option<String>, HttpError> {
+) -> Result<Option<String>, ApiError> {
     let text = raw.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
     match text {
-        None if required => Err(HttpError::invalid(
+        None if required => Err(ApiError::field(
             field,
             "required",
             format!("{field} is required"),
         )),
-        Some(t) if t.chars().count() > max => Err(HttpError::invalid(
+        Some(t) if t.chars().count() > max => Err(ApiError::field(
             field,
             "too_long",
             format!("at most {max} characters"),
@@ -142,7 +146,7 @@ pub async fn list(
             .ok()
             .filter(|n| (1..=MAX_PAGE).contains(n))
             .ok_or_else(|| {
-                HttpError::invalid(
+                ApiError::field(
                     "limit",
                     "invalid_limit",
                     format!("a number from 1 to {MAX_PAGE}"),
@@ -152,7 +156,7 @@ pub async fn list(
     let after = match query.cursor.as_deref().filter(|c| !c.is_empty()) {
         None => None,
         Some(raw) => Some(cursor::decode(raw, stage).ok_or_else(|| {
-            HttpError::new(
+            ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "invalid_cursor",
                 "the cursor is not one this listing returned",
@@ -220,7 +224,7 @@ async fn stage_change(
         .filter(|s| !s.is_empty())
     {
         Some(raw) => parse_stage("stage", raw)?,
-        None => return Err(HttpError::invalid("stage", "required", "stage is required")),
+        None => return Err(ApiError::field("stage", "required", "stage is required")),
     };
     let expected = body
         .expected_stage
