@@ -832,3 +832,277 @@ fn checked_in_events_match_their_generator() {
         assert_eq!(stored, event, "{name} is stale: run `make events`");
     }
 }
+
+/// After `sauda telegram set-webhook` rotates the secret token, a warm instance must
+/// accept the new token at once (not after its 5-minute cache) and refuse the old one.
+#[tokio::test]
+async fn a_rotated_secret_works_at_once_and_the_old_one_stops() {
+    use sauda_shared::secrets::Secret;
+    let env = TestEnv::new().await;
+    let t = env.tenant().await;
+    let deps = deps(&env);
+    let old = t.telegram_secret().to_owned();
+    let send = |secret: &str, i: u64| {
+        telegram_request(
+            t.id.as_str(),
+            Some(secret),
+            text_update(i, i as i64, 1, "x"),
+        )
+    };
+    assert_eq!(
+        call(&deps, send(&old, 1)).await.0,
+        StatusCode::OK,
+        "warm cache"
+    );
+
+    sauda_infra::tenant::merge_tenant_secrets(
+        &env.clients.secrets,
+        env.stage(),
+        &t.id,
+        TenantSecrets {
+            telegram_webhook_secret: Some(Secret::new("rotated-token_2")),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    env.counter.reset();
+    let (status, body) = call(&deps, send("rotated-token_2", 2)).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the new token works at once: {body}"
+    );
+    assert_eq!(
+        env.counter.snapshot().get("Secrets Manager.GetSecretValue"),
+        Some(&1),
+        "one fresh read"
+    );
+    let (status, body) = call(&deps, send(&old, 3)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(error_code(&body), "invalid_secret_token");
+}
+
+/// A flood of forged tokens costs at most one fresh secret read per tenant and window.
+#[tokio::test]
+async fn forged_tokens_cannot_flood_secrets_manager() {
+    let env = TestEnv::new().await;
+    let t = env.tenant().await;
+    let deps = deps(&env);
+    call(
+        &deps,
+        telegram_request(
+            t.id.as_str(),
+            Some(t.telegram_secret()),
+            text_update(1, 1, 1, "warm"),
+        ),
+    )
+    .await;
+    env.counter.reset();
+    for i in 2..22 {
+        let (status, _) = call(
+            &deps,
+            telegram_request(
+                t.id.as_str(),
+                Some("forged"),
+                text_update(i, i as i64, 1, "x"),
+            ),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(
+        env.counter.snapshot().get("Secrets Manager.GetSecretValue"),
+        Some(&1),
+        "{:?}",
+        env.counter.snapshot()
+    );
+    assert_nothing_stored_or_queued_after_warmup(&env, &t).await;
+}
+
+async fn assert_nothing_stored_or_queued_after_warmup(env: &TestEnv, t: &TestTenant) {
+    assert_eq!(
+        env.contact_items(&t.id).await.len(),
+        1,
+        "only the warm-up message"
+    );
+}
+
+#[tokio::test]
+async fn dates_out_of_range_are_400_never_a_panic() {
+    let env = TestEnv::new().await;
+    let t = env.tenant().await;
+    let deps = deps(&env);
+    for date in [10_000_000_000_000_000i64, 99_999_999_999, -5] {
+        let body = demo::telegram_text(1, 1, 42, date, "hi").to_string();
+        let (status, body) = call(
+            &deps,
+            telegram_request(t.id.as_str(), Some(t.telegram_secret()), body),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{date}: {body}");
+        assert_eq!(error_code(&body), "invalid_payload");
+    }
+    assert_nothing_stored_or_queued(&env, &t).await;
+}
+
+/// A message dated in the future is stored under its own key (so redeliveries still
+/// dedupe) but ordered at most a few minutes after it was received, so it can never
+/// pass for newer than the customer's later messages.
+#[tokio::test]
+async fn a_message_dated_in_the_future_is_ordered_near_its_arrival() {
+    let env = TestEnv::new().await;
+    let t = env.tenant().await;
+    let deps = deps(&env);
+    let far_future = 4_000_000_000; // 2096
+    let body = demo::telegram_text(1, 1, 42, far_future, "from the future").to_string();
+    let before = sauda_shared::now_ms();
+    for _ in 0..2 {
+        let (status, _) = call(
+            &deps,
+            telegram_request(t.id.as_str(), Some(t.telegram_secret()), body.clone()),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let items = env.contact_items(&t.id).await;
+    assert_eq!(items.len(), 1, "a redelivery still deduplicates");
+    let order: i64 = items[0]["order_ms"].as_n().unwrap().parse().unwrap();
+    let stored: i64 = items[0]["stored_at_ms"].as_n().unwrap().parse().unwrap();
+    assert!(stored >= before);
+    assert_eq!(
+        order,
+        stored + sauda_shared::message::FUTURE_TOLERANCE_MS,
+        "ordered at arrival plus the tolerance, not in 2096"
+    );
+}
+
+#[tokio::test]
+async fn an_oversized_text_is_cut_and_stored_not_retried_for_days() {
+    let env = TestEnv::new().await;
+    let t = env.tenant().await;
+    let deps = deps(&env);
+    let huge = "я".repeat(300_000); // 600 KB of UTF-8, over DynamoDB's 400 KB item limit
+    let (status, body) = call(
+        &deps,
+        telegram_request(
+            t.id.as_str(),
+            Some(t.telegram_secret()),
+            text_update(1, 1, 42, &huge),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let items = env.contact_items(&t.id).await;
+    let text = attr_s(&items[0], "text");
+    assert_eq!(
+        text.chars().count(),
+        sauda_shared::message::MAX_TEXT_CHARS + " […]".chars().count()
+    );
+    assert!(text.ends_with("[…]"));
+}
+
+#[tokio::test]
+async fn an_id_over_the_key_limit_is_400_and_nothing_is_kept() {
+    let env = TestEnv::new().await;
+    let t = env.tenant().await;
+    let deps = deps(&env);
+    let wamid = format!("wamid.{}", "A".repeat(2000));
+    let body =
+        demo::whatsapp_text(&t.phone_number_id, "7701", &wamid, 1_795_860_000, "hi").to_string();
+    let (status, body) = call(
+        &deps,
+        whatsapp_request(t.id.as_str(), Some(t.app_secret()), &body),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(error_code(&body), "invalid_payload");
+    assert_nothing_stored_or_queued(&env, &t).await;
+}
+
+#[tokio::test]
+async fn whatsapp_media_captions_are_the_message_text() {
+    let env = TestEnv::new().await;
+    let t = env.tenant().await;
+    let deps = deps(&env);
+    for (i, kind) in ["video", "document", "image"].iter().enumerate() {
+        let mut payload = demo::whatsapp_text(
+            &t.phone_number_id,
+            "7701",
+            &format!("wamid.M{i}"),
+            1_795_860_000 + i as i64,
+            "unused",
+        );
+        let message = &mut payload["entry"][0]["changes"][0]["value"]["messages"][0];
+        message["type"] = json!(kind);
+        message.as_object_mut().unwrap().remove("text");
+        message[*kind] = json!({"id": "media-1", "caption": format!("{kind}: is this in stock?")});
+        let body = payload.to_string();
+        let (status, _) = call(
+            &deps,
+            whatsapp_request(t.id.as_str(), Some(t.app_secret()), &body),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let mut texts: Vec<String> = env
+        .contact_items(&t.id)
+        .await
+        .iter()
+        .map(|i| attr_s(i, "text").to_owned())
+        .collect();
+    texts.sort();
+    assert_eq!(
+        texts,
+        [
+            "document: is this in stock?",
+            "image: is this in stock?",
+            "video: is this in stock?"
+        ]
+    );
+}
+
+/// The README's "WhatsApp status: 2 calls per status" row, asserted exactly.
+#[tokio::test]
+async fn a_whatsapp_status_costs_two_aws_calls() {
+    let env = TestEnv::new().await;
+    let t = env.tenant().await;
+    let deps = deps(&env);
+    let outbound = OutboundMessage {
+        tenant: t.id.clone(),
+        channel: Channel::Whatsapp,
+        contact: "wa-77011234567".into(),
+        platform_message_id: "wamid.OUT9".into(),
+        timestamp_ms: 1_795_860_000_000,
+        text: "ok".into(),
+        in_reply_to: None,
+    };
+    deps.store.put_outbound(&outbound).await.unwrap();
+    let status = |s: &str| {
+        demo::whatsapp_status(
+            &t.phone_number_id,
+            "77011234567",
+            "wamid.OUT9",
+            1_795_860_100,
+            s,
+        )
+        .to_string()
+    };
+    // Warm the tenant and secret caches.
+    call(
+        &deps,
+        whatsapp_request(t.id.as_str(), Some(t.app_secret()), &status("sent")),
+    )
+    .await;
+    env.counter.reset();
+    let (code, body) = call(
+        &deps,
+        whatsapp_request(t.id.as_str(), Some(t.app_secret()), &status("read")),
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    let calls = env.counter.snapshot();
+    assert_eq!(calls.get("DynamoDB.GetItem"), Some(&1), "{calls:?}");
+    assert_eq!(calls.get("DynamoDB.UpdateItem"), Some(&1), "{calls:?}");
+    assert_eq!(env.counter.total(), 2, "{calls:?}");
+}

@@ -73,6 +73,39 @@ pub enum Attachment {
     },
 }
 
+/// Inbound text longer than this is cut (and marked): the platforms send at most 4,096
+/// characters, so more is not a person writing, and DynamoDB items stop at 400 KB.
+pub const MAX_TEXT_CHARS: usize = 16_384;
+/// Platform ids (message ids, chat ids) longer than this are refused: real ones are far
+/// shorter, and a key may not exceed 1 KB.
+pub const MAX_ID_LEN: usize = 256;
+/// The latest instant a message sort key can hold (13 digits of epoch milliseconds).
+pub const MAX_TIMESTAMP_MS: i64 = 9_999_999_999_999;
+/// How far into the future a platform timestamp may be and still order a conversation.
+pub const FUTURE_TOLERANCE_MS: i64 = 5 * 60 * 1000;
+
+/// Cuts `text` to [`MAX_TEXT_CHARS`], marking the cut.
+pub fn bounded_text(text: String) -> String {
+    if text.chars().count() <= MAX_TEXT_CHARS {
+        return text;
+    }
+    let mut cut: String = text.chars().take(MAX_TEXT_CHARS).collect();
+    cut.push_str(" […]");
+    cut
+}
+
+/// Whether a platform id can be part of a key.
+pub fn valid_platform_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= MAX_ID_LEN && !id.chars().any(char::is_control)
+}
+
+/// Epoch seconds from a platform to milliseconds, if they fit a message key.
+pub fn timestamp_ms_from_seconds(seconds: i64) -> Option<i64> {
+    seconds
+        .checked_mul(1000)
+        .filter(|ms| (0..=MAX_TIMESTAMP_MS).contains(ms))
+}
+
 /// One customer message, whatever the channel.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct InboundMessage {
@@ -225,6 +258,11 @@ pub struct MessageItem {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivery_error_title: Option<String>,
     pub stored_at_ms: i64,
+    /// When the message counts as written for ordering a conversation: the platform's
+    /// time, but never later than a few minutes after it was received, so a message
+    /// dated in the future cannot pass for newer than the customer's later messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_ms: Option<i64>,
 }
 
 impl MessageItem {
@@ -248,7 +286,16 @@ impl MessageItem {
             delivery_error_code: None,
             delivery_error_title: None,
             stored_at_ms,
+            order_ms: Some(
+                m.timestamp_ms
+                    .min(stored_at_ms.saturating_add(FUTURE_TOLERANCE_MS)),
+            ),
         }
+    }
+
+    /// The conversation order of this message (older items have no `order_ms`).
+    pub fn ordered_at_ms(&self) -> i64 {
+        self.order_ms.unwrap_or(self.timestamp_ms)
     }
 
     pub fn outbound(m: &OutboundMessage, stored_at_ms: i64) -> Self {
@@ -271,6 +318,75 @@ impl MessageItem {
             delivery_error_code: None,
             delivery_error_title: None,
             stored_at_ms,
+            order_ms: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn future_dates_are_clamped_for_ordering_only() {
+        let m = InboundMessage {
+            tenant: TenantId::parse("acme").unwrap(),
+            channel: Channel::Telegram,
+            contact: "tg-1".into(),
+            platform_message_id: "7".into(),
+            timestamp_ms: 9_000_000_000_000,
+            kind: MessageKind::Text,
+            text: Some("hi".into()),
+            attachment: None,
+            display_name: None,
+            language: None,
+            reply_to: "1".into(),
+        };
+        let item = MessageItem::inbound(&m, 1_800_000_000_000);
+        assert_eq!(
+            item.sk,
+            m.sk(),
+            "the key keeps the platform's time: redeliveries dedupe"
+        );
+        assert_eq!(
+            item.ordered_at_ms(),
+            1_800_000_000_000 + FUTURE_TOLERANCE_MS
+        );
+        let past = MessageItem::inbound(
+            &InboundMessage {
+                timestamp_ms: 1_700_000_000_000,
+                ..m
+            },
+            1_800_000_000_000,
+        );
+        assert_eq!(
+            past.ordered_at_ms(),
+            1_700_000_000_000,
+            "late deliveries keep their time"
+        );
+    }
+
+    #[test]
+    fn limits() {
+        assert_eq!(
+            timestamp_ms_from_seconds(1_732_460_000),
+            Some(1_732_460_000_000)
+        );
+        assert_eq!(
+            timestamp_ms_from_seconds(10_000_000_000_000_000),
+            None,
+            "no overflow"
+        );
+        assert_eq!(
+            timestamp_ms_from_seconds(10_000_000_000),
+            None,
+            "beyond the key's 13 digits"
+        );
+        assert_eq!(timestamp_ms_from_seconds(-1), None);
+        assert!(valid_platform_id("wamid.HBgL"));
+        assert!(!valid_platform_id(&"x".repeat(2000)));
+        assert!(!valid_platform_id(""));
+        let long = bounded_text("я".repeat(500_000));
+        assert_eq!(long.chars().count(), MAX_TEXT_CHARS + 4);
     }
 }

@@ -1,6 +1,8 @@
 //! Telegram Bot API updates, parsed with `frankenstein`'s types and normalised.
 
-use crate::message::{Attachment, Channel, InboundMessage, MessageKind};
+use crate::message::{
+    bounded_text, timestamp_ms_from_seconds, Attachment, Channel, InboundMessage, MessageKind,
+};
 use crate::tenant::TenantId;
 use frankenstein::types::Message;
 use serde::Deserialize;
@@ -52,32 +54,42 @@ pub fn parse_update(tenant: &TenantId, body: &[u8]) -> Result<TelegramUpdate, Pa
         .map_err(|e| ParseError::InvalidShape(format!("message: {e}")))?;
     Ok(TelegramUpdate::Message {
         update_id,
-        message: Box::new(normalise(tenant, &message)),
+        message: Box::new(normalise(tenant, &message)?),
     })
 }
 
-fn normalise(tenant: &TenantId, m: &Message) -> InboundMessage {
+fn normalise(tenant: &TenantId, m: &Message) -> Result<InboundMessage, ParseError> {
+    let timestamp_ms = i64::try_from(m.date)
+        .ok()
+        .and_then(timestamp_ms_from_seconds)
+        .ok_or_else(|| {
+            ParseError::InvalidShape(format!("message.date {} is out of range", m.date))
+        })?;
     let (kind, attachment) = classify(m);
-    let text = m.text.clone().or_else(|| m.caption.clone());
+    let text = m
+        .text
+        .clone()
+        .or_else(|| m.caption.clone())
+        .map(bounded_text);
     let display_name = m.from.as_ref().map(|u| match &u.last_name {
         Some(last) => format!("{} {last}", u.first_name),
         None => u.first_name.clone(),
     });
     let language = m.from.as_ref().and_then(|u| u.language_code.clone());
     let chat_id = m.chat.id.to_string();
-    InboundMessage {
+    Ok(InboundMessage {
         tenant: tenant.clone(),
         channel: Channel::Telegram,
         contact: Channel::Telegram.contact_id(&chat_id),
         platform_message_id: m.message_id.to_string(),
-        timestamp_ms: i64::try_from(m.date).unwrap_or(i64::MAX / 1000) * 1000,
+        timestamp_ms,
         kind,
         text,
         attachment,
-        display_name,
-        language,
+        display_name: display_name.map(|n| n.chars().take(256).collect()),
+        language: language.filter(|l| l.len() <= 35),
         reply_to: chat_id,
-    }
+    })
 }
 
 fn classify(m: &Message) -> (MessageKind, Option<Attachment>) {
@@ -234,5 +246,21 @@ mod tests {
             parse_update(&tenant(), br#"{"update_id":-5}"#),
             Err(ParseError::InvalidShape(_))
         ));
+    }
+
+    #[test]
+    fn a_date_out_of_range_is_refused_not_a_panic() {
+        for date in ["10000000000000000", "10000000000", "18446744073709551615"] {
+            let body = format!(
+                r#"{{"update_id":1,"message":{{"message_id":1,"date":{date},"chat":{{"id":1,"type":"private"}},"text":"x"}}}}"#
+            );
+            assert!(
+                matches!(
+                    parse_update(&tenant(), body.as_bytes()),
+                    Err(ParseError::InvalidShape(_))
+                ),
+                "{date}"
+            );
+        }
     }
 }

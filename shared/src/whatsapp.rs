@@ -1,7 +1,8 @@
 //! WhatsApp Cloud API webhook payloads (`entry[].changes[].value`), normalised.
 
 use crate::message::{
-    Attachment, Channel, DeliveryState, DeliveryStatus, InboundMessage, MessageKind,
+    bounded_text, timestamp_ms_from_seconds, valid_platform_id, Attachment, Channel, DeliveryState,
+    DeliveryStatus, InboundMessage, MessageKind, MAX_ID_LEN,
 };
 use crate::telegram::ParseError;
 use crate::tenant::TenantId;
@@ -67,6 +68,12 @@ struct WaMessage {
     audio: Option<Media>,
     #[serde(default)]
     image: Option<Media>,
+    #[serde(default)]
+    video: Option<Media>,
+    #[serde(default)]
+    document: Option<Media>,
+    #[serde(default)]
+    sticker: Option<Media>,
     #[serde(default)]
     location: Option<Location>,
     #[serde(default)]
@@ -171,8 +178,23 @@ pub fn parse_webhook(tenant: &TenantId, body: &[u8]) -> Result<Vec<WhatsappBatch
 fn parse_timestamp_ms(raw: &str) -> Result<i64, ParseError> {
     raw.parse::<i64>()
         .ok()
-        .and_then(|s| s.checked_mul(1000))
-        .ok_or_else(|| ParseError::InvalidShape(format!("timestamp {raw:?} is not epoch seconds")))
+        .and_then(timestamp_ms_from_seconds)
+        .ok_or_else(|| {
+            ParseError::InvalidShape(format!(
+                "timestamp {:?} is not epoch seconds in range",
+                raw.chars().take(40).collect::<String>()
+            ))
+        })
+}
+
+fn platform_id(what: &str, id: String) -> Result<String, ParseError> {
+    if valid_platform_id(&id) {
+        Ok(id)
+    } else {
+        Err(ParseError::InvalidShape(format!(
+            "{what} must be 1-{MAX_ID_LEN} characters"
+        )))
+    }
 }
 
 fn normalise(tenant: &TenantId, value: MessagesValue) -> Result<WhatsappBatch, ParseError> {
@@ -189,18 +211,19 @@ fn normalise(tenant: &TenantId, value: MessagesValue) -> Result<WhatsappBatch, P
             .and_then(|p| p.name.clone());
         let timestamp_ms = parse_timestamp_ms(&m.timestamp)?;
         let (kind, text, attachment) = classify(&m);
+        let from = platform_id("messages[].from", m.from)?;
         batch.messages.push(InboundMessage {
             tenant: tenant.clone(),
             channel: Channel::Whatsapp,
-            contact: Channel::Whatsapp.contact_id(&m.from),
-            platform_message_id: m.id,
+            contact: Channel::Whatsapp.contact_id(&from),
+            platform_message_id: platform_id("messages[].id", m.id)?,
             timestamp_ms,
             kind,
-            text,
+            text: text.map(bounded_text),
             attachment,
-            display_name,
+            display_name: display_name.map(|n| n.chars().take(256).collect()),
             language: None,
-            reply_to: m.from,
+            reply_to: from,
         });
     }
     for s in value.statuses {
@@ -211,7 +234,7 @@ fn normalise(tenant: &TenantId, value: MessagesValue) -> Result<WhatsappBatch, P
         let first_error = s.errors.into_iter().next();
         batch.statuses.push(DeliveryStatus {
             tenant: tenant.clone(),
-            platform_message_id: s.id,
+            platform_message_id: platform_id("statuses[].id", s.id)?,
             state,
             timestamp_ms: parse_timestamp_ms(&s.timestamp)?,
             error_code: first_error.as_ref().map(|e| e.code),
@@ -249,6 +272,19 @@ fn classify(m: &WaMessage) -> (MessageKind, Option<String>, Option<Attachment>) 
             ),
             None => (MessageKind::Other, None, None),
         },
+        // Media whose only words are a caption: the caption is the message's text.
+        "video" | "document" | "sticker" => {
+            let media = match m.kind.as_str() {
+                "video" => &m.video,
+                "document" => &m.document,
+                _ => &m.sticker,
+            };
+            (
+                MessageKind::Other,
+                media.as_ref().and_then(|v| v.caption.clone()),
+                None,
+            )
+        }
         "location" => match &m.location {
             Some(l) => (
                 MessageKind::Location,
@@ -369,6 +405,52 @@ mod tests {
                 .remove(0);
             assert_eq!(batch.messages[0].kind, expected, "{fragment}");
         }
+    }
+
+    fn one_message(fragment: &str) -> Result<Vec<WhatsappBatch>, ParseError> {
+        let body = format!(
+            r#"{{"object":"whatsapp_business_account","entry":[{{"id":"1","changes":[{{"field":"messages","value":{{"metadata":{{"phone_number_id":"1"}},"messages":[{{"from":"7701","timestamp":"1",{fragment}}}]}}}}]}}]}}"#
+        );
+        parse_webhook(&tenant(), body.as_bytes())
+    }
+
+    #[test]
+    fn every_media_caption_is_the_text() {
+        for kind in ["image", "video", "document", "sticker"] {
+            let fragment = format!(
+                r#""id":"wamid.m","type":"{kind}","{kind}":{{"id":"x1","caption":"is this in stock?"}}"#
+            );
+            let batch = one_message(&fragment).unwrap().remove(0);
+            assert_eq!(
+                batch.messages[0].text.as_deref(),
+                Some("is this in stock?"),
+                "{kind}"
+            );
+        }
+    }
+
+    #[test]
+    fn ids_and_timestamps_out_of_range_are_refused() {
+        let long_id = format!(
+            r#""id":"{}","type":"text","text":{{"body":"x"}}"#,
+            "w".repeat(2000)
+        );
+        assert!(matches!(
+            one_message(&long_id),
+            Err(ParseError::InvalidShape(_))
+        ));
+        let body = r#"{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages","value":{"metadata":{"phone_number_id":"1"},"messages":[{"from":"7701","id":"wamid.m","timestamp":"99999999999999999","type":"text","text":{"body":"x"}}]}}]}]}"#;
+        assert!(matches!(
+            parse_webhook(&tenant(), body.as_bytes()),
+            Err(ParseError::InvalidShape(_))
+        ));
+        let huge = format!(
+            r#""id":"wamid.m","type":"text","text":{{"body":"{}"}}"#,
+            "a".repeat(600_000)
+        );
+        let batch = one_message(&huge).unwrap().remove(0);
+        let text = batch.messages[0].text.as_deref().unwrap();
+        assert!(text.len() < 20_000, "an oversized text is cut, not refused");
     }
 
     #[test]

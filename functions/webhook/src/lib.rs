@@ -9,26 +9,40 @@ mod routes;
 pub use config::WebhookConfig;
 pub use routes::{router, MAX_BODY_BYTES, TELEGRAM_SECRET_HEADER, WHATSAPP_SIGNATURE_HEADER};
 
+use sauda_shared::api::{ApiDeps, HasApi};
+use sauda_shared::apikey::ApiKeyStore;
 use sauda_shared::aws::{
     AwsClients, DynamoMessageStore, DynamoTenantDirectory, SecretsManagerSource, SqsJobQueue,
 };
-use sauda_shared::ports::{JobQueue, MessageStore, SecretSource, TenantDirectory};
+use sauda_shared::ports::{JobQueue, MessageStore, SecretSource};
+use sauda_shared::ratelimit::RateLimiter;
 use std::sync::Arc;
 
 /// Everything a request needs, built once per process in `main`.
 #[derive(Clone)]
 pub struct Deps {
-    pub tenants: Arc<dyn TenantDirectory>,
+    /// Tenant lookups for the shared extractors (webhooks carry no API keys).
+    pub api: ApiDeps,
     pub secrets: Arc<dyn SecretSource>,
     pub store: Arc<dyn MessageStore>,
     pub queue: Arc<dyn JobQueue>,
+}
+
+impl HasApi for Deps {
+    fn api(&self) -> &ApiDeps {
+        &self.api
+    }
 }
 
 impl Deps {
     pub fn from_aws(clients: &AwsClients, config: &WebhookConfig) -> Self {
         let table = &config.core.table_name;
         Self {
-            tenants: Arc::new(DynamoTenantDirectory::new(clients.dynamo.clone(), table)),
+            api: ApiDeps {
+                tenants: Arc::new(DynamoTenantDirectory::new(clients.dynamo.clone(), table)),
+                keys: Arc::new(ApiKeyStore::new(clients.dynamo.clone(), table)),
+                limiter: Arc::new(RateLimiter::new(clients.dynamo.clone(), table)),
+            },
             secrets: Arc::new(SecretsManagerSource::new(
                 clients.secrets.clone(),
                 &config.core.stage,

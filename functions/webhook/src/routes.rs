@@ -3,18 +3,18 @@
 
 use crate::Deps;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use sauda_shared::api::json_fallbacks;
+use sauda_shared::api::{json_fallbacks, ApiQuery, Tenant};
 use sauda_shared::message::InboundMessage;
-use sauda_shared::ports::{PutOutcome, StatusOutcome};
+use sauda_shared::ports::{PutOutcome, StatusOutcome, StoreError};
+use sauda_shared::redact::Contact;
 use sauda_shared::secrets::{Secret, TenantSecrets};
 use sauda_shared::signature::{self, SignatureError};
 use sauda_shared::telegram::{self, ParseError, TelegramUpdate};
-use sauda_shared::tenant::TenantConfig;
 use sauda_shared::{envelope::Envelope, whatsapp, ApiError, TenantId};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -45,16 +45,21 @@ type Reply = Result<Json<Value>, ApiError>;
 
 async fn telegram(
     State(deps): State<Arc<Deps>>,
-    Path(tenant): Path<String>,
+    Tenant(config): Tenant,
     headers: HeaderMap,
     body: Bytes,
 ) -> Reply {
-    let (tenant, _config) = active_tenant(&deps, &tenant, body.len()).await?;
-    let secrets = tenant_secrets(&deps, &tenant).await?;
-    let expected = configured(&secrets.telegram_webhook_secret, "telegram")?;
+    within_limit(body.len())?;
+    let tenant = &config.tenant;
     let presented = headers.get(TELEGRAM_SECRET_HEADER).map(|v| v.as_bytes());
-    signature::verify_telegram_secret(expected.expose(), presented)
-        .map_err(|e| rejected(&tenant, "telegram", e))?;
+    verified(&deps, tenant, "telegram", |secrets| {
+        let expected = configured(&secrets.telegram_webhook_secret, "telegram")?;
+        Ok(signature::verify_telegram_secret(
+            expected.expose(),
+            presented,
+        ))
+    })
+    .await?;
 
     match telegram::parse_update(&tenant, &body).map_err(invalid_body)? {
         TelegramUpdate::Ignored { update_id, kind } => {
@@ -63,7 +68,7 @@ async fn telegram(
         }
         TelegramUpdate::Message { update_id, message } => {
             let outcome = ingest(&deps, &message).await?;
-            info!(%tenant, update_id, contact = %message.contact, ?outcome, "telegram message accepted");
+            info!(%tenant, update_id, contact = %Contact(tenant, &message.contact), ?outcome, "telegram message accepted");
             Ok(Json(
                 json!({"ok": true, "duplicate": outcome == PutOutcome::Duplicate}),
             ))
@@ -84,12 +89,10 @@ struct VerifyQuery {
 /// Meta's subscription handshake: echo `hub.challenge` only for the right verify token.
 async fn whatsapp_verify(
     State(deps): State<Arc<Deps>>,
-    Path(tenant): Path<String>,
-    Query(query): Query<VerifyQuery>,
+    Tenant(config): Tenant,
+    ApiQuery(query): ApiQuery<VerifyQuery>,
 ) -> Result<Response, ApiError> {
-    let (tenant, _config) = active_tenant(&deps, &tenant, 0).await?;
-    let secrets = tenant_secrets(&deps, &tenant).await?;
-    let expected = configured(&secrets.whatsapp_verify_token, "whatsapp")?;
+    let tenant = &config.tenant;
     let forbidden = || {
         ApiError::forbidden(
             "verification_failed",
@@ -107,11 +110,24 @@ async fn whatsapp_verify(
             "hub.challenge is too long",
         ));
     }
-    let token_ok =
-        signature::verify_telegram_secret(expected.expose(), Some(token.as_bytes())).is_ok();
-    if mode != "subscribe" || !token_ok {
-        warn!(%tenant, "whatsapp verification rejected");
+    if mode != "subscribe" {
         return Err(forbidden());
+    }
+    let token_ok = verified(&deps, tenant, "whatsapp", |secrets| {
+        let expected = configured(&secrets.whatsapp_verify_token, "whatsapp")?;
+        Ok(signature::verify_telegram_secret(
+            expected.expose(),
+            Some(token.as_bytes()),
+        ))
+    })
+    .await;
+    match token_ok {
+        Ok(_) => {}
+        Err(e) if e.status == http::StatusCode::UNAUTHORIZED => {
+            warn!(%tenant, "whatsapp verification rejected");
+            return Err(forbidden());
+        }
+        Err(e) => return Err(e),
     }
     Ok((
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
@@ -122,18 +138,24 @@ async fn whatsapp_verify(
 
 async fn whatsapp_events(
     State(deps): State<Arc<Deps>>,
-    Path(tenant): Path<String>,
+    Tenant(config): Tenant,
     headers: HeaderMap,
     body: Bytes,
 ) -> Reply {
-    let (tenant, config) = active_tenant(&deps, &tenant, body.len()).await?;
-    let secrets = tenant_secrets(&deps, &tenant).await?;
-    let app_secret = configured(&secrets.whatsapp_app_secret, "whatsapp")?;
+    within_limit(body.len())?;
+    let tenant = &config.tenant;
     let presented = headers.get(WHATSAPP_SIGNATURE_HEADER).map(|v| v.as_bytes());
-    signature::verify_whatsapp_signature(app_secret.expose(), &body, presented)
-        .map_err(|e| rejected(&tenant, "whatsapp", e))?;
+    verified(&deps, tenant, "whatsapp", |secrets| {
+        let app_secret = configured(&secrets.whatsapp_app_secret, "whatsapp")?;
+        Ok(signature::verify_whatsapp_signature(
+            app_secret.expose(),
+            &body,
+            presented,
+        ))
+    })
+    .await?;
 
-    let batches = whatsapp::parse_webhook(&tenant, &body).map_err(invalid_body)?;
+    let batches = whatsapp::parse_webhook(tenant, &body).map_err(invalid_body)?;
     let (mut stored, mut duplicates, mut statuses, mut ignored) = (0, 0, 0, 0);
     for batch in batches {
         ignored += batch.ignored;
@@ -160,10 +182,7 @@ async fn whatsapp_events(
                 .store
                 .apply_delivery_status(status)
                 .await
-                .map_err(|e| {
-                    warn!(%tenant, error = %e, "delivery status not applied");
-                    ApiError::dependency("message store unavailable")
-                })?;
+                .map_err(|e| store_failure(tenant, "delivery status not applied", e))?;
             match outcome {
                 StatusOutcome::Applied => statuses += 1,
                 StatusOutcome::Stale => ignored += 1,
@@ -185,51 +204,86 @@ async fn whatsapp_events(
 /// The FIFO deduplication id suppresses the repeat within 5 minutes, and consumers
 /// skip messages they already answered.
 async fn ingest(deps: &Deps, message: &InboundMessage) -> Result<PutOutcome, ApiError> {
-    let outcome = deps.store.put_inbound(message).await.map_err(|e| {
-        warn!(tenant = %message.tenant, error = %e, "inbound message not stored");
-        ApiError::dependency("message store unavailable")
-    })?;
+    let tenant = &message.tenant;
+    let outcome = deps
+        .store
+        .put_inbound(message)
+        .await
+        .map_err(|e| store_failure(tenant, "inbound message not stored", e))?;
     let envelope = Envelope::inbound(message.clone());
     deps.queue
         .enqueue(&envelope, &message.message_group_id(), &message.deduplication_id())
         .await
         .map_err(|e| {
-            warn!(tenant = %message.tenant, error = %e, "inbound message stored but not queued; platform will retry");
+            warn!(%tenant, contact = %Contact(tenant, &message.contact), error = %e, "inbound message stored but not queued; platform will retry");
             ApiError::dependency("queue unavailable")
         })?;
     Ok(outcome)
 }
 
-async fn active_tenant(
-    deps: &Deps,
-    raw: &str,
-    body_len: usize,
-) -> Result<(TenantId, Arc<TenantConfig>), ApiError> {
+/// 503 only for what a retry can fix; a request the store refuses for good (an item or
+/// key over its limits) is 422, so the platform does not retry it for days.
+fn store_failure(tenant: &TenantId, what: &str, e: StoreError) -> ApiError {
+    warn!(%tenant, error = %e, "{what}");
+    if e.is_permanent() {
+        ApiError::unprocessable("message_rejected", "the message cannot be stored")
+    } else {
+        ApiError::dependency("message store unavailable")
+    }
+}
+
+fn within_limit(body_len: usize) -> Result<(), ApiError> {
     if body_len > MAX_BODY_BYTES {
         return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
     }
-    let unknown = || ApiError::not_found("tenant_not_found", "no such tenant");
-    let tenant = TenantId::parse(raw).map_err(|_| unknown())?;
-    let config = deps.tenants.tenant(&tenant).await.map_err(|e| {
-        warn!(%tenant, error = %e, "tenant lookup failed");
-        ApiError::dependency("tenant directory unavailable")
-    })?;
-    let config = config.ok_or_else(unknown)?;
-    if !config.is_active() {
-        return Err(ApiError::not_found(
-            "tenant_suspended",
-            "tenant is suspended",
-        ));
-    }
-    Ok((tenant, config))
+    Ok(())
 }
 
-async fn tenant_secrets(deps: &Deps, tenant: &TenantId) -> Result<Arc<TenantSecrets>, ApiError> {
-    let secrets = deps.secrets.tenant_secrets(tenant).await.map_err(|e| {
+async fn tenant_secrets(
+    deps: &Deps,
+    tenant: &TenantId,
+    fresh: bool,
+) -> Result<Arc<TenantSecrets>, ApiError> {
+    let secrets = if fresh {
+        deps.secrets.refresh_tenant_secrets(tenant).await
+    } else {
+        deps.secrets.tenant_secrets(tenant).await
+    };
+    let secrets = secrets.map_err(|e| {
         warn!(%tenant, error = %e, "tenant secrets unavailable");
         ApiError::dependency("secrets unavailable")
     })?;
     Ok(secrets.unwrap_or_default())
+}
+
+/// Runs `check` against the cached secrets; if it fails, once more against a fresh read
+/// (the adapter allows one per tenant every few seconds), so a rotated secret works at
+/// once and the old one stops working as soon as the new one has been read.
+async fn verified<F>(
+    deps: &Deps,
+    tenant: &TenantId,
+    channel: &str,
+    check: F,
+) -> Result<Arc<TenantSecrets>, ApiError>
+where
+    F: Fn(&TenantSecrets) -> Result<Result<(), SignatureError>, ApiError>,
+{
+    let cached = tenant_secrets(deps, tenant, false).await?;
+    let first = match check(&cached) {
+        Ok(Ok(())) => return Ok(cached),
+        // Nothing presented: no fresher secret can match it.
+        Ok(Err(SignatureError::Missing)) => {
+            return Err(rejected(tenant, channel, SignatureError::Missing))
+        }
+        Ok(Err(e)) => e,
+        // Not configured in the cache: a fresh read may know better too.
+        Err(_) => SignatureError::Mismatch,
+    };
+    let fresh = tenant_secrets(deps, tenant, true).await?;
+    match check(&fresh)? {
+        Ok(()) => Ok(fresh),
+        Err(_) => Err(rejected(tenant, channel, first)),
+    }
 }
 
 fn configured<'a>(secret: &'a Option<Secret>, channel: &str) -> Result<&'a Secret, ApiError> {
