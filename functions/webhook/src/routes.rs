@@ -61,7 +61,7 @@ async fn telegram(
     })
     .await?;
 
-    match telegram::parse_update(&tenant, &body).map_err(invalid_body)? {
+    match telegram::parse_update(tenant, &body).map_err(invalid_body)? {
         TelegramUpdate::Ignored { update_id, kind } => {
             info!(%tenant, update_id, kind, "telegram update ignored: unsupported kind");
             Ok(Json(json!({"ok": true, "ignored": kind})))
