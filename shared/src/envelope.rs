@@ -33,6 +33,9 @@ pub enum Job {
     },
     /// `reports` → reports worker. `period`: `2026-11-24`, `2026-W48` or `2026-11`.
     Report { period: String },
+    CustomerMessage {
+        message: crate::outbox::CustomerMessage,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -79,8 +82,13 @@ impl Envelope {
         )
     }
 
+    pub fn customer_message(message: crate::outbox::CustomerMessage) -> Self {
+        Self::new(message.tenant.clone(), Job::CustomerMessage { message })
+    }
+
     pub fn kind(&self) -> &'static str {
         match self.job {
+            Job::CustomerMessage { .. } => "customer_message",
             Job::InboundMessage { .. } => "inbound_message",
             Job::CaptureLead { .. } => "capture_lead",
             Job::Notify { .. } => "notify",
@@ -103,6 +111,7 @@ impl Envelope {
             Job::InboundMessage { message } => Some(&message.tenant),
             Job::CaptureLead { lead } => Some(&lead.tenant),
             Job::Notify { notice } => Some(&notice.tenant),
+            Job::CustomerMessage { message } => Some(&message.tenant),
             Job::CrmWebhook { .. } | Job::Report { .. } => None,
         };
         if let Some(payload) = payload_tenant.filter(|p| **p != envelope.tenant) {

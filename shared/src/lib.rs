@@ -24,6 +24,7 @@ pub mod lead;
 pub mod message;
 pub mod notify;
 pub mod outbound;
+pub mod outbox;
 pub mod partner;
 pub mod phone;
 pub mod plan;
