@@ -111,6 +111,10 @@ pub fn ai_usage(t: &TenantId, month: &str) -> (String, String) {
 }
 
 /// A generated report's record: idempotency per `(tenant, period)`.
+pub fn order(t: &TenantId, order_id: &str) -> (String, String) {
+    (format!("T#{t}#O#{order_id}"), "ORDER".to_owned())
+}
+
 pub fn report(t: &TenantId, period: &str) -> (String, String) {
     (format!("T#{t}#REPORT#{period}"), "REPORT".to_owned())
 }
@@ -137,6 +141,7 @@ mod tests {
             notice_delivery(&t, "n1", 5).0,
             ai_usage(&t, "2026-11").0,
             report(&t, "2026-11").0,
+            order(&t, "01jd").0,
             leads_by_stage_gsi(&t, "new"),
         ] {
             assert!(pk.starts_with(&prefix), "{pk}");

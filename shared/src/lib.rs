@@ -23,6 +23,7 @@ pub mod keys;
 pub mod lead;
 pub mod message;
 pub mod notify;
+pub mod order;
 pub mod outbound;
 pub mod outbox;
 pub mod partner;
