@@ -14,9 +14,12 @@ use http::{Request, StatusCode};
 use sauda_infra::catalog_cli;
 use sauda_shared::aws::{AwsClients, DynamoMessageStore};
 use sauda_shared::envelope::{Envelope, Job};
+use sauda_shared::i18n::agent as texts;
 use sauda_shared::keys;
 use sauda_shared::message::{Attachment, Channel, InboundMessage, MessageKind};
+use sauda_shared::outbound::UrlPolicy;
 use sauda_shared::ports::MessageStore;
+use sauda_shared::retry::Backoff;
 use sauda_shared::secrets::{Secret, TenantSecrets};
 use sauda_shared::stats::{self, metric};
 use sauda_shared::tenant::{Manager, ModelPrice, TenantConfig};
@@ -105,6 +108,10 @@ fn agent_config(env: &TestEnv, fakes: &Fakes) -> AgentConfig {
         catalog_cache_bytes: 64 * 1024 * 1024,
         llm_attempt_timeout: Duration::from_secs(5),
         llm_turn_budget: Duration::from_secs(15),
+        // The fakes listen on loopback: opened explicitly, as only tests and the local stack do.
+        url_policy: UrlPolicy {
+            allow_loopback: true,
+        },
     }
 }
 
@@ -113,8 +120,7 @@ fn deps_with(env: &TestEnv, fakes: &Fakes, clients: &AwsClients) -> Deps {
     // Fast retries keep the suite quick; the policy's logic is the same.
     deps.llm.retry = RetryPolicy {
         max_attempts: 3,
-        base_delay: Duration::from_millis(50),
-        max_delay: Duration::from_millis(200),
+        backoff: Backoff::new(Duration::from_millis(50), 2, Duration::from_millis(200)),
         attempt_timeout: Duration::from_secs(5),
     };
     deps.settings.max_channel_wait = Duration::from_secs(3);
@@ -1372,4 +1378,288 @@ async fn aws_calls_per_reply() {
     );
     assert_eq!(env.counter.total(), 4);
     assert_eq!(fakes.telegram_texts().len(), 2);
+}
+
+/// Sets the platform's LLM key, as a deployment does.
+async fn platform_key(env: &TestEnv, key: &str) {
+    env.clients
+        .secrets
+        .put_secret_value()
+        .secret_id(format!("sauda/{}/platform", env.stage()))
+        .secret_string(json!({"llm_api_key": key}).to_string())
+        .send()
+        .await
+        .unwrap();
+}
+
+async fn notices(env: &TestEnv) -> Vec<sauda_shared::notify::Notice> {
+    envelopes(env, "NotifyQueue")
+        .await
+        .into_iter()
+        .filter_map(|e| match e.job {
+            Job::Notify { notice } => Some(notice),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Every header value a fake server was sent.
+fn header_values(server: &FakeServer) -> Vec<String> {
+    server
+        .requests()
+        .iter()
+        .flat_map(|r| {
+            r.headers
+                .values()
+                .map(|v| v.to_str().unwrap_or_default().to_owned())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_tenant_model_url_never_gets_the_platform_key() {
+    let env = TestEnv::new().await;
+    let fakes = Fakes::start().await;
+    platform_key(&env, "sk-platform").await;
+    // The tenant's own model server, where the platform's key must never go.
+    let theirs = FakeServer::start().await;
+    theirs.set_default(200, llm_text("от модели арендатора", 10, 1));
+    let url = format!("{}/v1", theirs.base_url);
+    let t = tenant(&env, false, |c| c.agent.llm_base_url = Some(url.clone())).await;
+    let deps = deps(&env, &fakes);
+    for (i, text) in ["Есть насосы?", "А краны?"].iter().enumerate() {
+        let m = inbound(&t, 31, &i.to_string(), text, now() - 2_000 + i as i64);
+        assert!(deliver(&env, &deps, &m).await.is_empty());
+        assert_eq!(reply_state(&env, &m).await, "fallback");
+    }
+    assert!(
+        theirs.requests().is_empty(),
+        "no tenant key: no call at all"
+    );
+    assert_eq!(fakes.llm_calls(), 0, "nor to the platform's model instead");
+    assert_eq!(
+        fakes.telegram_texts().len(),
+        2,
+        "the customer is answered anyway"
+    );
+    let told = notices(&env).await;
+    assert_eq!(told.len(), 1, "the managers are told once: {told:?}");
+    assert_eq!(told[0].kind, "llm_key_missing");
+    assert!(told[0].html.contains("127.0.0.1"), "{}", told[0].html);
+    let out = outbound(&env, &t, "tg-31").await;
+    assert_eq!(attr_s(&out[0], "fallback_reason"), "no_llm");
+    assert_eq!(
+        today(&env, &t)
+            .await
+            .get(&metric::fallback_reason("no_llm")),
+        Some(&2)
+    );
+
+    // With a key of its own, the tenant's URL gets that key and only that key.
+    sauda_infra::tenant::merge_tenant_secrets(
+        &env.clients.secrets,
+        env.stage(),
+        &t,
+        TenantSecrets {
+            llm_api_key: Some(Secret::new(LLM_KEY)),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let deps = self::deps(&env, &fakes); // a new instance: the secrets cache is cold
+    let m = inbound(&t, 31, "9", "Здравствуйте", now());
+    assert!(deliver(&env, &deps, &m).await.is_empty());
+    assert_eq!(theirs.requests().len(), 1);
+    assert_eq!(
+        theirs.requests()[0].headers["authorization"]
+            .to_str()
+            .unwrap(),
+        format!("Bearer {LLM_KEY}")
+    );
+    assert!(
+        header_values(&theirs)
+            .iter()
+            .all(|v| !v.contains("sk-platform")),
+        "the platform key never reached the tenant's server"
+    );
+    assert_eq!(fakes.llm_calls(), 0);
+    assert_eq!(
+        fakes.telegram_texts().last().unwrap(),
+        "от модели арендатора"
+    );
+}
+
+#[tokio::test]
+async fn a_tenant_model_url_outside_the_url_policy_is_never_called() {
+    let env = TestEnv::new().await;
+    let fakes = Fakes::start().await;
+    let listening = FakeServer::start().await;
+    listening.set_default(200, llm_text("should never be asked", 1, 1));
+    // Production's policy: loopback, private and link-local addresses are closed.
+    let mut config = agent_config(&env, &fakes);
+    config.url_policy = UrlPolicy::default();
+    let mut deps = Deps::from_aws(&env.clients, &config);
+    deps.settings.max_channel_wait = Duration::from_secs(3);
+    let local = format!("{}/v1", listening.base_url);
+    for (chat, url) in [
+        (41, local.as_str()),
+        (42, "https://169.254.169.254/latest/meta-data"),
+        (43, "https://[fd00:ec2::254]/v1"),
+    ] {
+        let t = tenant(&env, true, |c| c.agent.llm_base_url = Some(url.to_owned())).await;
+        let m = inbound(&t, chat, "1", "Есть насос Grundfos?", now());
+        assert!(deliver(&env, &deps, &m).await.is_empty(), "{url}");
+        assert_eq!(reply_state(&env, &m).await, "fallback", "{url}");
+        let out = outbound(&env, &t, &format!("tg-{chat}")).await;
+        assert_eq!(attr_s(&out[0], "fallback_reason"), "llm_error", "{url}");
+    }
+    assert!(
+        listening.requests().is_empty(),
+        "refused before any connection"
+    );
+    assert_eq!(fakes.llm_calls(), 0);
+    let told = notices(&env).await;
+    assert_eq!(told.len(), 3, "each tenant's managers are told: {told:?}");
+    assert!(told.iter().all(|n| n.kind == "llm_url_refused"));
+    assert!(told.iter().any(|n| n.html.contains("169.254.169.254")));
+}
+
+#[tokio::test]
+async fn oversized_answers_are_refused_unread() {
+    let env = TestEnv::new().await;
+    let fakes = Fakes::start().await;
+    let t = tenant(&env, true, |_| {}).await;
+    let deps = deps(&env, &fakes);
+    // The model: a 3 MiB answer is not a completion; not retried, the fallback answers.
+    fakes
+        .llm
+        .push(200, llm_text(&"x".repeat(3 * 1024 * 1024), 1, 1));
+    let m = inbound(&t, 51, "1", "Здравствуйте", now() - 2_000);
+    assert!(deliver(&env, &deps, &m).await.is_empty());
+    assert_eq!(fakes.llm_calls(), 1);
+    assert_eq!(reply_state(&env, &m).await, "fallback");
+    let out = outbound(&env, &t, "tg-51").await;
+    assert_eq!(attr_s(&out[0], "fallback_reason"), "llm_error");
+
+    // Telegram and WhatsApp: a 2 MiB answer fails the job, which is retried later.
+    fakes.llm.set_default(200, llm_text("ответ", 1, 1));
+    let huge =
+        json!({"ok": true, "result": {"message_id": 1, "text": "y".repeat(2 * 1024 * 1024)}});
+    fakes.telegram.push(200, huge.clone());
+    let m = inbound(&t, 52, "1", "Здравствуйте", now() - 1_000);
+    assert_eq!(deliver(&env, &deps, &m).await, ["m0"]);
+    assert_eq!(reply_state(&env, &m).await, "", "not marked handled");
+    fakes.whatsapp.push(200, huge);
+    let m = whatsapp_inbound(&t, "77019998877", "wamid.BIG", "Здравствуйте", now());
+    assert_eq!(deliver(&env, &deps, &m).await, ["m0"]);
+    assert_eq!(reply_state(&env, &m).await, "");
+}
+
+#[tokio::test]
+async fn kazakh_and_kyrgyz_customers_are_answered_in_their_language() {
+    let env = TestEnv::new().await;
+    let fakes = Fakes::start().await;
+    let t = tenant(&env, false, |c| c.agent.rate_limit_per_minute = 1).await;
+    let deps = deps(&env, &fakes);
+    let minute = (now() / 60_000 - 1) * 60_000;
+    // Kazakh: the fallback, then the rate-limit notice, in Kazakh (the tenant's default is Russian).
+    let kk = |id: &str, s: i64| inbound(&t, 61, id, "Сәлеметсіз бе, сорғы бар ма?", minute + s);
+    assert!(deliver(&env, &deps, &kk("1", 1_000)).await.is_empty());
+    assert!(deliver(&env, &deps, &kk("2", 2_000)).await.is_empty());
+    // Kyrgyz (the app says so): a voice note, then a message too soon.
+    let voice = InboundMessage {
+        kind: MessageKind::Voice,
+        text: None,
+        attachment: Some(Attachment::Voice {
+            file_id: "v".into(),
+            duration_s: Some(5),
+        }),
+        language: Some("ky".into()),
+        ..inbound(&t, 62, "1", "", minute + 1_000)
+    };
+    assert!(deliver(&env, &deps, &voice).await.is_empty());
+    let again = InboundMessage {
+        language: Some("ky".into()),
+        ..inbound(&t, 62, "2", "Үйгө жеткиресизби?", minute + 2_000)
+    };
+    assert!(deliver(&env, &deps, &again).await.is_empty());
+
+    let sent = fakes.telegram_texts();
+    assert_eq!(sent.len(), 4, "{sent:?}");
+    assert_eq!(
+        sent[0],
+        format!("{}\n{}", texts::NOTHING_FOUND.kk, texts::OFFER_MANAGER.kk)
+    );
+    assert_eq!(sent[1], texts::RATE_LIMITED.kk);
+    assert!(
+        sent[2].starts_with(texts::VOICE_UNSUPPORTED.ky),
+        "{}",
+        sent[2]
+    );
+    assert!(sent[2].ends_with(texts::OFFER_MANAGER.ky), "{}", sent[2]);
+    assert_eq!(sent[3], texts::RATE_LIMITED.ky);
+    assert_eq!(attr_s(&profile(&env, &t, "tg-62").await, "language"), "ky");
+}
+
+/// A log writer that keeps everything written.
+#[derive(Clone, Default)]
+struct Logs(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
+    type Writer = Logs;
+    fn make_writer(&'a self) -> Logs {
+        self.clone()
+    }
+}
+
+#[tokio::test]
+async fn logs_never_carry_a_phone_number_or_a_name() {
+    let env = TestEnv::new().await;
+    let fakes = Fakes::start().await;
+    let t = tenant(&env, true, |_| {}).await;
+    fakes.llm.set_default(200, llm_text("Здравствуйте!", 10, 1));
+    let deps = deps(&env, &fakes);
+    let logs = Logs::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(logs.clone())
+        .with_max_level(tracing::Level::INFO)
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let m = InboundMessage {
+        display_name: Some("Айгерим Нурланова".into()),
+        ..whatsapp_inbound(&t, "77017776655", "wamid.LOG", "Есть насос?", now())
+    };
+    assert!(deliver(&env, &deps, &m).await.is_empty());
+    // A redelivery, and a message that cannot be sent, log the contact too.
+    assert!(deliver(&env, &deps, &m).await.is_empty());
+    fakes.whatsapp.push(
+        400,
+        json!({"error": {"message": "Re-engagement message", "code": 131047}}),
+    );
+    let late = whatsapp_inbound(&t, "77017776655", "wamid.LOG2", "Алло", now() + 1);
+    assert!(deliver(&env, &deps, &late).await.is_empty());
+    drop(_guard);
+
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(text.contains("inbound message handled"), "{text}");
+    assert!(text.contains("already handled"), "{text}");
+    assert!(text.contains("reply not sent"), "{text}");
+    let digest = sauda_shared::redact::contact(&t, "wa-77017776655");
+    assert!(text.contains(&digest), "the contact as its digest: {text}");
+    for secret in ["77017776655", "7776655", "Айгерим", "Нурланова"] {
+        assert!(!text.contains(secret), "{secret} in the logs:\n{text}");
+    }
 }

@@ -2,7 +2,8 @@
 //! one customer. Several writers share the item, so each writes only its own
 //! attributes with `UpdateItem ... SET`, never a whole-item put.
 //!
-//! - agent-reply: identity fields, `last_inbound_ms`, `intent_at_ms`, `agent_paused*`;
+//! - agent-reply: identity fields, `last_inbound_ms`, `last_reply_ms`, `intent_at_ms`,
+//!   `agent_paused*` and its per-customer rate window (`rl_*`);
 //! - lead-capture: `stage` (mirror of the lead's stage, read by the agent), `phone`,
 //!   `email`, `lead_created_ms`, and clears `agent_paused` when a manager resumes;
 //! - the sweep finds silent contacts with intent through GSI1 (`INTENT` partition).
@@ -19,6 +20,8 @@ pub struct ContactProfile {
     pub pk: String,
     #[serde(rename = "SK")]
     pub sk: String,
+    /// Absent while only another capability has written the item (a lead's stage, say).
+    #[serde(default)]
     pub contact: String,
     #[serde(default)]
     pub channel: Option<Channel>,
@@ -51,6 +54,19 @@ pub struct ContactProfile {
     pub agent_paused_reason: Option<String>,
     #[serde(default)]
     pub agent_paused_at_ms: Option<i64>,
+    #[serde(default)]
+    pub last_reply_ms: Option<i64>,
+    /// The agent's sliding-window rate limit: the current minute, its count, and the
+    /// previous minute's count.
+    #[serde(default)]
+    pub rl_window: Option<i64>,
+    #[serde(default)]
+    pub rl_count: Option<i64>,
+    #[serde(default)]
+    pub rl_prev: Option<i64>,
+    /// The minute in which the customer was last told to slow down.
+    #[serde(default)]
+    pub rl_notice_window: Option<i64>,
 }
 
 impl ContactProfile {

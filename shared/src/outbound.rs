@@ -196,7 +196,8 @@ pub async fn read_capped(mut response: reqwest::Response, max: usize) -> Result<
     while let Some(chunk) = response
         .chunk()
         .await
-        .map_err(|e| BodyError::Read(e.to_string()))?
+        // Without the URL: a Bot API URL carries the token.
+        .map_err(|e| BodyError::Read(e.without_url().to_string()))?
     {
         if body.len() + chunk.len() > max {
             return Err(BodyError::TooLarge(max));

@@ -11,6 +11,8 @@ use std::time::Duration;
 
 /// Telegram's limit for one message, counted in UTF-16 code units.
 pub const MAX_MESSAGE_UNITS: usize = 4096;
+/// The most of a Bot API answer read (a `sendMessage` answer is a few KB).
+pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TelegramError {
@@ -96,10 +98,10 @@ impl TelegramApi {
             // reqwest errors can carry the URL, and the URL carries the token.
             .map_err(|e| TelegramError::Unavailable(e.without_url().to_string()))?;
         let status = response.status();
-        let body = response
-            .bytes()
+        // Read under a cap; a read error never carries the URL (and so the token).
+        let body = crate::outbound::read_capped(response, MAX_RESPONSE_BYTES)
             .await
-            .map_err(|e| TelegramError::Unavailable(e.without_url().to_string()))?;
+            .map_err(|e| TelegramError::Unavailable(e.to_string()))?;
         if status.is_success() {
             let parsed: MethodResponse<Message> = serde_json::from_slice(&body).map_err(|e| {
                 TelegramError::Unavailable(format!("unexpected sendMessage answer: {e}"))

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 /// WhatsApp's limit for one text message body.
 pub const MAX_TEXT_CHARS: usize = 4096;
+/// The most of a Graph API answer read (a `/messages` answer is under 1 KB).
+pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 /// Free-form messages are allowed only this long after the customer's last message.
 pub const SERVICE_WINDOW_MS: i64 = 24 * 3600 * 1000;
 /// "Re-engagement message": more than 24 hours since the customer last wrote.
@@ -114,10 +116,9 @@ impl WhatsappApi {
             .await
             .map_err(|e| WhatsappError::Unavailable(e.without_url().to_string()))?;
         let status = response.status();
-        let bytes = response
-            .bytes()
+        let bytes = crate::outbound::read_capped(response, MAX_RESPONSE_BYTES)
             .await
-            .map_err(|e| WhatsappError::Unavailable(e.without_url().to_string()))?;
+            .map_err(|e| WhatsappError::Unavailable(e.to_string()))?;
         if status.is_success() {
             let parsed: SendResponse = serde_json::from_slice(&bytes).map_err(|e| {
                 WhatsappError::Unavailable(format!("unexpected /messages answer: {e}"))

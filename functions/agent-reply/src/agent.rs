@@ -2,13 +2,14 @@
 //! which may call tools for a bounded number of steps before it answers.
 
 use crate::catalog::CatalogIndex;
-use crate::llm::{ChatMessage, ChatRequest, Endpoint, LlmError, ToolCall, Usage};
-use crate::Deps;
-use aws_sdk_dynamodb::types::AttributeValue;
+use crate::llm::{ChatMessage, ChatModel, ChatRequest, Endpoint, LlmError, ToolCall, Usage};
+use crate::notices;
+use crate::store::ConversationStore;
 use sauda_shared::envelope::Envelope;
-use sauda_shared::keys;
 use sauda_shared::lead::{LeadSource, LeadSubmission};
 use sauda_shared::message::InboundMessage;
+use sauda_shared::notify;
+use sauda_shared::ports::MessageQueue;
 use sauda_shared::tenant::TenantConfig;
 use serde_json::{json, Value};
 use std::time::Instant;
@@ -40,8 +41,40 @@ pub enum TurnError {
     Infra(String),
 }
 
+/// What tools reach: the queues they write to and the store they read.
+#[derive(Clone, Copy)]
+pub struct ToolPorts<'a> {
+    pub leads: &'a dyn MessageQueue,
+    pub notify: &'a dyn MessageQueue,
+    pub store: &'a dyn ConversationStore,
+}
+
+impl ToolPorts<'_> {
+    /// Tells the managers a customer needs a person (the notice id is stable per
+    /// inbound message, so a retried job does not notify twice).
+    pub async fn hand_off(
+        &self,
+        config: &TenantConfig,
+        message: &InboundMessage,
+        reason: &str,
+    ) -> Result<(), TurnError> {
+        notify::send(self.notify, notices::handoff(config, message, reason))
+            .await
+            .map_err(|e| TurnError::Infra(e.to_string()))
+    }
+
+    /// Passes a lead to lead-capture (idempotent by the submission's key).
+    pub async fn capture_lead(&self, lead: LeadSubmission) -> Result<(), TurnError> {
+        self.leads
+            .send(&Envelope::capture_lead(lead), 0)
+            .await
+            .map_err(|e| TurnError::Infra(e.to_string()))
+    }
+}
+
 pub struct Turn<'a> {
-    pub deps: &'a Deps,
+    pub model: &'a dyn ChatModel,
+    pub ports: ToolPorts<'a>,
     pub config: &'a TenantConfig,
     pub message: &'a InboundMessage,
     pub catalog: Option<&'a CatalogIndex>,
@@ -109,7 +142,7 @@ impl Turn<'_> {
                 temperature: self.config.agent.temperature.clamp(0.0, 2.0),
                 max_tokens: MAX_TOKENS,
             };
-            let response = self.deps.llm.complete(endpoint, &request, deadline).await?;
+            let response = self.model.complete(endpoint, &request, deadline).await?;
             self.calls += 1;
             if let Some(u) = response.usage {
                 self.usage.prompt_tokens += u.prompt_tokens;
@@ -179,12 +212,16 @@ impl Turn<'_> {
             }
             "capture_lead" => self.capture_lead(&arg).await?,
             "handoff_to_manager" => {
-                let reason =
-                    arg("reason").unwrap_or_else(|| "the customer asked for a manager".into());
+                let reason = arg("reason").unwrap_or_else(|| {
+                    let lang = notices::managers_lang(self.config);
+                    sauda_shared::i18n::agent::HANDOFF_ASKED
+                        .get(lang)
+                        .to_owned()
+                });
                 if self.effects.handoff.is_none() {
-                    crate::reply::notify_handoff(self.deps, self.config, self.message, &reason)
-                        .await
-                        .map_err(|e| TurnError::Infra(e.to_string()))?;
+                    self.ports
+                        .hand_off(self.config, self.message, &reason)
+                        .await?;
                     self.effects.handoff = Some(reason);
                 }
                 json!({"ok": true, "note": "A manager was notified. Tell the customer a manager will reply soon; you will stay silent until then."})
@@ -238,47 +275,22 @@ impl Turn<'_> {
             consent: true,
             submitted_at_ms: sauda_shared::now_ms(),
         };
-        self.deps
-            .leads
-            .send(&Envelope::capture_lead(lead), 0)
-            .await
-            .map_err(|e| TurnError::Infra(e.to_string()))?;
+        self.ports.capture_lead(lead).await?;
         self.effects.leads += 1;
         Ok(json!({"ok": true, "note": "The lead was passed to the sales team."}))
     }
 
     async fn loyalty_balance(&self) -> Result<Value, TurnError> {
         let m = self.message;
-        let out = self
-            .deps
-            .dynamo
-            .get_item()
-            .table_name(&self.deps.table)
-            .key(
-                "PK",
-                AttributeValue::S(keys::contact_pk(&m.tenant, &m.contact)),
-            )
-            .key("SK", AttributeValue::S(keys::LOYALTY_SK.to_owned()))
-            .projection_expression("balance")
-            .send()
+        let balance = self
+            .ports
+            .store
+            .loyalty_balance(&m.tenant, &m.contact)
             .await
-            .map_err(|e| {
-                TurnError::Infra(
-                    aws_smithy_types::error::display::DisplayErrorContext(&e).to_string(),
-                )
-            })?;
-        Ok(
-            match out
-                .item
-                .as_ref()
-                .and_then(|i| i.get("balance"))
-                .and_then(|b| b.as_n().ok())
-            {
-                Some(balance) => {
-                    json!({"member": true, "balance_points": balance.parse::<i64>().unwrap_or(0)})
-                }
-                None => json!({"member": false, "balance_points": 0}),
-            },
-        )
+            .map_err(|e| TurnError::Infra(e.to_string()))?;
+        Ok(match balance {
+            Some(points) => json!({"member": true, "balance_points": points}),
+            None => json!({"member": false, "balance_points": 0}),
+        })
     }
 }

@@ -1,6 +1,7 @@
 //! Typed configuration from the environment (fail fast). Secrets never come from here.
 
 use sauda_shared::config::{optional, parse_or, required, ConfigError, CoreConfig};
+use sauda_shared::outbound::UrlPolicy;
 use sauda_shared::tenant::ModelPrice;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -25,6 +26,8 @@ pub struct AgentConfig {
     /// Longest single LLM request, and the LLM's whole budget for one reply.
     pub llm_attempt_timeout: Duration,
     pub llm_turn_budget: Duration,
+    /// For tenant-chosen model URLs (`OUTBOUND_ALLOW_LOOPBACK` opens loopback locally).
+    pub url_policy: UrlPolicy,
 }
 
 /// Prices of common models (USD micros per million tokens), used when neither the
@@ -73,6 +76,7 @@ impl AgentConfig {
             catalog_cache_bytes: parse_or::<usize>("CATALOG_CACHE_MB", 256)? * 1024 * 1024,
             llm_attempt_timeout: Duration::from_millis(parse_or("LLM_ATTEMPT_TIMEOUT_MS", 12_000)?),
             llm_turn_budget: Duration::from_millis(parse_or("LLM_TURN_BUDGET_MS", 18_000)?),
+            url_policy: UrlPolicy::from_env(),
         })
     }
 }

@@ -7,58 +7,69 @@
 //! model fails or the monthly budget is spent; the reply goes out on the customer's
 //! channel; one transaction stores it with the inbound message's reply state and the
 //! profile. Counters and AI usage are written once per batch.
+//!
+//! The turn is a pipeline of stages (`reply::{load, decide, compose, deliver,
+//! record}`) over ports (`store`, `llm::ChatModel`, `reply::deliver::Outbox`);
+//! `dynamo` holds the DynamoDB adapters.
 
 pub mod agent;
 pub mod catalog;
 pub mod config;
 pub mod conversation;
+pub mod dynamo;
 pub mod llm;
+pub mod notices;
 pub mod prompt;
 pub mod reply;
+pub mod store;
 pub mod usage;
+
+#[cfg(test)]
+mod testing;
 
 pub use config::AgentConfig;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::LambdaEvent;
+use reply::decide::PlatformModel;
+use reply::deliver::Channels;
 use sauda_shared::aws::{AwsClients, DynamoTenantDirectory, SecretsManagerSource, SqsQueue};
 use sauda_shared::consumer::{self, JobFailure, Ordering, QueueControl};
 use sauda_shared::ports::{MessageQueue, SecretSource, TenantDirectory};
-use sauda_shared::stats::CounterBatch;
+use sauda_shared::stats::{CounterSink, DynamoCounters};
 use sauda_shared::telegram_api::TelegramApi;
 use sauda_shared::tenant::ModelPrice;
 use sauda_shared::whatsapp_api::WhatsappApi;
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::warn;
 
 /// Platform defaults and limits.
 #[derive(Clone, Debug)]
 pub struct Settings {
-    pub llm_base_url: String,
-    pub llm_model: String,
+    pub platform_model: PlatformModel,
     pub prices: BTreeMap<String, ModelPrice>,
     pub llm_turn_budget: Duration,
     /// How long one send may wait out a channel's rate limit before failing the job.
     pub max_channel_wait: Duration,
 }
 
-/// Everything a job needs, built once per process in `main`.
+/// Everything a job needs, built once per process in `main`: ports, and the adapters
+/// behind them.
 pub struct Deps {
     pub tenants: Arc<dyn TenantDirectory>,
     pub secrets: Arc<dyn SecretSource>,
-    pub dynamo: aws_sdk_dynamodb::Client,
-    pub table: String,
+    pub store: Arc<dyn store::ConversationStore>,
+    pub usage: usage::UsageTracker,
+    pub counters: Arc<dyn CounterSink>,
     pub leads: Arc<dyn MessageQueue>,
     pub notify: Arc<dyn MessageQueue>,
     pub queue: Arc<dyn QueueControl>,
     /// `None` without a bucket: the agent answers without a catalog.
     pub catalogs: Option<Arc<catalog::CatalogCache>>,
-    pub telegram: TelegramApi,
-    pub whatsapp: WhatsappApi,
+    pub outbox: Arc<dyn reply::deliver::Outbox>,
     pub llm: llm::LlmClient,
-    pub usage: usage::UsageTracker,
     pub settings: Settings,
 }
 
@@ -69,14 +80,22 @@ impl Deps {
             attempt_timeout: config.llm_attempt_timeout,
             ..Default::default()
         };
+        let secrets: Arc<dyn SecretSource> = Arc::new(SecretsManagerSource::new(
+            clients.secrets.clone(),
+            &config.core.stage,
+        ));
         Self {
             tenants: Arc::new(DynamoTenantDirectory::new(clients.dynamo.clone(), table)),
-            secrets: Arc::new(SecretsManagerSource::new(
-                clients.secrets.clone(),
-                &config.core.stage,
+            secrets: secrets.clone(),
+            store: Arc::new(dynamo::DynamoConversations::new(
+                clients.dynamo.clone(),
+                table,
             )),
-            dynamo: clients.dynamo.clone(),
-            table: table.clone(),
+            usage: usage::UsageTracker::new(Arc::new(dynamo::DynamoUsage::new(
+                clients.dynamo.clone(),
+                table,
+            ))),
+            counters: Arc::new(DynamoCounters::new(clients.dynamo.clone(), table)),
             leads: Arc::new(SqsQueue::new(clients.sqs.clone(), &config.leads_queue_url)),
             notify: Arc::new(SqsQueue::new(clients.sqs.clone(), &config.notify_queue_url)),
             queue: Arc::new(sauda_shared::aws::SqsQueueControl::new(clients.sqs.clone())),
@@ -86,17 +105,54 @@ impl Deps {
                     config.catalog_cache_bytes,
                 ))
             }),
-            telegram: TelegramApi::new(&config.telegram_api_base),
-            whatsapp: WhatsappApi::new(&config.whatsapp_api_base),
-            llm: llm::LlmClient::new(retry),
-            usage: usage::UsageTracker::new(clients.dynamo.clone(), table),
+            outbox: Arc::new(Channels {
+                telegram: TelegramApi::new(&config.telegram_api_base),
+                whatsapp: WhatsappApi::new(&config.whatsapp_api_base),
+                secrets,
+            }),
+            llm: llm::LlmClient::new(retry, config.url_policy),
             settings: Settings {
-                llm_base_url: config.llm_base_url.clone(),
-                llm_model: config.llm_model.clone(),
+                platform_model: PlatformModel {
+                    base_url: config.llm_base_url.clone(),
+                    model: config.llm_model.clone(),
+                },
                 prices: config.llm_prices.clone(),
                 llm_turn_budget: config.llm_turn_budget,
                 max_channel_wait: Duration::from_secs(5),
             },
+        }
+    }
+
+    fn decide_ports(&self) -> reply::decide::Ports<'_> {
+        reply::decide::Ports {
+            usage: &self.usage,
+            secrets: self.secrets.as_ref(),
+            platform: &self.settings.platform_model,
+        }
+    }
+
+    fn tool_ports(&self) -> agent::ToolPorts<'_> {
+        agent::ToolPorts {
+            leads: self.leads.as_ref(),
+            notify: self.notify.as_ref(),
+            store: self.store.as_ref(),
+        }
+    }
+
+    fn compose_ports(&self) -> reply::compose::Ports<'_> {
+        reply::compose::Ports {
+            model: &self.llm,
+            tools: self.tool_ports(),
+            prices: &self.settings.prices,
+        }
+    }
+
+    fn deliver_ports(&self) -> reply::deliver::Ports<'_> {
+        reply::deliver::Ports {
+            outbox: self.outbox.as_ref(),
+            notify: self.notify.as_ref(),
+            usage: &self.usage,
+            max_wait: self.settings.max_channel_wait,
         }
     }
 }
@@ -118,10 +174,7 @@ pub async fn handle(
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, lambda_runtime::Error> {
     let deadline = invocation_deadline(event.context.deadline, sauda_shared::now_ms());
-    let state = reply::BatchState {
-        counters: Mutex::new(CounterBatch::default()),
-        deadline,
-    };
+    let state = reply::BatchState::new(deadline);
     let response = consumer::process(
         deps.queue.as_ref(),
         event.payload.records,
@@ -133,8 +186,9 @@ pub async fn handle(
         .counters
         .into_inner()
         .unwrap_or_else(|p| p.into_inner());
-    if let Err(e) = counters
-        .flush(&deps.dynamo, &deps.table, sauda_shared::now_ms() as u64)
+    if let Err(e) = deps
+        .counters
+        .flush(&counters, sauda_shared::now_ms() as u64)
         .await
     {
         // Counters are reporting aids; a lost increment must not resend replies.

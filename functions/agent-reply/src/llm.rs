@@ -1,9 +1,12 @@
 //! OpenAI-compatible Chat Completions over `reqwest`: OpenAI, OpenRouter, Azure OpenAI
-//! (v1 API), vLLM and Ollama all speak it. Retries 429 and 5xx with exponential
-//! backoff and jitter, honouring `Retry-After` / `retry-after-ms`, within a deadline;
-//! never retries `insufficient_quota`, which no amount of waiting fixes.
+//! (v1 API), vLLM and Ollama all speak it. Retries 429 and 5xx with the shared
+//! backoff, honouring `Retry-After` / `retry-after-ms`, within a deadline; never
+//! retries `insufficient_quota`, which no amount of waiting fixes. Answers are read
+//! under a cap, and a tenant-chosen URL goes through the outbound URL policy.
 
-use rand::Rng;
+use async_trait::async_trait;
+use sauda_shared::outbound::{read_capped, BodyError, UrlError, UrlPolicy};
+use sauda_shared::retry::Backoff;
 use sauda_shared::secrets::Secret;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
@@ -124,6 +127,9 @@ pub enum LlmError {
     Unavailable { attempts: u32, message: String },
     #[error("LLM answer is not a chat completion: {0}")]
     Malformed(String),
+    /// The tenant's model URL is not allowed by the outbound policy: never called.
+    #[error("the model URL is refused: {0}")]
+    Refused(UrlError),
 }
 
 /// Where to send a request and with which key.
@@ -132,6 +138,9 @@ pub struct Endpoint {
     pub base_url: String,
     pub api_key: Secret,
     pub model: String,
+    /// Chosen by the tenant (`agent.llm_base_url`): checked against the outbound URL
+    /// policy on every call. The platform's own URL (env) is trusted.
+    pub tenant_chosen: bool,
 }
 
 impl Endpoint {
@@ -150,11 +159,14 @@ impl Endpoint {
     }
 }
 
-#[derive(Clone, Debug)]
+/// The most of a model's answer read (a completion of 700 tokens is a few KB).
+pub const MAX_RESPONSE_BYTES: usize = 2 * 1024 * 1024;
+
+#[derive(Clone, Copy, Debug)]
 pub struct RetryPolicy {
     pub max_attempts: u32,
-    pub base_delay: Duration,
-    pub max_delay: Duration,
+    /// Between attempts, unless the server says how long to wait (`Retry-After`).
+    pub backoff: Backoff,
     /// Longest single attempt.
     pub attempt_timeout: Duration,
 }
@@ -163,37 +175,148 @@ impl Default for RetryPolicy {
     fn default() -> Self {
         Self {
             max_attempts: 3,
-            base_delay: Duration::from_millis(400),
-            max_delay: Duration::from_secs(8),
+            backoff: Backoff::new(Duration::from_millis(400), 2, Duration::from_secs(8)),
             attempt_timeout: Duration::from_secs(15),
         }
     }
 }
 
+/// The model port: one chat completion, retried as the implementation sees fit, by
+/// `deadline`.
+#[async_trait]
+pub trait ChatModel: Send + Sync {
+    async fn complete(
+        &self,
+        endpoint: &Endpoint,
+        request: &ChatRequest<'_>,
+        deadline: Instant,
+    ) -> Result<ChatResponse, LlmError>;
+}
+
+/// Chat Completions over HTTP: the platform's endpoint with a plain client, a
+/// tenant-chosen one only through the outbound URL policy.
 #[derive(Clone, Debug)]
 pub struct LlmClient {
-    http: reqwest::Client,
+    platform: reqwest::Client,
+    tenant: reqwest::Client,
+    policy: UrlPolicy,
     pub retry: RetryPolicy,
 }
 
+/// Whether a request failed because the policy's resolver refused the address.
+fn refused_by_policy(e: &reqwest::Error) -> Option<UrlError> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if let Some(refused) = err.downcast_ref::<UrlError>() {
+            return Some(refused.clone());
+        }
+        source = err.source();
+    }
+    None
+}
+
 impl LlmClient {
-    pub fn new(retry: RetryPolicy) -> Self {
-        let http = reqwest::Client::builder()
+    pub fn new(retry: RetryPolicy, policy: UrlPolicy) -> Self {
+        let platform = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(3))
             .build()
             .unwrap_or_default();
-        Self { http, retry }
+        Self {
+            platform,
+            tenant: policy.client(retry.attempt_timeout),
+            policy,
+            retry,
+        }
     }
 
-    /// One completion, retried on 429/5xx/timeouts until `deadline`.
-    pub async fn complete(
+    /// One attempt: `Ok` with the answer, or the error and whether (and when) to retry.
+    async fn attempt(
+        &self,
+        endpoint: &Endpoint,
+        url: &str,
+        request: &ChatRequest<'_>,
+        timeout: Duration,
+    ) -> Result<ChatResponse, Attempt> {
+        let http = if endpoint.tenant_chosen {
+            &self.tenant
+        } else {
+            &self.platform
+        };
+        let mut call = http
+            .post(url)
+            .timeout(timeout)
+            .bearer_auth(endpoint.api_key.expose())
+            .json(request);
+        if endpoint.base_url.contains(".azure.com") {
+            call = call.header("api-key", endpoint.api_key.expose());
+        }
+        let response = match call.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                return Err(match refused_by_policy(&e) {
+                    Some(refused) => Attempt::Final(LlmError::Refused(refused)),
+                    None => Attempt::Retry(format!("request failed: {}", e.without_url()), None),
+                })
+            }
+        };
+        let status = response.status();
+        let wait = retry_after(response.headers());
+        let body = match read_capped(response, MAX_RESPONSE_BYTES).await {
+            Ok(body) => body,
+            Err(e @ BodyError::TooLarge(_)) => {
+                return Err(Attempt::Final(LlmError::Malformed(e.to_string())))
+            }
+            Err(e) => return Err(Attempt::Retry(e.to_string(), wait)),
+        };
+        if status.is_success() {
+            return serde_json::from_slice::<ChatResponse>(&body)
+                .map_err(|e| LlmError::Malformed(e.to_string()))
+                .and_then(|r| {
+                    if r.choices.is_empty() {
+                        Err(LlmError::Malformed("no choices".into()))
+                    } else {
+                        Ok(r)
+                    }
+                })
+                .map_err(Attempt::Final);
+        }
+        let (code, message) = error_of(&body, status);
+        if code.as_deref() == Some("insufficient_quota") {
+            return Err(Attempt::Final(LlmError::Quota(message)));
+        }
+        if status.as_u16() != 429 && !status.is_server_error() {
+            return Err(Attempt::Final(LlmError::Rejected {
+                status: status.as_u16(),
+                message,
+            }));
+        }
+        Err(Attempt::Retry(
+            format!("HTTP {}: {message}", status.as_u16()),
+            wait,
+        ))
+    }
+}
+
+enum Attempt {
+    Final(LlmError),
+    /// What went wrong, and how long the server asked us to wait.
+    Retry(String, Option<Duration>),
+}
+
+#[async_trait]
+impl ChatModel for LlmClient {
+    /// Retries 429/5xx/timeouts until `deadline`; refuses a tenant URL the policy does
+    /// not allow before any byte is sent.
+    async fn complete(
         &self,
         endpoint: &Endpoint,
         request: &ChatRequest<'_>,
         deadline: Instant,
     ) -> Result<ChatResponse, LlmError> {
         let url = endpoint.url();
-        let azure = endpoint.base_url.contains(".azure.com");
+        if endpoint.tenant_chosen {
+            self.policy.check(&url).map_err(LlmError::Refused)?;
+        }
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -204,44 +327,11 @@ impl LlmClient {
                     message: "no time left before the deadline".into(),
                 });
             }
-            let mut call = self
-                .http
-                .post(&url)
-                .timeout(remaining.min(self.retry.attempt_timeout))
-                .bearer_auth(endpoint.api_key.expose())
-                .json(request);
-            if azure {
-                call = call.header("api-key", endpoint.api_key.expose());
-            }
-            let (error, retry_after) = match call.send().await {
-                Err(e) => (format!("request failed: {}", e.without_url()), None),
-                Ok(response) => {
-                    let status = response.status();
-                    let retry_after = retry_after(response.headers());
-                    let body = response.bytes().await.unwrap_or_default();
-                    if status.is_success() {
-                        return serde_json::from_slice::<ChatResponse>(&body)
-                            .map_err(|e| LlmError::Malformed(e.to_string()))
-                            .and_then(|r| {
-                                if r.choices.is_empty() {
-                                    Err(LlmError::Malformed("no choices".into()))
-                                } else {
-                                    Ok(r)
-                                }
-                            });
-                    }
-                    let (code, message) = error_of(&body, status);
-                    if code.as_deref() == Some("insufficient_quota") {
-                        return Err(LlmError::Quota(message));
-                    }
-                    if status.as_u16() != 429 && !status.is_server_error() {
-                        return Err(LlmError::Rejected {
-                            status: status.as_u16(),
-                            message,
-                        });
-                    }
-                    (format!("HTTP {}: {message}", status.as_u16()), retry_after)
-                }
+            let timeout = remaining.min(self.retry.attempt_timeout);
+            let (error, retry_after) = match self.attempt(endpoint, &url, request, timeout).await {
+                Ok(answer) => return Ok(answer),
+                Err(Attempt::Final(e)) => return Err(e),
+                Err(Attempt::Retry(error, wait)) => (error, wait),
             };
             if attempt >= self.retry.max_attempts {
                 return Err(LlmError::Unavailable {
@@ -249,8 +339,7 @@ impl LlmClient {
                     message: error,
                 });
             }
-            let backoff = self.backoff(attempt);
-            let wait = retry_after.unwrap_or(backoff);
+            let wait = retry_after.unwrap_or_else(|| self.retry.backoff.delay(attempt));
             if Instant::now() + wait >= deadline {
                 return Err(LlmError::Unavailable {
                     attempts: attempt,
@@ -260,17 +349,6 @@ impl LlmClient {
             tracing::info!(attempt, wait_ms = wait.as_millis() as u64, %error, "LLM call failed; retrying");
             tokio::time::sleep(wait).await;
         }
-    }
-
-    fn backoff(&self, attempt: u32) -> Duration {
-        let exp = self
-            .retry
-            .base_delay
-            .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)))
-            .min(self.retry.max_delay);
-        // Full jitter in [exp/2, exp]: spreads retries of many instances.
-        let half = exp / 2;
-        half + Duration::from_millis(rand::rng().random_range(0..=half.as_millis() as u64))
     }
 }
 
@@ -314,6 +392,7 @@ mod tests {
             base_url: base.into(),
             api_key: Secret::new("k"),
             model: "m".into(),
+            tenant_chosen: false,
         };
         assert_eq!(
             e("https://api.openai.com/v1/").url(),
@@ -346,6 +425,39 @@ mod tests {
         assert_eq!(retry_after(&h), Some(Duration::from_secs(2)));
         h.insert("retry-after-ms", "150".parse().unwrap());
         assert_eq!(retry_after(&h), Some(Duration::from_millis(150)));
+    }
+
+    #[tokio::test]
+    async fn a_tenant_url_outside_the_policy_is_never_called() {
+        let client = LlmClient::new(RetryPolicy::default(), UrlPolicy::default());
+        let messages = [ChatMessage::user("hi")];
+        let request = ChatRequest {
+            model: "m",
+            messages: &messages,
+            tools: None,
+            tool_choice: None,
+            temperature: 0.2,
+            max_tokens: 10,
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        for (base, why) in [
+            ("https://169.254.169.254/latest", UrlError::ForbiddenAddress),
+            ("https://[fd00:ec2::254]/v1", UrlError::ForbiddenAddress),
+            ("https://10.1.2.3/v1", UrlError::ForbiddenAddress),
+            ("http://api.example.com/v1", UrlError::NotHttps),
+        ] {
+            let endpoint = Endpoint {
+                base_url: base.into(),
+                api_key: Secret::new("sk-tenant"),
+                model: "m".into(),
+                tenant_chosen: true,
+            };
+            let err = client
+                .complete(&endpoint, &request, deadline)
+                .await
+                .unwrap_err();
+            assert_eq!(err, LlmError::Refused(why), "{base}");
+        }
     }
 
     #[test]

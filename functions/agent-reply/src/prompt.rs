@@ -1,13 +1,15 @@
-//! Language, prompts and the templated texts the agent sends without a model.
+//! Language, prompts and the retrieval fallback's reply (its texts live in the
+//! `sauda_shared::i18n::agent` catalog).
 
 use crate::catalog::{Availability, CatalogItem};
 use sauda_shared::funnel::Stage;
+use sauda_shared::i18n::{agent as t, Lang};
 use sauda_shared::tenant::TenantConfig;
 
-/// Kazakh letters that Russian does not use.
-const KAZAKH_LETTERS: &[char] = &[
-    'ә', 'ғ', 'қ', 'ң', 'ө', 'ұ', 'ү', 'һ', 'і', 'Ә', 'Ғ', 'Қ', 'Ң', 'Ө', 'Ұ', 'Ү', 'Һ', 'І',
-];
+/// Letters only Kazakh uses (Russian and Kyrgyz do not).
+const KAZAKH_LETTERS: &[char] = &['ә', 'ғ', 'қ', 'ұ', 'һ', 'і', 'Ә', 'Ғ', 'Қ', 'Ұ', 'Һ', 'І'];
+/// Letters Kazakh and Kyrgyz share and Russian does not.
+const TURKIC_LETTERS: &[char] = &['ң', 'ө', 'ү', 'Ң', 'Ө', 'Ү'];
 
 fn iso639_1(lang: whatlang::Lang) -> Option<&'static str> {
     use whatlang::Lang::*;
@@ -41,6 +43,13 @@ pub fn detect_language(text: &str, known: Option<&str>, default: &str) -> String
         .filter(|l| (2..=3).contains(&l.len()));
     if text.chars().any(|c| KAZAKH_LETTERS.contains(&c)) {
         return "kk".into();
+    }
+    if text.chars().any(|c| TURKIC_LETTERS.contains(&c)) {
+        // Without Kazakh's own letters, ң/ө/ү are most likely Kyrgyz.
+        return match known.as_deref() {
+            Some("kk") => "kk".into(),
+            _ => "ky".into(),
+        };
     }
     let letters = text.chars().filter(|c| c.is_alphabetic()).count();
     if letters >= 12 {
@@ -185,103 +194,41 @@ pub fn system_prompt(ctx: &PromptContext<'_>) -> String {
     p
 }
 
-/// Texts the agent sends without a model, in the customer's language (ru, en, kk;
-/// other languages get English).
-pub struct Texts {
-    pub found: &'static str,
-    pub nothing_found: &'static str,
-    pub offer_manager: &'static str,
-    pub handoff_done: &'static str,
-    pub lead_thanks: &'static str,
-    pub rate_limited: &'static str,
-    pub voice_unsupported: &'static str,
-    pub in_stock: &'static str,
-    pub out_of_stock: &'static str,
-    pub on_order: &'static str,
-    pub price_on_request: &'static str,
-}
-
-pub fn texts(language: &str) -> &'static Texts {
-    match language {
-        "ru" | "uk" | "be" | "ky" => &RU,
-        "kk" => &KK,
-        _ => &EN,
-    }
-}
-
-static RU: Texts = Texts {
-    found: "Вот что нашлось в каталоге:",
-    nothing_found: "Спасибо за сообщение! Уточните, пожалуйста, название или артикул товара — я подберу варианты.",
-    offer_manager: "Если нужен менеджер, напишите «менеджер» — он свяжется с вами.",
-    handoff_done: "Передал ваш вопрос менеджеру — он скоро ответит вам здесь.",
-    lead_thanks: "Спасибо, контакты получили — менеджер свяжется с вами.",
-    rate_limited: "Вы пишете очень часто. Пожалуйста, подождите минуту и напишите снова — я отвечу.",
-    voice_unsupported: "Голосовые сообщения я пока не слушаю — напишите, пожалуйста, текстом.",
-    in_stock: "в наличии",
-    out_of_stock: "нет в наличии",
-    on_order: "под заказ",
-    price_on_request: "цена по запросу",
-};
-
-static EN: Texts = Texts {
-    found: "Here is what I found in our catalog:",
-    nothing_found: "Thanks for your message! Please tell me the product name or SKU and I will find options for you.",
-    offer_manager: "If you would like a manager, just write \"manager\" and they will contact you.",
-    handoff_done: "I have passed your question to a manager; they will reply to you here soon.",
-    lead_thanks: "Thank you, we have your contact details; a manager will get in touch.",
-    rate_limited: "You are sending messages very quickly. Please wait a minute and write again; I will answer.",
-    voice_unsupported: "I cannot listen to voice messages yet; please write your question in text.",
-    in_stock: "in stock",
-    out_of_stock: "out of stock",
-    on_order: "on order",
-    price_on_request: "price on request",
-};
-
-static KK: Texts = Texts {
-    found: "Каталогтан табылғаны:",
-    nothing_found: "Хабарламаңызға рахмет! Тауардың атауын немесе артикулын жазыңызшы — нұсқаларды таңдап беремін.",
-    offer_manager: "Менеджер керек болса, «менеджер» деп жазыңыз — ол сізбен байланысады.",
-    handoff_done: "Сұрағыңызды менеджерге жібердім — ол жақын арада осында жауап береді.",
-    lead_thanks: "Рахмет, байланыс деректеріңізді алдық — менеджер хабарласады.",
-    rate_limited: "Сіз тым жиі жазып жатырсыз. Бір минут күтіп, қайта жазыңыз — жауап беремін.",
-    voice_unsupported: "Дауыстық хабарламаларды әзірге тыңдай алмаймын — сұрағыңызды мәтінмен жазыңызшы.",
-    in_stock: "қоймада бар",
-    out_of_stock: "қоймада жоқ",
-    on_order: "тапсырыспен",
-    price_on_request: "бағасы сұраныс бойынша",
-};
-
-/// The reply from retrieval alone: the best matches, then the way to a manager.
-pub fn fallback_reply(language: &str, matches: &[CatalogItem]) -> String {
-    let t = texts(language);
+/// The reply from retrieval alone, in the customer's language: the best matches, then
+/// the way to a manager.
+pub fn fallback_reply(lang: Lang, matches: &[CatalogItem]) -> String {
     if matches.is_empty() {
-        return format!("{}\n{}", t.nothing_found, t.offer_manager);
+        return format!(
+            "{}\n{}",
+            t::NOTHING_FOUND.get(lang),
+            t::OFFER_MANAGER.get(lang)
+        );
     }
-    let mut out = String::from(t.found);
+    let mut out = String::from(t::FOUND.get(lang));
     for (i, item) in matches.iter().take(5).enumerate() {
-        let name = match (language, &item.name_en) {
-            ("en", Some(en)) => en,
+        let name = match (lang, &item.name_en) {
+            (Lang::En, Some(en)) => en,
             _ => &item.name,
         };
         let availability = match item.availability {
-            Availability::InStock => Some(t.in_stock),
-            Availability::OutOfStock => Some(t.out_of_stock),
-            Availability::OnOrder => Some(t.on_order),
+            Availability::InStock => Some(&t::IN_STOCK),
+            Availability::OutOfStock => Some(&t::OUT_OF_STOCK),
+            Availability::OnOrder => Some(&t::ON_ORDER),
             Availability::Unknown => None,
         };
         let price = item
             .price_label()
-            .unwrap_or_else(|| t.price_on_request.to_owned());
+            .unwrap_or_else(|| t::PRICE_ON_REQUEST.get(lang).to_owned());
         out.push_str(&format!("\n{}. {name} ({}) — {price}", i + 1, item.sku));
         if let Some(a) = availability {
-            out.push_str(&format!(", {a}"));
+            out.push_str(&format!(", {}", a.get(lang)));
         }
         if let Some(url) = &item.url {
             out.push_str(&format!("\n   {url}"));
         }
     }
     out.push('\n');
-    out.push_str(t.offer_manager);
+    out.push_str(t::OFFER_MANAGER.get(lang));
     out
 }
 
@@ -323,6 +270,10 @@ pub fn shows_intent(text: &str) -> bool {
         "сатып",
         "тапсырыс",
         "жеткіз",
+        "баасы",
+        "канча",
+        "буйрутма",
+        "жеткир",
     ];
     let lowered = text.to_lowercase();
     STEMS.iter().any(|s| lowered.contains(s))
@@ -412,6 +363,20 @@ mod tests {
         assert_eq!(detect_language("ok", Some("de"), "ru"), "de");
         assert_eq!(detect_language("👍", Some("kk"), "ru"), "kk");
         assert_eq!(detect_language("👍", None, "ru"), "ru");
+        assert_eq!(
+            detect_language(
+                "Саламатсызбы, бул насостун баасы канча, үйгө жеткиресизби?",
+                None,
+                "ru"
+            ),
+            "ky",
+            "ү without Kazakh's own letters"
+        );
+        assert_eq!(
+            detect_language("баасы канча?", Some("ky"), "ru"),
+            "ky",
+            "short Cyrillic with a Kyrgyz app keeps Kyrgyz"
+        );
     }
 
     #[test]
@@ -452,18 +417,23 @@ mod tests {
             brand: None,
             description: None,
         };
-        let ru = fallback_reply("ru", std::slice::from_ref(&item));
+        let ru = fallback_reply(Lang::Ru, std::slice::from_ref(&item));
         assert!(
             ru.contains("Насос Grundfos (GR-1) — 12\u{a0}500 KZT, в наличии"),
             "{ru}"
         );
         assert!(ru.contains("https://shop.kz/gr-1") && ru.contains("менеджер"));
-        let en = fallback_reply("en", &[item]);
+        let en = fallback_reply(Lang::En, std::slice::from_ref(&item));
         assert!(
             en.contains("Grundfos pump (GR-1)")
                 && en.contains("in stock")
                 && en.contains("manager")
         );
-        assert!(fallback_reply("kk", &[]).contains("менеджер"));
+        assert!(fallback_reply(Lang::Kk, &[]).contains("менеджер"));
+        let ky = fallback_reply(Lang::Ky, &[item]);
+        assert!(
+            ky.contains("кампада бар") && ky.contains("Каталогдон"),
+            "{ky}"
+        );
     }
 }

@@ -6,6 +6,7 @@
 //! Placeholders are `{name}`; [`Text::render`] fills them. A text a person reads is
 //! chosen by the customer's language when known, else by the tenant's default.
 
+pub mod agent;
 pub mod common;
 
 use serde::{Deserialize, Serialize};
@@ -132,7 +133,7 @@ pub fn render(template: &str, args: &[(&str, &dyn fmt::Display)]) -> String {
 
 /// Every catalog, for the completeness test and for tools that list texts.
 pub fn catalogs() -> Vec<&'static [&'static Text]> {
-    vec![common::ALL]
+    vec![common::ALL, agent::ALL]
 }
 
 #[cfg(test)]

@@ -241,6 +241,9 @@ pub struct Hit {
     pub score: f32,
 }
 
+/// The most one file of an index bundle may hold (a 40,000-item index is 8.5 MiB).
+pub const MAX_ENTRY_BYTES: u64 = 256 * 1024 * 1024;
+
 /// An opened catalog index, ready to search. Cheap to share behind an `Arc`.
 pub struct CatalogIndex {
     index: Index,
@@ -336,7 +339,8 @@ impl CatalogIndex {
             .map_err(|e| CatalogError::Index(format!("bundle: {e}")))
     }
 
-    /// Opens a bundle made by [`to_bundle`](Self::to_bundle), in memory.
+    /// Opens a bundle made by [`to_bundle`](Self::to_bundle), in memory. Every entry
+    /// is read under a cap, whatever its tar header claims.
     pub fn from_bundle(bundle: &[u8]) -> Result<Self, CatalogError> {
         let directory = RamDirectory::create();
         let mut archive = tar::Archive::new(bundle);
@@ -356,8 +360,19 @@ impl CatalogIndex {
                     path.display()
                 )));
             }
+            // The header's size is a claim: no entry can be larger than the bundle
+            // holding it, nor than the cap, and nothing is allocated before that holds.
+            let cap = MAX_ENTRY_BYTES.min(bundle.len() as u64);
+            if entry.size() > cap {
+                return Err(CatalogError::Index(format!(
+                    "bundle: {} claims {} bytes, more than the {cap} allowed",
+                    path.display(),
+                    entry.size()
+                )));
+            }
             let mut data = Vec::with_capacity(entry.size() as usize);
-            entry
+            (&mut entry)
+                .take(cap)
                 .read_to_end(&mut data)
                 .map_err(|e| CatalogError::Index(format!("bundle: {e}")))?;
             if path == Path::new("sauda-index.json") {
@@ -605,5 +620,27 @@ mod tests {
         assert_eq!(opened.items, 5);
         assert_eq!(skus(&opened.search("задвижка", 1)), ["ZD-100"]);
         assert!(CatalogIndex::from_bundle(b"not a tar").is_err());
+    }
+
+    /// A tar whose header claims `size` bytes for `meta.json`, followed by 512 bytes.
+    fn lying_tar(size: u64) -> Vec<u8> {
+        let mut header = tar::Header::new_gnu();
+        header.set_path("meta.json").unwrap();
+        header.set_mode(0o644);
+        header.set_size(size);
+        header.set_cksum();
+        let mut bundle = header.as_bytes().to_vec();
+        bundle.extend_from_slice(&[b'{'; 512]);
+        bundle
+    }
+
+    #[test]
+    fn a_tar_header_claiming_a_huge_size_is_refused_without_allocating_it() {
+        for size in [1 << 40, u64::MAX / 2, 10 * 1024 * 1024] {
+            let err = CatalogIndex::from_bundle(&lying_tar(size))
+                .err()
+                .expect("refused");
+            assert!(err.to_string().contains("claims"), "{size}: {err}");
+        }
     }
 }

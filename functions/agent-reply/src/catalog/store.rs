@@ -51,6 +51,10 @@ pub fn version_prefix(tenant: &TenantId, version: &str) -> String {
     format!("catalogs/{tenant}/{version}/")
 }
 
+/// The largest object of a catalog version read back (the index is 8.5 MiB for 40,000
+/// items; the cache holds 256 MiB).
+pub const MAX_OBJECT_BYTES: u64 = 512 * 1024 * 1024;
+
 pub struct CatalogStore {
     s3: aws_sdk_s3::Client,
     bucket: String,
@@ -96,6 +100,15 @@ impl CatalogStore {
             }
             Err(e) => return Err(storage(key, e)),
         };
+        // Downloaded whole into memory: refuse an object no catalog version can be.
+        if out
+            .content_length()
+            .is_some_and(|len| len < 0 || len as u64 > MAX_OBJECT_BYTES)
+        {
+            return Err(CatalogError::Storage(format!(
+                "{key} is larger than {MAX_OBJECT_BYTES} bytes"
+            )));
+        }
         let bytes = out
             .body
             .collect()

@@ -1,0 +1,364 @@
+//! Stage 5: what the job leaves behind. One transaction (the reply with its usage, its
+//! `OUT#` pointer for WhatsApp, the inbound message's `reply_state` as the
+//! idempotency guard, the profile's agent attributes), built here as a write plan;
+//! then the batch's counters. AI usage is [`spend`]: recorded as soon as it is spent.
+
+use super::compose::Reply;
+use super::deliver::Delivered;
+use super::load::Context;
+use super::{transient, BatchState, JobError};
+use crate::conversation::ReplyState;
+use crate::prompt;
+use crate::store::{AlreadyHandled, ConversationStore, WriteOutcome};
+use crate::usage::{month_of, Tally, UsageTracker};
+use sauda_shared::contact::{self, ContactProfile};
+use sauda_shared::keys;
+use sauda_shared::message::{Channel, MessageItem, OutboundMessage};
+use sauda_shared::plan::{Cond, Op, Update, WritePlan};
+use sauda_shared::stats::{metric, CounterDelta, FirstOf};
+use serde::Serialize;
+
+/// What a job decided and what came of it.
+pub struct Outcome<'a> {
+    /// As decided (before sending).
+    pub state: ReplyState,
+    pub reply: Option<&'a Reply>,
+    pub delivered: Delivered,
+}
+
+impl Outcome<'_> {
+    /// The state stored: the decided one, unless the reply could not be sent.
+    pub fn state(&self) -> ReplyState {
+        self.delivered.not_sent.unwrap_or(self.state)
+    }
+}
+
+/// The stored reply: the outbound message with what it cost and did.
+#[derive(Serialize)]
+struct ReplyItem {
+    #[serde(flatten)]
+    message: MessageItem,
+    reply_kind: &'static str,
+    language: String,
+    latency_ms: u64,
+    prompt_tokens: i64,
+    completion_tokens: i64,
+    cost_micros: i64,
+    llm_calls: u32,
+    platform_message_ids: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    model: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fallback_reason: Option<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tools: Vec<String>,
+}
+
+fn channel_name(channel: Channel) -> &'static str {
+    // The serde names `ContactProfile::channel` reads.
+    match channel {
+        Channel::Telegram => "telegram",
+        Channel::Whatsapp => "whatsapp",
+    }
+}
+
+/// The profile attributes the agent owns: who the customer is, when they last wrote,
+/// the rate window, the lead sweep's index keys (with purchase intent), a handoff.
+pub fn profile_update(ctx: &Context, outcome: &Outcome) -> Update {
+    let m = &ctx.message;
+    let ts = m.timestamp_ms;
+    let profile = ctx.conv.profile.as_ref();
+    let last_inbound = profile
+        .and_then(|p| p.last_inbound_ms)
+        .unwrap_or(ts)
+        .max(ts);
+    let mut u = Update::new(ContactProfile::key(&m.tenant, &m.contact))
+        .set("contact", &m.contact)
+        .set("channel", channel_name(m.channel))
+        .set("reply_to", &m.reply_to)
+        .set("last_inbound_ms", last_inbound)
+        .set("language", &ctx.language)
+        .set("rl_window", ctx.rate.window)
+        .set("rl_count", ctx.rate.count)
+        .set("rl_prev", ctx.rate.previous)
+        .set_if_absent("first_seen_ms", ts)
+        .set_opt("display_name", m.display_name.as_ref());
+    let no_lead = profile.and_then(|p| p.lead_created_ms).is_none();
+    let intent_now = m.text.as_deref().is_some_and(prompt::shows_intent);
+    if no_lead && intent_now {
+        u = u.set("intent_at_ms", ts);
+    }
+    if no_lead && (intent_now || profile.and_then(|p| p.intent_at_ms).is_some()) {
+        u = u
+            .set("GSI1PK", contact::intent_gsi(&m.tenant))
+            .set("GSI1SK", contact::intent_gsi_sk(last_inbound, &m.contact));
+    }
+    if outcome.state == ReplyState::RateLimitNotice {
+        u = u.set("rl_notice_window", ctx.rate.window);
+    }
+    if let Some(reason) = outcome.reply.and_then(|r| r.handoff.as_ref()) {
+        u = u
+            .set("agent_paused", true)
+            .set("agent_paused_reason", reason)
+            .set("agent_paused_at_ms", ctx.now_ms);
+    }
+    if let Some(sent) = &outcome.delivered.sent {
+        u = u.set("last_reply_ms", sent.sent_ms);
+    }
+    u
+}
+
+/// The job's one transaction. `now_ms` makes the request token unique per attempt, so
+/// the SDK's own retries are idempotent and a later attempt never collides.
+pub fn plan(ctx: &Context, outcome: &Outcome, now_ms: i64) -> WritePlan<AlreadyHandled> {
+    let m = &ctx.message;
+    let mut plan = WritePlan::new();
+    let mut reply_sk = None;
+    if let (Some(reply), Some(sent)) = (outcome.reply, &outcome.delivered.sent) {
+        let outbound = OutboundMessage {
+            tenant: m.tenant.clone(),
+            channel: m.channel,
+            contact: m.contact.clone(),
+            platform_message_id: sent.ids.first().cloned().unwrap_or_default(),
+            timestamp_ms: sent.sent_ms,
+            text: reply.text.clone(),
+            in_reply_to: Some(m.platform_message_id.clone()),
+        };
+        let message = MessageItem::outbound(&outbound, now_ms);
+        reply_sk = Some(message.sk.clone());
+        let pointer = (m.channel == Channel::Whatsapp).then(|| {
+            // The shape `aws::DynamoMessageStore::put_outbound` writes: statuses find it.
+            let (pk, sk) = keys::outbound_pointer(&m.tenant, &outbound.platform_message_id);
+            serde_json::json!({"PK": pk, "SK": sk, "message_pk": message.pk, "message_sk": message.sk})
+        });
+        plan.put(
+            ReplyItem {
+                message,
+                reply_kind: reply.kind.as_str(),
+                language: ctx.language.clone(),
+                latency_ms: sent.latency_ms,
+                prompt_tokens: reply.usage.prompt_tokens,
+                completion_tokens: reply.usage.completion_tokens,
+                cost_micros: reply.cost_micros,
+                llm_calls: reply.calls,
+                platform_message_ids: sent.ids.clone(),
+                model: reply.model.clone(),
+                fallback_reason: reply.fallback_reason.map(|r| r.as_str()),
+                tools: reply.tools.clone(),
+            },
+            Some(Cond::item_absent()),
+        );
+        if let Some(pointer) = pointer {
+            plan.put(pointer, Some(Cond::item_absent()));
+        }
+    }
+    let inbound = Update::new((m.pk(), ctx.inbound_sk.clone()))
+        .set("reply_state", outcome.state().as_str())
+        .set("reply_at_ms", now_ms)
+        .set_opt("reply_sk", reply_sk.as_ref())
+        .when(Cond::item_exists().and(Cond::absent("reply_state")));
+    plan.push_or(Op::Update(inbound), AlreadyHandled);
+    plan.update(profile_update(ctx, outcome));
+    plan.token = Some({
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(format!(
+            "{}|{}|{now_ms}",
+            ctx.inbound_sk,
+            reply_sk.as_deref().unwrap_or("")
+        ));
+        hex::encode(&digest[..18])
+    });
+    plan
+}
+
+/// The job's counters, once its outcome is stored (so a redelivery never counts twice).
+pub fn count(ctx: &Context, outcome: &Outcome, d: &mut CounterDelta) {
+    let ts = ctx.message.timestamp_ms;
+    let profile = ctx.conv.profile.as_ref();
+    d.add(metric::MESSAGES_IN, 1);
+    if profile.and_then(|p| p.first_seen_ms).is_none() {
+        d.add(metric::CONTACTS_NEW, 1);
+    }
+    FirstOf::between(
+        &ctx.config.timezone,
+        ctx.conv.previous_inbound_ms(&ctx.inbound_sk, ts),
+        ts,
+    )
+    .count(
+        d,
+        metric::CONVERSATIONS_DAY,
+        metric::CONVERSATIONS_WEEK,
+        metric::CONVERSATIONS_MONTH,
+    );
+    match outcome.state() {
+        ReplyState::Replied => {
+            d.add(metric::REPLIES_LLM, 1);
+        }
+        ReplyState::Fallback => {
+            d.add(metric::REPLIES_FALLBACK, 1);
+            if let Some(reason) = outcome.reply.and_then(|r| r.fallback_reason) {
+                d.add(&metric::fallback_reason(reason.as_str()), 1);
+            }
+        }
+        ReplyState::RateLimitNotice | ReplyState::RateLimited => {
+            d.add(metric::RATE_LIMITED, 1);
+        }
+        ReplyState::Superseded => {
+            d.add(metric::REPLIES_SUPERSEDED, 1);
+        }
+        ReplyState::Paused => {
+            d.add(metric::REPLIES_PAUSED, 1);
+        }
+        ReplyState::OutsideWindow
+        | ReplyState::Undeliverable
+        | ReplyState::ChannelNotConfigured => {
+            d.add(metric::REPLIES_NOT_SENT, 1);
+        }
+        ReplyState::AgentDisabled => {}
+    }
+    if let Some(sent) = &outcome.delivered.sent {
+        d.add(metric::MESSAGES_OUT, 1);
+        d.add(&metric::latency_bucket(sent.latency_ms), 1);
+    }
+    if outcome.reply.is_some_and(|r| r.handoff.is_some()) {
+        d.add(metric::HANDOFFS, 1);
+    }
+}
+
+/// Model usage, recorded as soon as the turn is over: it was spent whatever happens next.
+pub fn spend(usage: &UsageTracker, batch: &BatchState, ctx: &Context, reply: &Reply) {
+    if reply.calls == 0 {
+        return;
+    }
+    let tenant = &ctx.message.tenant;
+    usage.record(
+        tenant,
+        &month_of(&ctx.config, ctx.now_ms),
+        Tally {
+            prompt_tokens: reply.usage.prompt_tokens,
+            completion_tokens: reply.usage.completion_tokens,
+            cost_micros: reply.cost_micros,
+            calls: i64::from(reply.calls),
+        },
+    );
+    batch.count(tenant, &ctx.day, |d| {
+        d.add(metric::AI_CALLS, i64::from(reply.calls))
+            .add(metric::AI_PROMPT_TOKENS, reply.usage.prompt_tokens)
+            .add(metric::AI_COMPLETION_TOKENS, reply.usage.completion_tokens)
+            .add(metric::AI_COST_MICROS, reply.cost_micros);
+    });
+}
+
+pub async fn record(
+    store: &dyn ConversationStore,
+    batch: &BatchState,
+    ctx: &Context,
+    outcome: Outcome<'_>,
+) -> Result<(), JobError> {
+    let written = store
+        .commit(&plan(ctx, &outcome, sauda_shared::now_ms()))
+        .await
+        .map_err(|e| transient("store", e))?;
+    let (tenant, who) = (&ctx.message.tenant, ctx.who());
+    if written == WriteOutcome::AlreadyHandled {
+        tracing::warn!(%tenant, contact = %who, "another delivery handled this message concurrently");
+        return Ok(());
+    }
+    batch.count(tenant, &ctx.day, |d| count(ctx, &outcome, d));
+    let latency_ms = outcome.delivered.sent.as_ref().map(|s| s.latency_ms);
+    tracing::info!(%tenant, contact = %who, state = outcome.state().as_str(), latency_ms, "inbound message handled");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reply::compose;
+    use crate::reply::deliver::SentReply;
+    use crate::testing;
+    use sauda_shared::i18n::Lang;
+    use sauda_shared::plan::{SetValue, Val};
+
+    fn sets(u: &Update, attr: &str) -> Option<Val> {
+        u.set.iter().find(|(a, _)| a == attr).map(|(_, v)| match v {
+            SetValue::Always(v) | SetValue::IfAbsent(v) => v.clone(),
+        })
+    }
+
+    fn sent() -> Delivered {
+        Delivered {
+            sent: Some(SentReply {
+                ids: vec!["wamid.OUT".into()],
+                sent_ms: testing::NOW,
+                latency_ms: 900,
+            }),
+            not_sent: None,
+        }
+    }
+
+    #[test]
+    fn a_sent_whatsapp_reply_is_one_transaction_guarded_by_the_inbound_message() {
+        let ctx = testing::whatsapp_ctx(testing::TS);
+        let reply = compose::rate_limit_notice(Lang::Ru);
+        let outcome = Outcome {
+            state: ReplyState::RateLimitNotice,
+            reply: Some(&reply),
+            delivered: sent(),
+        };
+        let plan = plan(&ctx, &outcome, testing::NOW);
+        assert_eq!(plan.len(), 4, "reply, pointer, inbound, profile");
+        assert!(plan.token.is_some());
+        let guarded: Vec<bool> = plan.steps.iter().map(|s| s.on_fail.is_some()).collect();
+        assert_eq!(
+            guarded,
+            [false, false, true, false],
+            "only the inbound guard answers"
+        );
+        let Op::Update(inbound) = &plan.steps[2].op else {
+            panic!()
+        };
+        assert_eq!(
+            sets(inbound, "reply_state"),
+            Some(Val::from("rate_limit_notice"))
+        );
+        let Op::Update(profile) = &plan.steps[3].op else {
+            panic!()
+        };
+        assert_eq!(
+            profile.key,
+            ContactProfile::key(&testing::tenant(), "wa-77011234567")
+        );
+        assert_eq!(
+            sets(profile, "rl_notice_window"),
+            Some(Val::N(ctx.rate.window))
+        );
+        assert_eq!(sets(profile, "last_reply_ms"), Some(Val::N(testing::NOW)));
+        assert_eq!(sets(profile, "channel"), Some(Val::from("whatsapp")));
+    }
+
+    #[test]
+    fn an_unsent_reply_stores_why_and_counts_as_not_sent() {
+        let ctx = testing::ctx(|_| {}, |_| {});
+        let reply = compose::rate_limit_notice(Lang::Ru);
+        let outcome = Outcome {
+            state: ReplyState::RateLimitNotice,
+            reply: Some(&reply),
+            delivered: Delivered {
+                sent: None,
+                not_sent: Some(ReplyState::Undeliverable),
+            },
+        };
+        let plan = plan(&ctx, &outcome, testing::NOW);
+        assert_eq!(plan.len(), 2, "inbound and profile only");
+        let mut d = CounterDelta::default();
+        count(&ctx, &outcome, &mut d);
+        assert_eq!(d.metrics.get(metric::REPLIES_NOT_SENT), Some(&1));
+        assert_eq!(d.metrics.get(metric::MESSAGES_OUT), None);
+        assert_eq!(d.metrics.get(metric::CONTACTS_NEW), Some(&1));
+        // A price question without a lead: the sweep's index keys.
+        let Op::Update(profile) = &plan.steps[1].op else {
+            panic!()
+        };
+        assert_eq!(sets(profile, "GSI1PK"), Some(Val::from("T#acme#INTENT")));
+    }
+}
