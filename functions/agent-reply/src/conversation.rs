@@ -30,6 +30,16 @@ pub struct Stored {
     /// Set on outbound messages: `llm`, `fallback`, `rate_limit_notice`.
     #[serde(default)]
     pub reply_kind: Option<String>,
+    /// The webhook's clamp of a future-dated platform time (see `MessageItem::order_ms`).
+    #[serde(default)]
+    pub order_ms: Option<i64>,
+}
+
+impl Stored {
+    /// Position in the conversation: its time as clamped on arrival, then its key.
+    pub fn order(&self) -> (i64, &str) {
+        (self.order_ms.unwrap_or(self.timestamp_ms), &self.sk)
+    }
 }
 
 #[derive(Clone, Debug, Default)]
@@ -263,6 +273,7 @@ mod tests {
             stored_at_ms: None,
             reply_state: None,
             reply_kind: None,
+            order_ms: None,
         }
     }
 

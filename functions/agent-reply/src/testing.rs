@@ -37,6 +37,7 @@ pub fn stored_in(sk: &str, ts: i64) -> Stored {
         stored_at_ms: Some(ts + 100),
         reply_state: None,
         reply_kind: None,
+        order_ms: None,
     }
 }
 

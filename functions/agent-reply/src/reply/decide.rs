@@ -361,6 +361,18 @@ mod tests {
             },
         );
         assert_eq!(gate(&c).unwrap(), Gate::Silent(ReplyState::Superseded));
+        // A message dated in the future but received earlier (the webhook clamped its
+        // order to arrival) never silences the customer's current message.
+        c = testing::ctx(
+            |_| {},
+            |conv| {
+                let mut future =
+                    testing::stored_in("MSG#9999999999999#in#forged", 9_999_999_999_999);
+                future.order_ms = Some(testing::TS - 60_000);
+                conv.messages.insert(0, future)
+            },
+        );
+        assert_eq!(gate(&c).unwrap(), Gate::Answer);
         c = testing::whatsapp_ctx(now - 25 * 3_600_000);
         assert_eq!(gate(&c).unwrap(), Gate::Silent(ReplyState::OutsideWindow));
         c = testing::whatsapp_ctx(now - 3_600_000);

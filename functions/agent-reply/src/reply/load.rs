@@ -47,10 +47,17 @@ impl Context {
     ) -> Self {
         let inbound_sk = message.sk();
         let current = conv.messages.iter().find(|m| m.sk == inbound_sk).cloned();
-        let newer_inbound = conv
-            .messages
-            .iter()
-            .any(|m| m.direction == Direction::In && m.sk > inbound_sk);
+        // Newer by arrival-clamped time, so a message dated in the future never
+        // supersedes the customer's later messages.
+        let position = current
+            .as_ref()
+            .map(|c| c.order_ms.unwrap_or(c.timestamp_ms))
+            .unwrap_or(message.timestamp_ms);
+        let newer_inbound = conv.messages.iter().any(|m| {
+            m.direction == Direction::In
+                && m.sk != inbound_sk
+                && m.order() > (position, inbound_sk.as_str())
+        });
         let text = message_text(message.text.as_deref(), message.attachment.as_ref());
         let unanswered = conv.unanswered_words(&inbound_sk, message.text.as_deref());
         let profile = conv.profile.as_ref();
