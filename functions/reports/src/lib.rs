@@ -9,8 +9,11 @@
 //!   the notify queue.
 //! - `link` (bin `report-link`, HTTP API): the managers' stable link; checks its token
 //!   and redirects to a short-lived presigned S3 URL.
+//! - `store`: the port the worker and the link need; `aws`: its DynamoDB + S3 adapter
+//!   and the planner's SQS adapter (the only module that names AWS types).
 //! - `period`: periods and their boundaries in a zone; `synthetic`: demo data.
 
+pub mod aws;
 pub mod chart;
 pub mod link;
 pub mod period;
