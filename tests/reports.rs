@@ -1530,6 +1530,11 @@ async fn managers_get_a_stable_link_that_redirects_to_the_report_and_only_with_i
             "invalid_period",
         ),
         (
+            format!("/t/{a}/reports/9999-12/report.html?token={token_a}"),
+            400,
+            "period_out_of_range",
+        ),
+        (
             format!("/t/NOT_A_TENANT/reports/2026-10-15/report.html?token={token_a}"),
             404,
             "tenant_not_found",
@@ -1628,6 +1633,64 @@ async fn a_suspended_tenants_report_links_answer_404_tenant_suspended() {
         assert_eq!(error["error"]["code"], "tenant_suspended", "{body}");
         assert!(location.is_empty(), "no redirect to the report");
     }
+}
+
+#[tokio::test]
+async fn a_period_outside_the_covered_years_is_dead_lettered_not_panicked_on() {
+    let env = TestEnv::new().await;
+    let deps = worker_deps(&env);
+    let t = tenant_with_managers(&env, &[111]).await;
+    let bodies = [
+        job(&t, "9999-12"),
+        job(&t, "9999-12-31"),
+        job(&t, "0001-01"),
+        job(&t, "2026-10-15"),
+    ];
+    let response = worker::handle(
+        &deps,
+        lambda_event(env.sqs_event_on("ReportsQueue", &bodies)),
+    )
+    .await
+    .unwrap();
+    assert!(
+        failed_ids(&response).is_empty(),
+        "poison goes to the DLQ at once, the good job succeeds"
+    );
+    let dead = env
+        .clients
+        .sqs
+        .receive_message()
+        .queue_url(env.queue_url("ReportsDeadLetterQueue"))
+        .max_number_of_messages(10)
+        .message_attribute_names("All")
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap_or_default();
+    let mut dead_bodies: Vec<&str> = dead.iter().map(|m| m.body().unwrap()).collect();
+    dead_bodies.sort();
+    let mut poison: Vec<&str> = bodies[..3].iter().map(String::as_str).collect();
+    poison.sort();
+    assert_eq!(dead_bodies, poison);
+    for m in &dead {
+        let reason = m.message_attributes().unwrap()["poison_reason"]
+            .string_value()
+            .unwrap();
+        assert!(reason.contains("outside the years 2000-2999"), "{reason}");
+    }
+    let listed = env
+        .clients
+        .s3
+        .list_objects_v2()
+        .bucket(env.stack.bucket.as_deref().unwrap())
+        .prefix(format!("reports/{t}/"))
+        .send()
+        .await
+        .unwrap();
+    let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(keys.len(), 3, "only the good period's files: {keys:?}");
+    assert!(keys.iter().all(|k| k.contains("/2026-10-15/")), "{keys:?}");
 }
 
 /// The README's figure: a monthly report's AWS calls, the same whatever the traffic.

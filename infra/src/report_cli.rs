@@ -200,7 +200,7 @@ pub async fn run(ctx: &CliContext, cmd: ReportCommand) -> CliResult {
                 None => Period::containing(
                     sauda_shared::tenant::ReportPeriodKind::Monthly,
                     jiff::Timestamp::now().to_zoned(tz).date(),
-                )
+                )?
                 .previous(),
             };
             let language = language.unwrap_or_else(|| demo.default_language.clone());

@@ -100,6 +100,11 @@ struct LinkQuery {
     token: String,
 }
 
+/// A period the route refuses: 400 `invalid_period` or `period_out_of_range`.
+fn period_error(e: crate::period::InvalidPeriod) -> ApiError {
+    ApiError::bad_request(e.code(), e.to_string())
+}
+
 async fn open(
     State(deps): State<Arc<Deps>>,
     tenant: Tenant,
@@ -108,8 +113,7 @@ async fn open(
 ) -> Result<Response, ApiError> {
     let tenant = tenant.id();
     let not_found = || ApiError::not_found("report_not_found", "no such report");
-    let period = Period::parse(&period)
-        .map_err(|e| ApiError::bad_request("invalid_period", e.to_string()))?;
+    let period = Period::parse(&period).map_err(period_error)?;
     if !FILES.contains(&file.as_str()) {
         return Err(ApiError::not_found(
             "unknown_file",

@@ -231,6 +231,10 @@ mod tests {
         let mut newborn = e.clone();
         newborn.created_at_ms = at.as_millisecond() - 60_000;
         assert!(due_periods(&newborn, at, SignedDuration::from_hours(1)).is_empty());
+        // Instants outside the years reports cover plan nothing (and never panic).
+        for at in [Timestamp::MIN, Timestamp::MAX] {
+            assert!(due_periods(&e, at, SignedDuration::from_hours(960)).is_empty());
+        }
     }
 
     #[test]
