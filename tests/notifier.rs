@@ -339,3 +339,56 @@ async fn dead_letters_are_redriven_to_their_queue_with_fifo_groups_kept() {
         .unwrap();
     assert_eq!(group, "redrive#tg-1");
 }
+
+/// The delivery log port's contract on DynamoDB: markers per notice and chat, kept
+/// apart between notices and tenants, one write each and one read per notice.
+#[tokio::test]
+async fn the_delivery_log_keeps_each_notice_and_tenant_apart() {
+    use notifier::{DeliveryLog, DeliveryState, DynamoDeliveryLog};
+    use std::collections::HashSet;
+    let env = TestEnv::new().await;
+    let log = DynamoDeliveryLog::new(env.clients.dynamo.clone(), &env.stack.table);
+    let (a, b) = (env.tenant().await.id, env.tenant().await.id);
+    assert!(log.finished(&a, "n1").await.unwrap().is_empty());
+
+    env.counter.reset();
+    log.record(&a, "n1", 111, DeliveryState::Sent)
+        .await
+        .unwrap();
+    log.record(&a, "n1", -100_222, DeliveryState::Undeliverable)
+        .await
+        .unwrap();
+    log.record(&a, "n2", 333, DeliveryState::Sent)
+        .await
+        .unwrap();
+    log.record(&b, "n1", 444, DeliveryState::Sent)
+        .await
+        .unwrap();
+    // Recording again (a redelivery) is harmless.
+    log.record(&a, "n1", 111, DeliveryState::Sent)
+        .await
+        .unwrap();
+    assert_eq!(env.counter.snapshot().get("DynamoDB.PutItem"), Some(&5));
+    assert_eq!(env.counter.total(), 5);
+
+    env.counter.reset();
+    assert_eq!(
+        log.finished(&a, "n1").await.unwrap(),
+        HashSet::from([111, -100_222])
+    );
+    assert_eq!(env.counter.snapshot().get("DynamoDB.Query"), Some(&1));
+    assert_eq!(env.counter.total(), 1);
+    assert_eq!(log.finished(&a, "n2").await.unwrap(), HashSet::from([333]));
+    assert_eq!(log.finished(&b, "n1").await.unwrap(), HashSet::from([444]));
+
+    let key = sauda_shared::keys::notice_delivery(&a, "n1", -100_222);
+    assert!(key.0.starts_with(&format!("T#{a}#")));
+    let item = env.item(&key).await.unwrap();
+    assert_eq!(sauda_tests::attr_s(&item, "state"), "undeliverable");
+    let expires = sauda_shared::dynamo::item_n(&item, "expires_at");
+    let in_30_days = sauda_shared::now_ms() / 1000 + 30 * 24 * 3600;
+    assert!(
+        (in_30_days - 60..=in_30_days).contains(&expires),
+        "{expires}"
+    );
+}

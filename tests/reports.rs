@@ -16,7 +16,6 @@ use reports::report::{Figure, Report};
 use reports::worker::{self, NoticeOutcome, WorkerConfig};
 use sauda_shared::envelope::{Envelope, Job};
 use sauda_shared::funnel::Stage;
-use sauda_shared::partner::Partner;
 use sauda_shared::stats::{self, metric, CounterBatch, FirstOf};
 use sauda_shared::tenant::{Manager, ReportPeriodKind, TenantConfig};
 use sauda_shared::TenantId;
@@ -118,12 +117,13 @@ async fn summary_links(env: &TestEnv) -> HashMap<TenantId, String> {
 }
 
 fn planner_deps(env: &TestEnv) -> reports::planner::PlannerDeps {
-    reports::planner::PlannerDeps {
-        dynamo: env.clients.dynamo.clone(),
-        sqs: env.clients.sqs.clone(),
-        table: env.stack.table.clone(),
+    let config = reports::planner::PlannerConfig {
+        core: env.core_config(),
         reports_queue_url: env.queue_url("ReportsQueue"),
+    };
+    reports::planner::PlannerDeps {
         concurrency: 8,
+        ..reports::planner::PlannerDeps::new(&env.clients, &config)
     }
 }
 
@@ -158,6 +158,14 @@ async fn stored_report(env: &TestEnv, tenant: &TenantId, period: &str) -> (Repor
     let csv = String::from_utf8(object(env, &format!("{prefix}report.csv")).await).unwrap();
     let html = String::from_utf8(object(env, &format!("{prefix}report.html")).await).unwrap();
     (serde_json::from_slice(&json).unwrap(), csv, html)
+}
+
+/// AWS calls by operation, as `env.counter.snapshot()` lists them.
+fn calls(expected: &[(&str, usize)]) -> BTreeMap<String, usize> {
+    expected
+        .iter()
+        .map(|(op, n)| ((*op).to_owned(), *n))
+        .collect()
 }
 
 fn job(tenant: &TenantId, period: &str) -> String {
@@ -881,24 +889,6 @@ fn csv_rows(csv: &str) -> BTreeMap<String, BTreeMap<String, i64>> {
         .collect()
 }
 
-async fn add_partner(env: &TestEnv, tenant: &TenantId, id: &str, name: &str) {
-    let (pk, sk) = Partner::key(tenant, id);
-    let partner = Partner {
-        pk,
-        sk,
-        partner_id: id.into(),
-        name: name.into(),
-        status: Default::default(),
-        kind: "cafe".into(),
-        telegram_chat_id: None,
-        cashback_bp: None,
-        services: vec![],
-        created_ms: 0,
-        updated_ms: 0,
-    };
-    env.put(partner).await;
-}
-
 // ---- tests -----------------------------------------------------------------------------
 
 #[tokio::test]
@@ -918,10 +908,10 @@ async fn a_month_for_two_tenants_in_different_zones_matches_the_ground_truth() {
         c.reports.language = Some("kk".into());
     })
     .await;
-    add_partner(&env, &a, "alpha-cafe", "Alpha Café").await;
-    add_partner(&env, &a, "shared", "Alpha Shared Partner").await;
-    add_partner(&env, &b, "shared", "Beta Shared Partner").await;
-    add_partner(&env, &b, "beta-gym", "Beta Gym").await;
+    env.put_partner(&a, "alpha-cafe", "Alpha Café").await;
+    env.put_partner(&a, "shared", "Alpha Shared Partner").await;
+    env.put_partner(&b, "shared", "Beta Shared Partner").await;
+    env.put_partner(&b, "beta-gym", "Beta Gym").await;
 
     let october = Period::parse("2026-10").unwrap();
     let span = |zone: &str| {
@@ -945,10 +935,15 @@ async fn a_month_for_two_tenants_in_different_zones_matches_the_ground_truth() {
     assert!(failed_ids(&response).is_empty());
     // Cost grows with days: per report 3 BatchGetItems for 61 days × 4 shards, one
     // for partner names, one config read, three puts and one record update.
-    let calls = env.counter.snapshot();
-    assert_eq!(calls.get("DynamoDB.BatchGetItem"), Some(&8), "{calls:?}");
-    assert_eq!(calls.get("S3.PutObject"), Some(&6), "{calls:?}");
-    assert!(env.counter.total() <= 2 * 10, "{calls:?}");
+    assert_eq!(
+        env.counter.snapshot(),
+        calls(&[
+            ("DynamoDB.GetItem", 2),
+            ("DynamoDB.BatchGetItem", 8),
+            ("S3.PutObject", 6),
+            ("DynamoDB.UpdateItem", 2),
+        ])
+    );
 
     for (tenant, zone, events, budget) in [
         (&a, "Asia/Almaty", &events_a, Some(budget)),
@@ -1535,9 +1530,19 @@ async fn managers_get_a_stable_link_that_redirects_to_the_report_and_only_with_i
             "invalid_period",
         ),
         (
+            format!("/t/{a}/reports/9999-12/report.html?token={token_a}"),
+            400,
+            "period_out_of_range",
+        ),
+        (
             format!("/t/NOT_A_TENANT/reports/2026-10-15/report.html?token={token_a}"),
             404,
-            "report_not_found",
+            "tenant_not_found",
+        ),
+        (
+            format!("/t/ghost-tenant/reports/2026-10-15/report.html?token={token_a}"),
+            404,
+            "tenant_not_found",
         ),
         (
             format!("/t/{a}/reports/2026-10-15?token={token_a}"),
@@ -1598,4 +1603,187 @@ async fn sample_schedule_event_plans_the_closed_month() {
         .map(|m| Envelope::from_json(m.body().unwrap()).unwrap())
         .collect();
     assert_eq!(jobs, vec![Envelope::report(t, "2026-11")]);
+}
+
+#[tokio::test]
+async fn a_suspended_tenants_report_links_answer_404_tenant_suspended() {
+    let env = TestEnv::new().await;
+    let deps = linked_worker_deps(&env);
+    let t = tenant_with_managers(&env, &[111]).await;
+    worker::handle(&deps, lambda_event(sqs_event(&[job(&t, "2026-10-15")])))
+        .await
+        .unwrap();
+    let link = summary_links(&env).await.remove(&t).unwrap();
+    let token = link.split("token=").nth(1).unwrap().to_owned();
+    let path = format!("/t/{t}/reports/2026-10-15/report.html?token={token}");
+    assert_eq!(open_link(&link_deps(&env, 90), &path).await.0, 302);
+
+    sauda_infra::tenant::update_config(&env.clients.dynamo, &env.stack.table, &t, |c| {
+        c.status = sauda_shared::tenant::TenantStatus::Suspended;
+    })
+    .await
+    .unwrap();
+    // A fresh instance (the tenant directory caches a config for a minute).
+    let links = link_deps(&env, 90);
+    for file in ["report.html", "report.csv", "report.json"] {
+        let path = format!("/t/{t}/reports/2026-10-15/{file}?token={token}");
+        let (status, location, body) = open_link(&links, &path).await;
+        assert_eq!(status, 404, "{body}");
+        let error: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(error["error"]["code"], "tenant_suspended", "{body}");
+        assert!(location.is_empty(), "no redirect to the report");
+    }
+}
+
+#[tokio::test]
+async fn a_period_outside_the_covered_years_is_dead_lettered_not_panicked_on() {
+    let env = TestEnv::new().await;
+    let deps = worker_deps(&env);
+    let t = tenant_with_managers(&env, &[111]).await;
+    let bodies = [
+        job(&t, "9999-12"),
+        job(&t, "9999-12-31"),
+        job(&t, "0001-01"),
+        job(&t, "2026-10-15"),
+    ];
+    let response = worker::handle(
+        &deps,
+        lambda_event(env.sqs_event_on("ReportsQueue", &bodies)),
+    )
+    .await
+    .unwrap();
+    assert!(
+        failed_ids(&response).is_empty(),
+        "poison goes to the DLQ at once, the good job succeeds"
+    );
+    let dead = env
+        .clients
+        .sqs
+        .receive_message()
+        .queue_url(env.queue_url("ReportsDeadLetterQueue"))
+        .max_number_of_messages(10)
+        .message_attribute_names("All")
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap_or_default();
+    let mut dead_bodies: Vec<&str> = dead.iter().map(|m| m.body().unwrap()).collect();
+    dead_bodies.sort();
+    let mut poison: Vec<&str> = bodies[..3].iter().map(String::as_str).collect();
+    poison.sort();
+    assert_eq!(dead_bodies, poison);
+    for m in &dead {
+        let reason = m.message_attributes().unwrap()["poison_reason"]
+            .string_value()
+            .unwrap();
+        assert!(reason.contains("outside the years 2000-2999"), "{reason}");
+    }
+    let listed = env
+        .clients
+        .s3
+        .list_objects_v2()
+        .bucket(env.stack.bucket.as_deref().unwrap())
+        .prefix(format!("reports/{t}/"))
+        .send()
+        .await
+        .unwrap();
+    let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(keys.len(), 3, "only the good period's files: {keys:?}");
+    assert!(keys.iter().all(|k| k.contains("/2026-10-15/")), "{keys:?}");
+}
+
+/// The README's figure: a monthly report's AWS calls, the same whatever the traffic.
+#[tokio::test]
+async fn a_monthly_report_makes_the_same_exact_aws_calls_whatever_the_traffic() {
+    let env = TestEnv::new().await;
+    let october = Period::parse("2026-10").unwrap();
+    let tz = TimeZone::UTC;
+    let (from, to) = (october.previous().start(&tz), october.end(&tz));
+    let mut sizes = Vec::new();
+    // About 800 and 10,000 events over the two months.
+    for (seed, scale) in [(21, 1), (22, 13)] {
+        let t = tenant_with_managers(&env, &[111]).await;
+        env.put_partner(&t, "p1", "Partner One").await;
+        let events = activity(seed, from, to, scale, &["p1", "p2"]);
+        produce(&env, &t, "UTC", &events, 100).await;
+        sizes.push(events.len());
+
+        // First run, cold instance: the config read, the notice and its marker.
+        let deps = linked_worker_deps(&env);
+        env.counter.reset();
+        let first = worker::run_report(&deps, &t, october, true, sauda_shared::now_ms())
+            .await
+            .unwrap();
+        assert_eq!(first.notice, NoticeOutcome::Queued);
+        assert_eq!(
+            env.counter.snapshot(),
+            calls(&[
+                ("DynamoDB.GetItem", 1),
+                ("DynamoDB.BatchGetItem", 4),
+                ("S3.PutObject", 3),
+                ("DynamoDB.UpdateItem", 2),
+                ("SQS.SendMessage", 1),
+            ]),
+            "{} events, first run",
+            events.len()
+        );
+        // A re-run on the warm instance: 3 counter reads for 61 days × 4 shards, 1 for
+        // partner names, the three files and the record.
+        env.counter.reset();
+        let again = worker::run_report(&deps, &t, october, true, sauda_shared::now_ms())
+            .await
+            .unwrap();
+        assert_eq!(again.notice, NoticeOutcome::AlreadyQueued);
+        assert_eq!(
+            env.counter.snapshot(),
+            calls(&[
+                ("DynamoDB.BatchGetItem", 4),
+                ("S3.PutObject", 3),
+                ("DynamoDB.UpdateItem", 1),
+            ]),
+            "{} events, re-run",
+            events.len()
+        );
+        assert!(again.report.conversations.messages_in.value > 0);
+    }
+    assert!(sizes[1] >= 10 * sizes[0] && sizes[1] > 10_000, "{sizes:?}");
+}
+
+#[tokio::test]
+async fn a_kyrgyz_tenant_gets_its_report_and_summary_in_kyrgyz() {
+    let env = TestEnv::new().await;
+    let deps = worker_deps(&env);
+    let t = tenant(&env, |c| {
+        c.default_language = "ky".into();
+        c.managers = vec![Manager {
+            chat_id: 111,
+            name: "m".into(),
+        }];
+    })
+    .await;
+    let response = worker::handle(&deps, lambda_event(sqs_event(&[job(&t, "2026-10")])))
+        .await
+        .unwrap();
+    assert!(failed_ids(&response).is_empty());
+    let (report, _, html) = stored_report(&env, &t, "2026-10").await;
+    assert_eq!(report.language, "ky");
+    assert!(html.contains("<html lang=\"ky\">"));
+    assert!(html.contains("Айлык отчёт 2026-10") && html.contains("Диалогдор"));
+    assert!(!html.contains("Monthly report"));
+    let notices = env.receive_all("NotifyQueue").await;
+    let Job::Notify { notice } = Envelope::from_json(notices[0].body().unwrap()).unwrap().job
+    else {
+        panic!("not a notice")
+    };
+    assert!(
+        notice.html.starts_with("<b>Айлык отчёт 2026-10</b>"),
+        "{}",
+        notice.html
+    );
+    assert!(
+        notice.html.contains("Толук отчётту ачуу"),
+        "{}",
+        notice.html
+    );
 }

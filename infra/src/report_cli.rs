@@ -5,7 +5,7 @@ use crate::cli::{tenant_id, CliContext, CliResult};
 use crate::demo::DemoTenant;
 use clap::Subcommand;
 use reports::period::Period;
-use reports::planner::{self, PlanEvent, PlannerDeps};
+use reports::planner::{self, PlanEvent, PlannerConfig, PlannerDeps};
 use reports::worker::{self, NoticeOutcome, WorkerConfig};
 use sauda_shared::config::CoreConfig;
 use std::path::PathBuf;
@@ -55,7 +55,7 @@ pub enum ReportCommand {
         /// Defaults to the last full month in the demo tenant's zone.
         #[arg(long)]
         period: Option<String>,
-        /// Overrides the demo tenant's language (`en`, `ru`, `kk`).
+        /// Overrides the demo tenant's language (`en`, `ru`, `kk`, `ky`).
         #[arg(long)]
         language: Option<String>,
         #[arg(long, default_value = ".local/report-preview.html")]
@@ -158,13 +158,16 @@ pub async fn run(ctx: &CliContext, cmd: ReportCommand) -> CliResult {
             window_hours,
             reports_queue_url,
         } => {
-            let deps = PlannerDeps {
-                dynamo: ctx.clients.dynamo.clone(),
-                sqs: ctx.clients.sqs.clone(),
-                table: ctx.table.clone(),
-                reports_queue_url,
-                concurrency: 16,
-            };
+            let deps = PlannerDeps::new(
+                &ctx.clients,
+                &PlannerConfig {
+                    core: CoreConfig {
+                        stage: ctx.stage.clone(),
+                        table_name: ctx.table.clone(),
+                    },
+                    reports_queue_url,
+                },
+            );
             let event = PlanEvent {
                 scheduled_time: at,
                 window_hours: Some(window_hours),
@@ -197,7 +200,7 @@ pub async fn run(ctx: &CliContext, cmd: ReportCommand) -> CliResult {
                 None => Period::containing(
                     sauda_shared::tenant::ReportPeriodKind::Monthly,
                     jiff::Timestamp::now().to_zoned(tz).date(),
-                )
+                )?
                 .previous(),
             };
             let language = language.unwrap_or_else(|| demo.default_language.clone());

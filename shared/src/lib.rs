@@ -32,6 +32,7 @@ pub mod plan;
 pub mod ports;
 pub mod ratelimit;
 pub mod redact;
+pub mod registry;
 pub mod retry;
 pub mod secrets;
 pub mod signature;

@@ -394,104 +394,45 @@ pub async fn read_day(
 /// Most keys one BatchGetItem takes.
 const BATCH_GET_MAX_KEYS: usize = 100;
 
-/// Counters of many tenant-days, summed over shards, in as few calls as possible:
-/// `ceil(days × SHARDS / 100)` BatchGetItems, sent concurrently, plus a retry round for
-/// any keys DynamoDB leaves unprocessed under throttling. Days without counters map to
-/// an empty set, so every requested day is present in the result.
+/// Counters of many tenant-days, summed over shards: `ceil(days × SHARDS / 100)`
+/// BatchGetItems, sent concurrently, each through [`crate::dynamo::batch_get`] (which
+/// asks again for unprocessed keys and fails rather than return part of them). Days
+/// without counters map to an empty set, so every requested day is in the result.
 pub async fn read_days(
     client: &aws_sdk_dynamodb::Client,
     table: &str,
     tenant: &TenantId,
     days: &[String],
 ) -> Result<BTreeMap<String, BTreeMap<String, i64>>, StoreError> {
-    use aws_sdk_dynamodb::types::KeysAndAttributes;
     let mut sums: BTreeMap<String, BTreeMap<String, i64>> = days
         .iter()
         .map(|day| (day.clone(), BTreeMap::new()))
         .collect();
-    let keys: Vec<HashMap<String, AttributeValue>> = sums
+    let keys: Vec<crate::plan::Key> = sums
         .keys()
-        .flat_map(|day| {
-            (0..SHARDS).map(move |shard| {
-                let (pk, sk) = keys::daily_stats(tenant, day, shard);
-                HashMap::from([
-                    ("PK".to_owned(), AttributeValue::S(pk)),
-                    ("SK".to_owned(), AttributeValue::S(sk)),
-                ])
-            })
-        })
+        .flat_map(|day| (0..SHARDS).map(move |shard| keys::daily_stats(tenant, day, shard)))
         .collect();
     let day_of_pk: HashMap<String, String> = sums
         .keys()
         .map(|day| (keys::daily_stats(tenant, day, 0).0, day.clone()))
         .collect();
-
-    let mut pending: Vec<Vec<HashMap<String, AttributeValue>>> =
-        keys.chunks(BATCH_GET_MAX_KEYS).map(<[_]>::to_vec).collect();
-    let mut attempt = 0u32;
-    while !pending.is_empty() {
-        if attempt > 0 {
-            // Unprocessed keys mean throttling: back off before asking again.
-            let wait = 50u64 << attempt.min(6);
-            tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
-        }
-        let mut calls = tokio::task::JoinSet::new();
-        for chunk in pending.drain(..) {
-            let request = KeysAndAttributes::builder()
-                .set_keys(Some(chunk))
-                .build()
-                .map_err(|e| StoreError::Unavailable(format!("counter range read: {e}")))?;
-            let call = client.batch_get_item().request_items(table, request);
-            calls.spawn(call.send());
-        }
-        let mut retry = Vec::new();
-        while let Some(joined) = calls.join_next().await {
-            let out = joined
-                .map_err(|e| StoreError::Unavailable(format!("counter range read: {e}")))?
-                .map_err(|e| {
-                    StoreError::Unavailable(format!(
-                        "counter range read: {}",
-                        DisplayErrorContext(&e)
-                    ))
-                })?;
-            for item in out
-                .responses()
-                .and_then(|r| r.get(table))
-                .into_iter()
-                .flatten()
-            {
-                let Some(day) = item
-                    .get("PK")
-                    .and_then(|v| v.as_s().ok())
-                    .and_then(|pk| day_of_pk.get(pk))
-                else {
-                    continue;
-                };
-                let day_sums = sums.entry(day.clone()).or_default();
-                for (name, value) in item {
-                    if name == "PK" || name == "SK" {
-                        continue;
-                    }
-                    if let Ok(n) = value.as_n() {
-                        *day_sums.entry(name.clone()).or_default() += n.parse::<i64>().unwrap_or(0);
-                    }
-                }
+    let reads = futures_util::future::try_join_all(
+        keys.chunks(BATCH_GET_MAX_KEYS)
+            .map(|chunk| crate::dynamo::batch_get(client, table, chunk, false)),
+    )
+    .await?;
+    for ((pk, _), item) in reads.into_iter().flat_map(crate::dynamo::Reads::into_items) {
+        let Some(day) = day_of_pk.get(&pk) else {
+            continue;
+        };
+        let day_sums = sums.entry(day.clone()).or_default();
+        for (name, value) in item {
+            if name == "PK" || name == "SK" {
+                continue;
             }
-            if let Some(left) = out
-                .unprocessed_keys()
-                .and_then(|u| u.get(table))
-                .map(|k| k.keys().to_vec())
-                .filter(|k| !k.is_empty())
-            {
-                retry.push(left);
+            if let Ok(n) = value.as_n() {
+                *day_sums.entry(name).or_default() += n.parse::<i64>().unwrap_or(0);
             }
-        }
-        pending = retry;
-        attempt += 1;
-        if attempt > 8 && !pending.is_empty() {
-            return Err(StoreError::Unavailable(
-                "counter range read: keys still unprocessed after 8 retries".into(),
-            ));
         }
     }
     Ok(sums)

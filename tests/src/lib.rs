@@ -3,6 +3,7 @@
 //! so tests run in parallel without seeing each other's data.
 
 pub mod fake;
+mod items;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::types::AttributeValue;

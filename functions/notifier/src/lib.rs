@@ -5,25 +5,27 @@
 //! a failed chat makes the record fail, and its visibility is pushed back with an
 //! exponential backoff so a Telegram outage is waited out instead of burning the
 //! queue's five receives in minutes. After those, the DLQ keeps the notice for redrive.
+//!
+//! - `deliver`: the consumer (one notice → its recipients, with the delivery log);
+//! - `store`: the delivery log port; `dynamo`: its DynamoDB adapter;
+//! - this file: configuration and wiring.
 
-mod delivery;
+mod deliver;
+mod dynamo;
+mod store;
 
-pub use delivery::{DeliveryLog, DeliveryState, DynamoDeliveryLog};
+pub use deliver::{deliver, handle, REDELIVERY};
+pub use dynamo::DynamoDeliveryLog;
+pub use store::{DeliveryLog, DeliveryState};
 
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use lambda_runtime::LambdaEvent;
 use sauda_shared::aws::{AwsClients, DynamoTenantDirectory, SecretsManagerSource, SqsQueueControl};
 use sauda_shared::config::{required, ConfigError, CoreConfig};
-use sauda_shared::consumer::{self, JobFailure, Ordering, QueueControl};
-use sauda_shared::envelope::{Envelope, Job};
-use sauda_shared::notify::{Notice, Recipients};
+use sauda_shared::consumer::QueueControl;
 use sauda_shared::ports::{SecretSource, TenantDirectory};
-use sauda_shared::retry::Backoff;
-use sauda_shared::stats::{self, metric, CounterBatch, CounterSink, DynamoCounters};
-use sauda_shared::telegram_api::{Format, TelegramApi, TelegramError};
-use std::sync::{Arc, Mutex};
+use sauda_shared::stats::{CounterSink, DynamoCounters};
+use sauda_shared::telegram_api::TelegramApi;
+use std::sync::Arc;
 use std::time::Duration;
-use tracing::{info, warn};
 
 #[derive(Clone, Debug)]
 pub struct NotifierConfig {
@@ -66,150 +68,5 @@ impl Deps {
             telegram: TelegramApi::new(&config.telegram_api_base),
             max_rate_limit_wait: Duration::from_secs(5),
         }
-    }
-}
-
-/// Delay before the next delivery after a failed one: 1 min, 4 min, 16 min, then
-/// 1 h, so a Telegram outage is waited out within the queue's five receives.
-pub const REDELIVERY: Backoff =
-    Backoff::new(Duration::from_secs(60), 4, Duration::from_secs(3600)).exact();
-
-pub async fn handle(
-    deps: &Deps,
-    event: LambdaEvent<SqsEvent>,
-) -> Result<SqsBatchResponse, lambda_runtime::Error> {
-    let counters = Mutex::new(CounterBatch::default());
-    let response = consumer::process(
-        deps.queue.as_ref(),
-        event.payload.records,
-        Ordering::Standard,
-        |record| deliver_record(deps, record, &counters),
-    )
-    .await;
-    let counters = counters.into_inner().unwrap_or_else(|p| p.into_inner());
-    if let Err(e) = deps
-        .counters
-        .flush(&counters, sauda_shared::now_ms() as u64)
-        .await
-    {
-        // Counters are reporting aids; a lost increment must not resend notices.
-        warn!(error = %e, "notice counters not written");
-    }
-    Ok(response)
-}
-
-async fn deliver_record(
-    deps: &Deps,
-    record: SqsMessage,
-    counters: &Mutex<CounterBatch>,
-) -> Result<(), JobFailure> {
-    let body = record.body.as_deref().unwrap_or_default();
-    let envelope = Envelope::from_json(body).map_err(|e| JobFailure::Poison(e.to_string()))?;
-    let Job::Notify { notice } = envelope.job else {
-        return Err(JobFailure::Poison(format!(
-            "notify queue got a {} job",
-            envelope.kind()
-        )));
-    };
-    match deliver(deps, &notice, counters).await {
-        Err(JobFailure::Transient(reason)) => Err(JobFailure::RetryAfter(
-            REDELIVERY.delay(consumer::receive_count(&record)),
-            reason,
-        )),
-        other => other,
-    }
-}
-
-/// Sends one notice to every recipient that does not have it yet.
-pub async fn deliver(
-    deps: &Deps,
-    notice: &Notice,
-    counters: &Mutex<CounterBatch>,
-) -> Result<(), JobFailure> {
-    let tenant = &notice.tenant;
-    let transient =
-        |what: &str, e: &dyn std::fmt::Display| JobFailure::Transient(format!("{what}: {e}"));
-    let Some(config) = deps
-        .tenants
-        .tenant(tenant)
-        .await
-        .map_err(|e| transient("tenant", &e))?
-    else {
-        warn!(%tenant, id = %notice.id, "notice for an unknown tenant dropped");
-        return Ok(());
-    };
-    let chats: Vec<i64> = match &notice.to {
-        Recipients::Managers => config.managers.iter().map(|m| m.chat_id).collect(),
-        Recipients::Chats(chats) => chats.clone(),
-    };
-    if chats.is_empty() {
-        info!(%tenant, id = %notice.id, kind = %notice.kind, "notice has no recipients");
-        return Ok(());
-    }
-    let done = deps
-        .deliveries
-        .finished(tenant, &notice.id)
-        .await
-        .map_err(|e| transient("delivery log", &e))?;
-    let pending: Vec<i64> = chats.into_iter().filter(|c| !done.contains(c)).collect();
-    if pending.is_empty() {
-        return Ok(());
-    }
-    let secrets = deps
-        .secrets
-        .tenant_secrets(tenant)
-        .await
-        .map_err(|e| transient("secrets", &e))?;
-    let Some(token) = secrets.as_ref().and_then(|s| s.telegram_bot_token.clone()) else {
-        // Kept for redrive once the tenant configures its bot, rather than dropped.
-        return Err(JobFailure::Transient(
-            "tenant has no telegram_bot_token".into(),
-        ));
-    };
-
-    let day = stats::local_day(&config.timezone, sauda_shared::now_ms());
-    let mut failure = None;
-    for chat in pending {
-        let sent = deps
-            .telegram
-            .send_text(
-                &token,
-                &chat.to_string(),
-                &notice.html,
-                Format::Html,
-                deps.max_rate_limit_wait,
-            )
-            .await;
-        let (state, metric_name) = match sent {
-            Ok(_) => (DeliveryState::Sent, metric::NOTICES_SENT),
-            Err(partial) if partial.error.is_permanent() => {
-                warn!(%tenant, id = %notice.id, chat, error = %partial.error, "recipient refused the notice for good");
-                (DeliveryState::Undeliverable, metric::NOTICES_UNDELIVERABLE)
-            }
-            Err(partial) => {
-                warn!(%tenant, id = %notice.id, chat, error = %partial.error, "notice not delivered; will retry");
-                failure = Some(match partial.error {
-                    TelegramError::RetryAfter(d) => format!("rate limited for {d:?}"),
-                    other => other.to_string(),
-                });
-                continue;
-            }
-        };
-        counters
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .day(tenant, &day)
-            .add(metric_name, 1);
-        deps.deliveries
-            .record(tenant, &notice.id, chat, state)
-            .await
-            .map_err(|e| transient("delivery log", &e))?;
-    }
-    match failure {
-        None => {
-            info!(%tenant, id = %notice.id, kind = %notice.kind, "notice delivered");
-            Ok(())
-        }
-        Some(reason) => Err(JobFailure::Transient(reason)),
     }
 }

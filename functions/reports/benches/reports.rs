@@ -413,10 +413,14 @@ async fn bench_planner(stage: &Stage) {
         started.elapsed()
     );
     let deps = reports::planner::PlannerDeps {
-        dynamo: stage.clients.dynamo.clone(),
-        sqs: stage.clients.sqs.clone(),
-        table: stage.table.clone(),
-        reports_queue_url: stage.reports_url.clone(),
+        registry: Arc::new(sauda_shared::registry::DynamoTenantRegistry::new(
+            stage.clients.dynamo.clone(),
+            &stage.table,
+        )),
+        jobs: Arc::new(reports::aws::SqsReportJobs::new(
+            stage.clients.sqs.clone(),
+            &stage.reports_url,
+        )),
         concurrency: 16,
     };
     let t = Instant::now();

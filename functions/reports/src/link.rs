@@ -7,18 +7,20 @@
 //! message carries this stable link, and the short-lived URL is made at the moment of use.
 
 use crate::period::Period;
-use crate::store::{object_key, ReportStore};
-use axum::extract::{Path, Query, State};
+use crate::store::ReportStore;
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use http::{header, StatusCode};
-use sauda_shared::api::{json_fallbacks, ApiError};
-use sauda_shared::aws::AwsClients;
+use sauda_shared::api::{json_fallbacks, ApiDeps, ApiError, ApiPath, ApiQuery, HasApi, Tenant};
+use sauda_shared::apikey::ApiKeyStore;
+use sauda_shared::aws::{AwsClients, DynamoTenantDirectory};
 use sauda_shared::config::{parse_or, required, ConfigError, CoreConfig};
+use sauda_shared::ratelimit::RateLimiter;
 use sauda_shared::TenantId;
+use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use subtle::ConstantTimeEq;
@@ -48,19 +50,32 @@ impl LinkConfig {
 }
 
 pub struct Deps {
-    pub store: ReportStore,
+    /// The tenant check of every route (a link carries a token, not an API key).
+    pub api: ApiDeps,
+    pub store: Arc<dyn ReportStore>,
     pub valid_for_ms: i64,
+}
+
+impl HasApi for Deps {
+    fn api(&self) -> &ApiDeps {
+        &self.api
+    }
 }
 
 impl Deps {
     pub fn from_aws(clients: &AwsClients, config: &LinkConfig) -> Self {
+        let table = &config.core.table_name;
         Self {
-            store: ReportStore {
-                dynamo: clients.dynamo.clone(),
-                s3: clients.s3.clone(),
-                table: config.core.table_name.clone(),
-                bucket: config.bucket.clone(),
+            api: ApiDeps {
+                tenants: Arc::new(DynamoTenantDirectory::new(clients.dynamo.clone(), table)),
+                keys: Arc::new(ApiKeyStore::new(clients.dynamo.clone(), table)),
+                limiter: Arc::new(RateLimiter::new(clients.dynamo.clone(), table)),
             },
+            store: Arc::new(crate::aws::AwsReportStore::new(
+                clients,
+                table,
+                &config.bucket,
+            )),
             valid_for_ms: i64::from(config.valid_days) * 86_400_000,
         }
     }
@@ -79,25 +94,35 @@ pub fn router(deps: Arc<Deps>) -> Router {
         .with_state(deps)
 }
 
+#[derive(Debug, Deserialize)]
+struct LinkQuery {
+    #[serde(default)]
+    token: String,
+}
+
+/// A period the route refuses: 400 `invalid_period` or `period_out_of_range`.
+fn period_error(e: crate::period::InvalidPeriod) -> ApiError {
+    ApiError::bad_request(e.code(), e.to_string())
+}
+
 async fn open(
     State(deps): State<Arc<Deps>>,
-    Path((tenant, period, file)): Path<(String, String, String)>,
-    Query(query): Query<HashMap<String, String>>,
+    tenant: Tenant,
+    ApiPath((_, period, file)): ApiPath<(String, String, String)>,
+    ApiQuery(query): ApiQuery<LinkQuery>,
 ) -> Result<Response, ApiError> {
+    let tenant = tenant.id();
     let not_found = || ApiError::not_found("report_not_found", "no such report");
-    let tenant = TenantId::parse(&tenant).map_err(|_| not_found())?;
-    let period = Period::parse(&period)
-        .map_err(|e| ApiError::bad_request("invalid_period", e.to_string()))?;
+    let period = Period::parse(&period).map_err(period_error)?;
     if !FILES.contains(&file.as_str()) {
         return Err(ApiError::not_found(
             "unknown_file",
             format!("a report has {}", FILES.join(", ")),
         ));
     }
-    let presented = query.get("token").map(String::as_str).unwrap_or_default();
     let record = deps
         .store
-        .link_record(&tenant, period)
+        .link_record(tenant, period)
         .await
         .map_err(|e| {
             warn!(%tenant, %period, error = %e, "report record unavailable");
@@ -105,6 +130,7 @@ async fn open(
         })?
         .ok_or_else(not_found)?;
     // Hashing both sides first keeps the comparison's time independent of the content.
+    let presented = query.token;
     let matches: bool = Sha256::digest(presented.as_bytes())
         .ct_eq(&Sha256::digest(record.link_token.as_bytes()))
         .into();
@@ -123,7 +149,7 @@ async fn open(
     }
     let target = deps
         .store
-        .presign(&object_key(&tenant, period, &file), REDIRECT_TTL)
+        .presign(tenant, period, &file, REDIRECT_TTL)
         .await
         .map_err(|e| {
             warn!(%tenant, %period, error = %e, "presigning failed");

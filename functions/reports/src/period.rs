@@ -3,6 +3,13 @@
 //!
 //! A period is a run of tenant-local calendar dates; its instants come from the zone
 //! (`Date::to_zoned`), never from 24-hour arithmetic, so DST days have 23 or 25 hours.
+//!
+//! Only periods inside [`FIRST_YEAR`]..=[`LAST_YEAR`] can be made ([`Period::parse`],
+//! [`Period::containing`]): anything else is an [`InvalidPeriod`], so a queued `9999-12`
+//! is refused instead of stepping past the calendar's end. That range sits thousands of
+//! years inside `jiff`'s, so the arithmetic of a period and its neighbours never fails;
+//! it is still checked, and saturates rather than panics if a caller walks
+//! `previous()`/`next()` that far.
 
 use jiff::civil::{Date, ISOWeekDate, Weekday};
 use jiff::tz::TimeZone;
@@ -11,97 +18,123 @@ use sauda_shared::tenant::ReportPeriodKind;
 use serde::Serialize;
 use std::fmt;
 
+/// The first and last calendar years a report may cover.
+pub const FIRST_YEAR: i16 = 2000;
+pub const LAST_YEAR: i16 = 2999;
+
+/// A day, an ISO week or a calendar month, by its kind and first day (a Monday for a
+/// week, the 1st for a month). Made only by the constructors, which check the range.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Period {
-    Day(Date),
-    /// ISO week-numbering year and week.
-    Week {
-        year: i16,
-        week: i8,
-    },
-    Month {
-        year: i16,
-        month: i8,
-    },
+pub struct Period {
+    kind: ReportPeriodKind,
+    first: Date,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("period {0:?} is not a day (2026-11-24), an ISO week (2026-W48) or a month (2026-11)")]
-pub struct InvalidPeriod(pub String);
+pub enum InvalidPeriod {
+    #[error("period {0:?} is not a day (2026-11-24), an ISO week (2026-W48) or a month (2026-11)")]
+    Malformed(String),
+    #[error("period {0:?} is outside the years {FIRST_YEAR}-{LAST_YEAR} that reports cover")]
+    OutOfRange(String),
+}
+
+impl InvalidPeriod {
+    /// A stable machine-readable code for API answers.
+    pub fn code(&self) -> &'static str {
+        match self {
+            InvalidPeriod::Malformed(_) => "invalid_period",
+            InvalidPeriod::OutOfRange(_) => "period_out_of_range",
+        }
+    }
+}
+
+fn in_range(date: Date) -> bool {
+    (FIRST_YEAR..=LAST_YEAR).contains(&date.year())
+}
+
+/// The Monday of `date`'s ISO week (`date` itself at the calendar's very start).
+fn monday_of(date: Date) -> Date {
+    let back = i64::from(date.weekday().to_monday_zero_offset());
+    date.checked_sub(back.days()).unwrap_or(date)
+}
 
 impl Period {
     pub fn parse(raw: &str) -> Result<Self, InvalidPeriod> {
-        let invalid = || InvalidPeriod(raw.to_owned());
-        let num = |s: &str| -> Result<i64, InvalidPeriod> {
-            if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        let invalid = || InvalidPeriod::Malformed(raw.to_owned());
+        // At most 4 ASCII digits, so the casts below cannot truncate.
+        let num = |s: &str| -> Result<i16, InvalidPeriod> {
+            if s.is_empty() || s.len() > 4 || !s.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(invalid());
             }
             s.parse().map_err(|_| invalid())
         };
         let parts: Vec<&str> = raw.split('-').collect();
-        match parts.as_slice() {
+        let period = match parts.as_slice() {
             [y, m, d] if y.len() == 4 && m.len() == 2 && d.len() == 2 => {
-                let date = Date::new(num(y)? as i16, num(m)? as i8, num(d)? as i8)
-                    .map_err(|_| invalid())?;
-                Ok(Period::Day(date))
-            }
-            [y, w] if y.len() == 4 && w.len() == 3 && w.starts_with('W') => {
-                let (year, week) = (num(y)? as i16, num(&w[1..])? as i8);
-                ISOWeekDate::new(year, week, Weekday::Monday).map_err(|_| invalid())?;
-                Ok(Period::Week { year, week })
-            }
-            [y, m] if y.len() == 4 && m.len() == 2 => {
-                let (year, month) = (num(y)? as i16, num(m)? as i8);
-                Date::new(year, month, 1).map_err(|_| invalid())?;
-                Ok(Period::Month { year, month })
-            }
-            _ => Err(invalid()),
-        }
-    }
-
-    /// The period of `kind` that contains `date`.
-    pub fn containing(kind: ReportPeriodKind, date: Date) -> Self {
-        match kind {
-            ReportPeriodKind::Daily => Period::Day(date),
-            ReportPeriodKind::Weekly => {
-                let iso = date.iso_week_date();
-                Period::Week {
-                    year: iso.year(),
-                    week: iso.week(),
+                let date =
+                    Date::new(num(y)?, num(m)? as i8, num(d)? as i8).map_err(|_| invalid())?;
+                Period {
+                    kind: ReportPeriodKind::Daily,
+                    first: date,
                 }
             }
-            ReportPeriodKind::Monthly => Period::Month {
-                year: date.year(),
-                month: date.month(),
-            },
+            [y, w] if y.len() == 4 && w.len() == 3 && w.starts_with('W') => {
+                let monday = ISOWeekDate::new(num(y)?, num(&w[1..])? as i8, Weekday::Monday)
+                    .map_err(|_| invalid())?
+                    .date();
+                Period {
+                    kind: ReportPeriodKind::Weekly,
+                    first: monday,
+                }
+            }
+            [y, m] if y.len() == 4 && m.len() == 2 => {
+                let first = Date::new(num(y)?, num(m)? as i8, 1).map_err(|_| invalid())?;
+                Period {
+                    kind: ReportPeriodKind::Monthly,
+                    first,
+                }
+            }
+            _ => return Err(invalid()),
+        };
+        period.checked(raw)
+    }
+
+    /// The period of `kind` that contains `date`, when inside the years reports cover.
+    pub fn containing(kind: ReportPeriodKind, date: Date) -> Result<Self, InvalidPeriod> {
+        Self::around(kind, date).checked(&date.to_string())
+    }
+
+    /// [`Period::containing`] without the range check, for the neighbours of a period.
+    fn around(kind: ReportPeriodKind, date: Date) -> Self {
+        let first = match kind {
+            ReportPeriodKind::Daily => date,
+            ReportPeriodKind::Weekly => monday_of(date),
+            ReportPeriodKind::Monthly => date.first_of_month(),
+        };
+        Period { kind, first }
+    }
+
+    fn checked(self, raw: &str) -> Result<Self, InvalidPeriod> {
+        if in_range(self.first) && in_range(self.last_day()) {
+            Ok(self)
+        } else {
+            Err(InvalidPeriod::OutOfRange(raw.to_owned()))
         }
     }
 
     pub fn kind(self) -> ReportPeriodKind {
-        match self {
-            Period::Day(_) => ReportPeriodKind::Daily,
-            Period::Week { .. } => ReportPeriodKind::Weekly,
-            Period::Month { .. } => ReportPeriodKind::Monthly,
-        }
+        self.kind
     }
 
     pub fn first_day(self) -> Date {
-        match self {
-            Period::Day(d) => d,
-            Period::Week { year, week } => ISOWeekDate::new(year, week, Weekday::Monday)
-                .expect("validated on construction")
-                .date(),
-            Period::Month { year, month } => {
-                Date::new(year, month, 1).expect("validated on construction")
-            }
-        }
+        self.first
     }
 
     pub fn last_day(self) -> Date {
-        match self {
-            Period::Day(d) => d,
-            Period::Week { .. } => self.first_day() + 6.days(),
-            Period::Month { .. } => self.first_day().last_of_month(),
+        match self.kind {
+            ReportPeriodKind::Daily => self.first,
+            ReportPeriodKind::Weekly => self.first.checked_add(6.days()).unwrap_or(Date::MAX),
+            ReportPeriodKind::Monthly => self.first.last_of_month(),
         }
     }
 
@@ -109,57 +142,75 @@ impl Period {
     pub fn days(self) -> Vec<Date> {
         let last = self.last_day();
         let mut out = Vec::new();
-        let mut d = self.first_day();
+        let mut d = self.first;
         while d <= last {
             out.push(d);
-            d = d.tomorrow().expect("dates stay in range");
+            match d.tomorrow() {
+                Ok(next) => d = next,
+                Err(_) => break,
+            }
         }
         out
     }
 
     /// The previous period of the same kind: the comparison base of every figure.
     pub fn previous(self) -> Self {
-        let before = self.first_day().yesterday().expect("dates stay in range");
-        Self::containing(self.kind(), before)
+        match self.first.yesterday() {
+            Ok(before) => Self::around(self.kind, before),
+            Err(_) => self,
+        }
     }
 
     pub fn next(self) -> Self {
-        let after = self.last_day().tomorrow().expect("dates stay in range");
-        Self::containing(self.kind(), after)
+        match self.last_day().tomorrow() {
+            Ok(after) => Self::around(self.kind, after),
+            Err(_) => self,
+        }
     }
 
     /// The instant the period starts in `tz` (local midnight of its first day, or the
     /// first instant after it when a DST gap swallows midnight).
     pub fn start(self, tz: &TimeZone) -> Timestamp {
-        day_start(self.first_day(), tz)
+        day_start(self.first, tz).unwrap_or(Timestamp::MIN)
     }
 
     /// The instant the period ends (exclusive): the start of the next period.
     pub fn end(self, tz: &TimeZone) -> Timestamp {
-        day_start(self.last_day().tomorrow().expect("dates stay in range"), tz)
+        self.last_day()
+            .tomorrow()
+            .ok()
+            .and_then(|d| day_start(d, tz))
+            .unwrap_or(Timestamp::MAX)
     }
 
     /// The month (`yyyy-mm`) of the period's last day: the budget month a report shows.
     pub fn budget_month(self) -> Period {
-        Self::containing(ReportPeriodKind::Monthly, self.last_day())
+        Self::around(ReportPeriodKind::Monthly, self.last_day())
     }
 
     /// Periods of `kind` that ended in `(at - window, at]`, oldest first: what a planner
     /// run at `at` enqueues. Windows of consecutive hourly runs tile time, so each period
     /// is planned exactly once, whatever the zone's offset (including :30 and :45 ones).
+    /// An `at` outside the years reports cover plans nothing.
     pub fn ended_within(
         kind: ReportPeriodKind,
         tz: &TimeZone,
         at: Timestamp,
         window: jiff::SignedDuration,
     ) -> Vec<Period> {
-        let from = at - window;
-        let mut current = Self::containing(kind, at.to_zoned(tz.clone()).date());
+        let from = at.checked_sub(window).unwrap_or(Timestamp::MIN);
+        let Ok(mut current) = Self::containing(kind, at.to_zoned(tz.clone()).date()) else {
+            return Vec::new();
+        };
         let mut due = Vec::new();
         // `current` contains `at`, so it has not ended; walk back while the previous
         // period's end (the start of the one after it) is inside the window.
         while current.start(tz) > from {
-            current = current.previous();
+            let previous = current.previous();
+            if previous == current || !in_range(previous.first) {
+                break;
+            }
+            current = previous;
             due.push(current);
         }
         due.reverse();
@@ -172,18 +223,21 @@ impl Period {
     }
 }
 
-fn day_start(date: Date, tz: &TimeZone) -> Timestamp {
-    date.to_zoned(tz.clone())
-        .expect("dates of reports are far from the range limits")
-        .timestamp()
+fn day_start(date: Date, tz: &TimeZone) -> Option<Timestamp> {
+    date.to_zoned(tz.clone()).ok().map(|z| z.timestamp())
 }
 
 impl fmt::Display for Period {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Period::Day(d) => write!(f, "{d}"),
-            Period::Week { year, week } => write!(f, "{year:04}-W{week:02}"),
-            Period::Month { year, month } => write!(f, "{year:04}-{month:02}"),
+        match self.kind {
+            ReportPeriodKind::Daily => write!(f, "{}", self.first),
+            ReportPeriodKind::Weekly => {
+                let iso = self.first.iso_week_date();
+                write!(f, "{:04}-W{:02}", iso.year(), iso.week())
+            }
+            ReportPeriodKind::Monthly => {
+                write!(f, "{:04}-{:02}", self.first.year(), self.first.month())
+            }
         }
     }
 }
@@ -253,6 +307,78 @@ mod tests {
             "2026-W+1",
         ] {
             assert!(Period::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn periods_outside_the_covered_years_are_refused_with_their_own_code() {
+        for raw in [
+            "9999-12",
+            "9999-12-31",
+            "9999-W52",
+            "0000-01",
+            "1999-12-31",
+            "3000-01",
+        ] {
+            let e = Period::parse(raw).unwrap_err();
+            assert_eq!(e, InvalidPeriod::OutOfRange(raw.into()), "{raw}");
+            assert_eq!(e.code(), "period_out_of_range");
+        }
+        // The week 2000-W01 starts on 2000-01-03; the one before it is in 1999.
+        assert_eq!(
+            Period::parse("1999-W52").unwrap_err().code(),
+            "period_out_of_range"
+        );
+        assert_eq!(
+            Period::parse("2026-13").unwrap_err().code(),
+            "invalid_period"
+        );
+        assert!(Period::containing(ReportPeriodKind::Monthly, Date::MAX).is_err());
+        assert!(Period::containing(ReportPeriodKind::Weekly, Date::MIN).is_err());
+
+        // The edges of the range and their neighbours are plain arithmetic.
+        let last = Period::parse("2999-12").unwrap();
+        assert_eq!(last.next().to_string(), "3000-01");
+        assert_eq!(last.end(&TimeZone::UTC).to_string(), "3000-01-01T00:00:00Z");
+        let first = Period::parse("2000-01-01").unwrap();
+        assert_eq!(first.previous().to_string(), "1999-12-31");
+        assert_eq!(crate::report::days_needed(last).len(), 61);
+    }
+
+    #[test]
+    fn arithmetic_saturates_at_the_calendar_limits_instead_of_panicking() {
+        // Walks to the end of the calendar (20,000 years of days at most) and back.
+        fn walk(mut p: Period, step: fn(Period) -> Period) -> Period {
+            for _ in 0..8_000_000 {
+                let q = step(p);
+                if q == p {
+                    return p;
+                }
+                p = q;
+            }
+            panic!("{p} is no fixed point")
+        }
+        for raw in ["2000-01-01", "2000-W01", "2000-01"] {
+            let start = Period::parse(raw).unwrap();
+            for end in [walk(start, Period::previous), walk(start, Period::next)] {
+                assert!(end.first_day().year().abs() > 9000, "{raw}: {end}");
+                let _ = (
+                    end.to_string(),
+                    end.days(),
+                    PeriodInfo::new(end, &TimeZone::UTC),
+                );
+                assert!(end.start(&TimeZone::UTC) <= end.end(&TimeZone::UTC));
+            }
+        }
+        let hour = SignedDuration::from_hours(1);
+        for at in [Timestamp::MIN, Timestamp::MAX] {
+            for kind in [
+                ReportPeriodKind::Daily,
+                ReportPeriodKind::Weekly,
+                ReportPeriodKind::Monthly,
+            ] {
+                assert!(Period::ended_within(kind, &TimeZone::UTC, at, hour).is_empty());
+            }
         }
     }
 

@@ -2,12 +2,13 @@
 //! report renders to the same bytes, so re-runs are byte-identical.
 
 use crate::chart::{self, Series};
-use crate::i18n::{labels, Labels};
 use crate::report::{Figure, Latency, Rate, Report};
 use askama::Template;
 use sauda_shared::funnel::Stage;
+use sauda_shared::i18n::{reports as t, Lang, Text};
 use sauda_shared::stats::metric;
 use sauda_shared::telegram_api::escape_html;
+use sauda_shared::tenant::ReportPeriodKind;
 use std::collections::BTreeSet;
 
 #[derive(Debug, thiserror::Error)]
@@ -91,6 +92,22 @@ pub fn known_columns() -> Vec<String> {
     cols
 }
 
+/// A cell a spreadsheet would read as a formula (`=`, `+`, `-`, `@`, tab or carriage
+/// return first) gets a leading `'`, as OWASP's CSV-injection guidance advises, so it
+/// is shown as text. Metric names come from stored attribute names, so they are not
+/// trusted. Integers (a negative count starts with `-`) stay numbers.
+pub fn csv_cell(value: &str) -> std::borrow::Cow<'_, str> {
+    let risky = value.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    let integer = value
+        .strip_prefix('-')
+        .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()));
+    if risky && !integer {
+        format!("'{value}").into()
+    } else {
+        value.into()
+    }
+}
+
 /// `report.csv`: one row per day of the period, one column per metric.
 pub fn csv(report: &Report) -> Result<Vec<u8>, RenderError> {
     let mut columns = known_columns();
@@ -106,7 +123,9 @@ pub fn csv(report: &Report) -> Result<Vec<u8>, RenderError> {
     let err = |e: csv::Error| RenderError::Csv(e.to_string());
     let mut header = vec!["day".to_owned()];
     header.extend(columns.iter().cloned());
-    writer.write_record(&header).map_err(err)?;
+    writer
+        .write_record(header.iter().map(|c| csv_cell(c).into_owned()))
+        .map_err(err)?;
     for day in &report.days {
         let mut row = vec![day.day.clone()];
         row.extend(
@@ -114,7 +133,9 @@ pub fn csv(report: &Report) -> Result<Vec<u8>, RenderError> {
                 .iter()
                 .map(|c| day.metrics.get(c).copied().unwrap_or(0).to_string()),
         );
-        writer.write_record(&row).map_err(err)?;
+        writer
+            .write_record(row.iter().map(|c| csv_cell(c).into_owned()))
+            .map_err(err)?;
     }
     writer
         .into_inner()
@@ -135,21 +156,46 @@ fn group_digits(n: u64, sep: &str) -> String {
     out
 }
 
+/// What a report shows where there is no value.
+const DASH: &str = "—";
+
 pub struct Fmt {
-    pub l: &'static Labels,
+    pub lang: Lang,
     pub currency: String,
 }
 
 impl Fmt {
     pub fn new(report: &Report) -> Self {
         Self {
-            l: labels(&report.language),
+            lang: Lang::parse(&report.language).unwrap_or(Lang::En),
             currency: report.currency.clone(),
         }
     }
 
+    /// A text of the reports' catalog in the report's language.
+    pub fn t(&self, text: &Text) -> &'static str {
+        text.get(self.lang)
+    }
+
+    pub fn title(&self, kind: ReportPeriodKind) -> &'static str {
+        self.t(t::title(kind))
+    }
+
+    /// A funnel stage's name, or its code when the catalog does not know it.
+    pub fn stage(&self, code: &str) -> String {
+        t::stage(code).map_or_else(|| code.to_owned(), |x| self.t(x).to_owned())
+    }
+
+    pub fn source(&self, code: &str) -> String {
+        t::source(code).map_or_else(|| code.to_owned(), |x| self.t(x).to_owned())
+    }
+
+    pub fn fallback_reason(&self, code: &str) -> String {
+        t::fallback_reason(code).map_or_else(|| code.to_owned(), |x| self.t(x).to_owned())
+    }
+
     fn sep(&self) -> &'static str {
-        if self.l.lang == "en" {
+        if self.lang == Lang::En {
             ","
         } else {
             "\u{a0}"
@@ -162,7 +208,7 @@ impl Fmt {
     }
 
     fn decimal(&self, whole: i64, frac: i64, digits: usize) -> String {
-        let point = if self.l.lang == "en" { "." } else { "," };
+        let point = if self.lang == Lang::En { "." } else { "," };
         format!("{}{point}{frac:0digits$}", self.int(whole))
     }
 
@@ -192,13 +238,13 @@ impl Fmt {
     pub fn pct(&self, v: Option<f64>) -> String {
         match v {
             Some(v) => format!("{}%", self.float1(v)),
-            None => self.l.none.to_owned(),
+            None => DASH.to_owned(),
         }
     }
 
     fn float1(&self, v: f64) -> String {
         let s = format!("{v:.1}");
-        if self.l.lang == "en" {
+        if self.lang == Lang::En {
             s
         } else {
             s.replace('.', ",")
@@ -211,26 +257,35 @@ impl Fmt {
             Some(p) if p < 0.0 => (format!("−{}%", self.float1(-p)), "down"),
             Some(_) => ("0%".to_owned(), "flat"),
             None if f.value > 0 => ("+∞".to_owned(), "up"),
-            None => (self.l.none.to_owned(), "flat"),
+            None => (DASH.to_owned(), "flat"),
         }
     }
 
     pub fn rate_change(&self, r: &Rate) -> (String, &'static str) {
         match r.change_pts {
-            Some(p) if p > 0.0 => (format!("+{} pp", self.float1(p)), "up"),
-            Some(p) if p < 0.0 => (format!("−{} pp", self.float1(-p)), "down"),
-            Some(_) => ("0 pp".to_owned(), "flat"),
-            None => (self.l.none.to_owned(), "flat"),
+            Some(p) if p > 0.0 => (self.pp(&format!("+{}", self.float1(p))), "up"),
+            Some(p) if p < 0.0 => (self.pp(&format!("−{}", self.float1(-p))), "down"),
+            Some(_) => (self.pp("0"), "flat"),
+            None => (DASH.to_owned(), "flat"),
         }
+    }
+
+    /// A change in percentage points.
+    fn pp(&self, change: &str) -> String {
+        t::CHANGE_PP.render(self.lang, &[("change", &change)])
     }
 
     pub fn latency(&self, le_ms: Option<u32>, above: bool) -> String {
         match le_ms {
-            Some(ms) if ms < 1000 => format!("≤ {ms} ms"),
-            Some(ms) => format!("≤ {} s", self.float1(f64::from(ms) / 1000.0)),
-            None if above => format!("{} 60 s", self.l.above),
-            None => self.l.none.to_owned(),
+            Some(ms) if ms < 1000 => t::LATENCY_MS.render(self.lang, &[("ms", &ms)]),
+            Some(ms) => self.seconds(&self.float1(f64::from(ms) / 1000.0)),
+            None if above => t::ABOVE.render(self.lang, &[("s", &60)]),
+            None => DASH.to_owned(),
         }
+    }
+
+    fn seconds(&self, s: &str) -> String {
+        t::LATENCY_S.render(self.lang, &[("s", &s)])
     }
 }
 
@@ -279,7 +334,44 @@ struct Page<'a> {
     tiles: Vec<Tile>,
     sections: Vec<Section>,
     partners: Vec<PartnerRow>,
-    l: &'static Labels,
+    h: Headings,
+}
+
+/// The fixed words of the page: table headings and the footer.
+struct Headings {
+    figure: &'static str,
+    value: &'static str,
+    previous: &'static str,
+    change: &'static str,
+    partners: &'static str,
+    partner: &'static str,
+    turnover: &'static str,
+    purchases: &'static str,
+    accrued: &'static str,
+    redeemed: &'static str,
+    nps: &'static str,
+    ratings: &'static str,
+    footer: &'static str,
+}
+
+impl Headings {
+    fn new(fmt: &Fmt) -> Self {
+        Self {
+            figure: fmt.t(&t::FIGURE),
+            value: fmt.t(&t::VALUE),
+            previous: fmt.t(&t::PREVIOUS),
+            change: fmt.t(&t::CHANGE),
+            partners: fmt.t(&t::PARTNERS),
+            partner: fmt.t(&t::PARTNER),
+            turnover: fmt.t(&t::TURNOVER),
+            purchases: fmt.t(&t::PURCHASES),
+            accrued: fmt.t(&t::ACCRUED),
+            redeemed: fmt.t(&t::REDEEMED),
+            nps: fmt.t(&t::NPS),
+            ratings: fmt.t(&t::RATINGS),
+            footer: fmt.t(&t::FOOTER),
+        }
+    }
 }
 
 impl Fmt {
@@ -350,22 +442,22 @@ fn day_series(report: &Report, name: &str) -> Vec<i64> {
 
 pub fn messages_chart(report: &Report, fmt: &Fmt) -> String {
     let (short, full) = day_labels(report);
-    let l = fmt.l;
+    let l = |text: &Text| fmt.t(text);
     chart::grouped_bars(
         "chart-messages",
-        l.chart_messages,
+        l(&t::CHART_MESSAGES),
         &short,
         &full,
         &[
             Series {
                 name: metric::MESSAGES_IN,
-                legend: l.messages_in.to_owned(),
+                legend: l(&t::MESSAGES_IN).to_owned(),
                 color: "#2563eb",
                 values: day_series(report, metric::MESSAGES_IN),
             },
             Series {
                 name: metric::MESSAGES_OUT,
-                legend: l.messages_out.to_owned(),
+                legend: l(&t::MESSAGES_OUT).to_owned(),
                 color: "#10b981",
                 values: day_series(report, metric::MESSAGES_OUT),
             },
@@ -379,11 +471,11 @@ pub fn funnel_chart(report: &Report, fmt: &Fmt) -> String {
         .leads
         .stages
         .iter()
-        .map(|s| (s.stage.clone(), fmt.l.stage(&s.stage), s.entered.value))
+        .map(|s| (s.stage.clone(), fmt.stage(&s.stage), s.entered.value))
         .collect();
     chart::horizontal_bars(
         "chart-funnel",
-        fmt.l.chart_funnel,
+        fmt.t(&t::CHART_FUNNEL),
         "leads_entered",
         &items,
         "#7c3aed",
@@ -392,22 +484,22 @@ pub fn funnel_chart(report: &Report, fmt: &Fmt) -> String {
 
 pub fn loyalty_chart(report: &Report, fmt: &Fmt) -> String {
     let (short, full) = day_labels(report);
-    let l = fmt.l;
+    let l = |text: &Text| fmt.t(text);
     chart::grouped_bars(
         "chart-loyalty",
-        l.chart_loyalty,
+        l(&t::CHART_LOYALTY),
         &short,
         &full,
         &[
             Series {
                 name: metric::LOYALTY_ACCRUED,
-                legend: l.accrued.to_owned(),
+                legend: l(&t::ACCRUED).to_owned(),
                 color: "#f59e0b",
                 values: day_series(report, metric::LOYALTY_ACCRUED),
             },
             Series {
                 name: metric::LOYALTY_REDEEMED,
-                legend: l.redeemed.to_owned(),
+                legend: l(&t::REDEEMED).to_owned(),
                 color: "#0ea5e9",
                 values: day_series(report, metric::LOYALTY_REDEEMED),
             },
@@ -423,8 +515,8 @@ pub fn ai_chart(report: &Report, fmt: &Fmt) -> String {
         .iter()
         .map(|d| d.get(8..10).unwrap_or(d).trim_start_matches('0').to_owned())
         .collect();
-    let l = fmt.l;
-    let title = format!("{} ({})", l.chart_ai, budget.month);
+    let l = |text: &Text| fmt.t(text);
+    let title = format!("{} ({})", l(&t::CHART_AI), budget.month);
     chart::line_against_limit(
         "chart-ai",
         &title,
@@ -432,13 +524,13 @@ pub fn ai_chart(report: &Report, fmt: &Fmt) -> String {
         &full,
         &Series {
             name: "ai_cost_cumulative_micros",
-            legend: l.cost.to_owned(),
+            legend: l(&t::COST).to_owned(),
             color: "#2563eb",
             values: budget.cumulative.iter().map(|d| d.value).collect(),
         },
         budget
             .monthly_budget_micros
-            .map(|b| ("monthly_budget_micros", l.budget, b)),
+            .map(|b| ("monthly_budget_micros", l(&t::BUDGET), b)),
         &|v| fmt.usd(v),
     )
 }
@@ -446,126 +538,132 @@ pub fn ai_chart(report: &Report, fmt: &Fmt) -> String {
 /// `report.html`: self-contained (inline CSS and SVG, no external assets), printable.
 pub fn html(report: &Report) -> Result<Vec<u8>, RenderError> {
     let fmt = Fmt::new(report);
-    let l = fmt.l;
+    let l = |text: &Text| fmt.t(text);
     let c = &report.conversations;
     let leads = &report.leads;
     let loyalty = &report.loyalty;
     let ai = &report.ai;
-    let points = |n: i64| format!("{} {}", fmt.int(n), l.points);
+    let points = |n: i64| t::POINTS.render(fmt.lang, &[("points", &fmt.int(n))]);
     let money = |n: i64| fmt.money(n);
     let usd = |n: i64| fmt.usd(n);
 
     let tiles = vec![
-        fmt.tile(l.conversations, &c.conversations, |n| fmt.int(n)),
-        fmt.tile(l.leads_new, &leads.new_total, |n| fmt.int(n)),
-        fmt.tile(l.won, &leads.won, |n| fmt.int(n)),
-        fmt.tile(l.accrued, &loyalty.accrued, |n| fmt.int(n)),
-        fmt.tile(l.cost, &ai.cost_micros, usd),
+        fmt.tile(l(&t::CONVERSATIONS), &c.conversations, |n| fmt.int(n)),
+        fmt.tile(l(&t::LEADS_NEW), &leads.new_total, |n| fmt.int(n)),
+        fmt.tile(l(&t::WON), &leads.won, |n| fmt.int(n)),
+        fmt.tile(l(&t::ACCRUED), &loyalty.accrued, |n| fmt.int(n)),
+        fmt.tile(l(&t::COST), &ai.cost_micros, usd),
     ];
 
     let mut conv_rows = vec![
-        fmt.count(l.conversations, &c.conversations),
-        fmt.count(l.messages_in, &c.messages_in),
-        fmt.count(l.messages_out, &c.messages_out),
-        fmt.count(l.contacts_new, &c.contacts_new),
-        fmt.count(l.replies_llm, &c.replies_llm),
-        fmt.count(l.replies_fallback, &c.replies_fallback),
-        fmt.rate(l.llm_share, &c.llm_share),
+        fmt.count(l(&t::CONVERSATIONS), &c.conversations),
+        fmt.count(l(&t::MESSAGES_IN), &c.messages_in),
+        fmt.count(l(&t::MESSAGES_OUT), &c.messages_out),
+        fmt.count(l(&t::CONTACTS_NEW), &c.contacts_new),
+        fmt.count(l(&t::REPLIES_LLM), &c.replies_llm),
+        fmt.count(l(&t::REPLIES_FALLBACK), &c.replies_fallback),
+        fmt.rate(l(&t::LLM_SHARE), &c.llm_share),
     ];
     for (reason, f) in &c.fallback_reasons {
         conv_rows.push(fmt.count(
-            format!("{}: {}", l.fallback_reason, l.fallback_reason(reason)),
+            format!("{}: {}", l(&t::FALLBACK), fmt.fallback_reason(reason)),
             f,
         ));
     }
     conv_rows.extend([
-        latency_row(&fmt, l.median_latency, &c.latency),
+        latency_row(&fmt, l(&t::MEDIAN_LATENCY), &c.latency),
         Row {
-            label: l.p90_latency.to_owned(),
+            label: l(&t::P90_LATENCY).to_owned(),
             value: fmt.latency(c.latency.p90_le_ms, c.latency.p90_above_max),
             previous: String::new(),
             change: String::new(),
             trend: "flat",
         },
-        fmt.count(l.handoffs, &c.handoffs),
-        fmt.count(l.replies_not_sent, &c.replies_not_sent),
-        fmt.count(l.rate_limited, &c.rate_limited),
+        fmt.count(l(&t::HANDOFFS), &c.handoffs),
+        fmt.count(l(&t::REPLIES_NOT_SENT), &c.replies_not_sent),
+        fmt.count(l(&t::RATE_LIMITED), &c.rate_limited),
     ]);
 
-    let mut lead_rows = vec![fmt.count(l.leads_new, &leads.new_total)];
+    let mut lead_rows = vec![fmt.count(l(&t::LEADS_NEW), &leads.new_total)];
     for (source, f) in &leads.new_by_source {
-        lead_rows.push(fmt.count(format!("{} · {}", l.source, l.source(source)), f));
+        lead_rows.push(fmt.count(format!("{} · {}", l(&t::SOURCE), fmt.source(source)), f));
     }
     for s in &leads.stages {
-        lead_rows.push(fmt.count(format!("{} · {}", l.entered, l.stage(&s.stage)), &s.entered));
+        lead_rows.push(fmt.count(
+            format!("{} · {}", l(&t::ENTERED), fmt.stage(&s.stage)),
+            &s.entered,
+        ));
     }
     for conv in &leads.conversion {
         lead_rows.push(fmt.rate(
             format!(
                 "{} {} → {}",
-                l.conversion,
-                l.stage(&conv.from),
-                l.stage(&conv.to)
+                l(&t::CONVERSION),
+                fmt.stage(&conv.from),
+                fmt.stage(&conv.to)
             ),
             &conv.rate,
         ));
     }
     lead_rows.extend([
-        fmt.count(l.won, &leads.won),
-        fmt.count(l.lost, &leads.lost),
-        fmt.count(l.merged, &leads.merged),
-        fmt.count(l.crm_delivered, &leads.crm_delivered),
-        fmt.count(l.crm_failed, &leads.crm_attempts_failed),
-        fmt.count(l.crm_gave_up, &leads.crm_gave_up),
+        fmt.count(l(&t::WON), &leads.won),
+        fmt.count(l(&t::LOST), &leads.lost),
+        fmt.count(l(&t::MERGED), &leads.merged),
+        fmt.count(l(&t::CRM_DELIVERED), &leads.crm_delivered),
+        fmt.count(l(&t::CRM_FAILED), &leads.crm_attempts_failed),
+        fmt.count(l(&t::CRM_GAVE_UP), &leads.crm_gave_up),
     ]);
 
     let loyalty_rows = vec![
-        fmt.row(l.accrued, &loyalty.accrued, points),
-        fmt.row(l.redeemed, &loyalty.redeemed, points),
-        fmt.row(l.expired, &loyalty.expired, points),
-        fmt.row(l.welcome, &loyalty.welcome, points),
-        fmt.row(l.referral_bonus, &loyalty.referral_bonus, points),
-        fmt.count(l.referral_joins, &loyalty.referral_joins),
-        fmt.count(l.members_new, &loyalty.members_new),
-        fmt.count(l.active_members, &loyalty.active_members),
-        fmt.count(l.purchases, &loyalty.purchases),
-        fmt.row(l.turnover, &loyalty.turnover_minor, money),
-        fmt.rate(format!("{} ({})", l.nps, l.partners), &loyalty.nps.score),
-        fmt.count(l.ratings, &loyalty.nps.count),
+        fmt.row(l(&t::ACCRUED), &loyalty.accrued, points),
+        fmt.row(l(&t::REDEEMED), &loyalty.redeemed, points),
+        fmt.row(l(&t::EXPIRED), &loyalty.expired, points),
+        fmt.row(l(&t::WELCOME), &loyalty.welcome, points),
+        fmt.row(l(&t::REFERRAL_BONUS), &loyalty.referral_bonus, points),
+        fmt.count(l(&t::REFERRAL_JOINS), &loyalty.referral_joins),
+        fmt.count(l(&t::MEMBERS_NEW), &loyalty.members_new),
+        fmt.count(l(&t::ACTIVE_MEMBERS), &loyalty.active_members),
+        fmt.count(l(&t::PURCHASES), &loyalty.purchases),
+        fmt.row(l(&t::TURNOVER), &loyalty.turnover_minor, money),
+        fmt.rate(
+            format!("{} ({})", l(&t::NPS), l(&t::PARTNERS)),
+            &loyalty.nps.score,
+        ),
+        fmt.count(l(&t::RATINGS), &loyalty.nps.count),
     ];
 
     let budget = &ai.budget;
     let ai_rows = vec![
-        fmt.count(l.ai_calls, &ai.calls),
-        fmt.count(format!("{} (prompt)", l.tokens), &ai.prompt_tokens),
-        fmt.count(format!("{} (completion)", l.tokens), &ai.completion_tokens),
-        fmt.count(l.tokens, &ai.tokens_total),
-        fmt.row(l.cost, &ai.cost_micros, usd),
+        fmt.count(l(&t::AI_CALLS), &ai.calls),
+        fmt.count(l(&t::PROMPT_TOKENS), &ai.prompt_tokens),
+        fmt.count(l(&t::COMPLETION_TOKENS), &ai.completion_tokens),
+        fmt.count(l(&t::TOKENS), &ai.tokens_total),
+        fmt.row(l(&t::COST), &ai.cost_micros, usd),
         Row {
-            label: l.cost_per_conversation.to_owned(),
+            label: l(&t::COST_PER_CONVERSATION).to_owned(),
             value: ai
                 .cost_per_conversation_micros
                 .map(usd)
-                .unwrap_or_else(|| l.none.to_owned()),
+                .unwrap_or_else(|| DASH.to_owned()),
             previous: ai
                 .previous_cost_per_conversation_micros
                 .map(usd)
-                .unwrap_or_else(|| l.none.to_owned()),
+                .unwrap_or_else(|| DASH.to_owned()),
             change: String::new(),
             trend: "flat",
         },
         Row {
-            label: format!("{} ({})", l.budget, budget.month),
+            label: format!("{} ({})", l(&t::BUDGET), budget.month),
             value: budget
                 .monthly_budget_micros
                 .map(usd)
-                .unwrap_or_else(|| l.no_budget.to_owned()),
+                .unwrap_or_else(|| l(&t::NO_BUDGET).to_owned()),
             previous: String::new(),
             change: String::new(),
             trend: "flat",
         },
         Row {
-            label: format!("{}, {}", l.cost, l.month_to_date),
+            label: format!("{}, {}", l(&t::COST), l(&t::MONTH_TO_DATE)),
             value: usd(budget.month_to_date_cost_micros),
             previous: String::new(),
             change: fmt.pct(budget.used_pct),
@@ -591,7 +689,7 @@ pub fn html(report: &Report) -> Result<Vec<u8>, RenderError> {
                 .score
                 .value
                 .map(|v| fmt.float1(v))
-                .unwrap_or_else(|| l.none.to_owned()),
+                .unwrap_or_else(|| DASH.to_owned()),
             ratings: fmt.int(p.nps.count.value),
         })
         .collect();
@@ -599,25 +697,25 @@ pub fn html(report: &Report) -> Result<Vec<u8>, RenderError> {
     let sections = vec![
         Section {
             id: "conversations",
-            title: l.conversations_h.to_owned(),
+            title: l(&t::CONVERSATIONS).to_owned(),
             rows: conv_rows,
             charts: vec![messages_chart(report, &fmt)],
         },
         Section {
             id: "leads",
-            title: l.leads_h.to_owned(),
+            title: l(&t::LEADS_HEADING).to_owned(),
             rows: lead_rows,
             charts: vec![funnel_chart(report, &fmt)],
         },
         Section {
             id: "loyalty",
-            title: l.loyalty_h.to_owned(),
+            title: l(&t::LOYALTY_HEADING).to_owned(),
             rows: loyalty_rows,
             charts: vec![loyalty_chart(report, &fmt)],
         },
         Section {
             id: "ai",
-            title: l.ai_h.to_owned(),
+            title: l(&t::AI_HEADING).to_owned(),
             rows: ai_rows,
             charts: vec![ai_chart(report, &fmt)],
         },
@@ -631,17 +729,19 @@ pub fn html(report: &Report) -> Result<Vec<u8>, RenderError> {
         format!("{} – {}", p.first_day, p.last_day)
     };
     let page = Page {
-        lang: l.lang,
-        title: format!("{} {}", l.title(p.kind), p.id),
+        lang: fmt.lang.code(),
+        title: format!("{} {}", fmt.title(p.kind), p.id),
         tenant_name: &report.tenant_name,
         subtitle: format!(
-            "{span} · {} · {} {} · {} {}",
-            report.timezone, p.hours, l.hours, l.compared_with, q.id
+            "{span} · {} · {} · {}",
+            report.timezone,
+            t::HOURS.render(fmt.lang, &[("hours", &p.hours)]),
+            t::COMPARED_WITH.render(fmt.lang, &[("previous", &q.id)]),
         ),
         tiles,
         sections,
         partners,
-        l,
+        h: Headings::new(&fmt),
     };
     Ok(page.render()?.into_bytes())
 }
@@ -651,7 +751,7 @@ pub fn html(report: &Report) -> Result<Vec<u8>, RenderError> {
 /// The managers' short summary (Telegram HTML) with the key numbers and the link.
 pub fn summary(report: &Report, link: &str) -> String {
     let fmt = Fmt::new(report);
-    let l = fmt.l;
+    let l = |text: &Text| fmt.t(text);
     let with_change = |f: &Figure, show: &dyn Fn(i64) -> String| {
         let (change, _) = fmt.change(f);
         format!("{} ({change})", show(f.value))
@@ -664,29 +764,29 @@ pub fn summary(report: &Report, link: &str) -> String {
     let mut lines = vec![
         format!(
             "<b>{} {}</b> · {}",
-            l.title(report.period.kind),
+            fmt.title(report.period.kind),
             report.period.id,
             escape_html(&report.tenant_name)
         ),
         format!(
             "💬 {}: {}",
-            l.conversations,
+            l(&t::CONVERSATIONS),
             with_change(&c.conversations, &int)
         ),
         format!(
             "✉️ {}: {} · {}: {}",
-            l.messages_in,
+            l(&t::MESSAGES_IN),
             fmt.int(c.messages_in.value),
-            l.messages_out,
+            l(&t::MESSAGES_OUT),
             fmt.int(c.messages_out.value)
         ),
         format!(
             "🎯 {}: {} · {}: {} · {}: {}",
-            l.leads_new,
+            l(&t::LEADS_NEW),
             with_change(&leads.new_total, &int),
-            l.won,
+            l(&t::WON),
             fmt.int(leads.won.value),
-            l.lost,
+            l(&t::LOST),
             fmt.int(leads.lost.value)
         ),
     ];
@@ -694,30 +794,38 @@ pub fn summary(report: &Report, link: &str) -> String {
     if loyalty_active > 0 || loyalty.active_members.previous > 0 {
         lines.push(format!(
             "⭐ {}: {} · {}: {} · {}: {}",
-            l.accrued,
+            l(&t::ACCRUED),
             fmt.int(loyalty.accrued.value),
-            l.redeemed,
+            l(&t::REDEEMED),
             fmt.int(loyalty.redeemed.value),
-            l.active_members,
+            l(&t::ACTIVE_MEMBERS),
             fmt.int(loyalty.active_members.value)
         ));
     }
     let mut ai_line = format!(
         "🤖 {}: {}",
-        l.cost,
+        l(&t::COST),
         with_change(&ai.cost_micros, &|n| fmt.usd(n))
     );
     if let Some(used) = ai.budget.used_pct {
-        ai_line.push_str(&format!(" · {}: {}", l.budget_used, fmt.pct(Some(used))));
+        ai_line.push_str(&format!(
+            " · {}: {}",
+            l(&t::BUDGET_USED),
+            fmt.pct(Some(used))
+        ));
     }
     if let Some(per) = ai.cost_per_conversation_micros {
-        ai_line.push_str(&format!(" · {}: {}", l.cost_per_conversation, fmt.usd(per)));
+        ai_line.push_str(&format!(
+            " · {}: {}",
+            l(&t::COST_PER_CONVERSATION),
+            fmt.usd(per)
+        ));
     }
     lines.push(ai_line);
     lines.push(format!(
         "<a href=\"{}\">{}</a>",
         escape_html(link),
-        l.open_report
+        l(&t::OPEN_REPORT)
     ));
     lines.join("\n")
 }

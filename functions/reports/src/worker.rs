@@ -10,13 +10,14 @@ use crate::link::link_url;
 use crate::period::{InvalidPeriod, Period};
 use crate::render::{self, RenderError};
 use crate::report::{self, ReportContext};
-use crate::store::{object_key, ReportFile, ReportStore};
+use crate::store::{new_link_token, object_key, ReportFile, ReportStore};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::LambdaEvent;
 use sauda_shared::aws::{AwsClients, DynamoTenantDirectory, SqsQueue};
 use sauda_shared::config::{optional, required, ConfigError, CoreConfig};
 use sauda_shared::consumer::{self, JobFailure, Ordering, QueueControl};
 use sauda_shared::envelope::{Envelope, Job};
+use sauda_shared::i18n::Lang;
 use sauda_shared::notify::{self, Notice, Recipients};
 use sauda_shared::ports::{MessageQueue, QueueError, StoreError, TenantDirectory};
 use sauda_shared::tenant::TenantConfig;
@@ -52,7 +53,7 @@ impl WorkerConfig {
 
 pub struct Deps {
     pub tenants: Arc<dyn TenantDirectory>,
-    pub store: ReportStore,
+    pub store: Arc<dyn ReportStore>,
     pub notify: Arc<dyn MessageQueue>,
     pub link_ttl: Duration,
     /// When set, managers get stable links through `report-link` instead of presigned URLs.
@@ -65,12 +66,11 @@ impl Deps {
         let table = &config.core.table_name;
         Self {
             tenants: Arc::new(DynamoTenantDirectory::new(clients.dynamo.clone(), table)),
-            store: ReportStore {
-                dynamo: clients.dynamo.clone(),
-                s3: clients.s3.clone(),
-                table: table.clone(),
-                bucket: config.bucket.clone(),
-            },
+            store: Arc::new(crate::aws::AwsReportStore::new(
+                clients,
+                table,
+                &config.bucket,
+            )),
             notify: Arc::new(SqsQueue::new(clients.sqs.clone(), &config.notify_queue_url)),
             link_ttl: LINK_TTL,
             link_base_url: config.link_base_url.clone(),
@@ -121,14 +121,10 @@ pub struct RunOutcome {
     pub report: report::Report,
 }
 
-/// The language of the summary and the HTML.
-pub fn language(config: &TenantConfig) -> String {
-    config
-        .reports
-        .language
-        .clone()
-        .filter(|l| !l.trim().is_empty())
-        .unwrap_or_else(|| config.default_language.clone())
+/// The language of the summary and the HTML: `reports.language`, else the tenant's
+/// default language, else English.
+pub fn language(config: &TenantConfig) -> Lang {
+    Lang::pick(config.reports.language.as_deref(), &config.default_language)
 }
 
 /// Builds, stores and (once) announces the report of one tenant and period.
@@ -159,11 +155,7 @@ pub async fn run_report(
         .collect();
     let counters = deps.store.counters(tenant, &days).await?;
     let partner_ids = report::partner_ids(&counters);
-    let partner_names = if partner_ids.is_empty() {
-        Default::default()
-    } else {
-        deps.store.partner_names(tenant, &partner_ids).await?
-    };
+    let partner_names = deps.store.partner_names(tenant, &partner_ids).await?;
     let ctx = ReportContext {
         tenant: tenant.to_string(),
         tenant_name: if config.name.is_empty() {
@@ -172,7 +164,7 @@ pub async fn run_report(
             config.name.clone()
         },
         timezone: config.timezone.clone(),
-        language: language(&config),
+        language: language(&config).code().to_owned(),
         currency: config.loyalty.currency.clone(),
         monthly_budget_micros: config.agent.monthly_budget_micros,
         partner_names,
@@ -200,7 +192,7 @@ pub async fn run_report(
     deps.store.put_files(tenant, period, &files).await?;
     let record = deps
         .store
-        .record_run(tenant, period, &digest, now_ms)
+        .record_run(tenant, period, &digest, &new_link_token(), now_ms)
         .await?;
 
     let notice = if !notify_managers {
@@ -213,8 +205,9 @@ pub async fn run_report(
         let link = match &deps.link_base_url {
             Some(base) => link_url(base, tenant, period, "report.html", &record.link_token),
             None => {
-                let html_key = object_key(tenant, period, "report.html");
-                deps.store.presign(&html_key, deps.link_ttl).await?
+                deps.store
+                    .presign(tenant, period, "report.html", deps.link_ttl)
+                    .await?
             }
         };
         let id = notify::notice_id(&["report", &period.to_string()]);
@@ -283,5 +276,24 @@ async fn handle_record(deps: &Deps, record: SqsMessage) -> Result<(), JobFailure
             Err(JobFailure::Poison(e.to_string()))
         }
         Err(e) => Err(JobFailure::Transient(e.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_report_language_is_the_reports_then_the_tenants_then_english() {
+        let mut config = TenantConfig::new(TenantId::parse("acme").unwrap(), "Acme");
+        config.default_language = "ky".into();
+        assert_eq!(language(&config), Lang::Ky);
+        config.reports.language = Some("ru-RU".into());
+        assert_eq!(language(&config), Lang::Ru);
+        config.reports.language = Some("de".into());
+        assert_eq!(language(&config), Lang::Ky, "an unknown one falls back");
+        config.reports.language = None;
+        config.default_language = "de".into();
+        assert_eq!(language(&config), Lang::En);
     }
 }

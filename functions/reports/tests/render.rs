@@ -47,7 +47,12 @@ fn per_day(r: &Report, metric: &str) -> Vec<(String, i64)> {
 
 #[test]
 fn every_chart_has_every_data_point_of_the_report() {
-    for (period, language) in [("2026-10", "ru"), ("2026-W44", "en"), ("2026-10-31", "kk")] {
+    for (period, language) in [
+        ("2026-10", "ru"),
+        ("2026-W44", "en"),
+        ("2026-10-31", "kk"),
+        ("2026-10-30", "ky"),
+    ] {
         let r = report(period, language);
         let html = String::from_utf8(render::html(&r).unwrap()).unwrap();
         let doc = Html::parse_document(&html);
@@ -172,29 +177,36 @@ fn group(n: i64) -> String {
     out
 }
 
-#[test]
-fn the_csv_has_one_row_per_day_and_every_metric() {
-    let r = report("2026-10", "en");
-    let bytes = render::csv(&r).unwrap();
+/// `report.csv` read back: the header and the records.
+fn read_csv(r: &Report) -> (Vec<String>, Vec<csv::StringRecord>) {
+    let bytes = render::csv(r).unwrap();
     let mut reader = csv::Reader::from_reader(bytes.as_slice());
-    let header: Vec<String> = reader
+    let header = reader
         .headers()
         .unwrap()
         .iter()
         .map(str::to_owned)
         .collect();
+    let records = reader.records().map(Result::unwrap).collect();
+    (header, records)
+}
+
+#[test]
+fn the_csv_has_one_row_per_day_and_every_metric() {
+    let r = report("2026-10", "en");
+    let (header, records) = read_csv(&r);
     assert_eq!(header[0], "day");
     for known in render::known_columns() {
         assert!(header.contains(&known), "{known}");
     }
     assert!(header.contains(&"p_coffee-house_turnover_minor".to_owned()));
-    let rows: Vec<BTreeMap<String, String>> = reader
-        .records()
+    let rows: Vec<BTreeMap<String, String>> = records
+        .iter()
         .map(|rec| {
             header
                 .iter()
                 .cloned()
-                .zip(rec.unwrap().iter().map(str::to_owned))
+                .zip(rec.iter().map(str::to_owned))
                 .collect()
         })
         .collect();
@@ -228,4 +240,70 @@ fn the_summary_is_short_escaped_and_localised() {
     assert!(text.chars().count() < 1000, "fits one Telegram message");
     let en = render::summary(&report("2026-10", "en"), "https://x");
     assert!(en.contains("Monthly report 2026-10") && en.contains("Budget used"));
+}
+
+#[test]
+fn csv_cells_a_spreadsheet_would_run_are_neutralised() {
+    let mut r = report("2026-10-31", "en");
+    // Counter names come from stored attribute names: nothing stops one from being a formula.
+    let risky = [
+        "=HYPERLINK(\"https://evil.example\",\"open\")",
+        "+1+1",
+        "-2+3",
+        "@SUM(A1:A9)",
+        "\t=cmd",
+        "\r=cmd",
+    ];
+    for (i, name) in risky.iter().enumerate() {
+        r.days[0].metrics.insert((*name).to_owned(), i as i64 + 1);
+    }
+    r.days[0].metrics.insert("loyalty_adjusted".into(), -5);
+    let (header, rows) = read_csv(&r);
+    assert_eq!(rows[0].get(0), Some("2026-10-31"));
+    for (i, name) in risky.iter().enumerate() {
+        let quoted = format!("'{name}");
+        let column = header.iter().position(|h| *h == quoted);
+        let column = column.unwrap_or_else(|| panic!("{name:?} not shown as text: {header:?}"));
+        assert!(!header.iter().any(|h| h == name), "{name:?} left as is");
+        assert_eq!(&rows[0][column], (i + 1).to_string(), "{name:?}");
+    }
+    // No cell of the file starts a formula; a negative count stays a number.
+    for cell in header
+        .iter()
+        .map(String::as_str)
+        .chain(rows.iter().flatten())
+    {
+        let formula = cell.starts_with(['=', '+', '@', '\t', '\r'])
+            || (cell.starts_with('-') && cell[1..].parse::<u64>().is_err());
+        assert!(!formula, "{cell:?}");
+    }
+    let adjusted = header.iter().position(|h| h == "loyalty_adjusted").unwrap();
+    assert_eq!(&rows[0][adjusted], "-5");
+    assert_eq!(render::csv_cell("-12"), "-12");
+    assert_eq!(render::csv_cell("-"), "'-");
+    assert_eq!(render::csv_cell("2026-10-31"), "2026-10-31");
+}
+
+#[test]
+fn a_kyrgyz_report_is_in_kyrgyz() {
+    let r = report("2026-10", "ky");
+    let html = String::from_utf8(render::html(&r).unwrap()).unwrap();
+    let doc = Html::parse_document(&html);
+    assert!(doc.errors.is_empty(), "{:?}", doc.errors);
+    assert!(html.contains("<html lang=\"ky\">"));
+    let h1: String = doc.select(&sel("h1")).next().unwrap().text().collect();
+    assert_eq!(h1, "Айлык отчёт 2026-10");
+    for kyrgyz in [
+        "Диалогдор",
+        "Лиддер жана воронка",
+        "Лоялдуулук программасы",
+        "Күн сайынкы билдирүүлөр",
+        "2026-09 мезгили менен салыштырганда",
+    ] {
+        assert!(html.contains(kyrgyz), "{kyrgyz}");
+    }
+    let text = render::summary(&r, "https://x");
+    assert!(text.starts_with("<b>Айлык отчёт 2026-10</b>"), "{text}");
+    assert!(text.contains("Толук отчётту ачуу"), "{text}");
+    assert!(!text.contains("Monthly") && !html.contains("Monthly report"));
 }
