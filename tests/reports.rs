@@ -1589,7 +1589,12 @@ async fn report_links_expire_after_the_configured_days() {
 #[tokio::test]
 async fn sample_schedule_event_plans_the_closed_month() {
     let env = TestEnv::new().await;
-    let t = tenant(&env, |c| c.timezone = "UTC".into()).await;
+    // Created before the sample's month, whatever today's date is.
+    let t = tenant(&env, |c| {
+        c.timezone = "UTC".into();
+        c.created_at_ms = 1_790_000_000_000; // 2026-09
+    })
+    .await;
     let raw = std::fs::read_to_string(sauda_tests::repo_root().join("events/report-planner.json"))
         .unwrap();
     let input: serde_json::Value = serde_json::from_str(&raw).unwrap();
