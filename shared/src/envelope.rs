@@ -36,6 +36,8 @@ pub enum Job {
     CustomerMessage {
         message: crate::outbox::CustomerMessage,
     },
+    /// `payments` → payments-worker (orders).
+    Order { job: crate::order::OrderJob },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +88,10 @@ impl Envelope {
         Self::new(message.tenant.clone(), Job::CustomerMessage { message })
     }
 
+    pub fn order(tenant: TenantId, job: crate::order::OrderJob) -> Self {
+        Self::new(tenant, Job::Order { job })
+    }
+
     pub fn kind(&self) -> &'static str {
         match self.job {
             Job::CustomerMessage { .. } => "customer_message",
@@ -94,6 +100,7 @@ impl Envelope {
             Job::Notify { .. } => "notify",
             Job::CrmWebhook { .. } => "crm_webhook",
             Job::Report { .. } => "report",
+            Job::Order { .. } => "order",
         }
     }
 
@@ -112,7 +119,7 @@ impl Envelope {
             Job::CaptureLead { lead } => Some(&lead.tenant),
             Job::Notify { notice } => Some(&notice.tenant),
             Job::CustomerMessage { message } => Some(&message.tenant),
-            Job::CrmWebhook { .. } | Job::Report { .. } => None,
+            Job::CrmWebhook { .. } | Job::Report { .. } | Job::Order { .. } => None,
         };
         if let Some(payload) = payload_tenant.filter(|p| **p != envelope.tenant) {
             return Err(EnvelopeError::TenantMismatch {

@@ -78,21 +78,29 @@ impl TelegramApi {
         text: &str,
         format: Format,
     ) -> Result<i32, TelegramError> {
-        let chat: frankenstein::types::ChatId = match chat_id.parse::<i64>() {
-            Ok(id) => id.into(),
-            Err(_) => chat_id.to_owned().into(),
-        };
         let params = SendMessageParams::builder()
-            .chat_id(chat)
+            .chat_id(chat_id_of(chat_id))
             .text(text)
             .maybe_parse_mode((format == Format::Html).then_some(ParseMode::Html))
             .link_preview_options(LinkPreviewOptions::builder().is_disabled(true).build())
             .build();
-        let url = format!("{}/bot{}/sendMessage", self.base_url, token.expose());
+        let message: Message = self.call(token, "sendMessage", &params).await?;
+        Ok(message.message_id)
+    }
+
+    /// Calls any Bot API method (`sendInvoice`, `refundStarPayment`, …) and decodes its
+    /// `result`, with the one mapping of Telegram's answers to [`TelegramError`].
+    pub async fn call<P: serde::Serialize + ?Sized, R: serde::de::DeserializeOwned>(
+        &self,
+        token: &Secret,
+        method: &str,
+        params: &P,
+    ) -> Result<R, TelegramError> {
+        let url = format!("{}/bot{}/{method}", self.base_url, token.expose());
         let response = self
             .http
             .post(url)
-            .json(&params)
+            .json(params)
             .send()
             .await
             // reqwest errors can carry the URL, and the URL carries the token.
@@ -103,10 +111,10 @@ impl TelegramApi {
             .await
             .map_err(|e| TelegramError::Unavailable(e.to_string()))?;
         if status.is_success() {
-            let parsed: MethodResponse<Message> = serde_json::from_slice(&body).map_err(|e| {
-                TelegramError::Unavailable(format!("unexpected sendMessage answer: {e}"))
+            let parsed: MethodResponse<R> = serde_json::from_slice(&body).map_err(|e| {
+                TelegramError::Unavailable(format!("unexpected {method} answer: {e}"))
             })?;
-            return Ok(parsed.result.message_id);
+            return Ok(parsed.result);
         }
         let error: Option<ErrorResponse> = serde_json::from_slice(&body).ok();
         let description = error
@@ -161,6 +169,14 @@ impl TelegramApi {
             }
         }
         Ok(sent)
+    }
+}
+
+/// A numeric chat id as a number, anything else (`@channel`) as a string.
+pub fn chat_id_of(chat_id: &str) -> frankenstein::types::ChatId {
+    match chat_id.parse::<i64>() {
+        Ok(id) => id.into(),
+        Err(_) => chat_id.to_owned().into(),
     }
 }
 
