@@ -1,9 +1,13 @@
-//! Webhook ingress for Telegram and WhatsApp.
+//! Webhook ingress for Telegram and WhatsApp, and for payment providers (Telegram
+//! Payments' updates, Stripe, a Kaspi aggregator).
 //!
 //! Each inbound message costs exactly one conditional PutItem (store + deduplicate) and
-//! one SQS SendMessage. Tenant config and secrets come from warm caches.
+//! one SQS SendMessage. A pre-checkout query costs one GetItem; a payment event at most
+//! a GetItem, a TransactWriteItems and a SendMessage (see `orders::confirm`). Tenant
+//! config and secrets come from warm caches.
 
 mod config;
+mod payments;
 mod routes;
 
 pub use config::WebhookConfig;
@@ -26,6 +30,8 @@ pub struct Deps {
     pub secrets: Arc<dyn SecretSource>,
     pub store: Arc<dyn MessageStore>,
     pub queue: Arc<dyn JobQueue>,
+    /// The one confirmation of payment events (orders crate).
+    pub payments: orders::Payments,
 }
 
 impl HasApi for Deps {
@@ -52,6 +58,7 @@ impl Deps {
                 clients.sqs.clone(),
                 &config.inbound_queue_url,
             )),
+            payments: orders::Payments::from_aws(clients, table, &config.payments_queue_url),
         }
     }
 }
