@@ -203,6 +203,89 @@ pub fn minor_from_catalog(sku: &str, hundredths: i64, currency: &str) -> Result<
     Ok(hundredths / 100)
 }
 
+/// A catalog entry as pricing reads it: its price in hundredths of the listed price
+/// (as catalog imports store every price) and the currency it is listed in, if any.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CatalogPrice {
+    pub sku: String,
+    pub name: String,
+    pub price_hundredths: Option<i64>,
+    pub currency: Option<String>,
+}
+
+/// Prices `requests` from catalog entries (`lookup` finds one by its exact SKU) in the
+/// orders' `currency`: an entry listed in another currency is refused, and so is a
+/// fraction in a zero-decimal currency. SKUs are trimmed; the rest is [`price_lines`].
+pub fn price_from_catalog(
+    requests: &[LineRequest],
+    lookup: impl Fn(&str) -> Option<CatalogPrice>,
+    currency: &str,
+) -> Result<(Vec<OrderLine>, i64), OrderError> {
+    let trimmed: Vec<LineRequest> = requests
+        .iter()
+        .map(|r| LineRequest {
+            sku: r.sku.trim().to_owned(),
+            quantity: r.quantity,
+        })
+        .collect();
+    let mut priced: Vec<PricedItem> = Vec::new();
+    for request in &trimmed {
+        let Some(entry) = lookup(&request.sku) else {
+            continue; // price_lines reports it as unknown
+        };
+        if let Some(listed) = entry.currency.as_deref() {
+            if !listed.eq_ignore_ascii_case(currency) {
+                return Err(OrderError::CurrencyMismatch {
+                    sku: request.sku.clone(),
+                    currency: listed.to_owned(),
+                    expected: currency.to_owned(),
+                });
+            }
+        }
+        let price_minor = entry
+            .price_hundredths
+            .map(|p| minor_from_catalog(&request.sku, p, currency))
+            .transpose()?;
+        priced.push(PricedItem {
+            sku: entry.sku,
+            name: entry.name,
+            price_minor,
+        });
+    }
+    price_lines(&trimmed, |sku| {
+        priced.iter().find(|p| p.sku.trim() == sku).cloned()
+    })
+}
+
+/// A new order id: a ULID (time-ordered, 26 characters of Crockford base32).
+pub fn new_id(now_ms: i64) -> String {
+    ulid::Ulid::from_parts(u64::try_from(now_ms).unwrap_or(0), rand::random()).to_string()
+}
+
+/// A stable order id for a caller that retries (the agent: its message; the API: an
+/// Idempotency-Key): a ULID whose time is `at_ms` and whose randomness is a digest of
+/// `seed`.
+pub fn stable_id(at_ms: i64, seed: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(seed.as_bytes());
+    let mut random = [0u8; 16];
+    random.copy_from_slice(&digest[..16]);
+    ulid::Ulid::from_parts(
+        u64::try_from(at_ms).unwrap_or(0),
+        u128::from_be_bytes(random),
+    )
+    .to_string()
+}
+
+/// Order ids in paths and payloads: 1-64 of `[A-Za-z0-9_-]` (a ULID or a caller's id;
+/// Telegram's invoice payload holds up to 128 bytes).
+pub fn valid_id(raw: &str) -> bool {
+    (1..=64).contains(&raw.len())
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
 /// What was asked for: a SKU and a quantity.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LineRequest {
@@ -1173,6 +1256,53 @@ mod tests {
             minor_from_catalog("A", 5_050, "xtr"),
             Err(OrderError::FractionalPrice("A".into()))
         );
+    }
+
+    #[test]
+    fn catalog_entries_price_in_the_orders_currency() {
+        let entry = |sku: &str, price: Option<i64>, currency: Option<&str>| CatalogPrice {
+            sku: sku.into(),
+            name: format!("Item {sku}"),
+            price_hundredths: price,
+            currency: currency.map(Into::into),
+        };
+        let catalog = |sku: &str| match sku {
+            "A" => Some(entry("A", Some(4_500_000), Some("KZT"))),
+            "B" => Some(entry("B", Some(5_000), None)),
+            "C" => Some(entry("C", None, None)),
+            _ => None,
+        };
+        let (lines, total) =
+            price_from_catalog(&[req(" A ", 2), req("B", 1)], catalog, "KZT").unwrap();
+        assert_eq!(lines[0].sku, "A");
+        assert_eq!(total, 9_005_000);
+        assert_eq!(
+            price_from_catalog(&[req("A", 1)], catalog, "USD").unwrap_err(),
+            OrderError::CurrencyMismatch {
+                sku: "A".into(),
+                currency: "KZT".into(),
+                expected: "USD".into()
+            }
+        );
+        let (_, stars) = price_from_catalog(&[req("B", 3)], catalog, "XTR").unwrap();
+        assert_eq!(stars, 150, "50 stars each");
+        assert_eq!(
+            price_from_catalog(&[req("Z", 1)], catalog, "KZT").unwrap_err(),
+            OrderError::UnknownItem("Z".into())
+        );
+        assert_eq!(
+            price_from_catalog(&[req("C", 1)], catalog, "KZT").unwrap_err(),
+            OrderError::Unpriced("C".into())
+        );
+    }
+
+    #[test]
+    fn ids_are_stable_when_seeded_and_bounded() {
+        assert!(valid_id(&new_id(1)));
+        assert_eq!(stable_id(5, "a"), stable_id(5, "a"));
+        assert_ne!(stable_id(5, "a"), stable_id(5, "b"));
+        assert!(!valid_id("a#b"));
+        assert!(!valid_id(""));
     }
 
     #[test]

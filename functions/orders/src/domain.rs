@@ -410,32 +410,9 @@ pub fn is_closed(order: &Order) -> bool {
     )
 }
 
-/// A new order id: a ULID (time-ordered, 26 characters of Crockford base32).
-pub fn new_order_id(now_ms: i64) -> String {
-    ulid::Ulid::from_parts(u64::try_from(now_ms).unwrap_or(0), rand::random()).to_string()
-}
-
-/// A stable order id for a caller that retries (the agent: its message), a ULID whose
-/// time is `at_ms` and whose randomness is a digest of `seed`.
-pub fn stable_order_id(at_ms: i64, seed: &str) -> String {
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(seed.as_bytes());
-    let mut random = [0u8; 16];
-    random.copy_from_slice(&digest[..16]);
-    ulid::Ulid::from_parts(
-        u64::try_from(at_ms).unwrap_or(0),
-        u128::from_be_bytes(random),
-    )
-    .to_string()
-}
-
-/// Order ids in paths and payloads: 1-64 of `[A-Za-z0-9_-]` (a ULID or a caller's id).
-pub fn valid_order_id(raw: &str) -> bool {
-    (1..=64).contains(&raw.len())
-        && raw
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
+pub use sauda_shared::order::{
+    new_id as new_order_id, stable_id as stable_order_id, valid_id as valid_order_id,
+};
 
 /// Provider references and event ids inside keys: 1-200 of `[A-Za-z0-9_.:-]`.
 pub fn valid_reference(raw: &str) -> bool {
@@ -612,12 +589,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn ids_and_references_are_bounded() {
-        assert!(valid_order_id(&new_order_id(1)));
-        assert_eq!(stable_order_id(5, "a"), stable_order_id(5, "a"));
-        assert_ne!(stable_order_id(5, "a"), stable_order_id(5, "b"));
-        assert!(!valid_order_id("a#b"));
-        assert!(!valid_order_id(""));
+    fn references_are_bounded() {
         assert!(valid_reference("pi_3Nx:1.2-a"));
         assert!(!valid_reference("a b"));
         assert!(!valid_reference(&"x".repeat(201)));
