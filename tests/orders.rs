@@ -1892,3 +1892,30 @@ async fn managers_list_show_cancel_and_fulfil_with_every_action_recorded() {
     assert_eq!((a.status, b.status), (StatusCode::CREATED, StatusCode::OK));
     assert_eq!(a.body["order_id"], b.body["order_id"]);
 }
+
+/// `sauda telegram set-webhook` subscribes to what payments need: without
+/// `pre_checkout_query` Telegram never asks, and every payment times out.
+#[tokio::test]
+async fn set_webhook_subscribes_to_pre_checkout_queries() {
+    let telegram = FakeServer::start().await;
+    sauda_infra::tenant::set_telegram_webhook(
+        &reqwest::Client::new(),
+        &telegram.base_url,
+        &Secret::new("1:bot"),
+        "https://api.example/t/acme/telegram",
+        &Secret::new("token"),
+    )
+    .await
+    .unwrap();
+    let call = telegram.requests().remove(0);
+    assert_eq!(call.path, "/bot1:bot/setWebhook");
+    assert_eq!(
+        call.json()["allowed_updates"],
+        json!([
+            "message",
+            "edited_message",
+            "callback_query",
+            "pre_checkout_query"
+        ])
+    );
+}
