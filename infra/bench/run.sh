@@ -12,7 +12,7 @@ ensure_venv
 mkdir -p .local
 
 sections=("$@")
-[ ${#sections[@]} -gt 0 ] || sections=(webhook agent leads loyalty reports)
+[ ${#sections[@]} -gt 0 ] || sections=(webhook agent leads loyalty reports orders)
 
 MOTO_PID=
 trap '[ -z "$MOTO_PID" ] || kill $MOTO_PID 2>/dev/null || true' EXIT
@@ -54,9 +54,15 @@ reports() {
   cargo bench -q -p reports --bench reports --profile dev
 }
 
+orders() {
+  echo "==> orders: Telegram pre-checkout answer latency in process against moto, AWS calls"
+  fresh_moto orders
+  cargo bench -q -p orders --bench precheckout --profile dev
+}
+
 for section in "${sections[@]}"; do
   case "$section" in
-    webhook | agent | leads | loyalty | reports) "$section" ;;
-    *) echo "unknown section $section (webhook, agent, leads, loyalty, reports)" >&2; exit 2 ;;
+    webhook | agent | leads | loyalty | reports | orders) "$section" ;;
+    *) echo "unknown section $section (webhook, agent, leads, loyalty, reports, orders)" >&2; exit 2 ;;
   esac
 done
