@@ -100,16 +100,19 @@ pub struct Payments {
     pub clock: Clock,
 }
 
+/// What an applicable event writes.
+struct Write {
+    change: Change,
+    counters: CounterDelta,
+    /// The ledger event (`paid`, `refund@…`) and its amount and currency.
+    ledger: Option<(Provider, String, String, i64, String)>,
+    effect: Option<PaymentEffect>,
+    payer_id: Option<i64>,
+}
+
 /// The decision for one event in one order state.
 enum Decision {
-    Write {
-        change: Change,
-        counters: CounterDelta,
-        /// The ledger event (`paid`, `refund@…`) and its amount and currency.
-        ledger: Option<(Provider, String, String, i64, String)>,
-        effect: Option<PaymentEffect>,
-        payer_id: Option<i64>,
-    },
+    Write(Box<Write>),
     Duplicate(Option<PaymentEffect>),
     Ignore(String),
     NotYet,
@@ -138,18 +141,14 @@ impl Payments {
                 return Ok(Outcome::UnknownOrder);
             };
             let now_ms = self.now_ms();
-            let (change, counters, ledger, effect, payer_id) = match decide(
-                &order,
-                &incoming.event,
-                now_ms,
-            ) {
-                Decision::Write {
-                    change,
-                    counters,
-                    ledger,
-                    effect,
-                    payer_id,
-                } => (change, counters, ledger, effect, payer_id),
+            let Write {
+                change,
+                counters,
+                ledger,
+                effect,
+                payer_id,
+            } = match decide(&order, &incoming.event, now_ms) {
+                Decision::Write(write) => *write,
                 Decision::Duplicate(effect) => {
                     self.follow_up(config, &order.order_id, effect).await?;
                     return Ok(Outcome::Duplicate {
@@ -317,7 +316,7 @@ fn decide(order: &Order, event: &PaymentEvent, now_ms: i64) -> Decision {
                     },
                 ),
             };
-            Decision::Write {
+            Decision::Write(Box::new(Write {
                 change: confirmation.into_change(),
                 counters,
                 ledger: Some((
@@ -329,7 +328,7 @@ fn decide(order: &Order, event: &PaymentEvent, now_ms: i64) -> Decision {
                 )),
                 effect: Some(effect),
                 payer_id: payment.payer_id,
-            }
+            }))
         }
         PaymentEvent::Pending { provider } => {
             if order.payment_status == PaymentStatus::Pending && order.provider == Some(*provider) {
@@ -339,13 +338,13 @@ fn decide(order: &Order, event: &PaymentEvent, now_ms: i64) -> Decision {
                 .clone()
                 .start_payment(*provider, now_ms, &format!("provider:{provider}"))
             {
-                Ok(change) => Decision::Write {
+                Ok(change) => Decision::Write(Box::new(Write {
                     change,
                     counters: CounterDelta::default(),
                     ledger: None,
                     effect: None,
                     payer_id: None,
-                },
+                })),
                 Err(e) => Decision::Ignore(e.to_string()),
             }
         }
@@ -362,13 +361,13 @@ fn decide(order: &Order, event: &PaymentEvent, now_ms: i64) -> Decision {
                 .clone()
                 .fail_payment(now_ms, &format!("provider:{provider}"), reason)
             {
-                Ok(change) => Decision::Write {
+                Ok(change) => Decision::Write(Box::new(Write {
                     change,
                     counters: domain::one(metric::ORDERS_PAYMENT_FAILED),
                     ledger: None,
                     effect: None,
                     payer_id: None,
-                },
+                })),
                 Err(e) => Decision::Ignore(e.to_string()),
             }
         }
@@ -396,7 +395,7 @@ fn decide(order: &Order, event: &PaymentEvent, now_ms: i64) -> Decision {
             ) {
                 Ok(refunded) => {
                     let refund_id = format!("{reference}@{cumulative_minor}");
-                    Decision::Write {
+                    Decision::Write(Box::new(Write {
                         counters: domain::refund_counters(refunded.amount_minor),
                         ledger: Some((
                             *provider,
@@ -412,7 +411,7 @@ fn decide(order: &Order, event: &PaymentEvent, now_ms: i64) -> Decision {
                         }),
                         change: refunded.change,
                         payer_id: None,
-                    }
+                    }))
                 }
                 Err(e) => Decision::Ignore(e.to_string()),
             }
@@ -439,19 +438,21 @@ mod tests {
         order().place(1_000, 86_400_000, "m").unwrap().order
     }
 
+    fn write(decision: Decision) -> Write {
+        match decision {
+            Decision::Write(w) => *w,
+            _ => panic!("not a write"),
+        }
+    }
+
     #[test]
     fn a_known_charge_is_a_duplicate_before_any_write() {
-        let Decision::Write { change, .. } = decide(&placed(), &pay("q1", 90_000), 2_000) else {
-            panic!()
-        };
+        let Write { change, .. } = write(decide(&placed(), &pay("q1", 90_000), 2_000));
         assert!(matches!(
             decide(&change.order, &pay("q1", 90_000), 3_000),
             Decision::Duplicate(Some(PaymentEffect::Paid { .. }))
         ));
-        let Decision::Write { effect, .. } = decide(&change.order, &pay("q2", 90_000), 3_000)
-        else {
-            panic!()
-        };
+        let Write { effect, .. } = write(decide(&change.order, &pay("q2", 90_000), 3_000));
         assert_eq!(
             effect,
             Some(PaymentEffect::Overpaid {
@@ -463,9 +464,7 @@ mod tests {
 
     #[test]
     fn a_failure_of_a_paid_or_other_attempt_is_ignored() {
-        let Decision::Write { change, .. } = decide(&placed(), &pay("q1", 90_000), 2_000) else {
-            panic!()
-        };
+        let Write { change, .. } = write(decide(&placed(), &pay("q1", 90_000), 2_000));
         let failed = PaymentEvent::Failed {
             provider: Provider::Kaspi,
             reason: "expired".into(),
@@ -482,19 +481,14 @@ mod tests {
 
     #[test]
     fn refunds_apply_the_difference_to_what_was_recorded() {
-        let Decision::Write { change, .. } = decide(&placed(), &pay("q1", 90_000), 2_000) else {
-            panic!()
-        };
+        let Write { change, .. } = write(decide(&placed(), &pay("q1", 90_000), 2_000));
         let refund = |cumulative| PaymentEvent::Refunded {
             provider: Provider::Kaspi,
             reference: "q1".into(),
             cumulative_minor: cumulative,
             actor: "manager:k".into(),
         };
-        let Decision::Write { change, effect, .. } = decide(&change.order, &refund(30_000), 3_000)
-        else {
-            panic!()
-        };
+        let Write { change, effect, .. } = write(decide(&change.order, &refund(30_000), 3_000));
         assert_eq!(change.order.refunded_minor, 30_000);
         assert!(matches!(
             effect,
@@ -504,9 +498,7 @@ mod tests {
             decide(&change.order, &refund(30_000), 4_000),
             Decision::Duplicate(None)
         ));
-        let Decision::Write { change, .. } = decide(&change.order, &refund(90_000), 5_000) else {
-            panic!()
-        };
+        let Write { change, .. } = write(decide(&change.order, &refund(90_000), 5_000));
         assert_eq!(change.order.payment_status, PaymentStatus::Refunded);
         let unknown = PaymentEvent::Refunded {
             provider: Provider::Stripe,
