@@ -23,7 +23,7 @@ use sauda_shared::order::{
     Customer, LineRequest, Order, OrderJob, OrderRequest, OrderSource, Provider,
 };
 use sauda_shared::outbox::{Body as MessageBody, CustomerMessage};
-use sauda_shared::partner::{Partner, PartnerStatus};
+use sauda_shared::partner::PartnerStatus;
 use sauda_shared::ports::{MessageQueue, QueueError};
 use sauda_shared::secrets::{Secret, TenantSecrets};
 use sauda_shared::stats::{self, metric};
@@ -112,18 +112,9 @@ fn configure(c: &mut TenantConfig) {
 
 fn catalog_item(sku: &str, name: &str, price: i64) -> agent_reply::catalog::CatalogItem {
     agent_reply::catalog::CatalogItem {
-        sku: sku.into(),
-        name: name.into(),
-        name_en: None,
         price_minor: Some(price),
         currency: Some("KZT".into()),
-        availability: agent_reply::catalog::Availability::InStock,
-        quantity: None,
-        url: None,
-        photo_url: None,
-        category: None,
-        brand: None,
-        description: None,
+        ..agent_reply::catalog::CatalogItem::new(sku, name)
     }
 }
 
@@ -137,21 +128,8 @@ impl Fx {
         let seed = sauda_tests::unique("s");
         let secrets = secrets_for(&seed);
         let tenant = env.tenant_with(configure, secrets.clone()).await;
-        let (pk, sk) = Partner::key(&tenant, PARTNER);
-        env.put(Partner {
-            pk,
-            sk,
-            partner_id: PARTNER.into(),
-            name: "Shop".into(),
-            status: PartnerStatus::Active,
-            kind: "shop".into(),
-            telegram_chat_id: None,
-            cashback_bp: None,
-            services: vec![],
-            created_ms: 0,
-            updated_ms: 0,
-        })
-        .await;
+        env.put_partner_as(&tenant, PARTNER, "Shop", PartnerStatus::Active)
+            .await;
         env.install_catalog_items(
             &tenant,
             &[
@@ -320,6 +298,20 @@ impl Fx {
             request.body(Body::from(body.to_owned())).unwrap(),
         )
         .await
+    }
+
+    /// A Checkout Session event about `order`, signed now.
+    async fn session_event(
+        &self,
+        id: &str,
+        event_type: &str,
+        order: &str,
+        payment_status: &str,
+        payment_intent: &str,
+        amount: i64,
+    ) -> Answer {
+        let session = FakeStripe::session(order, payment_status, payment_intent, amount, "KZT");
+        self.stripe_event(id, event_type, session).await
     }
 
     /// A Stripe event signed now with the tenant's endpoint secret.
@@ -954,18 +946,24 @@ async fn stripe_link_then_events_in_any_order_apply_once() {
         .await,
     );
     let succeeded = fx
-        .stripe_event(
+        .session_event(
             "evt_async_ok",
             "checkout.session.async_payment_succeeded",
-            FakeStripe::session(&other, "paid", "pi_2", FILTER, "KZT"),
+            &other,
+            "paid",
+            "pi_2",
+            FILTER,
         )
         .await;
     assert_eq!(succeeded.body["payment_status"], "paid");
     let late_completed = fx
-        .stripe_event(
+        .session_event(
             "evt_completed_2",
             "checkout.session.completed",
-            FakeStripe::session(&other, "unpaid", "pi_2", FILTER, "KZT"),
+            &other,
+            "unpaid",
+            "pi_2",
+            FILTER,
         )
         .await;
     assert_eq!(
@@ -982,31 +980,35 @@ async fn stripe_link_then_events_in_any_order_apply_once() {
         )
         .await,
     );
-    let pending = fx
-        .stripe_event(
+    // Unpaid at completion (a bank transfer), then failed, then paid by a new attempt.
+    for (event_id, event_type, status, intent, expected) in [
+        (
             "evt_unpaid_3",
             "checkout.session.completed",
-            FakeStripe::session(&third, "unpaid", "pi_3", 3 * FILTER, "KZT"),
-        )
-        .await;
-    assert_eq!(pending.body["payment_status"], "pending");
-    let failed = fx
-        .stripe_event(
+            "unpaid",
+            "pi_3",
+            "pending",
+        ),
+        (
             "evt_failed_3",
             "checkout.session.async_payment_failed",
-            FakeStripe::session(&third, "unpaid", "pi_3", 3 * FILTER, "KZT"),
-        )
-        .await;
-    assert_eq!(failed.body["payment_status"], "failed");
-    // A failed order may be paid with a new attempt.
-    let retried = fx
-        .stripe_event(
+            "unpaid",
+            "pi_3",
+            "failed",
+        ),
+        (
             "evt_ok_3",
             "checkout.session.completed",
-            FakeStripe::session(&third, "paid", "pi_3b", 3 * FILTER, "KZT"),
-        )
-        .await;
-    assert_eq!(retried.body["payment_status"], "paid");
+            "paid",
+            "pi_3b",
+            "paid",
+        ),
+    ] {
+        let answer = fx
+            .session_event(event_id, event_type, &third, status, intent, 3 * FILTER)
+            .await;
+        assert_eq!(answer.body["payment_status"], expected, "{event_id}");
+    }
     let counters = fx.counters().await;
     assert_eq!(counters.get(&metric::orders_paid_by("stripe")), Some(&3));
     assert_eq!(counters.get(metric::ORDERS_PAYMENT_FAILED), Some(&1));
@@ -1188,10 +1190,13 @@ async fn partial_and_full_refunds_go_through_stripe_and_take_the_cashback_back()
         .await,
     );
     let total = 2 * PUMP;
-    fx.stripe_event(
+    fx.session_event(
         "evt_paid",
         "checkout.session.completed",
-        FakeStripe::session(&id, "paid", "pi_r", total, "KZT"),
+        &id,
+        "paid",
+        "pi_r",
+        total,
     )
     .await;
     fx.drain().await;

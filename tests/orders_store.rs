@@ -64,17 +64,10 @@ async fn place(
     let change = draft(tenant, id, contact, now_ms)
         .place(now_ms, 3_600_000, "manager:k")
         .unwrap();
-    let plan = Transition {
-        tenant,
-        timezone: "UTC",
-        before: None,
-        change: &change,
-        counters: domain::placed_counters(),
-        payment: None,
-        event: None,
-    }
-    .plan();
-    store.commit(&plan).await.unwrap();
+    store
+        .commit(&domain::placement(tenant, "UTC", &change))
+        .await
+        .unwrap();
     change.order
 }
 

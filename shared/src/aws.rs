@@ -128,6 +128,21 @@ impl AwsClients {
     }
 }
 
+impl AwsClients {
+    /// What the shared API extractors need, on the table: the tenant directory (cached),
+    /// API keys and the per-key rate limiter.
+    pub fn api_deps(&self, table: &str) -> crate::api::ApiDeps {
+        crate::api::ApiDeps {
+            tenants: Arc::new(DynamoTenantDirectory::new(self.dynamo.clone(), table)),
+            keys: Arc::new(crate::apikey::ApiKeyStore::new(self.dynamo.clone(), table)),
+            limiter: Arc::new(crate::ratelimit::RateLimiter::new(
+                self.dynamo.clone(),
+                table,
+            )),
+        }
+    }
+}
+
 /// Tenant configs from the table, cached per warm instance (positive and negative).
 pub struct DynamoTenantDirectory {
     client: aws_sdk_dynamodb::Client,
@@ -413,23 +428,17 @@ impl MessageStore for DynamoMessageStore {
         contact: &str,
         limit: i32,
     ) -> Result<Vec<MessageItem>, StoreError> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-            .expression_attribute_values(":pk", s(keys::contact_pk(tenant, contact)))
-            .expression_attribute_values(":prefix", s(keys::MESSAGE_SK_PREFIX))
-            .scan_index_forward(false)
-            .limit(limit)
-            .send()
-            .await
-            .map_err(|e| store_err("query messages", e))?;
-        out.items
-            .unwrap_or_default()
-            .into_iter()
-            .map(from_item)
-            .collect()
+        crate::dynamo::query_newest(
+            &self.client,
+            &self.table,
+            &keys::contact_pk(tenant, contact),
+            keys::MESSAGE_SK_PREFIX,
+            limit,
+        )
+        .await?
+        .into_iter()
+        .map(from_item)
+        .collect()
     }
 }
 

@@ -1016,38 +1016,25 @@ mod tests {
     }
 
     fn placed(total: i64) -> Order {
-        Order {
-            tenant: TenantId::parse("acme").unwrap(),
-            order_id: "o1".into(),
-            contact: "tg-1".into(),
-            channel: Channel::Telegram,
-            reply_to: "1".into(),
-            language: None,
+        let request = OrderRequest {
+            order_id: None,
+            customer: Customer {
+                contact: "tg-1".into(),
+                channel: Channel::Telegram,
+                reply_to: "1".into(),
+                language: None,
+            },
+            items: Vec::new(),
             source: OrderSource::Agent,
-            lines: Vec::new(),
-            currency: "KZT".into(),
-            subtotal_minor: total,
-            discount_points: 0,
-            total_minor: total,
-            status: OrderStatus::Draft,
-            payment_status: PaymentStatus::Unpaid,
-            fulfillment_status: FulfillmentStatus::Unfulfilled,
-            paid_minor: 0,
-            refunded_minor: 0,
-            provider: None,
-            payment_ref: None,
-            payment_mismatch: false,
-            payments: Vec::new(),
+            actor: "agent".into(),
+            catalog_version: None,
             delivery: None,
-            created_ms: 0,
-            updated_ms: 0,
-            expires_at_ms: None,
-            paid_ms: None,
-            revision: 0,
-        }
-        .place(1_000, 86_400_000, "agent")
-        .unwrap()
-        .order
+        };
+        let tenant = TenantId::parse("acme").unwrap();
+        Order::draft(tenant, "o1".into(), &request, Vec::new(), total, "KZT", 0)
+            .place(1_000, 86_400_000, "agent")
+            .unwrap()
+            .order
     }
 
     fn pay(amount: i64, reference: &str) -> Payment {

@@ -1,19 +1,12 @@
 //! A fake Kaspi Pay QR API (v01): payment links, scripted statuses, returns; and the
 //! signed notifications an aggregator pushes.
 
-use crate::fake::Recorded;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
-use axum::Router;
+use crate::fake::{Fake, Recorded, Scripted};
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 
-#[derive(Default)]
-struct Inner {
-    requests: Vec<Recorded>,
+/// What the fake remembers between requests.
+pub struct KaspiState {
     next: u64,
     /// QrPaymentId → status answered (default `Wait`).
     statuses: HashMap<String, Value>,
@@ -21,104 +14,84 @@ struct Inner {
     expire_in_s: i64,
 }
 
-#[derive(Clone)]
-pub struct FakeKaspi {
-    pub base_url: String,
-    inner: Arc<Mutex<Inner>>,
+fn kaspi(status: u16, code: i64, data: Value) -> Scripted {
+    Scripted::json(
+        status,
+        json!({"StatusCode": code, "Message": "", "Data": data}),
+    )
 }
 
-async fn handle(
-    State(inner): State<Arc<Mutex<Inner>>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let mut inner = inner.lock().unwrap();
-    inner.requests.push(Recorded {
-        method,
-        path: uri.path().to_owned(),
-        headers: headers.clone(),
-        body: body.clone(),
-    });
-    if headers.get("x-auth-token").is_none() {
-        return (
-            StatusCode::UNAUTHORIZED,
-            axum::Json(json!({"StatusCode": -1, "Message": "no token"})),
-        )
-            .into_response();
+fn answer(state: &mut KaspiState, request: &Recorded) -> Scripted {
+    if request.headers.get("x-auth-token").is_none() {
+        return kaspi(401, -1, Value::Null);
     }
-    let path = uri.path();
+    let path = request.path.as_str();
     let data = if path == "/v01/qr/create-link" {
-        inner.next += 1;
-        let id = 900_000 + inner.next;
+        state.next += 1;
+        let id = 900_000 + state.next;
         let expires =
-            jiff::Timestamp::now() + jiff::SignedDuration::from_secs(inner.expire_in_s.max(1));
+            jiff::Timestamp::now() + jiff::SignedDuration::from_secs(state.expire_in_s.max(1));
         json!({
             "QrPaymentId": id,
             "PaymentLink": format!("https://pay.kaspi.kz/pay/{id}"),
             "ExpireDate": expires.to_string(),
             "PaymentMethods": ["Gold", "Red", "Loan"],
-            "QrPaymentBehaviorOptions": {"StatusPollingInterval": inner.poll_interval_s, "LinkActivationWaitTimeout": 180},
+            "QrPaymentBehaviorOptions": {"StatusPollingInterval": state.poll_interval_s, "LinkActivationWaitTimeout": 180},
         })
     } else if let Some(id) = path.strip_prefix("/v01/payment/status/") {
-        inner
+        state
             .statuses
             .get(id)
             .cloned()
             .unwrap_or_else(|| json!({"Status": "Wait"}))
     } else if path == "/v01/payment/return" {
-        inner.next += 1;
-        json!({"ReturnOperationId": inner.next})
+        state.next += 1;
+        json!({"ReturnOperationId": state.next})
     } else {
-        return (
-            StatusCode::NOT_FOUND,
-            axum::Json(json!({"StatusCode": -1, "Message": "no such route"})),
-        )
-            .into_response();
+        return kaspi(404, -1, Value::Null);
     };
-    axum::Json(json!({"StatusCode": 0, "Message": "", "Data": data})).into_response()
+    kaspi(200, 0, data)
+}
+
+/// The fake Kaspi Pay QR API.
+#[derive(Clone)]
+pub struct FakeKaspi {
+    pub base_url: String,
+    fake: Fake<KaspiState>,
 }
 
 impl FakeKaspi {
     pub async fn start() -> Self {
-        let inner = Arc::new(Mutex::new(Inner {
+        let state = KaspiState {
+            next: 0,
+            statuses: HashMap::new(),
             poll_interval_s: 5,
             expire_in_s: 300,
-            ..Default::default()
-        }));
-        let app = Router::new().fallback(handle).with_state(inner.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            axum::serve(listener, app).await.ok();
-        });
+        };
+        let fake = Fake::start(state, answer).await;
         Self {
-            base_url: format!("http://{addr}"),
-            inner,
+            base_url: fake.base_url.clone(),
+            fake,
         }
     }
 
     pub fn requests(&self) -> Vec<Recorded> {
-        self.inner.lock().unwrap().requests.clone()
+        self.fake.requests()
     }
 
     /// What `payment/status/{id}` answers from now on (`{"Status": "Processed", …}`).
     pub fn set_status(&self, qr_payment_id: &str, data: Value) {
-        self.inner
-            .lock()
-            .unwrap()
-            .statuses
-            .insert(qr_payment_id.to_owned(), data);
+        self.fake
+            .state(|s| s.statuses.insert(qr_payment_id.to_owned(), data));
     }
 
     pub fn set_poll_interval(&self, seconds: u64) {
-        self.inner.lock().unwrap().poll_interval_s = seconds;
+        self.fake.state(|s| s.poll_interval_s = seconds);
     }
 
     /// Links created from now on expire after `seconds`.
     pub fn set_link_lifetime(&self, seconds: i64) {
-        self.inner.lock().unwrap().expire_in_s = seconds;
+        self.fake.state(|s| s.expire_in_s = seconds);
     }
 
     /// An aggregator's notification body and its `X-Kaspi-Signature`.

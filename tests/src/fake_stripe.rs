@@ -3,18 +3,11 @@
 //! `Stripe-Signature` (stripe-python `generate_header`: `"t=%d,v1=%s"`, the signature
 //! the hex HMAC-SHA256 of `"%d.%s" % (t, payload)` under the endpoint secret).
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
-use axum::Router;
+use crate::fake::{Fake, Recorded, Scripted};
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-
-use crate::fake::Recorded;
 
 /// `Stripe-Signature` for `payload` signed at `t` with `secret`.
 pub fn signature_header(secret: &str, t: i64, payload: &str) -> String {
@@ -37,20 +30,14 @@ pub fn rotation_header(new_secret: &str, old_secret: &str, t: i64, payload: &str
     )
 }
 
+/// What the fake remembers between requests.
 #[derive(Default)]
-struct Inner {
-    requests: Vec<Recorded>,
+pub struct StripeState {
     /// Idempotency-Key → the answer given.
     answers: HashMap<String, Value>,
     next: u32,
-    /// Answered instead, once, to the next POST (status, body).
-    fail_next: Option<(u16, Value)>,
-}
-
-#[derive(Clone)]
-pub struct FakeStripe {
-    pub base_url: String,
-    inner: Arc<Mutex<Inner>>,
+    /// Answered instead, once, to the next request.
+    fail_next: Option<Scripted>,
 }
 
 fn form(body: &[u8]) -> HashMap<String, String> {
@@ -60,35 +47,23 @@ fn form(body: &[u8]) -> HashMap<String, String> {
         .collect()
 }
 
-async fn handle(
-    State(inner): State<Arc<Mutex<Inner>>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let mut inner = inner.lock().unwrap();
-    inner.requests.push(Recorded {
-        method: method.clone(),
-        path: uri.path().to_owned(),
-        headers: headers.clone(),
-        body: body.clone(),
-    });
-    if let Some((status, body)) = inner.fail_next.take() {
-        return (StatusCode::from_u16(status).unwrap(), axum::Json(body)).into_response();
+fn answer(state: &mut StripeState, request: &Recorded) -> Scripted {
+    if let Some(failure) = state.fail_next.take() {
+        return failure;
     }
-    let key = headers
+    let key = request
+        .headers
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    if let Some(answer) = inner.answers.get(&key) {
-        return axum::Json(answer.clone()).into_response();
+    if let Some(answer) = state.answers.get(&key) {
+        return Scripted::json(200, answer.clone());
     }
-    let fields = form(&body);
-    inner.next += 1;
-    let n = inner.next;
-    let answer = match uri.path() {
+    let fields = form(&request.body);
+    state.next += 1;
+    let n = state.next;
+    let answer = match request.path.as_str() {
         "/v1/checkout/sessions" => json!({
             "id": format!("cs_test_{n}"),
             "object": "checkout.session",
@@ -103,37 +78,32 @@ async fn handle(
             "payment_intent": fields.get("payment_intent"),
             "amount": fields.get("amount").and_then(|a| a.parse::<i64>().ok()),
         }),
-        _ => {
-            return (
-                StatusCode::NOT_FOUND,
-                axum::Json(json!({"error": {"message": "no such route"}})),
-            )
-                .into_response()
-        }
+        _ => return Scripted::json(404, json!({"error": {"message": "no such route"}})),
     };
     if !key.is_empty() {
-        inner.answers.insert(key, answer.clone());
+        state.answers.insert(key, answer.clone());
     }
-    axum::Json(answer).into_response()
+    Scripted::json(200, answer)
+}
+
+/// The fake Stripe API.
+#[derive(Clone)]
+pub struct FakeStripe {
+    pub base_url: String,
+    fake: Fake<StripeState>,
 }
 
 impl FakeStripe {
     pub async fn start() -> Self {
-        let inner = Arc::new(Mutex::new(Inner::default()));
-        let app = Router::new().fallback(handle).with_state(inner.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            axum::serve(listener, app).await.ok();
-        });
+        let fake = Fake::start(StripeState::default(), answer).await;
         Self {
-            base_url: format!("http://{addr}"),
-            inner,
+            base_url: fake.base_url.clone(),
+            fake,
         }
     }
 
     pub fn requests(&self) -> Vec<Recorded> {
-        self.inner.lock().unwrap().requests.clone()
+        self.fake.requests()
     }
 
     /// The form fields of every request to `path`.
@@ -146,7 +116,8 @@ impl FakeStripe {
     }
 
     pub fn fail_next(&self, status: u16, body: Value) {
-        self.inner.lock().unwrap().fail_next = Some((status, body));
+        self.fake
+            .state(|s| s.fail_next = Some(Scripted::json(status, body)));
     }
 
     /// An event as Stripe delivers it (`data.object` is the object it is about).

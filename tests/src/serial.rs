@@ -22,16 +22,12 @@ struct ProxyState {
 
 /// A loopback proxy to moto that admits one request at a time (see the module docs).
 pub async fn serial_proxy(upstream: String) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     let state = Arc::new(ProxyState {
         http: reqwest::Client::new(),
         upstream: upstream.trim_end_matches('/').to_owned(),
         turn: tokio::sync::Mutex::new(()),
     });
-    let app = Router::new().fallback(forward).with_state(state);
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}")
+    crate::fake::serve(Router::new().fallback(forward).with_state(state)).await
 }
 
 async fn forward(

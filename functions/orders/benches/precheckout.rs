@@ -7,7 +7,7 @@
 //! (or `make bench SECTIONS=orders`). Prints p50/p99/max over 2,000 answers and the AWS
 //! calls per answer. It provisions its own stage from `template.yaml`.
 
-use orders::domain::{self, Transition};
+use orders::domain;
 use orders::dynamo::DynamoOrders;
 use orders::providers::telegram::{parse_update, PaymentUpdate};
 use orders::store::OrderStore;
@@ -95,18 +95,7 @@ async fn main() {
     .place(now, 86_400_000, "bench")
     .unwrap();
     store
-        .commit(
-            &Transition {
-                tenant: &tenant,
-                timezone: "UTC",
-                before: None,
-                change: &change,
-                counters: domain::placed_counters(),
-                payment: None,
-                event: None,
-            }
-            .plan(),
-        )
+        .commit(&domain::placement(&tenant, "UTC", &change))
         .await
         .expect("order");
 

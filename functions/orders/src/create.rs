@@ -8,7 +8,7 @@
 //! A caller that retries with the same `order_id` gets the order it made.
 
 use crate::catalog::{PriceBook, PriceError};
-use crate::domain::{self, Conflict, Transition};
+use crate::domain::{self, Conflict};
 use crate::store::OrderStore;
 use sauda_shared::message::Channel;
 use sauda_shared::order::{self, CatalogPrice, LineRequest, Order, OrderError, OrderRequest};
@@ -187,16 +187,7 @@ pub async fn create_order(
         now_ms,
     );
     let change = draft.place(now_ms, config.orders.expiry_ms(), &request.actor)?;
-    let plan = Transition {
-        tenant: &config.tenant,
-        timezone: &config.timezone,
-        before: None,
-        change: &change,
-        counters: domain::placed_counters(),
-        payment: None,
-        event: None,
-    }
-    .plan();
+    let plan = domain::placement(&config.tenant, &config.timezone, &change);
     for attempt in 1..=3 {
         match store.commit(&plan).await {
             Ok(()) => {
@@ -236,22 +227,13 @@ fn same_customer(existing: Order, request: &OrderRequest) -> Result<Created, Cre
 #[cfg(test)]
 mod tests {
     use super::*;
-    use agent_reply::catalog::{Availability, CatalogItem};
+    use agent_reply::catalog::CatalogItem;
 
     fn item(sku: &str, price: Option<i64>, currency: Option<&str>) -> CatalogItem {
         CatalogItem {
-            sku: sku.into(),
-            name: format!("Item {sku}"),
-            name_en: None,
             price_minor: price,
             currency: currency.map(Into::into),
-            availability: Availability::InStock,
-            quantity: None,
-            url: None,
-            photo_url: None,
-            category: None,
-            brand: None,
-            description: None,
+            ..CatalogItem::new(sku, format!("Item {sku}"))
         }
     }
 

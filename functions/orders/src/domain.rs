@@ -297,6 +297,20 @@ impl Transition<'_> {
     }
 }
 
+/// The transaction that writes a new, placed order (`change` from `Order::place`).
+pub fn placement(tenant: &TenantId, timezone: &str, change: &Change) -> WritePlan<Conflict> {
+    Transition {
+        tenant,
+        timezone,
+        before: None,
+        change,
+        counters: placed_counters(),
+        payment: None,
+        event: None,
+    }
+    .plan()
+}
+
 /// A ledger item for `order`'s partition.
 #[allow(clippy::too_many_arguments)]
 pub fn payment_record(

@@ -112,27 +112,13 @@ impl OrderStore for DynamoOrders {
             }
             Some(_) => return Err(StoreError::Rejected("not a listing position".into())),
         };
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name("GSI1")
-            .key_condition_expression("GSI1PK = :pk")
-            .expression_attribute_values(":pk", s(gsi_pk))
-            .scan_index_forward(false)
-            .limit(limit)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(|e| store_err("list orders", e))?;
-        let next = out
-            .last_evaluated_key
+        let (items, last) =
+            dynamo::query_gsi1_page(&self.client, &self.table, &gsi_pk, start, limit).await?;
+        let next = last
             .as_ref()
             .map(|k| item_s(k, "GSI1SK").to_owned())
             .filter(|p| !p.is_empty());
-        let orders = out
-            .items
-            .unwrap_or_default()
+        let orders = items
             .into_iter()
             .map(order_of)
             .collect::<Result<Vec<_>, _>>()?;
@@ -145,21 +131,15 @@ impl OrderStore for DynamoOrders {
         contact: &str,
         limit: i32,
     ) -> Result<Vec<Order>, StoreError> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-            .expression_attribute_values(":pk", s(keys::contact_pk(tenant, contact)))
-            .expression_attribute_values(":prefix", s(keys::CONTACT_ORDER_SK_PREFIX))
-            .scan_index_forward(false)
-            .limit(limit)
-            .send()
-            .await
-            .map_err(|e| store_err("list a contact's orders", e))?;
-        let ids: Vec<String> = out
-            .items
-            .unwrap_or_default()
+        let pointers = dynamo::query_newest(
+            &self.client,
+            &self.table,
+            &keys::contact_pk(tenant, contact),
+            keys::CONTACT_ORDER_SK_PREFIX,
+            limit,
+        )
+        .await?;
+        let ids: Vec<String> = pointers
             .iter()
             .map(|i| item_s(i, "order_id").to_owned())
             .collect();

@@ -104,9 +104,7 @@ pub async fn run(
     effect: &PaymentEffect,
 ) -> Result<(), EffectError> {
     let order = deps
-        .payments
-        .store
-        .get(&config.tenant, order_id)
+        .order(&config.tenant, order_id)
         .await
         .map_err(transient)?
         .ok_or_else(|| EffectError::Poison(format!("order {order_id} does not exist")))?;

@@ -19,7 +19,7 @@ use sauda_shared::outbox::{self, Author, Body, Button, CustomerMessage, OutsideW
 use sauda_shared::plan::PlanError;
 use sauda_shared::ports::StoreError;
 use sauda_shared::retry::Backoff;
-use sauda_shared::secrets::{Secret, TenantSecrets};
+use sauda_shared::secrets::Secret;
 use sauda_shared::tenant::TenantConfig;
 
 #[derive(Debug, thiserror::Error)]
@@ -210,12 +210,10 @@ pub async fn send_invoice(
     let now_ms = deps.now_ms();
     order.payable_at(now_ms)?;
     let provider = choose(config, &order, requested)?;
-    let secrets: std::sync::Arc<TenantSecrets> = deps
-        .secrets
+    let secrets = deps
         .tenant_secrets(tenant)
         .await
-        .map_err(|e| InvoiceError::Unavailable(e.to_string()))?
-        .unwrap_or_default();
+        .map_err(|e| InvoiceError::Unavailable(e.to_string()))?;
     let lang = customer_lang(config, &order);
     let mut url = None;
     match provider {

@@ -36,14 +36,10 @@ pub use create::create_order;
 use agent_reply::catalog::{CatalogCache, CatalogStore};
 use providers::{kaspi::KaspiApi, stripe::StripeApi};
 use sauda_shared::api::{ApiDeps, HasApi};
-use sauda_shared::apikey::ApiKeyStore;
-use sauda_shared::aws::{
-    AwsClients, DynamoTenantDirectory, SecretsManagerSource, SqsQueue, SqsQueueControl,
-};
+use sauda_shared::aws::{AwsClients, SecretsManagerSource, SqsQueue, SqsQueueControl};
 use sauda_shared::config::{optional, parse_or, required, ConfigError, CoreConfig};
 use sauda_shared::consumer::QueueControl;
 use sauda_shared::ports::{MessageQueue, SecretSource};
-use sauda_shared::ratelimit::RateLimiter;
 use sauda_shared::registry::{DynamoTenantRegistry, TenantRegistry};
 use sauda_shared::stats::DynamoCounters;
 use sauda_shared::telegram_api::TelegramApi;
@@ -148,11 +144,7 @@ impl Deps {
             }) as Arc<dyn catalog::PriceBook>
         });
         Self {
-            api: ApiDeps {
-                tenants: Arc::new(DynamoTenantDirectory::new(clients.dynamo.clone(), table)),
-                keys: Arc::new(ApiKeyStore::new(clients.dynamo.clone(), table)),
-                limiter: Arc::new(RateLimiter::new(clients.dynamo.clone(), table)),
-            },
+            api: clients.api_deps(table),
             secrets: Arc::new(SecretsManagerSource::new(
                 clients.secrets.clone(),
                 &config.core.stage,
@@ -172,5 +164,26 @@ impl Deps {
 
     pub fn now_ms(&self) -> i64 {
         self.payments.now_ms()
+    }
+
+    /// An order, read consistently.
+    pub async fn order(
+        &self,
+        tenant: &sauda_shared::TenantId,
+        order_id: &str,
+    ) -> Result<Option<sauda_shared::order::Order>, sauda_shared::ports::StoreError> {
+        self.payments.store.get(tenant, order_id).await
+    }
+
+    /// The tenant's provider credentials (cached); none stored reads as empty.
+    pub async fn tenant_secrets(
+        &self,
+        tenant: &sauda_shared::TenantId,
+    ) -> Result<Arc<sauda_shared::secrets::TenantSecrets>, sauda_shared::ports::SecretError> {
+        Ok(self
+            .secrets
+            .tenant_secrets(tenant)
+            .await?
+            .unwrap_or_default())
     }
 }

@@ -6,12 +6,10 @@
 //! has been refunded of it in total, so whichever comes second changes nothing.
 
 use crate::confirm::{ConfirmError, Incoming, Outcome, PaymentEvent};
-use crate::invoice::InvoiceError;
 use crate::providers::kaspi::Merchant;
 use crate::providers::{telegram, ProviderError};
 use crate::Deps;
 use sauda_shared::order::{OrderError, Provider};
-use sauda_shared::secrets::TenantSecrets;
 use sauda_shared::tenant::TenantConfig;
 
 #[derive(Debug, thiserror::Error)]
@@ -65,9 +63,7 @@ pub async fn refund(
 ) -> Result<(Outcome, Route), RefundError> {
     let tenant = &config.tenant;
     let order = deps
-        .payments
-        .store
-        .get(tenant, order_id)
+        .order(tenant, order_id)
         .await
         .map_err(|e| RefundError::Unavailable(e.to_string()))?
         .ok_or(RefundError::NotFound)?;
@@ -84,12 +80,10 @@ pub async fn refund(
     )?;
     let amount = checked.amount_minor;
     let cumulative = part.refunded_minor + amount;
-    let secrets: std::sync::Arc<TenantSecrets> = deps
-        .secrets
+    let secrets = deps
         .tenant_secrets(tenant)
         .await
-        .map_err(|e| RefundError::Unavailable(e.to_string()))?
-        .unwrap_or_default();
+        .map_err(|e| RefundError::Unavailable(e.to_string()))?;
     let route = match part.provider {
         Provider::Stripe => {
             let key = secret(
@@ -161,10 +155,4 @@ pub async fn refund(
         )
         .await?;
     Ok((outcome, route))
-}
-
-impl From<InvoiceError> for RefundError {
-    fn from(e: InvoiceError) -> Self {
-        RefundError::Unavailable(e.to_string())
-    }
 }

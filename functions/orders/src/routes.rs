@@ -486,9 +486,7 @@ async fn refund_route(
         Route::Manual => "manual",
     });
     let order = deps
-        .payments
-        .store
-        .get(caller.tenant(), &order_id)
+        .order(caller.tenant(), &order_id)
         .await
         .map_err(store_failure)?
         .ok_or_else(not_found)?;

@@ -91,35 +91,26 @@ pub fn answer(outcome: &Outcome) -> Result<Value, ApiError> {
     Ok(body)
 }
 
-async fn apply(
+/// A verified payment event about one order (Telegram's `successful_payment` and
+/// `refunded_payment`, a Kaspi aggregator's notification, a Stripe event with its id
+/// to deduplicate on), through the one confirmation.
+pub async fn payment_event(
     payments: &Payments,
     config: &TenantConfig,
-    incoming: Incoming,
+    order_id: String,
+    event: PaymentEvent,
+    provider_event: Option<ProviderEvent>,
 ) -> Result<Value, ApiError> {
+    let incoming = Incoming {
+        order_id,
+        event,
+        provider_event,
+    };
     let outcome = payments
         .apply(config, &incoming)
         .await
         .map_err(|e| confirm_failure(&config.tenant, e))?;
     answer(&outcome)
-}
-
-/// A Telegram `successful_payment` or `refunded_payment`.
-pub async fn telegram_payment(
-    payments: &Payments,
-    config: &TenantConfig,
-    order_id: String,
-    event: PaymentEvent,
-) -> Result<Value, ApiError> {
-    apply(
-        payments,
-        config,
-        Incoming {
-            order_id,
-            event,
-            provider_event: None,
-        },
-    )
-    .await
 }
 
 /// A verified Stripe event.
@@ -170,33 +161,5 @@ pub async fn stripe_event(
             )
         }
     };
-    apply(
-        payments,
-        config,
-        Incoming {
-            order_id,
-            event,
-            provider_event: mark,
-        },
-    )
-    .await
-}
-
-/// A verified Kaspi notification.
-pub async fn kaspi_notification(
-    payments: &Payments,
-    config: &TenantConfig,
-    order_id: String,
-    event: PaymentEvent,
-) -> Result<Value, ApiError> {
-    apply(
-        payments,
-        config,
-        Incoming {
-            order_id,
-            event,
-            provider_event: None,
-        },
-    )
-    .await
+    payment_event(payments, config, order_id, event, mark).await
 }

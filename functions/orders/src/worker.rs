@@ -35,27 +35,32 @@ const CONCURRENCY: usize = 8;
 /// Expiry pointers read per tenant and run (the rest wait for the next hour).
 const SWEEP_PAGE: i32 = 200;
 
+/// What invokes the worker: the schedule (`{"kind":"expiry_sweep"}`) or the queue.
 #[derive(Deserialize)]
-struct ScheduleInput {
-    kind: String,
+#[serde(untagged)]
+enum Trigger {
+    Schedule { kind: ScheduleKind },
+    Queue(SqsEvent),
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum ScheduleKind {
+    ExpirySweep,
 }
 
 pub async fn handle(
     deps: &Deps,
     event: LambdaEvent<Value>,
 ) -> Result<Value, lambda_runtime::Error> {
-    let payload = event.payload;
-    if payload.get("Records").is_some() {
-        let sqs: SqsEvent = serde_json::from_value(payload)?;
-        return Ok(serde_json::to_value(handle_sqs(deps, sqs).await)?);
-    }
-    match serde_json::from_value::<ScheduleInput>(payload) {
-        Ok(input) if input.kind == "expiry_sweep" => {
-            let report = sweep(deps, deps.now_ms()).await?;
-            Ok(serde_json::to_value(report)?)
-        }
-        _ => Err("payments-worker takes SQS events or {\"kind\":\"expiry_sweep\"}".into()),
-    }
+    let trigger = serde_json::from_value::<Trigger>(event.payload)
+        .map_err(|_| "payments-worker takes SQS events or {\"kind\":\"expiry_sweep\"}")?;
+    Ok(match trigger {
+        Trigger::Schedule {
+            kind: ScheduleKind::ExpirySweep,
+        } => serde_json::to_value(sweep(deps, deps.now_ms()).await?)?,
+        Trigger::Queue(sqs) => serde_json::to_value(handle_sqs(deps, sqs).await)?,
+    })
 }
 
 pub async fn handle_sqs(deps: &Deps, event: SqsEvent) -> SqsBatchResponse {
@@ -177,21 +182,14 @@ async fn kaspi_poll(
 ) -> Result<(), JobFailure> {
     let tenant = &config.tenant;
     let order = deps
-        .payments
-        .store
-        .get(tenant, order_id)
+        .order(tenant, order_id)
         .await
         .map_err(transient)?
         .ok_or_else(|| JobFailure::Poison(format!("order {order_id} does not exist")))?;
     if !order.awaits_payment() {
         return Ok(()); // paid (a pushed notification won), canceled or expired
     }
-    let secrets = deps
-        .secrets
-        .tenant_secrets(tenant)
-        .await
-        .map_err(transient)?
-        .unwrap_or_default();
+    let secrets = deps.tenant_secrets(tenant).await.map_err(transient)?;
     let (Some(api_key), Some(device_token)) = (&secrets.kaspi_api_key, &secrets.kaspi_merchant_id)
     else {
         return Err(JobFailure::Poison("Kaspi is not configured".into()));
@@ -324,4 +322,26 @@ async fn sweep_tenant(
         }
     }
     Ok((expired, skipped))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_schedule_and_the_queue_are_told_apart() {
+        let sweep = serde_json::json!({"kind": "expiry_sweep"});
+        assert!(matches!(
+            serde_json::from_value::<Trigger>(sweep),
+            Ok(Trigger::Schedule { .. })
+        ));
+        let sqs = serde_json::json!({"Records": []});
+        assert!(matches!(
+            serde_json::from_value::<Trigger>(sqs),
+            Ok(Trigger::Queue(_))
+        ));
+        for other in [serde_json::json!({"kind": "sweep"}), serde_json::json!({})] {
+            assert!(serde_json::from_value::<Trigger>(other).is_err());
+        }
+    }
 }

@@ -21,6 +21,11 @@ use std::sync::Arc;
 
 type Reply = Result<Json<Value>, ApiError>;
 
+/// A signature header as text (an unreadable one is empty, so it fails to match).
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).map(|v| v.to_str().unwrap_or_default())
+}
+
 fn now_s(deps: &Deps) -> i64 {
     deps.payments.now_ms() / 1000
 }
@@ -47,7 +52,7 @@ pub async fn telegram_update(
             Ok(Some(answer))
         }
         Some(PaymentUpdate::Event { order_id, event }) => {
-            webhooks::telegram_payment(&deps.payments, config, order_id, event)
+            webhooks::payment_event(&deps.payments, config, order_id, event, None)
                 .await
                 .map(Some)
         }
@@ -64,9 +69,7 @@ pub async fn stripe(
 ) -> Reply {
     within_limit(body.len())?;
     let tenant = &config.tenant;
-    let header = headers
-        .get(stripe::SIGNATURE_HEADER)
-        .map(|v| v.to_str().unwrap_or_default());
+    let header = header(&headers, stripe::SIGNATURE_HEADER);
     let now = now_s(&deps);
     verified(&deps, tenant, "stripe", |secrets| {
         let current = configured(&secrets.stripe_webhook_secret, "stripe")?;
@@ -111,9 +114,7 @@ pub async fn kaspi(
 ) -> Reply {
     within_limit(body.len())?;
     let tenant = &config.tenant;
-    let header = headers
-        .get(kaspi::SIGNATURE_HEADER)
-        .map(|v| v.to_str().unwrap_or_default());
+    let header = header(&headers, kaspi::SIGNATURE_HEADER);
     verified(&deps, tenant, "kaspi", |secrets| {
         let secret = configured(&secrets.kaspi_webhook_secret, "kaspi")?;
         Ok(verify_kaspi(secret.expose(), &body, header))
@@ -127,7 +128,7 @@ pub async fn kaspi(
     if (now_s(&deps) - timestamp_s).abs() > kaspi::TIMESTAMP_TOLERANCE_S {
         return Err(rejected(tenant, "kaspi", SignatureError::Expired));
     }
-    webhooks::kaspi_notification(&deps.payments, &config, order_id, event)
+    webhooks::payment_event(&deps.payments, &config, order_id, event, None)
         .await
         .map(Json)
 }

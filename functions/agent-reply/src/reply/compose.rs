@@ -542,18 +542,9 @@ mod tests {
     #[tokio::test]
     async fn an_order_is_confirmed_with_catalog_prices_then_queued_once() {
         let item = CatalogItem {
-            sku: "GR-CR10-2".into(),
-            name: "Насос Grundfos CR 10-2".into(),
-            name_en: None,
             price_minor: Some(4_500_000),
             currency: Some("KZT".into()),
-            availability: crate::catalog::Availability::InStock,
-            quantity: None,
-            url: None,
-            photo_url: None,
-            category: None,
-            brand: None,
-            description: None,
+            ..CatalogItem::new("GR-CR10-2", "Насос Grundfos CR 10-2")
         };
         let mut w = World::new(ScriptedModel::answers(vec![
             // A price in the model's arguments is ignored: the catalog's is used.

@@ -83,28 +83,16 @@ pub fn minor_to_decimal(minor: i64) -> String {
 }
 
 /// A decimal amount (`123`, `123.4`, `123.45`, as a JSON number or string) in minor
-/// units; more than two decimals, a sign or anything else is refused.
+/// units. Strict: only digits and at most one point with one or two decimals (no
+/// sign, no grouping, no exponent); the arithmetic is the catalog's price reader's.
 pub fn decimal_to_minor(raw: &str) -> Option<i64> {
     let raw = raw.trim();
-    let (whole, fraction) = match raw.split_once('.') {
-        Some((_, "")) => return None,
-        Some((w, f)) => (w, f),
-        None => (raw, ""),
-    };
+    let (whole, fraction) = raw.split_once('.').unwrap_or((raw, "00"));
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    if !digits(whole) || whole.len() > 13 || fraction.len() > 2 {
-        return None;
-    }
-    if !fraction.is_empty() && !digits(fraction) {
-        return None;
-    }
-    let whole: i64 = whole.parse().ok()?;
-    let cents: i64 = match fraction.len() {
-        0 => 0,
-        1 => fraction.parse::<i64>().ok()? * 10,
-        _ => fraction.parse().ok()?,
-    };
-    whole.checked_mul(100)?.checked_add(cents)
+    let strict = digits(whole) && digits(fraction) && whole.len() <= 13 && fraction.len() <= 2;
+    strict
+        .then(|| agent_reply::catalog::import::parse_price(raw))
+        .flatten()
 }
 
 #[cfg(test)]
