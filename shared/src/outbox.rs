@@ -60,7 +60,10 @@ pub enum Body {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         buttons: Vec<Button>,
     },
-    /// An image by URL, with an optional caption.
+    /// An image by URL, with an optional caption. The URL may also name a photo the
+    /// tenant's Telegram bot received, as `telegram-file:{file_id}` ([`TELEGRAM_FILE`]):
+    /// Telegram sends it by id, WhatsApp gets it uploaded. The inbox API only accepts
+    /// https URLs, so only Sauda itself writes that form.
     Image {
         url: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -98,6 +101,9 @@ impl Body {
         }
     }
 }
+
+/// The URL scheme of a photo the tenant's Telegram bot received (see [`Body::Image`]).
+pub const TELEGRAM_FILE: &str = "telegram-file:";
 
 /// What to do when WhatsApp's 24-hour window has closed and the body is not a template.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
