@@ -2,6 +2,11 @@
 //!
 //! Each inbound message costs exactly one conditional PutItem (store + deduplicate) and
 //! one SQS SendMessage. Tenant config and secrets come from warm caches.
+//!
+//! A Telegram message from one of the tenant's managers' chats never reaches the agent:
+//! it is queued for the notifier (one SendMessage, nothing stored here), which relays a
+//! reply to a thread card to the customer. A failed WhatsApp delivery status is applied
+//! as before and also queued for the notifier, which tells the managers why.
 
 mod config;
 mod routes;
@@ -13,8 +18,9 @@ use sauda_shared::api::{ApiDeps, HasApi};
 use sauda_shared::apikey::ApiKeyStore;
 use sauda_shared::aws::{
     AwsClients, DynamoMessageStore, DynamoTenantDirectory, SecretsManagerSource, SqsJobQueue,
+    SqsQueue,
 };
-use sauda_shared::ports::{JobQueue, MessageStore, SecretSource};
+use sauda_shared::ports::{JobQueue, MessageQueue, MessageStore, SecretSource};
 use sauda_shared::ratelimit::RateLimiter;
 use std::sync::Arc;
 
@@ -26,6 +32,8 @@ pub struct Deps {
     pub secrets: Arc<dyn SecretSource>,
     pub store: Arc<dyn MessageStore>,
     pub queue: Arc<dyn JobQueue>,
+    /// The notifier's queue: managers' updates, failed deliveries.
+    pub notify: Arc<dyn MessageQueue>,
 }
 
 impl HasApi for Deps {
@@ -52,6 +60,7 @@ impl Deps {
                 clients.sqs.clone(),
                 &config.inbound_queue_url,
             )),
+            notify: Arc::new(SqsQueue::new(clients.sqs.clone(), &config.notify_queue_url)),
         }
     }
 }
