@@ -473,15 +473,15 @@ async fn upload_telegram_photo(
         .await
     {
         Ok(id) => Ok(Some(id)),
-        Err(e) => match whatsapp_failure(e)? {
-            why => {
-                warn!(
-                    reason = why.name(),
-                    "a photo could not be uploaded to WhatsApp"
-                );
-                Ok(None)
-            }
-        },
+        Err(e) => {
+            // Throttling and outages retry the record; a refusal is final.
+            let why = whatsapp_failure(e)?;
+            warn!(
+                reason = why.name(),
+                "a photo could not be uploaded to WhatsApp"
+            );
+            Ok(None)
+        }
     }
 }
 
