@@ -292,6 +292,20 @@ async fn issue(env: &TestEnv, tenant: &sauda_shared::TenantId, role: Role, label
         .to_owned()
 }
 
+/// A manager's update as the webhook queues it.
+fn relayed(tenant: &sauda_shared::TenantId, message_id: i64, text: &str) -> Envelope {
+    Envelope::manager_update(sauda_shared::inbox::ManagerUpdate {
+        tenant: tenant.clone(),
+        chat_id: MANAGER_CHAT,
+        message_id,
+        replying_to: Some(CARD_ID),
+        text: Some(text.into()),
+        photo_file_id: None,
+        sender_name: None,
+        at_ms: sauda_shared::now_ms(),
+    })
+}
+
 fn bodies(messages: Vec<aws_sdk_sqs::types::Message>) -> Vec<String> {
     messages.into_iter().filter_map(|m| m.body).collect()
 }
@@ -357,16 +371,7 @@ async fn handoff_then_the_manager_answers_from_telegram_and_resume_hands_back() 
     );
     // Redelivered: nobody gets anything twice.
     let sent_before = fx.telegram.requests().len();
-    let relay = Envelope::manager_update(sauda_shared::inbox::ManagerUpdate {
-        tenant: fx.t.id.clone(),
-        chat_id: MANAGER_CHAT,
-        message_id: 41,
-        replying_to: Some(CARD_ID),
-        text: Some("Здравствуйте! Это Айгерим, дам скидку 5%.".into()),
-        photo_file_id: None,
-        sender_name: None,
-        at_ms: sauda_shared::now_ms(),
-    });
+    let relay = relayed(&fx.t.id, 41, "Здравствуйте! Это Айгерим, дам скидку 5%.");
     let event = fx.env.sqs_event_on("NotifyQueue", &[relay.to_json()]);
     notifier::handle(&fx.notifier, lambda_event(event))
         .await
@@ -1053,16 +1058,7 @@ async fn other_tenants_and_non_managers_can_never_read_write_or_relay() {
 
     // B's bot: the same manager chat replying to A's card id finds no card of B's.
     let before = fx.sent_to(41).len();
-    let relay = Envelope::manager_update(sauda_shared::inbox::ManagerUpdate {
-        tenant: b.id.clone(),
-        chat_id: MANAGER_CHAT,
-        message_id: 9,
-        replying_to: Some(CARD_ID),
-        text: Some("в чужой разговор".into()),
-        photo_file_id: None,
-        sender_name: None,
-        at_ms: sauda_shared::now_ms(),
-    });
+    let relay = relayed(&b.id, 9, "в чужой разговор");
     let event = fx.env.sqs_event_on("NotifyQueue", &[relay.to_json()]);
     let response = notifier::handle(&fx.notifier, lambda_event(event))
         .await
@@ -1081,16 +1077,7 @@ async fn other_tenants_and_non_managers_can_never_read_write_or_relay() {
                 .contains("reply to their card")
     );
     // A forged envelope (tenant B carrying A's message) is poison, never sent.
-    let mut forged = Envelope::manager_update(sauda_shared::inbox::ManagerUpdate {
-        tenant: fx.t.id.clone(),
-        chat_id: MANAGER_CHAT,
-        message_id: 10,
-        replying_to: Some(CARD_ID),
-        text: Some("x".into()),
-        photo_file_id: None,
-        sender_name: None,
-        at_ms: 1,
-    });
+    let mut forged = relayed(&fx.t.id, 10, "x");
     forged.tenant = b.id.clone();
     assert!(Envelope::from_json(&forged.to_json()).is_err());
 }

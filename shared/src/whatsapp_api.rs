@@ -129,22 +129,13 @@ impl WhatsappApi {
             .send()
             .await
             .map_err(|e| WhatsappError::Unavailable(e.without_url().to_string()))?;
-        let status = response.status();
-        let bytes = crate::outbound::read_capped(response, MAX_RESPONSE_BYTES)
-            .await
-            .map_err(|e| WhatsappError::Unavailable(e.to_string()))?;
-        if status.is_success() {
-            let parsed: SendResponse = serde_json::from_slice(&bytes).map_err(|e| {
-                WhatsappError::Unavailable(format!("unexpected /messages answer: {e}"))
-            })?;
-            return parsed
-                .messages
-                .into_iter()
-                .next()
-                .map(|m| m.id)
-                .ok_or_else(|| WhatsappError::Unavailable("answer without a message id".into()));
-        }
-        Err(graph_error(status, &bytes))
+        let parsed: SendResponse = answer(response, "/messages").await?;
+        parsed
+            .messages
+            .into_iter()
+            .next()
+            .map(|m| m.id)
+            .ok_or_else(|| WhatsappError::Unavailable("answer without a message id".into()))
     }
 
     /// Uploads media (`POST /{phone_number_id}/media`, multipart); returns its id, which
@@ -177,20 +168,12 @@ impl WhatsappApi {
             .send()
             .await
             .map_err(|e| WhatsappError::Unavailable(e.without_url().to_string()))?;
-        let status = response.status();
-        let bytes = crate::outbound::read_capped(response, MAX_RESPONSE_BYTES)
-            .await
-            .map_err(|e| WhatsappError::Unavailable(e.to_string()))?;
-        if status.is_success() {
-            #[derive(Deserialize)]
-            struct Uploaded {
-                id: String,
-            }
-            return serde_json::from_slice::<Uploaded>(&bytes)
-                .map(|u| u.id)
-                .map_err(|e| WhatsappError::Unavailable(format!("unexpected /media answer: {e}")));
+        #[derive(Deserialize)]
+        struct Uploaded {
+            id: String,
         }
-        Err(graph_error(status, &bytes))
+        let uploaded: Uploaded = answer(response, "/media").await?;
+        Ok(uploaded.id)
     }
 
     /// Sends a text of any length as consecutive messages; returns their `wamid`s.
@@ -214,6 +197,22 @@ impl WhatsappApi {
         }
         Ok(sent)
     }
+}
+
+/// A Graph API answer read under a cap: the parsed success, or its error.
+async fn answer<T: serde::de::DeserializeOwned>(
+    response: reqwest::Response,
+    what: &str,
+) -> Result<T, WhatsappError> {
+    let status = response.status();
+    let bytes = crate::outbound::read_capped(response, MAX_RESPONSE_BYTES)
+        .await
+        .map_err(|e| WhatsappError::Unavailable(e.to_string()))?;
+    if !status.is_success() {
+        return Err(graph_error(status, &bytes));
+    }
+    serde_json::from_slice(&bytes)
+        .map_err(|e| WhatsappError::Unavailable(format!("unexpected {what} answer: {e}")))
 }
 
 /// The error of a Graph API answer, sorted into retry-later and refused-for-good.

@@ -11,7 +11,7 @@
 
 use crate::cards::{self, NotSent};
 use crate::store::{AlreadyRecorded, Finished};
-use crate::Deps;
+use crate::{transient, Deps};
 use sauda_shared::consumer::JobFailure;
 use sauda_shared::contact::ContactProfile;
 use sauda_shared::inbox::{self, Activity, Said};
@@ -55,10 +55,6 @@ pub struct Relay {
     pub name: String,
 }
 
-fn transient(what: &str, e: impl std::fmt::Display) -> JobFailure {
-    JobFailure::Transient(format!("{what}: {e}"))
-}
-
 /// The consumer of a queued customer message: sends it once, and tells the managers
 /// in plain words when it cannot go out.
 pub async fn handle(
@@ -67,13 +63,7 @@ pub async fn handle(
     counters: &Mutex<CounterBatch>,
 ) -> Result<(), JobFailure> {
     let tenant = &message.tenant;
-    let Some(config) = deps
-        .tenants
-        .tenant(tenant)
-        .await
-        .map_err(|e| transient("tenant", e))?
-    else {
-        warn!(%tenant, id = %message.id, "customer message for an unknown tenant dropped");
+    let Some(config) = deps.config(tenant, "customer message").await? else {
         return Ok(());
     };
     let (outcome, profile) = send_once(deps, &config, message, None, counters).await?;
@@ -105,12 +95,7 @@ pub async fn delivery_failed(
     counters: &Mutex<CounterBatch>,
 ) -> Result<(), JobFailure> {
     let tenant = &status.tenant;
-    let Some(config) = deps
-        .tenants
-        .tenant(tenant)
-        .await
-        .map_err(|e| transient("tenant", e))?
-    else {
+    let Some(config) = deps.config(tenant, "failed delivery").await? else {
         return Ok(());
     };
     let Some(sent) = deps

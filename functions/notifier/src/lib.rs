@@ -70,7 +70,34 @@ pub struct Deps {
     pub max_rate_limit_wait: Duration,
 }
 
+/// A failure a retry may fix.
+pub(crate) fn transient(
+    what: &str,
+    e: impl std::fmt::Display,
+) -> sauda_shared::consumer::JobFailure {
+    sauda_shared::consumer::JobFailure::Transient(format!("{what}: {e}"))
+}
+
 impl Deps {
+    /// The tenant's config; `None` for a tenant that no longer exists, whose jobs are
+    /// dropped (logged).
+    pub(crate) async fn config(
+        &self,
+        tenant: &sauda_shared::TenantId,
+        job: &str,
+    ) -> Result<Option<Arc<sauda_shared::tenant::TenantConfig>>, sauda_shared::consumer::JobFailure>
+    {
+        let config = self
+            .tenants
+            .tenant(tenant)
+            .await
+            .map_err(|e| transient("tenant", e))?;
+        if config.is_none() {
+            tracing::warn!(%tenant, job, "job for an unknown tenant dropped");
+        }
+        Ok(config)
+    }
+
     pub fn from_aws(clients: &AwsClients, config: &NotifierConfig) -> Self {
         let table = &config.core.table_name;
         Self {

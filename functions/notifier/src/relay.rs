@@ -9,7 +9,7 @@
 use crate::cards;
 use crate::customer::{self, Outcome, Relay};
 use crate::deliver::deliver_with;
-use crate::Deps;
+use crate::{transient, Deps};
 use sauda_shared::consumer::JobFailure;
 use sauda_shared::i18n::inbox as t;
 use sauda_shared::inbox::{self, Activity, ManagerUpdate};
@@ -46,22 +46,13 @@ pub fn command(text: Option<&str>) -> Command {
     }
 }
 
-fn transient(what: &str, e: impl std::fmt::Display) -> JobFailure {
-    JobFailure::Transient(format!("{what}: {e}"))
-}
-
 pub async fn handle(
     deps: &Deps,
     update: &ManagerUpdate,
     counters: &Mutex<CounterBatch>,
 ) -> Result<(), JobFailure> {
     let tenant = &update.tenant;
-    let Some(config) = deps
-        .tenants
-        .tenant(tenant)
-        .await
-        .map_err(|e| transient("tenant", e))?
-    else {
+    let Some(config) = deps.config(tenant, "manager update").await? else {
         return Ok(());
     };
     // Checked again here: the managers may have changed since the webhook routed it.
