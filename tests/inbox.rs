@@ -1081,3 +1081,82 @@ async fn other_tenants_and_non_managers_can_never_read_write_or_relay() {
     forged.tenant = b.id.clone();
     assert!(Envelope::from_json(&forged.to_json()).is_err());
 }
+
+#[tokio::test]
+async fn a_managers_photo_reaches_a_whatsapp_customer_and_a_failed_status_is_explained() {
+    let fx = Fx::new().await;
+    fx.whatsapp_says("77019998877", "wamid.IN7", "Позовите менеджера")
+        .await;
+    fx.agent_runs().await;
+    assert!(fx.notifier_runs().await.is_empty());
+    assert!(fx
+        .sent_to(MANAGER_CHAT)
+        .pop()
+        .unwrap()
+        .contains("Позовите менеджера"));
+
+    // The manager replies to the card with a photo: fetched from Telegram, uploaded to
+    // WhatsApp, sent by its media id.
+    let photo = json!({"update_id": 60_001, "message": {
+        "message_id": 61, "date": now_s(),
+        "chat": {"id": MANAGER_CHAT, "type": "private", "first_name": "Aigerim"},
+        "reply_to_message": {"message_id": CARD_ID, "date": now_s(), "chat": {"id": MANAGER_CHAT, "type": "private"}, "text": "card"},
+        "photo": [{"file_id": "AgACphoto", "file_unique_id": "u1", "width": 800, "height": 600}],
+        "caption": "Вот этот насос"
+    }});
+    assert_eq!(fx.telegram_update(photo).await["manager"], true);
+    fx.telegram.push(
+        200,
+        json!({"ok": true, "result": {"file_id": "AgACphoto", "file_unique_id": "u1", "file_path": "photos/file_1.jpg"}}),
+    );
+    fx.telegram.push(200, json!("jpeg bytes"));
+    fx.whatsapp.push(200, json!({"id": "media.1"}));
+    assert!(fx.notifier_runs().await.is_empty());
+    let telegram = fx.telegram.requests();
+    assert!(telegram.iter().any(|r| r.path.ends_with("/getFile")));
+    assert!(
+        telegram
+            .iter()
+            .any(|r| r.path.ends_with("/photos/file_1.jpg")),
+        "downloaded with the bot's token"
+    );
+    let whatsapp = fx.whatsapp.requests();
+    assert!(whatsapp.iter().any(|r| r.path.ends_with("/media")));
+    let sent = whatsapp.last().unwrap().json();
+    assert_eq!(sent["type"], "image");
+    assert_eq!(sent["image"]["id"], "media.1");
+    assert_eq!(sent["image"]["caption"], "Вот этот насос");
+    assert!(fx.sent_to(MANAGER_CHAT).pop().unwrap().starts_with("✓"));
+    let (_, transcript) = fx
+        .api("GET", "/conversations/wa-77019998877/messages", None, None)
+        .await;
+    let newest = &transcript["messages"][0];
+    assert_eq!(newest["kind"], "image");
+    assert_eq!(newest["author"]["type"], "manager");
+    assert!(
+        !newest["text"].as_str().unwrap().contains("AgACphoto"),
+        "a file id is not shown"
+    );
+
+    // WhatsApp later reports the message failed: the managers read why.
+    let failed = sauda_infra::demo::whatsapp_status(
+        &fx.t.phone_number_id,
+        "77019998877",
+        "wamid.OUT1",
+        now_s(),
+        "failed",
+    )
+    .to_string();
+    fx.whatsapp_webhook(&failed).await;
+    assert!(fx.notifier_runs().await.is_empty());
+    let told = fx.sent_to(MANAGER_CHAT).pop().unwrap();
+    assert!(
+        told.contains("не отправлено") && told.contains("24 часов"),
+        "{told}"
+    );
+    let (_, transcript) = fx
+        .api("GET", "/conversations/wa-77019998877/messages", None, None)
+        .await;
+    assert_eq!(transcript["messages"][0]["delivery"]["state"], "failed");
+    assert_eq!(transcript["messages"][0]["delivery"]["error_code"], 131047);
+}
