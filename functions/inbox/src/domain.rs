@@ -119,6 +119,7 @@ impl Filter {
     /// matches.
     pub fn still_matches(&self, row: &Row) -> bool {
         self.agent_paused.is_none_or(|v| row.agent_paused == v)
+            && self.handed_off.is_none_or(|v| row.handed_off == v)
             && self.stage.is_none_or(|s| row.stage == Some(s))
     }
 }
@@ -135,6 +136,9 @@ pub struct Position {
 pub struct Row {
     pub item: ConversationItem,
     pub agent_paused: bool,
+    /// Handed off and not resumed since (a resume through lead-capture's API clears
+    /// only the profile).
+    pub handed_off: bool,
     pub stage: Option<Stage>,
     pub assignee: Option<(i64, String)>,
     pub display_name: Option<String>,
@@ -143,8 +147,10 @@ pub struct Row {
 
 impl Row {
     pub fn new(item: ConversationItem, profile: Option<&ContactProfile>) -> Self {
+        let agent_paused = profile.map(|p| p.agent_paused).unwrap_or(item.agent_paused);
         Self {
-            agent_paused: profile.map(|p| p.agent_paused).unwrap_or(item.agent_paused),
+            agent_paused,
+            handed_off: item.handed_off && agent_paused,
             stage: profile.and_then(|p| p.stage).or(item.stage),
             assignee: profile
                 .and_then(|p| {
@@ -188,7 +194,7 @@ impl Row {
             },
             "needs_reply": i.needs_reply,
             "unread": i.unread.max(0),
-            "handed_off": i.handed_off,
+            "handed_off": self.handed_off,
             "agent_paused": self.agent_paused,
             "assignee": self.assignee.as_ref().map(|(chat, name)| json!({"chat_id": chat, "name": name})),
             "stage": self.stage,
@@ -756,6 +762,37 @@ mod tests {
         assert!(matches!(f.condition(), Some(Cond::And(ref all)) if all.len() == 2));
         assert_ne!(f.route(), Filter::default().route());
         assert!(Filter::default().condition().is_none());
+    }
+
+    #[test]
+    fn the_profile_is_the_truth_for_a_resume_made_elsewhere() {
+        // lead-capture's resume clears the profile only; the row still says paused.
+        let row = ConversationItem {
+            contact: "tg-1".into(),
+            handed_off: true,
+            agent_paused: true,
+            stage: Some(Stage::New),
+            ..Default::default()
+        };
+        let profile = ContactProfile {
+            agent_paused: false,
+            stage: Some(Stage::Offer),
+            ..Default::default()
+        };
+        let fresh = Row::new(row.clone(), Some(&profile));
+        assert!(!fresh.agent_paused && !fresh.handed_off);
+        assert_eq!(fresh.stage, Some(Stage::Offer));
+        let paused = Filter {
+            handed_off: Some(true),
+            ..Default::default()
+        };
+        assert!(!paused.still_matches(&fresh));
+        assert!(paused.still_matches(&Row::new(row, None)));
+        let offer = Filter {
+            stage: Some(Stage::Offer),
+            ..Default::default()
+        };
+        assert!(offer.still_matches(&fresh));
     }
 
     #[test]
