@@ -229,6 +229,10 @@ impl Fx {
             .collect()
     }
 
+    async fn post(&self, path: &str, body: Value, idem: &str) -> (StatusCode, Value) {
+        self.api("POST", path, Some(body), Some(idem)).await
+    }
+
     async fn api(
         &self,
         method: &str,
@@ -460,14 +464,7 @@ async fn api_replies_inside_and_outside_whatsapps_window_and_templates() {
         .api("POST", &path, Some(text.clone()), Some("reply-1"))
         .await;
     assert_eq!((status, &again["id"]), (StatusCode::ACCEPTED, &body["id"]));
-    let (status, reused) = fx
-        .api(
-            "POST",
-            &path,
-            Some(json!({"text": "другое"})),
-            Some("reply-1"),
-        )
-        .await;
+    let (status, reused) = fx.post(&path, json!({"text": "другое"}), "reply-1").await;
     assert_eq!(
         (status, code(&reused)),
         (StatusCode::CONFLICT, "idempotency_key_reused")
@@ -505,12 +502,7 @@ async fn api_replies_inside_and_outside_whatsapps_window_and_templates() {
 
     // Too long for WhatsApp: refused with a clear code, nothing queued.
     let (status, long) = fx
-        .api(
-            "POST",
-            &path,
-            Some(json!({"text": "я".repeat(4097)})),
-            Some("long-1"),
-        )
+        .post(&path, json!({"text": "я".repeat(4097)}), "long-1")
         .await;
     assert_eq!(
         (status, code(&long)),
@@ -528,9 +520,7 @@ async fn api_replies_inside_and_outside_whatsapps_window_and_templates() {
         )
         .await;
     }
-    let (status, closed) = fx
-        .api("POST", &path, Some(json!({"text": "Ау?"})), Some("late-1"))
-        .await;
+    let (status, closed) = fx.post(&path, json!({"text": "Ау?"}), "late-1").await;
     assert_eq!(
         (status, code(&closed)),
         (StatusCode::CONFLICT, "window_closed"),
@@ -539,11 +529,10 @@ async fn api_replies_inside_and_outside_whatsapps_window_and_templates() {
     assert_eq!(closed["error"]["templates"][0]["name"], "follow_up");
     let template_path = format!("/conversations/{contact}/template");
     let (status, bad) = fx
-        .api(
-            "POST",
+        .post(
             &template_path,
-            Some(json!({"name": "follow_up", "params": []})),
-            Some("t-0"),
+            json!({"name": "follow_up", "params": []}),
+            "t-0",
         )
         .await;
     assert_eq!(
@@ -551,11 +540,10 @@ async fn api_replies_inside_and_outside_whatsapps_window_and_templates() {
         (StatusCode::UNPROCESSABLE_ENTITY, "template_params_mismatch")
     );
     let (status, unknown) = fx
-        .api(
-            "POST",
+        .post(
             &template_path,
-            Some(json!({"name": "nope", "params": []})),
-            Some("t-00"),
+            json!({"name": "nope", "params": []}),
+            "t-00",
         )
         .await;
     assert_eq!(
@@ -563,11 +551,10 @@ async fn api_replies_inside_and_outside_whatsapps_window_and_templates() {
         (StatusCode::UNPROCESSABLE_ENTITY, "template_not_found")
     );
     let (status, queued) = fx
-        .api(
-            "POST",
+        .post(
             &template_path,
-            Some(json!({"name": "follow_up", "params": ["Бекзат"]})),
-            Some("t-1"),
+            json!({"name": "follow_up", "params": ["Бекзат"]}),
+            "t-1",
         )
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
@@ -586,11 +573,10 @@ async fn api_replies_inside_and_outside_whatsapps_window_and_templates() {
         json!({"error": {"message": "(#132001) Template name does not exist in the translation", "code": 132001}}),
     );
     let (status, _) = fx
-        .api(
-            "POST",
+        .post(
             &template_path,
-            Some(json!({"name": "follow_up", "params": ["Бекзат"]})),
-            Some("t-2"),
+            json!({"name": "follow_up", "params": ["Бекзат"]}),
+            "t-2",
         )
         .await;
     assert_eq!(status, StatusCode::ACCEPTED);

@@ -20,12 +20,10 @@ pub mod store;
 pub use routes::router;
 
 use sauda_shared::api::{ApiDeps, HasApi};
-use sauda_shared::apikey::ApiKeyStore;
-use sauda_shared::aws::{AwsClients, DynamoTenantDirectory, SecretsManagerSource, SqsQueue};
+use sauda_shared::aws::{AwsClients, SecretsManagerSource, SqsQueue};
 use sauda_shared::config::{required, ConfigError, CoreConfig};
 use sauda_shared::outbound::UrlPolicy;
 use sauda_shared::ports::{MessageQueue, SecretSource};
-use sauda_shared::ratelimit::RateLimiter;
 use std::sync::Arc;
 
 #[derive(Clone, Debug)]
@@ -65,11 +63,7 @@ impl Deps {
     pub fn from_aws(clients: &AwsClients, config: &InboxConfig) -> Self {
         let table = &config.core.table_name;
         Self {
-            api: ApiDeps {
-                tenants: Arc::new(DynamoTenantDirectory::new(clients.dynamo.clone(), table)),
-                keys: Arc::new(ApiKeyStore::new(clients.dynamo.clone(), table)),
-                limiter: Arc::new(RateLimiter::new(clients.dynamo.clone(), table)),
-            },
+            api: ApiDeps::on_dynamo(&clients.dynamo, table),
             store: Arc::new(dynamo::DynamoInbox::new(clients.dynamo.clone(), table)),
             notify: Arc::new(SqsQueue::new(clients.sqs.clone(), &config.notify_queue_url)),
             secrets: Arc::new(SecretsManagerSource::new(

@@ -15,13 +15,10 @@ pub use config::WebhookConfig;
 pub use routes::{router, MAX_BODY_BYTES, TELEGRAM_SECRET_HEADER, WHATSAPP_SIGNATURE_HEADER};
 
 use sauda_shared::api::{ApiDeps, HasApi};
-use sauda_shared::apikey::ApiKeyStore;
 use sauda_shared::aws::{
-    AwsClients, DynamoMessageStore, DynamoTenantDirectory, SecretsManagerSource, SqsJobQueue,
-    SqsQueue,
+    AwsClients, DynamoMessageStore, SecretsManagerSource, SqsJobQueue, SqsQueue,
 };
 use sauda_shared::ports::{JobQueue, MessageQueue, MessageStore, SecretSource};
-use sauda_shared::ratelimit::RateLimiter;
 use std::sync::Arc;
 
 /// Everything a request needs, built once per process in `main`.
@@ -46,11 +43,7 @@ impl Deps {
     pub fn from_aws(clients: &AwsClients, config: &WebhookConfig) -> Self {
         let table = &config.core.table_name;
         Self {
-            api: ApiDeps {
-                tenants: Arc::new(DynamoTenantDirectory::new(clients.dynamo.clone(), table)),
-                keys: Arc::new(ApiKeyStore::new(clients.dynamo.clone(), table)),
-                limiter: Arc::new(RateLimiter::new(clients.dynamo.clone(), table)),
-            },
+            api: ApiDeps::on_dynamo(&clients.dynamo, table),
             secrets: Arc::new(SecretsManagerSource::new(
                 clients.secrets.clone(),
                 &config.core.stage,
