@@ -89,7 +89,10 @@ mod tests {
         for raw in ["701 234 56 81", "7012345681", "(701) 234-56-81"] {
             assert_eq!(normalise(raw, "KZ").as_deref(), Ok("+77012345681"), "{raw}");
         }
-        assert_eq!(normalise("555 123 456", "KG").as_deref(), Ok("+996555123456"));
+        assert_eq!(
+            normalise("555 123 456", "KG").as_deref(),
+            Ok("+996555123456")
+        );
         // The region's code only: the same digits in Kyrgyzstan are no number.
         assert_eq!(normalise("701 234 56 81", "KG"), Err(PhoneError::Invalid));
         assert_eq!(normalise("701 234", "KZ"), Err(PhoneError::Invalid));
