@@ -8,6 +8,7 @@
 
 pub mod agent;
 pub mod common;
+pub mod leads;
 pub mod reports;
 
 use serde::{Deserialize, Serialize};
@@ -134,7 +135,7 @@ pub fn render(template: &str, args: &[(&str, &dyn fmt::Display)]) -> String {
 
 /// Every catalog, for the completeness test and for tools that list texts.
 pub fn catalogs() -> Vec<&'static [&'static Text]> {
-    vec![common::ALL, agent::ALL, reports::ALL]
+    vec![common::ALL, agent::ALL, leads::ALL, reports::ALL]
 }
 
 #[cfg(test)]
