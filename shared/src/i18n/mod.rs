@@ -7,6 +7,7 @@
 //! chosen by the customer's language when known, else by the tenant's default.
 
 pub mod common;
+pub mod loyalty;
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -132,7 +133,7 @@ pub fn render(template: &str, args: &[(&str, &dyn fmt::Display)]) -> String {
 
 /// Every catalog, for the completeness test and for tools that list texts.
 pub fn catalogs() -> Vec<&'static [&'static Text]> {
-    vec![common::ALL]
+    vec![common::ALL, loyalty::ALL]
 }
 
 #[cfg(test)]
