@@ -420,9 +420,10 @@ async fn partner_command(ctx: &CliContext, cmd: PartnerCommand) -> CliResult {
         PartnerCommand::Show { tenant, partner_id } => {
             let tenant = tenant_id(&tenant)?;
             let config = config(ctx, &tenant).await?;
-            let partner: Partner = ledger::get(store.as_ref(), &keys::partner(&tenant, &partner_id))
-                .await?
-                .ok_or_else(|| format!("no partner {partner_id} in tenant {tenant}"))?;
+            let partner: Partner =
+                ledger::get(store.as_ref(), &keys::partner(&tenant, &partner_id))
+                    .await?
+                    .ok_or_else(|| format!("no partner {partner_id} in tenant {tenant}"))?;
             let stats = views::partner_stats(store.as_ref(), &tenant, &partner_id).await?;
             let mut view = views::partner_view(&partner);
             view["stats"] = views::stats_view(&config, &partner_id, &stats);

@@ -283,7 +283,11 @@ mod tests {
             "an empty purchase has nothing to share"
         );
         assert_eq!(share(i64::MAX / 2, 3, 3), Some(i64::MAX / 2), "no overflow");
-        assert_eq!(share(i64::MAX, 2, 1), None, "more than the whole does not fit");
+        assert_eq!(
+            share(i64::MAX, 2, 1),
+            None,
+            "more than the whole does not fit"
+        );
     }
 
     use super::*;
@@ -413,7 +417,9 @@ mod tests {
         let mut expired_total = 0;
         for _ in 0..5_000 {
             match rng.random_range(0..10) {
-                0..=4 => l.credit(&day.to_string(), rng.random_range(0..500)).unwrap(),
+                0..=4 => l
+                    .credit(&day.to_string(), rng.random_range(0..500))
+                    .unwrap(),
                 5..=7 => {
                     let _ = l.debit(rng.random_range(1..400));
                 }
@@ -454,7 +460,8 @@ mod tests {
                     }
                     Err(LedgerError::OutOfRange) => {
                         assert!(
-                            points < 0 || i128::from(start) + i128::from(points) > i128::from(i64::MAX)
+                            points < 0
+                                || i128::from(start) + i128::from(points) > i128::from(i64::MAX)
                         );
                         assert_eq!(l, before, "a refused credit changes nothing");
                     }

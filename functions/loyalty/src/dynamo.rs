@@ -157,13 +157,18 @@ impl LoyaltyStore for DynamoStore {
         tenant: &TenantId,
         status: Option<&str>,
     ) -> Result<Vec<Partner>, StoreError> {
-        let prefix = status.map(|st| format!("{st}#")).unwrap_or_default();
         let items = self
             .query_all("list partners", |q| {
-                q.index_name("GSI1")
-                    .key_condition_expression("GSI1PK = :pk AND begins_with(GSI1SK, :prefix)")
-                    .expression_attribute_values(":pk", s(partners_gsi(tenant)))
-                    .expression_attribute_values(":prefix", s(prefix.clone()))
+                let q = q
+                    .index_name("GSI1")
+                    .expression_attribute_values(":pk", s(partners_gsi(tenant)));
+                // DynamoDB refuses an empty key-condition value, so no `begins_with ""`.
+                match status {
+                    Some(st) => q
+                        .key_condition_expression("GSI1PK = :pk AND begins_with(GSI1SK, :prefix)")
+                        .expression_attribute_values(":prefix", s(format!("{st}#"))),
+                    None => q.key_condition_expression("GSI1PK = :pk"),
+                }
             })
             .await?;
         items.into_iter().map(from_item).collect()

@@ -354,7 +354,10 @@ mod tests {
         ] {
             assert_eq!(adjustment_valid(&num(&raw)), expected, "{raw}");
         }
-        assert_eq!(adjustment_valid(&num("0")).unwrap_err().code(), "points_zero");
+        assert_eq!(
+            adjustment_valid(&num("0")).unwrap_err().code(),
+            "points_zero"
+        );
         assert_eq!(
             adjustment_valid(&num("-0.5")).unwrap_err().code(),
             "points_not_integer"
@@ -364,12 +367,24 @@ mod tests {
     #[test]
     fn amounts_and_points_at_the_extremes() {
         for raw in [i64::MIN.to_string(), "-1".into(), "0".into()] {
-            assert_eq!(amount_valid(&num(&raw)), Err(LoyaltyError::AmountNotPositive));
-            assert_eq!(points_valid(&num(&raw)), Err(LoyaltyError::PointsNotPositive));
+            assert_eq!(
+                amount_valid(&num(&raw)),
+                Err(LoyaltyError::AmountNotPositive)
+            );
+            assert_eq!(
+                points_valid(&num(&raw)),
+                Err(LoyaltyError::PointsNotPositive)
+            );
         }
         for raw in [i64::MAX.to_string(), u64::MAX.to_string(), "1e19".into()] {
-            assert_eq!(amount_valid(&num(&raw)).unwrap_err().code(), "amount_out_of_range");
-            assert_eq!(points_valid(&num(&raw)).unwrap_err().code(), "points_out_of_range");
+            assert_eq!(
+                amount_valid(&num(&raw)).unwrap_err().code(),
+                "amount_out_of_range"
+            );
+            assert_eq!(
+                points_valid(&num(&raw)).unwrap_err().code(),
+                "points_out_of_range"
+            );
         }
         assert_eq!(amount_valid(&num("1")), Ok(1));
         assert_eq!(points_valid(&num(&MAX_POINTS.to_string())), Ok(MAX_POINTS));

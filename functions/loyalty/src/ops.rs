@@ -715,7 +715,10 @@ pub struct RefundShares {
     pub turnover: i64,
 }
 
-pub fn refund_shares(purchase: &Purchase, amount: Option<i64>) -> Result<RefundShares, LoyaltyError> {
+pub fn refund_shares(
+    purchase: &Purchase,
+    amount: Option<i64>,
+) -> Result<RefundShares, LoyaltyError> {
     let total = purchase.total_minor();
     let before = purchase.refunded_minor;
     let remaining = total
@@ -798,10 +801,8 @@ impl Planner for Refund<'_> {
         apply_ledger(t, &mut after, ledger, now_ms)?;
         let lang = self.scope.lang();
         let reason = match &input.reason {
-            Some(why) => texts::REASON_REFUND_WHY.render(
-                lang,
-                &[("purchase", &input.purchase_ref), ("why", why)],
-            ),
+            Some(why) => texts::REASON_REFUND_WHY
+                .render(lang, &[("purchase", &input.purchase_ref), ("why", why)]),
             None => texts::REASON_REFUND.render(lang, &[("purchase", &input.purchase_ref)]),
         };
         let entry = EntryDraft {
@@ -1100,7 +1101,12 @@ impl Planner for Adjust<'_> {
             ledger.credit(&day, input.points)?;
             expires_on = self.scope.expires_on(&day);
         } else {
-            ledger.debit(input.points.checked_neg().ok_or(LoyaltyError::PointsOverflow)?)?;
+            ledger.debit(
+                input
+                    .points
+                    .checked_neg()
+                    .ok_or(LoyaltyError::PointsOverflow)?,
+            )?;
         }
         let mut after = account.clone();
         apply_ledger(t, &mut after, ledger, now_ms)?;

@@ -449,7 +449,10 @@ mod tests {
         };
         let item = sauda_shared::dynamo::to_item(&PartnerItem::new(&t, &partner)).unwrap();
         assert_eq!(sauda_shared::dynamo::item_s(&item, "GSI1SK"), "active#cafe");
-        assert_eq!(sauda_shared::dynamo::item_s(&item, "GSI1PK"), partners_gsi(&t));
+        assert_eq!(
+            sauda_shared::dynamo::item_s(&item, "GSI1PK"),
+            partners_gsi(&t)
+        );
         let back: Partner = sauda_shared::dynamo::from_item(item).unwrap();
         assert_eq!(back, partner);
         let mut bumped = partner.clone();

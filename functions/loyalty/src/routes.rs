@@ -87,10 +87,7 @@ impl Roles for Writers {
     const WHO: &'static str = "a partner, admin or tenant-admin key";
     const RATE_LIMITED: bool = false;
     fn allows(role: &Role) -> bool {
-        matches!(
-            role,
-            Role::Partner { .. } | Role::Admin | Role::TenantAdmin
-        )
+        matches!(role, Role::Partner { .. } | Role::Admin | Role::TenantAdmin)
     }
 }
 
@@ -270,7 +267,9 @@ async fn accrue(
         partner_id: &partner_id,
         input: &input,
     };
-    mutate(&deps, &caller, idem, "accrue", &key, &planner).await.map(respond)
+    mutate(&deps, &caller, idem, "accrue", &key, &planner)
+        .await
+        .map(respond)
 }
 
 #[derive(Deserialize)]
@@ -320,7 +319,9 @@ async fn redeem(
         partner_id: &partner_id,
         input: &input,
     };
-    mutate(&deps, &caller, idem, "redeem", &key, &planner).await.map(respond)
+    mutate(&deps, &caller, idem, "redeem", &key, &planner)
+        .await
+        .map(respond)
 }
 
 #[derive(Deserialize)]
@@ -374,7 +375,9 @@ async fn refund(
         partner_id: &partner_id,
         input: &input,
     };
-    mutate(&deps, &caller, idem, "refund", &key, &planner).await.map(respond)
+    mutate(&deps, &caller, idem, "refund", &key, &planner)
+        .await
+        .map(respond)
 }
 
 #[derive(Deserialize)]
@@ -399,7 +402,9 @@ async fn join(
     JsonBody(b): JsonBody<JoinBody>,
 ) -> Reply {
     if b.contact_id.is_none() && b.phone.is_none() {
-        return Err(LoyaltyError::field("customer_required", "contact_id or phone is required").into());
+        return Err(
+            LoyaltyError::field("customer_required", "contact_id or phone is required").into(),
+        );
     }
     let region = &caller.config().leads.default_region;
     let input = ops::JoinInput {
@@ -430,7 +435,9 @@ async fn join(
         actor: &caller.actor,
         input: &input,
     };
-    mutate(&deps, &caller, idem, "join", &key, &planner).await.map(respond)
+    mutate(&deps, &caller, idem, "join", &key, &planner)
+        .await
+        .map(respond)
 }
 
 #[derive(Deserialize)]
@@ -452,7 +459,9 @@ async fn referral_code(
         actor: &caller.actor,
         customer: &who,
     };
-    mutate(&deps, &caller, idem, "referral_code", &who, &planner).await.map(respond)
+    mutate(&deps, &caller, idem, "referral_code", &who, &planner)
+        .await
+        .map(respond)
 }
 
 #[derive(Deserialize)]
@@ -500,7 +509,9 @@ async fn nps(
         }
         // Not admitted by `Writers`; kept so that every actor has an answer.
         (Actor::Manager, _) => {
-            return Err(LoyaltyError::Forbidden("change the ledger: manager keys are read-only").into())
+            return Err(
+                LoyaltyError::Forbidden("change the ledger: manager keys are read-only").into(),
+            )
         }
     };
     let score = b
@@ -535,7 +546,9 @@ async fn nps(
         require_active,
         input: &input,
     };
-    mutate(&deps, &caller, idem, "nps", &key, &planner).await.map(respond)
+    mutate(&deps, &caller, idem, "nps", &key, &planner)
+        .await
+        .map(respond)
 }
 
 #[derive(Deserialize)]
@@ -574,7 +587,9 @@ async fn adjust(
         scope: caller.scope(),
         input: &input,
     };
-    mutate(&deps, &caller, idem, "adjust", &key, &planner).await.map(respond)
+    mutate(&deps, &caller, idem, "adjust", &key, &planner)
+        .await
+        .map(respond)
 }
 
 // ---------------------------------------------------------------------------- reads
@@ -616,9 +631,13 @@ async fn balance(
     ApiQuery(q): ApiQuery<CustomerQuery>,
 ) -> Reply {
     let who = caller.query_customer(&q)?;
-    let (_, account, reads) =
-        views::account_of(deps.store.as_ref(), caller.tenant(), &who, &caller.partner_keys())
-            .await?;
+    let (_, account, reads) = views::account_of(
+        deps.store.as_ref(),
+        caller.tenant(),
+        &who,
+        &caller.partner_keys(),
+    )
+    .await?;
     caller.check_partner(&reads)?;
     Ok(Json(views::balance_view(caller.config(), &account)).into_response())
 }
@@ -642,9 +661,13 @@ async fn history(
                 )
             })?,
     };
-    let (contact, _, reads) =
-        views::account_of(deps.store.as_ref(), caller.tenant(), &who, &caller.partner_keys())
-            .await?;
+    let (contact, _, reads) = views::account_of(
+        deps.store.as_ref(),
+        caller.tenant(),
+        &who,
+        &caller.partner_keys(),
+    )
+    .await?;
     caller.check_partner(&reads)?;
     let after = views::history_position(caller.tenant(), &contact, q.cursor.as_deref())?;
     let page = views::history(
@@ -715,9 +738,7 @@ async fn partner_stats(
         .map_err(LoyaltyError::from)?;
     match caller.actor {
         Actor::Partner { .. } => caller.check_partner(&reads)?,
-        _ if !reads.contains(&partner_key) => {
-            return Err(LoyaltyError::UnknownPartner.into())
-        }
+        _ if !reads.contains(&partner_key) => return Err(LoyaltyError::UnknownPartner.into()),
         _ => {}
     }
     let stats = reads
@@ -746,7 +767,9 @@ async fn propose_service(
         partner_id: &partner_id,
         name: &name,
     };
-    mutate(&deps, &caller, idem, "propose_service", &name, &planner).await.map(respond)
+    mutate(&deps, &caller, idem, "propose_service", &name, &planner)
+        .await
+        .map(respond)
 }
 
 // ---------------------------------------------------------------------------- admin
@@ -829,7 +852,9 @@ async fn create_partner(
         tenant: caller.tenant(),
         new: &new,
     };
-    mutate(&deps, &caller, idem, "create_partner", &b, &planner).await.map(respond)
+    mutate(&deps, &caller, idem, "create_partner", &b, &planner)
+        .await
+        .map(respond)
 }
 
 /// A JSON merge patch of the partner's settings: `null` clears an optional one.
@@ -892,7 +917,9 @@ async fn update_partner(
         patch: &patch,
     };
     let key = json!({"partner_id": partner_id, "patch": raw});
-    mutate(&deps, &caller, idem, "update_partner", &key, &planner).await.map(respond)
+    mutate(&deps, &caller, idem, "update_partner", &key, &planner)
+        .await
+        .map(respond)
 }
 
 async fn moderate_partner(
@@ -943,11 +970,9 @@ async fn moderate_service(
         "approve" => true,
         "reject" => false,
         _ => {
-            return Err(LoyaltyError::field(
-                "invalid_action",
-                "action must be approve or reject",
+            return Err(
+                LoyaltyError::field("invalid_action", "action must be approve or reject").into(),
             )
-            .into())
         }
     };
     let planner = partners::ModerateService {
@@ -957,5 +982,7 @@ async fn moderate_service(
         approve,
     };
     let key = json!({"partner_id": partner_id, "service_id": service, "approve": approve});
-    mutate(&deps, &caller, idem, "moderate_service", &key, &planner).await.map(respond)
+    mutate(&deps, &caller, idem, "moderate_service", &key, &planner)
+        .await
+        .map(respond)
 }

@@ -127,7 +127,11 @@ pub struct Plan {
 }
 
 impl Plan {
-    pub fn new(writes: WritePlan<LoyaltyError>, status: StatusCode, body: serde_json::Value) -> Self {
+    pub fn new(
+        writes: WritePlan<LoyaltyError>,
+        status: StatusCode,
+        body: serde_json::Value,
+    ) -> Self {
         Self {
             writes,
             status,

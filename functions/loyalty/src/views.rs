@@ -116,12 +116,7 @@ pub async fn history(
     after_sk: Option<&str>,
 ) -> Result<Value, LoyaltyError> {
     let page = store
-        .ledger_page(
-            tenant,
-            contact,
-            limit.clamp(1, HISTORY_MAX_LIMIT),
-            after_sk,
-        )
+        .ledger_page(tenant, contact, limit.clamp(1, HISTORY_MAX_LIMIT), after_sk)
         .await?;
     let next = page
         .last_sk
@@ -200,9 +195,11 @@ pub async fn partner_stats(
     tenant: &TenantId,
     partner_id: &str,
 ) -> Result<PartnerStats, LoyaltyError> {
-    Ok(store::get::<PartnerStats>(store, &partner_stats_key(tenant, partner_id))
-        .await?
-        .unwrap_or_default())
+    Ok(
+        store::get::<PartnerStats>(store, &partner_stats_key(tenant, partner_id))
+            .await?
+            .unwrap_or_default(),
+    )
 }
 
 /// Sum of a member's ledger entries and their number: the audit that the ledger and
