@@ -721,6 +721,10 @@ pub fn refund_shares(
 ) -> Result<RefundShares, LoyaltyError> {
     let total = purchase.total_minor();
     let before = purchase.refunded_minor;
+    // Only a corrupt record refunded less than nothing; its shares would exceed the whole.
+    if before < 0 {
+        return Err(LoyaltyError::AmountOverflow);
+    }
     let remaining = total
         .checked_sub(before)
         .ok_or(LoyaltyError::AmountOverflow)?;
@@ -1337,5 +1341,218 @@ pub fn status_str(status: PartnerStatus) -> &'static str {
         PartnerStatus::Active => "active",
         PartnerStatus::Rejected => "rejected",
         PartnerStatus::Suspended => "suspended",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Fail, LedgerPage};
+    use sauda_shared::plan::{CmpOp, Op, PlanError};
+    use sauda_shared::ports::StoreError;
+    use sauda_shared::tenant::RegistryEntry;
+
+    const EXTREMES: [i64; 7] = [i64::MIN, i64::MIN + 1, -1, 0, 1, i64::MAX - 1, i64::MAX];
+
+    /// A store no planner under test may touch.
+    struct Untouched;
+
+    #[async_trait]
+    impl LoyaltyStore for Untouched {
+        fn now_ms(&self) -> i64 {
+            0
+        }
+        async fn read(&self, _: &[Key]) -> Result<Reads, StoreError> {
+            panic!("read")
+        }
+        async fn write(&self, _: &WritePlan<Fail>) -> Result<(), PlanError<Fail>> {
+            panic!("write")
+        }
+        async fn ledger_page(
+            &self,
+            _: &TenantId,
+            _: &str,
+            _: u32,
+            _: Option<&str>,
+        ) -> Result<LedgerPage, StoreError> {
+            panic!("ledger_page")
+        }
+        async fn ledger_points(&self, _: &TenantId, _: &str) -> Result<Vec<i64>, StoreError> {
+            panic!("ledger_points")
+        }
+        async fn partners(
+            &self,
+            _: &TenantId,
+            _: Option<&str>,
+        ) -> Result<Vec<Partner>, StoreError> {
+            panic!("partners")
+        }
+        async fn accounts_due(&self, _: &TenantId, _: &str) -> Result<Vec<String>, StoreError> {
+            panic!("accounts_due")
+        }
+        async fn expiry_tenants(&self) -> Result<Vec<RegistryEntry>, StoreError> {
+            panic!("expiry_tenants")
+        }
+        async fn accounts(&self, _: &TenantId) -> Result<Vec<Account>, StoreError> {
+            panic!("accounts")
+        }
+    }
+
+    fn purchase(total: i64, refunded: i64, accrue_points: i64, redeem_points: i64) -> Purchase {
+        Purchase {
+            contact: "tg-1".into(),
+            accrue_entry: Some("e".into()),
+            accrue_amount_minor: total,
+            accrue_points,
+            redeem_points,
+            refunded_minor: refunded,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn refund_shares_add_up_and_never_wrap() {
+        // Three partial refunds give back exactly the whole.
+        let p = purchase(1_000, 0, 95, 0);
+        let (mut p, mut clawed) = (p, 0);
+        for amount in [Some(333), Some(334), None] {
+            let s = refund_shares(&p, amount).unwrap();
+            clawed += s.clawback_due;
+            p.refunded_minor = s.refunded_after;
+        }
+        assert_eq!((clawed, p.refunded_minor), (95, 1_000));
+        assert_eq!(
+            refund_shares(&p, None),
+            Err(LoyaltyError::DuplicatePurchase("refunded"))
+        );
+        // Every combination of extremes answers, none panics or wraps.
+        for total in EXTREMES {
+            for refunded in EXTREMES {
+                for figure in EXTREMES {
+                    for amount in [None, Some(1), Some(i64::MAX)] {
+                        let p = purchase(total, refunded, figure, figure);
+                        match refund_shares(&p, amount) {
+                            Ok(s) => {
+                                let remaining = i128::from(total) - i128::from(refunded);
+                                assert!(remaining > 0);
+                                assert!(s.refunded_after <= total);
+                                assert!(s.returned >= 0 && s.clawback_due >= 0);
+                                assert!(s.clawback_due <= figure.max(0));
+                            }
+                            Err(e) => assert!(e.is_refusal(), "{e:?}"),
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(
+            refund_shares(&purchase(i64::MAX, -1, 10, 0), None),
+            Err(LoyaltyError::AmountOverflow)
+        );
+    }
+
+    #[test]
+    fn accrual_points_stay_within_one_operation() {
+        let loyalty = LoyaltySettings::default();
+        assert_eq!(accrual_points(&loyalty, 500, 10_000), Ok(500));
+        for amount in EXTREMES {
+            for bp in [0, 500, 10_000, u32::MAX] {
+                match accrual_points(&loyalty, bp, amount) {
+                    Ok(points) => assert!((0..=MAX_POINTS).contains(&points)),
+                    Err(e) => assert_eq!(e.code(), "amount_out_of_range"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_account_write_is_conditioned_on_the_revision_read() {
+        let t = TenantId::parse("acme").unwrap();
+        let (pk, sk) = account_key(&t, "tg-1");
+        let before = Account {
+            pk,
+            sk,
+            contact: "tg-1".into(),
+            rev: 4,
+            ..Default::default()
+        };
+        let mut after = before.clone();
+        let mut ledger = after.ledger();
+        ledger.credit("2026-01-01", 7).unwrap();
+        apply_ledger(&t, &mut after, ledger, 9).unwrap();
+        let update = account_write(&before, &after).unwrap();
+        assert_eq!(
+            update.cond,
+            Some(Cond::Cmp("rev".into(), CmpOp::Eq, Val::N(4)))
+        );
+        assert!(update.set.iter().any(|(attr, v)| attr == "credit_days"
+            && *v
+                == sauda_shared::plan::SetValue::Always(Val::NumMap(
+                    [("2026-01-01".to_owned(), 7)].into()
+                ))));
+        assert_eq!(after.gsi1sk.as_deref(), Some("2026-01-01#tg-1"));
+        let mut worn = before.clone();
+        worn.rev = u64::MAX;
+        assert!(apply_ledger(&t, &mut worn, Ledger::default(), 0).is_err());
+        assert!(
+            account_write(&worn, &after).is_err(),
+            "no revision above i64"
+        );
+    }
+
+    #[tokio::test]
+    async fn adjustments_out_of_range_are_refused_before_any_read() {
+        let t = TenantId::parse("acme").unwrap();
+        let config = TenantConfig::new(t.clone(), "Acme");
+        for points in [
+            i64::MIN,
+            i64::MIN + 1,
+            -MAX_POINTS - 1,
+            MAX_POINTS + 1,
+            i64::MAX,
+            0,
+        ] {
+            let input = AdjustInput {
+                customer: CustomerRef::Contact("tg-1".into()),
+                points,
+                reason: "x".into(),
+            };
+            let planner = Adjust {
+                scope: Scope {
+                    tenant: &t,
+                    config: &config,
+                },
+                input: &input,
+            };
+            let refused = planner
+                .plan(&Untouched, &mut Reads::default(), 0)
+                .await
+                .unwrap_err();
+            let expected = if points == 0 {
+                "points_zero"
+            } else {
+                "points_out_of_range"
+            };
+            assert_eq!(refused.code(), expected, "{points}");
+        }
+        // Each step of a plan is data: the entry is never overwritten.
+        let mut writes = Writes::new();
+        let entry = EntryDraft {
+            kind: EntryKind::Adjust,
+            points: 1,
+            reason: "r".into(),
+            partner_id: None,
+            purchase_ref: None,
+            amount_minor: None,
+            currency: None,
+            expires_on: None,
+            related_contact: None,
+        }
+        .build(&t, &Account::default(), 0);
+        push_entry(&mut writes, &entry);
+        assert!(matches!(
+            &writes.steps[0].op,
+            Op::Put { cond: Some(c), .. } if *c == Cond::item_absent()
+        ));
     }
 }
