@@ -2158,30 +2158,20 @@ async fn seed_member(fx: &Fx, contact: &str, balance: i64, referred_by: Option<&
     let mut books = account.ledger();
     books.credit("2020-01-01", balance).unwrap();
     account.set_ledger(books);
+    let entry = seed_entry(fx, &account, balance);
     fx.env.put(account).await;
     if balance > 0 {
-        let entry_id = ulid::Ulid::new().to_string();
-        let (pk, sk) = loyalty::model::ledger_key(&fx.tenant, contact, &entry_id);
-        fx.env
-            .put(loyalty::model::LedgerEntry {
-                pk,
-                sk,
-                entry_id,
-                contact: contact.to_owned(),
-                kind: loyalty::model::EntryKind::Adjust,
-                points: balance,
-                balance_after: balance,
-                reason: "seed".into(),
-                partner_id: None,
-                purchase_ref: None,
-                amount_minor: None,
-                currency: None,
-                expires_on: None,
-                related_contact: None,
-                at_ms: 1,
-            })
-            .await;
+        fx.env.put(entry).await;
     }
+}
+
+/// A ledger entry of `points` on `account` as the ledger writes one.
+fn seed_entry(fx: &Fx, account: &Account, points: i64) -> loyalty::model::LedgerEntry {
+    let draft =
+        loyalty::ops::EntryDraft::plain(loyalty::model::EntryKind::Adjust, points, "seed".into());
+    let mut entry = draft.build(&fx.tenant, account, 1);
+    entry.balance_after = points;
+    entry
 }
 
 #[tokio::test]
@@ -2287,27 +2277,8 @@ async fn refunds_and_audits_never_wrap() {
 
     // Ledger entries whose sum leaves the i64 range: the audit reports, never panics.
     seed_member(&fx, "tg-2", i64::MAX, None).await;
-    let entry_id = ulid::Ulid::new().to_string();
-    let (pk, sk) = loyalty::model::ledger_key(&fx.tenant, "tg-2", &entry_id);
-    fx.env
-        .put(loyalty::model::LedgerEntry {
-            pk,
-            sk,
-            entry_id,
-            contact: "tg-2".into(),
-            kind: loyalty::model::EntryKind::Adjust,
-            points: i64::MAX,
-            balance_after: i64::MAX,
-            reason: "a duplicate".into(),
-            partner_id: None,
-            purchase_ref: None,
-            amount_minor: None,
-            currency: None,
-            expires_on: None,
-            related_contact: None,
-            at_ms: 2,
-        })
-        .await;
+    let duplicate = seed_entry(&fx, &fx.account("tg-2").await.unwrap(), i64::MAX);
+    fx.env.put(duplicate).await;
     assert_eq!(fx.ledger("tg-2").await, (2 * i128::from(i64::MAX), 2));
     let (_, findings) = loyalty::views::audit(fx.store().as_ref(), &fx.tenant)
         .await

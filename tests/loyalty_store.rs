@@ -7,8 +7,7 @@
 use async_trait::async_trait;
 use http::StatusCode;
 use loyalty::model::{
-    account_key, credits_gsi, credits_gsi_sk, ledger_key, Account, EntryKind, Key, LedgerEntry,
-    PartnerClient,
+    account_key, credits_gsi, credits_gsi_sk, Account, EntryKind, Key, LedgerEntry, PartnerClient,
 };
 use loyalty::partners::PartnerItem;
 use loyalty::store::{self as ledger, Fail, Idempotency, LoyaltyStore, Plan, Planner, RateLimit};
@@ -56,25 +55,9 @@ fn client(t: &TenantId, contact: &str, purchases: i64) -> PartnerClient {
 }
 
 fn entry(t: &TenantId, contact: &str, points: i64, at_ms: i64) -> LedgerEntry {
-    let entry_id = ulid::Ulid::from_parts(u64::try_from(at_ms).unwrap(), 0).to_string();
-    let (pk, sk) = ledger_key(t, contact, &entry_id);
-    LedgerEntry {
-        pk,
-        sk,
-        entry_id,
-        contact: contact.to_owned(),
-        kind: EntryKind::Adjust,
-        points,
-        balance_after: 0,
-        reason: "contract".into(),
-        partner_id: None,
-        purchase_ref: None,
-        amount_minor: None,
-        currency: None,
-        expires_on: None,
-        related_contact: None,
-        at_ms,
-    }
+    let member = account(t, contact, None);
+    loyalty::ops::EntryDraft::plain(EntryKind::Adjust, points, "contract".into())
+        .build(t, &member, at_ms)
 }
 
 fn account(t: &TenantId, contact: &str, oldest_day: Option<&str>) -> Account {
@@ -147,7 +130,8 @@ async fn a_plan_commits_whole_or_not_at_all() {
 
     let mut plan: WritePlan<Fail> = WritePlan::new();
     plan.put(account(&t, "tg-1", None), Some(Cond::item_absent()));
-    plan.put(entry(&t, "tg-1", 100, 1), Some(Cond::item_absent()));
+    let first = entry(&t, "tg-1", 100, 1);
+    plan.put(first.clone(), Some(Cond::item_absent()));
     env.counter.reset();
     s.write(&plan).await.unwrap();
     assert_eq!(made(&env), calls(&[("TransactWriteItems", 1)]));
@@ -195,7 +179,7 @@ async fn a_plan_commits_whole_or_not_at_all() {
     refused.put(entry(&t, "tg-1", 5, 2), Some(Cond::item_absent()));
     refused.push_or(
         Op::Put {
-            record: sauda_shared::plan::Record::new(entry(&t, "tg-1", 100, 1)),
+            record: sauda_shared::plan::Record::new(first.clone()),
             cond: Some(Cond::item_absent()),
         },
         Fail::Twin,

@@ -79,18 +79,12 @@ impl Planner for ExpireAccount<'_> {
         writes.update(account_write(&account, &after)?);
         if due > 0 {
             let lang = Lang::pick(None, &self.config.default_language);
-            let entry = EntryDraft {
-                kind: EntryKind::Expire,
-                points: -due,
-                reason: texts::REASON_EXPIRED.render(lang, &[("day", &self.last_expired_day)]),
-                partner_id: None,
-                purchase_ref: None,
-                amount_minor: None,
-                currency: None,
-                expires_on: None,
-                related_contact: None,
-            }
-            .build(self.tenant, &after, now_ms);
+            let reason = texts::REASON_EXPIRED.render(lang, &[("day", &self.last_expired_day)]);
+            let entry = EntryDraft::plain(EntryKind::Expire, -due, reason).build(
+                self.tenant,
+                &after,
+                now_ms,
+            );
             push_entry(&mut writes, &entry);
             let day = stats::local_day(&self.config.timezone, now_ms);
             let mut delta = CounterDelta::default();

@@ -160,7 +160,22 @@ pub struct EntryDraft<'a> {
     pub related_contact: Option<&'a str>,
 }
 
-impl EntryDraft<'_> {
+impl<'a> EntryDraft<'a> {
+    /// An entry with no partner, purchase, expiry or related member (set what applies).
+    pub fn plain(kind: EntryKind, points: i64, reason: String) -> Self {
+        Self {
+            kind,
+            points,
+            reason,
+            partner_id: None,
+            purchase_ref: None,
+            amount_minor: None,
+            currency: None,
+            expires_on: None,
+            related_contact: None,
+        }
+    }
+
     pub fn build(self, tenant: &TenantId, account: &Account, now_ms: i64) -> LedgerEntry {
         let entry_id = new_entry_id(now_ms);
         let (pk, sk) = ledger_key(tenant, &account.contact, &entry_id);
@@ -1115,15 +1130,8 @@ impl Planner for Adjust<'_> {
         let mut after = account.clone();
         apply_ledger(t, &mut after, ledger, now_ms)?;
         let entry = EntryDraft {
-            kind: EntryKind::Adjust,
-            points: input.points,
-            reason: input.reason.clone(),
-            partner_id: None,
-            purchase_ref: None,
-            amount_minor: None,
-            currency: None,
             expires_on,
-            related_contact: None,
+            ..EntryDraft::plain(EntryKind::Adjust, input.points, input.reason.clone())
         }
         .build(t, &after, now_ms);
         let mut delta = CounterDelta::default();
@@ -1537,18 +1545,8 @@ mod tests {
         }
         // Each step of a plan is data: the entry is never overwritten.
         let mut writes = Writes::new();
-        let entry = EntryDraft {
-            kind: EntryKind::Adjust,
-            points: 1,
-            reason: "r".into(),
-            partner_id: None,
-            purchase_ref: None,
-            amount_minor: None,
-            currency: None,
-            expires_on: None,
-            related_contact: None,
-        }
-        .build(&t, &Account::default(), 0);
+        let entry =
+            EntryDraft::plain(EntryKind::Adjust, 1, "r".into()).build(&t, &Account::default(), 0);
         push_entry(&mut writes, &entry);
         assert!(matches!(
             &writes.steps[0].op,

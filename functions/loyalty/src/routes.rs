@@ -609,12 +609,22 @@ impl<R: Roles> Member<R> {
         self.customer(q.contact_id.as_deref(), q.phone.as_deref())
     }
 
-    /// Keys a partner's read needs beside the account (its own profile, to check it is active).
-    fn partner_keys(&self) -> Vec<crate::model::Key> {
-        self.actor
-            .partner_id()
-            .map(|p| vec![keys::partner(self.tenant(), p)])
-            .unwrap_or_default()
+    /// The customer's contact id and account, in one batch with what a partner's read
+    /// needs (its own profile, which must be active) and `extra`.
+    async fn member(
+        &self,
+        deps: &Deps,
+        who: &CustomerRef,
+        mut extra: Vec<crate::model::Key>,
+    ) -> Result<(String, crate::model::Account, sauda_shared::dynamo::Reads), LoyaltyError> {
+        extra.extend(
+            self.actor
+                .partner_id()
+                .map(|p| keys::partner(self.tenant(), p)),
+        );
+        let found = views::account_of(deps.store.as_ref(), self.tenant(), who, &extra).await?;
+        self.check_partner(&found.2)?;
+        Ok(found)
     }
 
     fn check_partner(&self, reads: &sauda_shared::dynamo::Reads) -> Result<(), LoyaltyError> {
@@ -631,14 +641,7 @@ async fn balance(
     ApiQuery(q): ApiQuery<CustomerQuery>,
 ) -> Reply {
     let who = caller.query_customer(&q)?;
-    let (_, account, reads) = views::account_of(
-        deps.store.as_ref(),
-        caller.tenant(),
-        &who,
-        &caller.partner_keys(),
-    )
-    .await?;
-    caller.check_partner(&reads)?;
+    let (_, account, _) = caller.member(&deps, &who, Vec::new()).await?;
     Ok(Json(views::balance_view(caller.config(), &account)).into_response())
 }
 
@@ -661,14 +664,7 @@ async fn history(
                 )
             })?,
     };
-    let (contact, _, reads) = views::account_of(
-        deps.store.as_ref(),
-        caller.tenant(),
-        &who,
-        &caller.partner_keys(),
-    )
-    .await?;
-    caller.check_partner(&reads)?;
+    let (contact, _, _) = caller.member(&deps, &who, Vec::new()).await?;
     let after = views::history_position(caller.tenant(), &contact, q.cursor.as_deref())?;
     let page = views::history(
         deps.store.as_ref(),
@@ -688,13 +684,12 @@ async fn lookup(
     ApiQuery(q): ApiQuery<CustomerQuery>,
 ) -> Reply {
     let who = caller.query_customer(&q)?;
-    let mut extra = caller.partner_keys();
-    if let Some(pid) = caller.actor.partner_id() {
-        extra.push(partner_client_key(caller.tenant(), pid, &who.candidate()));
-    }
-    let (contact, account, mut reads) =
-        views::account_of(deps.store.as_ref(), caller.tenant(), &who, &extra).await?;
-    caller.check_partner(&reads)?;
+    let extra = caller
+        .actor
+        .partner_id()
+        .map(|pid| vec![partner_client_key(caller.tenant(), pid, &who.candidate())])
+        .unwrap_or_default();
+    let (contact, account, mut reads) = caller.member(&deps, &who, extra).await?;
     let mut view = views::balance_view(caller.config(), &account);
     if let Some(pid) = caller.actor.partner_id() {
         let key = partner_client_key(caller.tenant(), pid, &contact);
