@@ -182,7 +182,7 @@ impl From<LoyaltyError> for ApiError {
             other => other.to_string(),
         };
         if status.is_server_error() || matches!(e, LoyaltyError::Store(_)) {
-            tracing::warn!(error = %e, code, "loyalty request failed");
+            tracing::warn!(error = %scrub(&e.to_string()), code, "loyalty request failed");
         }
         let api = ApiError::new(status, code, message);
         match e {
@@ -191,6 +191,31 @@ impl From<LoyaltyError> for ApiError {
             _ => api,
         }
     }
+}
+
+/// A message fit for logs: a dependency's message may quote a key, and keys hold contact
+/// ids (`T#acme#C#wa-77011234567`), so runs of 7 or more digits are masked.
+pub fn scrub(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut digits = String::new();
+    let flush = |digits: &mut String, out: &mut String| {
+        if digits.len() >= 7 {
+            out.push_str("<digits>");
+        } else {
+            out.push_str(digits);
+        }
+        digits.clear();
+    };
+    for c in message.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+        } else {
+            flush(&mut digits, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut digits, &mut out);
+    out
 }
 
 impl From<LedgerError> for LoyaltyError {
@@ -261,6 +286,10 @@ mod tests {
         let limited = ApiError::from(LoyaltyError::RateLimited { retry_after_s: 7 });
         assert_eq!(limited.retry_after_s, Some(7));
         assert!(LoyaltyError::UnknownCustomer.is_refusal());
+        assert_eq!(
+            scrub("item T#acme#C#wa-77011234567 is malformed (2026, +7701234)"),
+            "item T#acme#C#wa-<digits> is malformed (2026, +<digits>)"
+        );
         assert!(!LoyaltyError::Contention.is_refusal());
     }
 }

@@ -214,7 +214,8 @@ pub async fn run_all(
                 done.push(report);
             }
             Err(e) => {
-                tracing::warn!(tenant = %tenant, error = %e, "loyalty expiry failed");
+                let error = crate::error::scrub(&e.to_string());
+                tracing::warn!(tenant = %tenant, %error, "loyalty expiry failed");
                 failed.push((tenant.to_string(), e));
             }
         }
@@ -263,7 +264,11 @@ pub async fn handle(
         None => run_all(&deps.store, deps.tenants.as_ref(), now_ms).await,
     };
     if !failed.is_empty() {
-        let summary: Vec<String> = failed.iter().map(|(t, e)| format!("{t}: {e}")).collect();
+        // The runtime logs this error: scrubbed like every logged message.
+        let summary: Vec<String> = failed
+            .iter()
+            .map(|(t, e)| format!("{t}: {}", crate::error::scrub(&e.to_string())))
+            .collect();
         return Err(format!("loyalty expiry failed for {}", summary.join("; ")).into());
     }
     Ok(json!({"tenants": done}))
