@@ -99,6 +99,7 @@ fn val(v: &Val) -> AttributeValue {
         Val::Bool(b) => AttributeValue::Bool(*b),
         Val::List(items) => AttributeValue::L(items.iter().map(|i| s(i.clone())).collect()),
         Val::StrSet(items) => AttributeValue::Ss(items.clone()),
+        Val::NumMap(map) => AttributeValue::M(map.iter().map(|(k, v)| (k.clone(), n(v))).collect()),
     }
 }
 
