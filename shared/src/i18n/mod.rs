@@ -136,7 +136,13 @@ pub fn render(template: &str, args: &[(&str, &dyn fmt::Display)]) -> String {
 
 /// Every catalog, for the completeness test and for tools that list texts.
 pub fn catalogs() -> Vec<&'static [&'static Text]> {
-    vec![common::ALL, agent::ALL, leads::ALL, loyalty::ALL, reports::ALL]
+    vec![
+        common::ALL,
+        agent::ALL,
+        leads::ALL,
+        loyalty::ALL,
+        reports::ALL,
+    ]
 }
 
 #[cfg(test)]
