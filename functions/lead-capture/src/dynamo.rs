@@ -13,7 +13,8 @@ use sauda_shared::funnel::Stage;
 use sauda_shared::partner::Partner;
 use sauda_shared::plan::{Key, PlanError};
 use sauda_shared::ports::StoreError;
-use sauda_shared::tenant::{RegistryEntry, TenantStatus};
+use sauda_shared::registry::{self, DynamoTenantRegistry};
+use sauda_shared::tenant::TenantStatus;
 use sauda_shared::{keys, TenantId};
 
 pub struct DynamoLeadStore {
@@ -252,22 +253,13 @@ impl LeadStore for DynamoLeadStore {
     }
 
     async fn active_tenants(&self) -> Result<Vec<TenantId>, StoreError> {
-        let items = dynamo::query_partition(
-            &self.client,
-            &self.table,
-            keys::PLATFORM_PK,
-            Some("TENANT#"),
-        )
-        .await?;
-        let mut tenants = Vec::new();
-        for item in items {
-            match from_item::<RegistryEntry>(item) {
-                Ok(entry) if entry.status == TenantStatus::Active => tenants.push(entry.tenant),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "malformed registry entry skipped"),
-            }
-        }
-        Ok(tenants)
+        let registry = DynamoTenantRegistry::new(self.client.clone(), &self.table);
+        Ok(registry::all(&registry)
+            .await?
+            .into_iter()
+            .filter(|entry| entry.status == TenantStatus::Active)
+            .map(|entry| entry.tenant)
+            .collect())
     }
 
     async fn quiet_contacts(

@@ -5,12 +5,12 @@
 use crate::model::{credits_gsi, partners_gsi, Account, Key};
 use crate::store::{Fail, LedgerPage, LoyaltyStore};
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::AttributeValue;
 use sauda_shared::dynamo::{self, from_item, item_s, key_attrs, s, store_err, Item, Reads};
 use sauda_shared::keys;
 use sauda_shared::partner::Partner;
 use sauda_shared::plan::{PlanError, WritePlan};
 use sauda_shared::ports::StoreError;
+use sauda_shared::registry::{self, DynamoTenantRegistry};
 use sauda_shared::tenant::RegistryEntry;
 use sauda_shared::TenantId;
 use std::sync::Arc;
@@ -196,16 +196,12 @@ impl LoyaltyStore for DynamoStore {
     }
 
     async fn expiry_tenants(&self) -> Result<Vec<RegistryEntry>, StoreError> {
-        let items = self
-            .query_all("registry", |q| {
-                q.key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-                    .filter_expression("loyalty_expiry = :on")
-                    .expression_attribute_values(":pk", s(keys::PLATFORM_PK))
-                    .expression_attribute_values(":prefix", s("TENANT#"))
-                    .expression_attribute_values(":on", AttributeValue::Bool(true))
-            })
-            .await?;
-        items.into_iter().map(from_item).collect()
+        let registry = DynamoTenantRegistry::new(self.client.clone(), &self.table);
+        Ok(registry::all(&registry)
+            .await?
+            .into_iter()
+            .filter(|entry| entry.loyalty_expiry)
+            .collect())
     }
 
     async fn accounts(&self, tenant: &TenantId) -> Result<Vec<Account>, StoreError> {
