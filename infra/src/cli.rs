@@ -475,32 +475,10 @@ async fn local_command(
             env_overrides,
         } => {
             let stack = local_stack(clients, stage, region, &template).await?;
-            let mut lines = Vec::new();
-            let mut seen = std::collections::BTreeMap::new();
-            for f in &stack.functions {
-                for (k, v) in stack.function_env(&f.binary)? {
-                    if let Some(previous) = seen.insert(k.clone(), v.clone()) {
-                        if previous != v {
-                            return Err(format!(
-                                "{k} differs between functions; cargo lambda watch shares one env"
-                            )
-                            .into());
-                        }
-                    }
-                }
-            }
-            for raw in &env_overrides {
-                let (k, v) = raw
-                    .split_once('=')
-                    .ok_or_else(|| format!("--env {raw:?} must be NAME=VALUE"))?;
-                if !seen.contains_key(k) {
-                    return Err(format!("--env {k}: no function of the template uses it").into());
-                }
-                seen.insert(k.to_owned(), v.to_owned());
-            }
-            for (k, v) in &seen {
-                lines.push(format!("{k}={v}"));
-            }
+            let lines: Vec<String> = provision::local_env(&stack, &env_overrides)?
+                .into_iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
             if let Some(parent) = env_file.parent() {
                 std::fs::create_dir_all(parent)?;
             }

@@ -317,6 +317,31 @@ async fn lead_steps(
             .json(&body)
             .send()
     };
+    // The browser's CORS preflight, answered by lead-api itself (`make local` runs
+    // `cargo lambda watch --disable-cors`): the shop's site is allowed, another is not.
+    for (label, origin) in [
+        ("preflight from the shop's site", "http://localhost:8080"),
+        ("preflight from a foreign site", "https://elsewhere.example"),
+    ] {
+        let response = http
+            .request(reqwest::Method::OPTIONS, &base)
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+            .send()
+            .await?;
+        let allowed = response
+            .headers()
+            .get(reqwest::header::ACCESS_CONTROL_ALLOW_ORIGIN)
+            .and_then(|v| v.to_str().ok())
+            .map(|o| format!("allow-origin {o}"));
+        match allowed {
+            Some(allowed) => println!("  {label:<30} -> {} {allowed}", response.status().as_u16()),
+            None => {
+                show(label, response).await?;
+            }
+        }
+    }
     show("web form lead", post_form(form).await?).await?;
     let invalid = serde_json::json!({"name": "", "phone": "12", "consent": true});
     show("invalid form (per field)", post_form(invalid).await?).await?;
