@@ -9,6 +9,7 @@ use crate::tenant;
 use clap::{Args, Parser, Subcommand};
 use sauda_shared::aws::{load_sdk_config, AwsClients};
 use sauda_shared::keys;
+use sauda_shared::outbound::UrlPolicy;
 use sauda_shared::secrets::TenantSecrets;
 use sauda_shared::tenant::{TenantConfig, TenantStatus};
 use sauda_shared::TenantId;
@@ -86,11 +87,17 @@ pub enum TenantCommand {
     /// Change a tenant's settings with a JSON merge patch (RFC 7386) from --file or
     /// standard input, e.g. `{"managers":[{"chat_id":42}],"loyalty":{"enabled":true}}`.
     /// `null` resets a setting to its default.
+    /// Every URL in the config must pass Sauda's outbound policy (https, public address).
     Configure {
         #[arg(long)]
         tenant: String,
         #[arg(long)]
         file: Option<PathBuf>,
+        /// Also accept loopback URLs (plain http included): only for the local stage,
+        /// whose fakes listen on 127.0.0.1 and whose functions run with
+        /// OUTBOUND_ALLOW_LOOPBACK=true.
+        #[arg(long)]
+        allow_loopback_urls: bool,
     },
     /// Suspend a tenant: its webhooks answer 404 until it is activated again.
     Suspend {
@@ -389,21 +396,18 @@ async fn tenant_command(
             let config = tenant::read_config(&clients.dynamo, table, &tenant_id(&tenant)?).await?;
             println!("{}", serde_json::to_string_pretty(&config)?);
         }
-        TenantCommand::Configure { tenant, file } => {
+        TenantCommand::Configure {
+            tenant,
+            file,
+            allow_loopback_urls,
+        } => {
             let tenant = tenant_id(&tenant)?;
             let patch: serde_json::Value = serde_json::from_str(&read_input(file.as_deref())?)
                 .map_err(|e| format!("patch is not JSON: {e}"))?;
-            let current = tenant::read_config(&clients.dynamo, table, &tenant).await?;
-            let mut merged = serde_json::to_value(&current)?;
-            json_patch::merge(&mut merged, &patch);
-            let config: TenantConfig = serde_json::from_value(merged)
-                .map_err(|e| format!("the patched config is invalid: {e}"))?;
-            if config.tenant != tenant {
-                return Err("a config cannot change its tenant id".into());
-            }
-            jiff::tz::TimeZone::get(&config.timezone)
-                .map_err(|e| format!("timezone {:?}: {e}", config.timezone))?;
-            tenant::put_config(&clients.dynamo, table, &config).await?;
+            let policy = UrlPolicy {
+                allow_loopback: allow_loopback_urls,
+            };
+            tenant::configure(&clients.dynamo, table, &tenant, &patch, policy).await?;
             println!("tenant {tenant} configured; functions pick it up within a minute");
         }
         TenantCommand::Suspend { tenant } => {
