@@ -61,6 +61,15 @@ pub enum Command {
     /// Leads: manager API keys, listing, moving and creating leads, the sweep.
     #[command(subcommand)]
     Leads(crate::leads_cli::LeadsCommand),
+    /// Print the digest that stands for one customer in the functions' logs (`c_…`), under
+    /// the deployment's signing key, to find that customer's log lines.
+    LogId {
+        #[arg(long)]
+        tenant: String,
+        /// The contact id as stored: `tg-<chat id>` or `wa-<phone digits>`.
+        #[arg(long)]
+        contact: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -362,6 +371,14 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Catalog(cmd) => crate::catalog_cli::run(&ctx, cmd).await,
         Command::Loyalty(cmd) => crate::loyalty_cli::run(&ctx, cmd).await,
         Command::Leads(cmd) => crate::leads_cli::run(&ctx, cmd).await,
+        Command::LogId { tenant, contact } => {
+            let tenant = tenant_id(&tenant)?;
+            println!(
+                "{}",
+                tenant::log_id(&clients.secrets, &cli.stage, &tenant, &contact).await?
+            );
+            Ok(())
+        }
     }
 }
 

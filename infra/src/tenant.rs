@@ -389,6 +389,38 @@ async fn merge_secret_document<T: serde::de::DeserializeOwned>(
     Ok(merged.keys().cloned().collect())
 }
 
+/// The digest that stands for `contact` in the functions' logs (`redact::Contact`), under
+/// the deployment's signing key (`signing_key` of `sauda/{stage}/platform`). Without
+/// that key there is nothing to compute: a digest under any other key matches no log.
+pub async fn log_id(
+    secrets: &aws_sdk_secretsmanager::Client,
+    stage: &str,
+    tenant: &TenantId,
+    contact: &str,
+) -> Result<String, OnboardingError> {
+    let name = sauda_shared::aws::SecretsManagerSource::platform_secret_name(stage);
+    let out = secrets
+        .get_secret_value()
+        .secret_id(&name)
+        .send()
+        .await
+        .map_err(aws)?;
+    let platform: sauda_shared::secrets::PlatformSecrets =
+        serde_json::from_str(out.secret_string().unwrap_or("{}"))
+            .map_err(|_| OnboardingError::Invalid(format!("secret {name} is not valid JSON")))?;
+    let key = platform.signing_key.ok_or_else(|| {
+        OnboardingError::Invalid(format!(
+            "{name} has no signing_key: the functions log with a per-instance key, which no one can reproduce"
+        ))
+    })?;
+    if !sauda_shared::signing::install(key.expose()) {
+        return Err(OnboardingError::Invalid(
+            "another signing key is already in use in this process".into(),
+        ));
+    }
+    Ok(sauda_shared::redact::contact(tenant, contact))
+}
+
 /// Typed form of [`merge_tenant_secrets_json`]: every field set in `update` is stored.
 pub async fn merge_tenant_secrets(
     secrets: &aws_sdk_secretsmanager::Client,
