@@ -255,6 +255,43 @@ pub enum LocalCommand {
         #[arg(long, default_value = ".local/outbox.jsonl")]
         outbox: PathBuf,
     },
+    /// A long session against the running local stack (webhook messages that become
+    /// agent replies, loyalty operations, leads) while sampling the emulator's memory;
+    /// `make bench SECTIONS=soak` starts the stack and runs it.
+    Soak {
+        #[command(flatten)]
+        template: TemplateArg,
+        #[arg(long, default_value = "infra/demo/tenant.json")]
+        demo: PathBuf,
+        #[arg(long, default_value = "http://127.0.0.1:9000")]
+        functions_url: String,
+        #[arg(long, default_value = ".local/outbox.jsonl")]
+        outbox: PathBuf,
+        /// The emulator's process id (the local stack writes it to .local/moto.pid).
+        #[arg(long)]
+        moto_pid: u32,
+        #[arg(long, default_value_t = 10_000)]
+        messages: usize,
+        #[arg(long, default_value_t = 2_000)]
+        loyalty_ops: usize,
+        #[arg(long, default_value_t = 500)]
+        leads: usize,
+        #[arg(long, default_value_t = 500)]
+        customers: usize,
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+        /// Messages sent but not yet answered, at most: the agent answers a burst from
+        /// one customer with one reply, so each message is paced to get its own.
+        #[arg(long, default_value_t = 40)]
+        max_backlog: usize,
+        #[arg(long, default_value_t = 2)]
+        sample_every_s: u64,
+        /// Stop sending when moto's memory passes this many MiB.
+        #[arg(long, default_value_t = 8_192)]
+        max_rss_mib: u64,
+        #[arg(long, default_value_t = 1_800)]
+        drain_timeout_s: u64,
+    },
     /// Regenerate the signed sample events under events/.
     Events {
         #[arg(long, default_value = "infra/demo/tenant.json")]
@@ -608,6 +645,43 @@ async fn local_command(
                 work_dir: PathBuf::from(".local"),
             };
             crate::demo_run::play(clients, &stack, &demo, &urls).await?;
+        }
+        LocalCommand::Soak {
+            template,
+            demo,
+            functions_url,
+            outbox,
+            moto_pid,
+            messages,
+            loyalty_ops,
+            leads,
+            customers,
+            concurrency,
+            max_backlog,
+            sample_every_s,
+            max_rss_mib,
+            drain_timeout_s,
+        } => {
+            let stack = local_stack(clients, stage, region, &template).await?;
+            let demo = DemoTenant::load(&demo)?;
+            let keys = crate::demo_seed::load_keys(std::path::Path::new(".local"))?;
+            let plan = crate::local_soak::SoakPlan {
+                messages,
+                loyalty_ops,
+                leads,
+                customers,
+                concurrency,
+                max_backlog,
+            };
+            let target = crate::local_soak::SoakTarget {
+                functions: functions_url,
+                outbox,
+                moto_pid,
+                sample_every: std::time::Duration::from_secs(sample_every_s.max(1)),
+                max_rss_mib,
+                drain_timeout: std::time::Duration::from_secs(drain_timeout_s),
+            };
+            crate::local_soak::run(clients, &stack, &demo, keys, &plan, &target).await?;
         }
         LocalCommand::Events { demo, out } => write_events(&demo, &out)?,
     }
