@@ -4,7 +4,6 @@
 use crate::demo::{self, DemoTenant};
 use crate::provision::Stack;
 use aws_sdk_dynamodb::types::AttributeValue;
-use aws_sdk_sqs::types::QueueAttributeName;
 use sauda_shared::keys;
 use serde_json::Value;
 use std::path::PathBuf;
@@ -250,26 +249,8 @@ async fn show_stored(
 async fn show_queues(clients: &sauda_shared::aws::AwsClients, stack: &Stack) -> DemoResult {
     println!("\n== queues ==");
     for (logical, q) in &stack.queues {
-        let attrs = clients
-            .sqs
-            .get_queue_attributes()
-            .queue_url(&q.url)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-            .send()
-            .await?;
-        let get = |n: QueueAttributeName| {
-            attrs
-                .attributes()
-                .and_then(|a| a.get(&n))
-                .cloned()
-                .unwrap_or_default()
-        };
-        println!(
-            "  {logical:<24} visible={} in_flight={}",
-            get(QueueAttributeName::ApproximateNumberOfMessages),
-            get(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-        );
+        let (visible, in_flight) = crate::queue_ops::depth(&clients.sqs, &q.url).await?;
+        println!("  {logical:<24} visible={visible} in_flight={in_flight}");
     }
     Ok(())
 }

@@ -9,7 +9,6 @@
 use crate::demo::{self, DemoTenant};
 use crate::demo_seed::DemoKeys;
 use crate::provision::Stack;
-use aws_sdk_sqs::types::QueueAttributeName;
 use sauda_shared::aws::AwsClients;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -341,21 +340,10 @@ impl Driver {
 async fn queue_depths(clients: &AwsClients, stack: &Stack) -> (u64, u64) {
     let (mut work, mut dead) = (0, 0);
     for (logical, q) in &stack.queues {
-        let Ok(out) = clients
-            .sqs
-            .get_queue_attributes()
-            .queue_url(&q.url)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-            .send()
-            .await
-        else {
+        let Ok((visible, in_flight)) = crate::queue_ops::depth(&clients.sqs, &q.url).await else {
             continue;
         };
-        let n: u64 = out
-            .attributes()
-            .map(|a| a.values().filter_map(|v| v.parse::<u64>().ok()).sum())
-            .unwrap_or(0);
+        let n = visible + in_flight;
         if logical.contains("DeadLetter") {
             dead += n;
         } else {
