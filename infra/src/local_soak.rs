@@ -223,14 +223,12 @@ impl Driver {
         let customer = i % self.customers;
         let text = QUESTIONS[i % QUESTIONS.len()];
         let now = jiff::Timestamp::now().as_second();
-        let request = if customer.is_multiple_of(2) {
-            let secret = self
-                .demo
-                .secrets
-                .telegram_webhook_secret
-                .as_ref()
+        let secret = |s: &Option<sauda_shared::secrets::Secret>| {
+            s.as_ref()
                 .map(|s| s.expose().to_owned())
-                .unwrap_or_default();
+                .unwrap_or_default()
+        };
+        let request = if customer.is_multiple_of(2) {
             let update = demo::telegram_text(
                 (self.run as u64) * 100_000 + i as u64,
                 i as i64 + 1,
@@ -240,16 +238,13 @@ impl Driver {
             );
             self.http
                 .post(format!("{base}/telegram"))
-                .header("x-telegram-bot-api-secret-token", secret)
+                .header(
+                    "x-telegram-bot-api-secret-token",
+                    secret(&self.demo.secrets.telegram_webhook_secret),
+                )
                 .json(&update)
         } else {
-            let app_secret = self
-                .demo
-                .secrets
-                .whatsapp_app_secret
-                .as_ref()
-                .map(|s| s.expose().to_owned())
-                .unwrap_or_default();
+            let app_secret = secret(&self.demo.secrets.whatsapp_app_secret);
             let body = demo::whatsapp_text(
                 self.demo.whatsapp_phone_number_id.as_deref().unwrap_or(""),
                 &format!("{WA_PREFIX}{customer:07}"),
