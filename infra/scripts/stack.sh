@@ -81,12 +81,14 @@ start_moto_watched() {
     pid=$!
     echo "$pid" >.local/moto.pid
     trap "kill -TERM $pid 2>/dev/null; exit 0" TERM
-    wait "$pid"
+    wait "$pid" 2>/dev/null # bash would report a killed job on stderr: the message below says it
     status=$?
     touch .local/moto.exited
     [ -e .local/stopping ] && exit 0
+    why="exit status $status"
+    [ "$status" = 137 ] && why="killed: out of memory?"
     echo >&2
-    echo "!! the local AWS emulator (moto) has stopped (exit status $status): see .local/moto.log;" >&2
+    echo "!! the local AWS emulator (moto) has stopped ($why): see .local/moto.log;" >&2
     echo "!! every function now answers 503. Ctrl-C and run make local again." >&2
   ' moto-watchdog "$VENV" "$MOTO_PORT" "${MOTO_LAUNCHER:-infra/scripts/moto_server.py}" &
   STACK_GROUPS+=("$!")
