@@ -51,6 +51,8 @@ loyalty() {
 }
 
 soak() {
+  echo "==> moto's memory and time per DynamoDB operation (infra/scripts/moto_server.py)"
+  "$VENV/bin/python" infra/bench/moto_memory.py --launcher "${MOTO_LAUNCHER:-infra/scripts/moto_server.py}"
   echo "==> soak: the local stack under 10,000 messages, 2,000 loyalty operations, 500 leads"
   bash infra/bench/soak.sh
 }

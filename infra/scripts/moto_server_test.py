@@ -1,6 +1,7 @@
 """Checks of infra/scripts/moto_server.py against a private instance of it: transactions
 apply whole or not at all (including the rollback of a cancelled one), concurrent
-conditional transactions see one another, and no instance is tracked.
+conditional transactions see one another, queries read their partition as stock moto
+does, and no instance is tracked.
 
 Run by `make test` (infra/scripts/test.sh):  $VENV/bin/python infra/scripts/moto_server_test.py
 """
@@ -189,6 +190,52 @@ class MotoServerTest(unittest.TestCase):
         self.assertEqual(outcomes.count("won"), 1, outcomes)
         self.assertEqual(outcomes.count("TransactionCanceledException"), 19, outcomes)
         self.assertEqual(self.get("pk-sk", "race", "count")["n"], {"N": "1"})
+
+    def test_a_query_reads_its_partition_in_order_with_pages_and_conditions(self):
+        for pk in ("query-a", "query-b"):
+            for i in range(12):
+                self.put("pk-sk", pk, f"M#{i:02}", n=i)
+        self.put("pk-sk", "query-a", "P#profile", n=99)
+
+        def query(**kw):
+            return self.db.query(TableName="pk-sk", KeyConditionExpression=kw.pop("cond", "PK = :pk"),
+                                 ExpressionAttributeValues={":pk": {"S": "query-a"}, **kw.pop("values", {})},
+                                 **kw)
+
+        newest = query(cond="PK = :pk AND begins_with(SK, :m)", values={":m": {"S": "M#"}},
+                       ScanIndexForward=False, Limit=5)
+        self.assertEqual([i["SK"]["S"] for i in newest["Items"]], [f"M#{i:02}" for i in (11, 10, 9, 8, 7)])
+        rest = query(cond="PK = :pk AND begins_with(SK, :m)", values={":m": {"S": "M#"}},
+                     ScanIndexForward=False, ExclusiveStartKey=newest["LastEvaluatedKey"])
+        self.assertEqual([i["SK"]["S"] for i in rest["Items"]], [f"M#{i:02}" for i in range(6, -1, -1)])
+        everything = query()
+        self.assertEqual(everything["Count"], 13)
+        self.assertTrue(all(i["PK"]["S"] == "query-a" for i in everything["Items"]))
+        filtered = query(FilterExpression="n >= :five", values={":five": {"N": "5"}})
+        self.assertEqual(filtered["Count"], 8)
+        self.assertEqual(filtered["ScannedCount"], 13)
+        nobody = self.db.query(TableName="pk-sk", KeyConditionExpression="PK = :pk",
+                               ExpressionAttributeValues={":pk": {"S": "query-nobody"}})
+        self.assertEqual(nobody["Items"], [])
+        self.put("pk", "query-one", n=1)
+        one = self.db.query(TableName="pk", KeyConditionExpression="PK = :pk",
+                            ExpressionAttributeValues={":pk": {"S": "query-one"}})
+        self.assertEqual([i["PK"]["S"] for i in one["Items"]], ["query-one"])
+
+    def test_an_index_query_still_reads_the_whole_table(self):
+        self.db.update_table(
+            TableName="pk-sk",
+            AttributeDefinitions=[{"AttributeName": "G", "AttributeType": "S"},
+                                  {"AttributeName": "SK", "AttributeType": "S"}],
+            GlobalSecondaryIndexUpdates=[{"Create": {
+                "IndexName": "by-g", "Projection": {"ProjectionType": "ALL"},
+                "KeySchema": [{"AttributeName": "G", "KeyType": "HASH"},
+                              {"AttributeName": "SK", "KeyType": "RANGE"}]}}])
+        for i, pk in enumerate(("gsi-a", "gsi-b", "gsi-c")):
+            self.db.put_item(TableName="pk-sk", Item={**self.key("pk-sk", pk, f"S#{i}"), "G": {"S": "shared"}})
+        found = self.db.query(TableName="pk-sk", IndexName="by-g", KeyConditionExpression="G = :g",
+                              ExpressionAttributeValues={":g": {"S": "shared"}})
+        self.assertEqual(sorted(i["PK"]["S"] for i in found["Items"]), ["gsi-a", "gsi-b", "gsi-c"])
 
     def test_no_instance_is_tracked(self):
         for i in range(5):
