@@ -63,7 +63,9 @@ def main():
             db.put_item(TableName="t", Item={
                 "PK": {"S": f"T#demo#C#tg-{i % 500}"}, "SK": {"S": f"M#{i:08}"},
                 "text": {"S": "x" * 300}, "kind": {"S": "in"}, "n": {"N": str(i)}})
-        print(f"moto memory per operation: launcher {os.path.relpath(args.launcher)}, "
+        shown = os.path.relpath(args.launcher)
+        shown = os.path.abspath(args.launcher) if shown.startswith("..") else shown
+        print(f"moto memory per operation: launcher {shown}, "
               f"table of {args.items} items, {args.calls} calls each")
         print(f"  {'operation':<34} {'KiB per call':>12} {'ms per call':>12}")
         add_one = {":one": {"N": "1"}}
