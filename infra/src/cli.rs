@@ -185,7 +185,8 @@ impl TemplateArg {
 
 #[derive(Subcommand, Debug)]
 pub enum LocalCommand {
-    /// Create the template's resources on the emulator and write the functions' env file.
+    /// Create the template's resources on the emulator and write the functions' env file
+    /// (with OUTBOUND_ALLOW_LOOPBACK=true: the local fakes listen on loopback).
     Provision {
         #[command(flatten)]
         template: TemplateArg,
