@@ -4,7 +4,6 @@
 use crate::demo::{self, DemoTenant};
 use crate::provision::Stack;
 use aws_sdk_dynamodb::types::AttributeValue;
-use aws_sdk_sqs::types::QueueAttributeName;
 use sauda_shared::keys;
 use serde_json::Value;
 use std::path::PathBuf;
@@ -250,26 +249,8 @@ async fn show_stored(
 async fn show_queues(clients: &sauda_shared::aws::AwsClients, stack: &Stack) -> DemoResult {
     println!("\n== queues ==");
     for (logical, q) in &stack.queues {
-        let attrs = clients
-            .sqs
-            .get_queue_attributes()
-            .queue_url(&q.url)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-            .send()
-            .await?;
-        let get = |n: QueueAttributeName| {
-            attrs
-                .attributes()
-                .and_then(|a| a.get(&n))
-                .cloned()
-                .unwrap_or_default()
-        };
-        println!(
-            "  {logical:<24} visible={} in_flight={}",
-            get(QueueAttributeName::ApproximateNumberOfMessages),
-            get(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-        );
+        let (visible, in_flight) = crate::queue_ops::depth(&clients.sqs, &q.url).await?;
+        println!("  {logical:<24} visible={visible} in_flight={in_flight}");
     }
     Ok(())
 }
@@ -317,6 +298,31 @@ async fn lead_steps(
             .json(&body)
             .send()
     };
+    // The browser's CORS preflight, answered by lead-api itself (`make local` runs
+    // `cargo lambda watch --disable-cors`): the shop's site is allowed, another is not.
+    for (label, origin) in [
+        ("preflight from the shop's site", "http://localhost:8080"),
+        ("preflight from a foreign site", "https://elsewhere.example"),
+    ] {
+        let response = http
+            .request(reqwest::Method::OPTIONS, &base)
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+            .send()
+            .await?;
+        let allowed = response
+            .headers()
+            .get(reqwest::header::ACCESS_CONTROL_ALLOW_ORIGIN)
+            .and_then(|v| v.to_str().ok())
+            .map(|o| format!("allow-origin {o}"));
+        match allowed {
+            Some(allowed) => println!("  {label:<30} -> {} {allowed}", response.status().as_u16()),
+            None => {
+                show(label, response).await?;
+            }
+        }
+    }
     show("web form lead", post_form(form).await?).await?;
     let invalid = serde_json::json!({"name": "", "phone": "12", "consent": true});
     show("invalid form (per field)", post_form(invalid).await?).await?;

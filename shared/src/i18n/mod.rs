@@ -9,6 +9,8 @@
 pub mod agent;
 pub mod common;
 pub mod inbox;
+pub mod leads;
+pub mod loyalty;
 pub mod reports;
 
 use serde::{Deserialize, Serialize};
@@ -135,7 +137,14 @@ pub fn render(template: &str, args: &[(&str, &dyn fmt::Display)]) -> String {
 
 /// Every catalog, for the completeness test and for tools that list texts.
 pub fn catalogs() -> Vec<&'static [&'static Text]> {
-    vec![common::ALL, agent::ALL, reports::ALL, inbox::ALL]
+    vec![
+        common::ALL,
+        agent::ALL,
+        leads::ALL,
+        loyalty::ALL,
+        reports::ALL,
+        inbox::ALL,
+    ]
 }
 
 #[cfg(test)]
