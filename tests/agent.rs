@@ -399,6 +399,7 @@ async fn signed_webhook_to_agent_reply_end_to_end() {
                 table_name: env.stack.table.clone(),
             },
             inbound_queue_url: env.queue_url("InboundQueue"),
+            notify_queue_url: env.queue_url("NotifyQueue"),
         },
     );
     let ts = now() / 1000;

@@ -41,6 +41,7 @@ pub async fn play(
     await_replies(&urls.outbox, outbox_start, Duration::from_secs(90)).await;
 
     let keys = crate::demo_seed::load_keys(&urls.work_dir)?;
+    inbox_steps(&http, demo, urls, &keys, run, now, chat_id).await?;
     let notices_start = outbox_len(&urls.outbox);
     lead_steps(&http, demo, urls, &keys, run).await?;
     loyalty_steps(&http, demo, urls, &keys, run, wa_from).await?;
@@ -267,6 +268,165 @@ async fn show(
     }
     println!("  {label:<30} -> {status} {shown}");
     Ok(body)
+}
+
+/// A manager takes the Telegram customer over: pauses the agent through the inbox API,
+/// gets the customer's next message as a thread card in their own Telegram, replies to
+/// the card (the customer receives it), hands back with `/resume`, and reads the
+/// transcript with who wrote what.
+async fn inbox_steps(
+    http: &reqwest::Client,
+    demo: &DemoTenant,
+    urls: &DemoUrls,
+    keys: &crate::demo_seed::DemoKeys,
+    run: i64,
+    now: i64,
+    chat_id: i64,
+) -> DemoResult {
+    println!(
+        "\n== a manager takes over the conversation (inbox API and the manager's Telegram) =="
+    );
+    let t = &demo.tenant;
+    let Some(manager_chat) = demo.settings["managers"][0]["chat_id"].as_i64() else {
+        println!("  (the demo tenant has no manager chat; skipped)");
+        return Ok(());
+    };
+    let inbox = format!(
+        "{}/lambda-url/inbox-api/t/{t}",
+        urls.functions.trim_end_matches('/')
+    );
+    let contact = format!("tg-{chat_id}");
+    let response = http
+        .get(format!("{inbox}/conversations?limit=3"))
+        .bearer_auth(&keys.manager)
+        .send()
+        .await?;
+    show("inbox: latest conversations", response).await?;
+    let response = http
+        .post(format!("{inbox}/conversations/{contact}/pause"))
+        .bearer_auth(&keys.manager)
+        .send()
+        .await?;
+    show("inbox: pause the agent", response).await?;
+
+    let tg_secret = demo
+        .secrets
+        .telegram_webhook_secret
+        .as_ref()
+        .map(|s| s.expose().to_owned())
+        .unwrap_or_default();
+    let tg_url = format!("{}/t/{t}/telegram", urls.webhook.trim_end_matches('/'));
+    let post_update = |update: Value| {
+        http.post(&tg_url)
+            .header("x-telegram-bot-api-secret-token", &tg_secret)
+            .json(&update)
+            .send()
+    };
+    let start = outbox_len(&urls.outbox);
+    let customer = demo::telegram_text(
+        run as u64 + 10,
+        run + 10,
+        chat_id,
+        now + 10,
+        "Можно поговорить с менеджером о доставке?",
+    );
+    show(
+        "customer writes (agent paused)",
+        post_update(customer).await?,
+    )
+    .await?;
+    let manager = manager_chat.to_string();
+    let Some(card) = await_outbox(&urls.outbox, start, |l| {
+        l["channel"] == "telegram" && l["to"] == manager.as_str() && l["message_id"].is_i64()
+    })
+    .await
+    else {
+        println!("  (no thread card reached the manager; see .local/pump.log)");
+        return Ok(());
+    };
+    println!(
+        "  thread card → manager chat {manager}:\n{}",
+        indent(card["body"]["text"].as_str().unwrap_or_default())
+    );
+    let card_id = card["message_id"].as_i64().unwrap_or_default();
+
+    let start = outbox_len(&urls.outbox);
+    let answer = "Здравствуйте! Доставим в Бишкек за 3 дня, насос на складе.";
+    let reply = demo::telegram_reply(
+        run as u64 + 11,
+        run + 11,
+        manager_chat,
+        now + 20,
+        answer,
+        card_id,
+    );
+    show("manager replies to the card", post_update(reply).await?).await?;
+    let customer_chat = chat_id.to_string();
+    match await_outbox(&urls.outbox, start, |l| {
+        l["to"] == customer_chat.as_str()
+            && l["body"]["text"]
+                .as_str()
+                .is_some_and(|text| text.contains(answer))
+    })
+    .await
+    {
+        Some(_) => println!("  the customer received the manager's answer on Telegram"),
+        None => println!("  (the answer did not reach the customer in time; see .local/pump.log)"),
+    }
+    let resume = demo::telegram_reply(
+        run as u64 + 12,
+        run + 12,
+        manager_chat,
+        now + 30,
+        "/resume",
+        card_id,
+    );
+    show("manager: /resume on the card", post_update(resume).await?).await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let response = http
+        .get(format!("{inbox}/conversations/{contact}/messages?limit=4"))
+        .bearer_auth(&keys.manager)
+        .send()
+        .await?;
+    let transcript = show("inbox: the transcript", response).await?;
+    for message in transcript["messages"].as_array().into_iter().flatten() {
+        let author = &message["author"];
+        let text = match message["text"].as_str() {
+            Some(text) if !text.is_empty() => text.chars().take(60).collect(),
+            _ => format!("[{}]", message["kind"].as_str().unwrap_or("message")),
+        };
+        println!(
+            "    {:<4} {:<14} {text}",
+            message["direction"].as_str().unwrap_or_default(),
+            author["name"]
+                .as_str()
+                .or(author["type"].as_str())
+                .unwrap_or_default(),
+        );
+    }
+    Ok(())
+}
+
+/// The first request logged by the fake SaaS after `start` that `wanted` accepts (30 s).
+async fn await_outbox(
+    outbox: &std::path::Path,
+    start: usize,
+    wanted: impl Fn(&Value) -> bool,
+) -> Option<Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while tokio::time::Instant::now() < deadline {
+        let found = std::fs::read_to_string(outbox)
+            .unwrap_or_default()
+            .lines()
+            .skip(start)
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|l| wanted(l));
+        if found.is_some() {
+            return found;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    None
 }
 
 /// A web-form lead, then the manager's view of new leads.

@@ -128,6 +128,18 @@ impl AwsClients {
     }
 }
 
+impl crate::api::ApiDeps {
+    /// The shared API layer on DynamoDB: tenant configs, API keys and rate limits from
+    /// the table, each cached as its adapter does.
+    pub fn on_dynamo(client: &aws_sdk_dynamodb::Client, table: &str) -> Self {
+        Self {
+            tenants: Arc::new(DynamoTenantDirectory::new(client.clone(), table)),
+            keys: Arc::new(crate::apikey::ApiKeyStore::new(client.clone(), table)),
+            limiter: Arc::new(crate::ratelimit::RateLimiter::new(client.clone(), table)),
+        }
+    }
+}
+
 /// Tenant configs from the table, cached per warm instance (positive and negative).
 pub struct DynamoTenantDirectory {
     client: aws_sdk_dynamodb::Client,

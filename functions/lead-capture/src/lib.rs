@@ -26,16 +26,13 @@ pub use error::LeadError;
 pub use store::LeadStore;
 
 use sauda_shared::api::{ApiDeps, HasApi};
-use sauda_shared::apikey::ApiKeyStore;
 use sauda_shared::aws::{
-    AwsClients, DynamoMessageStore, DynamoTenantDirectory, SecretsManagerSource, SqsQueue,
-    SqsQueueControl,
+    AwsClients, DynamoMessageStore, SecretsManagerSource, SqsQueue, SqsQueueControl,
 };
 use sauda_shared::config::{required, ConfigError, CoreConfig};
 use sauda_shared::consumer::QueueControl;
 use sauda_shared::outbound::UrlPolicy;
 use sauda_shared::ports::{MessageQueue, MessageStore, SecretSource, TenantDirectory};
-use sauda_shared::ratelimit::RateLimiter;
 use sauda_shared::stats::{CounterSink, DynamoCounters};
 use std::sync::Arc;
 use std::time::Duration;
@@ -89,15 +86,10 @@ impl HasApi for Deps {
 impl Deps {
     pub fn from_aws(clients: &AwsClients, config: &LeadsConfig) -> Self {
         let table = &config.core.table_name;
-        let tenants: Arc<dyn TenantDirectory> =
-            Arc::new(DynamoTenantDirectory::new(clients.dynamo.clone(), table));
+        let api = ApiDeps::on_dynamo(&clients.dynamo, table);
         Self {
-            api: ApiDeps {
-                tenants: tenants.clone(),
-                keys: Arc::new(ApiKeyStore::new(clients.dynamo.clone(), table)),
-                limiter: Arc::new(RateLimiter::new(clients.dynamo.clone(), table)),
-            },
-            tenants,
+            tenants: api.tenants.clone(),
+            api,
             secrets: Arc::new(SecretsManagerSource::new(
                 clients.secrets.clone(),
                 &config.core.stage,

@@ -33,10 +33,8 @@ pub use store::LoyaltyStore;
 
 use expiry::ExpiryDeps;
 use sauda_shared::api::{ApiDeps, HasApi};
-use sauda_shared::apikey::ApiKeyStore;
 use sauda_shared::aws::{AwsClients, DynamoTenantDirectory, SqsQueue};
 use sauda_shared::ports::MessageQueue;
-use sauda_shared::ratelimit::RateLimiter;
 use std::sync::Arc;
 
 /// Everything a request needs, built once per process in `main`.
@@ -60,11 +58,7 @@ impl Deps {
     pub fn from_aws(clients: &AwsClients, config: &LoyaltyConfig) -> Self {
         let table = &config.core.table_name;
         Self {
-            api: ApiDeps {
-                tenants: Arc::new(DynamoTenantDirectory::new(clients.dynamo.clone(), table)),
-                keys: Arc::new(ApiKeyStore::new(clients.dynamo.clone(), table)),
-                limiter: Arc::new(RateLimiter::new(clients.dynamo.clone(), table)),
-            },
+            api: ApiDeps::on_dynamo(&clients.dynamo, table),
             store: Arc::new(DynamoStore::new(clients.dynamo.clone(), table)),
             notify: Arc::new(SqsQueue::new(clients.sqs.clone(), &config.notify_queue_url)),
         }

@@ -2,6 +2,11 @@
 //!
 //! Each inbound message costs exactly one conditional PutItem (store + deduplicate) and
 //! one SQS SendMessage. Tenant config and secrets come from warm caches.
+//!
+//! A Telegram message from one of the tenant's managers' chats never reaches the agent:
+//! it is queued for the notifier (one SendMessage, nothing stored here), which relays a
+//! reply to a thread card to the customer. A failed WhatsApp delivery status is applied
+//! as before and also queued for the notifier, which tells the managers why.
 
 mod config;
 mod routes;
@@ -10,12 +15,10 @@ pub use config::WebhookConfig;
 pub use routes::{router, MAX_BODY_BYTES, TELEGRAM_SECRET_HEADER, WHATSAPP_SIGNATURE_HEADER};
 
 use sauda_shared::api::{ApiDeps, HasApi};
-use sauda_shared::apikey::ApiKeyStore;
 use sauda_shared::aws::{
-    AwsClients, DynamoMessageStore, DynamoTenantDirectory, SecretsManagerSource, SqsJobQueue,
+    AwsClients, DynamoMessageStore, SecretsManagerSource, SqsJobQueue, SqsQueue,
 };
-use sauda_shared::ports::{JobQueue, MessageStore, SecretSource};
-use sauda_shared::ratelimit::RateLimiter;
+use sauda_shared::ports::{JobQueue, MessageQueue, MessageStore, SecretSource};
 use std::sync::Arc;
 
 /// Everything a request needs, built once per process in `main`.
@@ -26,6 +29,8 @@ pub struct Deps {
     pub secrets: Arc<dyn SecretSource>,
     pub store: Arc<dyn MessageStore>,
     pub queue: Arc<dyn JobQueue>,
+    /// The notifier's queue: managers' updates, failed deliveries.
+    pub notify: Arc<dyn MessageQueue>,
 }
 
 impl HasApi for Deps {
@@ -38,11 +43,7 @@ impl Deps {
     pub fn from_aws(clients: &AwsClients, config: &WebhookConfig) -> Self {
         let table = &config.core.table_name;
         Self {
-            api: ApiDeps {
-                tenants: Arc::new(DynamoTenantDirectory::new(clients.dynamo.clone(), table)),
-                keys: Arc::new(ApiKeyStore::new(clients.dynamo.clone(), table)),
-                limiter: Arc::new(RateLimiter::new(clients.dynamo.clone(), table)),
-            },
+            api: ApiDeps::on_dynamo(&clients.dynamo, table),
             secrets: Arc::new(SecretsManagerSource::new(
                 clients.secrets.clone(),
                 &config.core.stage,
@@ -52,6 +53,7 @@ impl Deps {
                 clients.sqs.clone(),
                 &config.inbound_queue_url,
             )),
+            notify: Arc::new(SqsQueue::new(clients.sqs.clone(), &config.notify_queue_url)),
         }
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod agent;
 pub mod common;
+pub mod inbox;
 pub mod leads;
 pub mod loyalty;
 pub mod reports;
@@ -142,6 +143,7 @@ pub fn catalogs() -> Vec<&'static [&'static Text]> {
         leads::ALL,
         loyalty::ALL,
         reports::ALL,
+        inbox::ALL,
     ]
 }
 
