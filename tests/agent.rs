@@ -401,6 +401,7 @@ async fn signed_webhook_to_agent_reply_end_to_end() {
             },
             inbound_queue_url: env.queue_url("InboundQueue"),
             payments_queue_url: env.queue_url("PaymentsQueue"),
+            notify_queue_url: env.queue_url("NotifyQueue"),
         },
     );
     let ts = now() / 1000;

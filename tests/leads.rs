@@ -11,11 +11,13 @@ use hmac::{Hmac, Mac};
 use http::{HeaderMap, Request, StatusCode};
 use http_body_util::BodyExt;
 use lambda_http::request::RequestContext;
+use lead_capture::crm::CrmClient;
 use lead_capture::{api, worker, Deps, LeadsConfig};
 use sauda_shared::apikey::{ApiKeyStore, Role};
 use sauda_shared::envelope::{Envelope, Job};
 use sauda_shared::lead::{LeadSource, LeadSubmission};
 use sauda_shared::notify::{Notice, Recipients};
+use sauda_shared::outbound::UrlPolicy;
 use sauda_shared::partner::{Partner, PartnerStatus};
 use sauda_shared::secrets::{Secret, TenantSecrets};
 use sauda_shared::stats;
@@ -100,6 +102,16 @@ mod one_request_at_a_time {
 }
 
 fn lead_deps(env: &TestEnv) -> Arc<Deps> {
+    // The fake CRM listens on loopback: allowed here explicitly, never through the env.
+    lead_deps_with(
+        env,
+        UrlPolicy {
+            allow_loopback: true,
+        },
+    )
+}
+
+fn lead_deps_with(env: &TestEnv, outbound: UrlPolicy) -> Arc<Deps> {
     let sdk = env
         .sdk
         .to_builder()
@@ -115,7 +127,9 @@ fn lead_deps(env: &TestEnv) -> Arc<Deps> {
         crm_queue_url: env.queue_url("CrmQueue"),
         leads_queue_url: env.queue_url("LeadsQueue"),
     };
-    Arc::new(Deps::from_aws(&clients, &config))
+    let mut deps = Deps::from_aws(&clients, &config);
+    deps.crm = CrmClient::new(outbound);
+    Arc::new(deps)
 }
 
 /// A tenant that takes form leads from `ORIGIN`, with one manager chat and a bot token.
@@ -420,24 +434,34 @@ async fn web_form_creates_a_lead_notifies_managers_and_counts() {
     assert_eq!(c.get("leads_stage_new"), Some(&1), "{c:?}");
 }
 
-#[tokio::test]
-async fn form_to_stored_to_notified_call_budget() {
-    let env = TestEnv::new().await;
-    let t = leads_tenant(&env, |_| {}).await;
-    let deps = lead_deps(&env);
+/// A fake Telegram and the notifier, after one form lead went all the way through:
+/// the tenant-config caches of both functions and the notifier's secret cache are warm.
+async fn warm_form_and_notifier(
+    env: &TestEnv,
+    deps: &Arc<Deps>,
+    t: &TenantId,
+) -> (FakeServer, notifier::Deps) {
     let telegram = FakeServer::start().await;
     telegram.set_default(200, ok_message());
-    let notifier = notifier_deps(&env, &telegram);
-    // Warms the tenant-config caches of both functions and the notifier's secret cache.
+    let notifier = notifier_deps(env, &telegram);
     call(
-        &deps,
-        form(&t, good_form("Warm", "+77011110000"), "198.51.100.1"),
+        deps,
+        form(t, good_form("Warm", "+77011110000"), "198.51.100.1"),
     )
     .await;
     let warm = env.sqs_event_from_queue("NotifyQueue", 30).await;
     notifier::handle(&notifier, lambda_event(warm))
         .await
         .unwrap();
+    (telegram, notifier)
+}
+
+#[tokio::test]
+async fn form_to_stored_to_notified_call_budget() {
+    let env = TestEnv::new().await;
+    let t = leads_tenant(&env, |_| {}).await;
+    let deps = lead_deps(&env);
+    let (telegram, notifier) = warm_form_and_notifier(&env, &deps, &t).await;
 
     for i in 1..=3 {
         env.counter.reset();
@@ -490,6 +514,27 @@ async fn form_to_stored_to_notified_call_budget() {
         4,
         "every lead reached the manager"
     );
+
+    // A repeat submission: the optimistic create is cancelled, one consistent read, the
+    // merge, the notice.
+    let mut repeat = good_form("Hot", "+77012220001");
+    repeat["message"] = json!("and a car from the airport");
+    env.counter.reset();
+    let answer = call(&deps, form(&t, repeat, "198.51.100.30")).await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED);
+    let calls = env.counter.snapshot();
+    assert_eq!(
+        calls,
+        std::collections::BTreeMap::from([
+            ("DynamoDB.BatchGetItem".to_owned(), 1),
+            ("DynamoDB.TransactWriteItems".to_owned(), 2),
+            ("DynamoDB.UpdateItem".to_owned(), 1),
+            ("SQS.SendMessage".to_owned(), 1),
+        ]),
+        "{calls:?}"
+    );
+    let lead = lead_item(&env, &t, "wa-77012220001").await.unwrap();
+    assert_eq!(n(&lead, "submissions"), 2);
 }
 
 #[tokio::test]
@@ -1240,7 +1285,7 @@ async fn transitions_follow_the_funnel_and_are_recorded() {
     let stage_notices: Vec<_> = sent.iter().filter(|n| n.kind == "lead_stage").collect();
     assert_eq!(stage_notices.len(), 6);
     assert!(
-        stage_notices[0].html.contains("new → qualification"),
+        stage_notices[0].html.contains("New → Qualification"),
         "{}",
         stage_notices[0].html
     );
@@ -1325,37 +1370,32 @@ async fn listing_by_stage_pages_newest_first_within_the_tenant() {
     )
     .await;
     let c = first.body["next_cursor"].as_str().unwrap().to_owned();
+    // Signed over tenant and stage: another stage's listing, a made-up cursor and
+    // another tenant (even replaying it with its own key) are all refused.
+    for (tenant, key, query) in [
+        (&t, &key, format!("stage=offer&cursor={c}")),
+        (&t, &key, "cursor=garbage".to_owned()),
+        (&other, &other_key, format!("stage=new&cursor={c}")),
+    ] {
+        let a = call(&deps, api_get(&format!("/t/{tenant}/leads?{query}"), key)).await;
+        assert_eq!(
+            (a.status, a.code()),
+            (StatusCode::BAD_REQUEST, "invalid_cursor"),
+            "{query}"
+        );
+    }
     let a = call(
         &deps,
-        api_get(&format!("/t/{t}/leads?stage=offer&cursor={c}"), &key),
+        api_get(&format!("/t/{other}/leads?stage=new"), &other_key),
     )
     .await;
-    assert_eq!(
-        (a.status, a.code()),
-        (StatusCode::BAD_REQUEST, "invalid_cursor")
-    );
-    let a = call(
-        &deps,
-        api_get(&format!("/t/{t}/leads?cursor=garbage"), &key),
-    )
-    .await;
-    assert_eq!(a.code(), "invalid_cursor");
-    let a = call(
-        &deps,
-        api_get(
-            &format!("/t/{other}/leads?stage=new&cursor={c}"),
-            &other_key,
-        ),
-    )
-    .await;
-    assert_eq!(a.status, StatusCode::OK);
     let names: Vec<&str> = a.body["leads"]
         .as_array()
         .unwrap()
         .iter()
         .map(|l| l["name"].as_str().unwrap())
         .collect();
-    assert!(names.iter().all(|n| *n == "Other"), "{names:?}");
+    assert_eq!(names, ["Other"], "each tenant lists only its own leads");
     for (query, code) in [
         ("stage=won", "invalid_stage"),
         ("limit=0", "invalid_limit"),
@@ -1964,4 +2004,428 @@ async fn sample_lead_form_event_is_accepted() {
         .item
         .expect("the form's lead is stored under the phone's contact");
     assert_eq!(attr_s(&lead, "stage"), "new");
+}
+
+// ------------------------------------------------------------------ shared API layer
+
+#[tokio::test]
+async fn a_suspended_tenant_is_not_found_on_every_route() {
+    let env = TestEnv::new().await;
+    let t = leads_tenant(&env, |_| {}).await;
+    let key = manager_key(&env, &t, Role::Manager).await;
+    put_partner(&env, &t, "guide-bek", PartnerStatus::Active, Some(7007)).await;
+    let deps = lead_deps(&env);
+    call(
+        &deps,
+        form(&t, good_form("Aida", "+77015550010"), "10.10.0.1"),
+    )
+    .await;
+    sauda_infra::tenant::set_tenant_status(
+        &env.clients.dynamo,
+        &env.stack.table,
+        &t,
+        sauda_shared::tenant::TenantStatus::Suspended,
+    )
+    .await
+    .unwrap();
+
+    let deps = lead_deps(&env); // a new instance: no cached tenant config
+    let lead = format!("/t/{t}/leads/wa-77015550010");
+    let requests = vec![
+        (
+            "form",
+            form(&t, good_form("Bek", "+77015550011"), "10.10.0.2"),
+        ),
+        (
+            "preflight",
+            Request::options(format!("/t/{t}/leads"))
+                .header("origin", ORIGIN)
+                .body(Body::empty())
+                .unwrap(),
+        ),
+        ("list", api_get(&format!("/t/{t}/leads"), &key)),
+        ("get", api_get(&lead, &key)),
+        (
+            "stage",
+            api_post(&format!("{lead}/stage"), &key, json!({"stage": "offer"})),
+        ),
+        (
+            "assign",
+            api_post(
+                &format!("{lead}/assign"),
+                &key,
+                json!({"partner_id": "guide-bek"}),
+            ),
+        ),
+        (
+            "notes",
+            api_post(&format!("{lead}/notes"), &key, json!({"text": "call back"})),
+        ),
+        (
+            "resume-agent",
+            api_post(&format!("{lead}/resume-agent"), &key, json!({})),
+        ),
+        (
+            "without a key",
+            Request::get(format!("/t/{t}/leads"))
+                .body(Body::empty())
+                .unwrap(),
+        ),
+    ];
+    for (route, request) in requests {
+        let a = call(&deps, request).await;
+        assert_eq!(
+            (a.status, a.code()),
+            (StatusCode::NOT_FOUND, "tenant_suspended"),
+            "{route}: {}",
+            a.body
+        );
+        assert!(a.headers.get("access-control-allow-origin").is_none());
+    }
+    let stored = lead_item(&env, &t, "wa-77015550010").await.unwrap();
+    assert_eq!(attr_s(&stored, "stage"), "new", "nothing changed");
+    assert!(lead_item(&env, &t, "wa-77015550011").await.is_none());
+    assert_eq!(items_with_sk_prefix(&env, &t, "LEADHIST#").await.len(), 1);
+}
+
+#[tokio::test]
+async fn local_numbers_are_read_in_the_tenants_region() {
+    let env = TestEnv::new().await;
+    let kz = leads_tenant(&env, |_| {}).await;
+    let kg = leads_tenant(&env, |c| c.leads.default_region = "KG".into()).await;
+    let deps = lead_deps(&env);
+
+    // Written as people in Kazakhstan write it: no +7, no trunk 8.
+    let a = call(
+        &deps,
+        form(&kz, good_form("Aida", "701 234 56 81"), "10.11.0.1"),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.body);
+    let lead = lead_item(&env, &kz, "wa-77012345681")
+        .await
+        .expect("the lead lives at the number's WhatsApp contact");
+    assert_eq!(attr_s(&lead, "phone"), "+77012345681");
+
+    let a = call(
+        &deps,
+        form(&kg, good_form("Bakyt", "0555 123 456"), "10.11.0.2"),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.body);
+    assert!(lead_item(&env, &kg, "wa-996555123456").await.is_some());
+
+    // The Kazakh digits in a Kyrgyz tenant are no number: refused, naming the region.
+    let a = call(
+        &deps,
+        form(&kg, good_form("Bakyt", "701 234 56 81"), "10.11.0.3"),
+    )
+    .await;
+    assert_eq!(
+        (a.status, a.code()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
+    );
+    let field = &a.body["error"]["fields"][0];
+    assert_eq!(
+        (field["field"].as_str(), field["code"].as_str()),
+        (Some("phone"), Some("phone_not_valid"))
+    );
+    assert!(field["message"].as_str().unwrap().contains("KG"), "{field}");
+}
+
+// ------------------------------------------------------------------ outbound policy
+
+#[tokio::test]
+async fn crm_urls_inside_the_network_are_refused_and_never_called() {
+    let env = TestEnv::new().await;
+    let crm = FakeServer::start().await;
+    crm.set_default(200, json!({"received": true}));
+    let port = crm.base_url.rsplit(':').next().unwrap().to_owned();
+    let inside = [
+        format!("{}/hooks/sauda", crm.base_url),
+        format!("https://localhost:{port}/hooks/sauda"),
+        format!("https://[::1]:{port}/hooks/sauda"),
+        "https://169.254.169.254/latest/meta-data/".to_owned(),
+        "https://10.0.0.5/hooks/sauda".to_owned(),
+    ];
+    // Production's policy: loopback closed like every other inside address.
+    let deps = lead_deps_with(&env, UrlPolicy::default());
+    for (i, url) in inside.iter().enumerate() {
+        let url = url.clone();
+        let t = leads_tenant(&env, |c| c.leads.crm_webhook_url = Some(url)).await;
+        let a = call(
+            &deps,
+            form(
+                &t,
+                good_form("Aida", &format!("+7701555012{i}")),
+                &format!("10.12.0.{i}"),
+            ),
+        )
+        .await;
+        assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.body);
+        let event = env.sqs_event_from_queue("CrmQueue", 30).await;
+        assert_eq!(event.records.len(), 1);
+        let response = run_worker(&deps, event).await;
+        assert!(
+            failed_ids(&response).is_empty(),
+            "{}: dead-lettered at once, not retried",
+            inside[i]
+        );
+        let c = counters(&env, &t).await;
+        assert_eq!(c.get("crm_gave_up"), Some(&1), "{c:?}");
+        assert_eq!(c.get("crm_delivered"), None, "{c:?}");
+    }
+    assert!(crm.requests().is_empty(), "no inside address was called");
+    let dead = env.receive_all("CrmDeadLetterQueue").await;
+    assert_eq!(dead.len(), inside.len(), "kept for a redrive");
+
+    // The same loopback URL where the local stack opens loopback is delivered: the
+    // refusal above was the policy's.
+    let open = lead_deps(&env);
+    let url = inside[0].clone();
+    let t = leads_tenant(&env, |c| c.leads.crm_webhook_url = Some(url)).await;
+    call(
+        &open,
+        form(&t, good_form("Aida", "+77015550129"), "10.12.0.9"),
+    )
+    .await;
+    let event = env.sqs_event_from_queue("CrmQueue", 30).await;
+    assert!(failed_ids(&run_worker(&open, event).await).is_empty());
+    assert_eq!(crm.requests().len(), 1);
+}
+
+// ------------------------------------------------------------------ AWS calls
+
+#[tokio::test]
+async fn a_crm_webhook_adds_exactly_one_call_to_the_form() {
+    let env = TestEnv::new().await;
+    let crm = FakeServer::start().await;
+    crm.set_default(200, json!({"received": true}));
+    let url = format!("{}/hooks/sauda", crm.base_url);
+    let t = leads_tenant(&env, |c| c.leads.crm_webhook_url = Some(url)).await;
+    let deps = lead_deps(&env);
+    let (telegram, notifier) = warm_form_and_notifier(&env, &deps, &t).await;
+    // And the worker's secret cache.
+    let warm = env.sqs_event_from_queue("CrmQueue", 30).await;
+    assert!(failed_ids(&run_worker(&deps, warm).await).is_empty());
+
+    for i in 1..=2 {
+        env.counter.reset();
+        let answer = call(
+            &deps,
+            form(
+                &t,
+                good_form("Hot", &format!("+7701222100{i}")),
+                &format!("198.51.100.{}", 20 + i),
+            ),
+        )
+        .await;
+        assert_eq!(answer.status, StatusCode::ACCEPTED);
+        // The form: rate limit, the capture transaction, the notice and the CRM event.
+        let calls = env.counter.snapshot();
+        assert_eq!(
+            calls,
+            std::collections::BTreeMap::from([
+                ("DynamoDB.TransactWriteItems".to_owned(), 1),
+                ("DynamoDB.UpdateItem".to_owned(), 1),
+                ("SQS.SendMessage".to_owned(), 2),
+            ]),
+            "{calls:?}"
+        );
+        assert_eq!(env.counter.total(), 4);
+
+        // The notifier, as without a CRM: 3. So form → stored → notified is 6 + 1.
+        let event = env.sqs_event_from_queue("NotifyQueue", 30).await;
+        env.counter.reset();
+        let response = notifier::handle(&notifier, lambda_event(event))
+            .await
+            .unwrap();
+        assert!(failed_ids(&response).is_empty());
+        assert_eq!(env.counter.total(), 3, "{:?}", env.counter.snapshot());
+
+        // The delivery itself: only its day counter (config and secret are cached).
+        let event = env.sqs_event_from_queue("CrmQueue", 30).await;
+        assert_eq!(event.records.len(), 1);
+        env.counter.reset();
+        assert!(failed_ids(&run_worker(&deps, event).await).is_empty());
+        let calls = env.counter.snapshot();
+        assert_eq!(
+            calls,
+            std::collections::BTreeMap::from([("DynamoDB.UpdateItem".to_owned(), 1)]),
+            "{calls:?}"
+        );
+    }
+    assert_eq!(crm.requests().len(), 3, "every event reached the CRM");
+    assert_eq!(sent_to(&telegram).len(), 3, "and every card the manager");
+}
+
+#[tokio::test]
+async fn manager_api_calls_per_request_are_exact() {
+    let env = TestEnv::new().await;
+    let t = leads_tenant(&env, |_| {}).await;
+    let key = manager_key(&env, &t, Role::Manager).await;
+    let deps = lead_deps(&env);
+    call(
+        &deps,
+        form(&t, good_form("Aida", "+77015550030"), "10.13.0.1"),
+    )
+    .await;
+    // Warms the tenant config and the key record.
+    assert_eq!(
+        call(&deps, api_get(&format!("/t/{t}/leads"), &key))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let expect = |calls: &[(&str, usize)]| -> std::collections::BTreeMap<String, usize> {
+        calls.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
+    };
+
+    // Every request: its own calls plus the per-key rate limit (one UpdateItem).
+    env.counter.reset();
+    let a = call(&deps, api_get(&format!("/t/{t}/leads?stage=new"), &key)).await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(
+        env.counter.snapshot(),
+        expect(&[("DynamoDB.Query", 1), ("DynamoDB.UpdateItem", 1)]),
+        "list: one GSI Query"
+    );
+
+    env.counter.reset();
+    let a = call(
+        &deps,
+        api_get(&format!("/t/{t}/leads/wa-77015550030"), &key),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert_eq!(
+        env.counter.snapshot(),
+        expect(&[
+            ("DynamoDB.BatchGetItem", 1),
+            ("DynamoDB.Query", 1),
+            ("DynamoDB.UpdateItem", 1),
+        ]),
+        "get: the lead with its history, then its conversations' profiles"
+    );
+
+    env.counter.reset();
+    let a = call(
+        &deps,
+        api_post(
+            &format!("/t/{t}/leads/wa-77015550030/stage"),
+            &key,
+            json!({"stage": "offer"}),
+        ),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert_eq!(
+        env.counter.snapshot(),
+        expect(&[
+            ("DynamoDB.GetItem", 1),
+            ("DynamoDB.TransactWriteItems", 1),
+            ("DynamoDB.UpdateItem", 1),
+            ("SQS.SendMessage", 1),
+        ]),
+        "stage move: read, one transaction, the notice"
+    );
+}
+
+// ------------------------------------------------------------------ logs
+
+/// Log lines written by the handlers under test.
+#[derive(Clone, Default)]
+struct LogLines(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogLines {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogLines {
+    type Writer = LogLines;
+
+    fn make_writer(&'a self) -> LogLines {
+        self.clone()
+    }
+}
+
+#[tokio::test]
+async fn logs_name_no_phone_email_name_or_client_address() {
+    let logs = LogLines::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(logs.clone())
+        .with_env_filter("lead_capture=trace,sauda_shared=trace")
+        .with_ansi(false)
+        .finish();
+    // This test's thread only (a current-thread runtime runs every task here).
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let env = TestEnv::new().await;
+    let t = leads_tenant(&env, |c| c.leads.form_rate_limit_per_hour = 3).await;
+    let key = manager_key(&env, &t, Role::Manager).await;
+    let deps = lead_deps(&env);
+    let ip = "203.0.113.77";
+    let person = json!({
+        "name": "Zhanar", "phone": "+77015550040", "email": "zhanar@example.kz",
+        "message": "a tour", "consent": true
+    });
+    let a = call(&deps, form(&t, person.clone(), ip)).await;
+    assert_eq!(a.status, StatusCode::ACCEPTED);
+    let mut again = person.clone();
+    again["message"] = json!("a tour for two");
+    assert_eq!(
+        call(&deps, form(&t, again, ip)).await.status,
+        StatusCode::ACCEPTED
+    );
+    let mut bot = person.clone();
+    bot["website"] = json!("http://spam.example");
+    assert_eq!(
+        call(&deps, form(&t, bot, ip)).await.status,
+        StatusCode::ACCEPTED
+    );
+    let limited = call(&deps, form(&t, person, ip)).await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+
+    let sub = submission(&t, "k-logs", Some("wa-77015550041"), None);
+    let response = run_worker(&deps, sqs_event(&[Envelope::capture_lead(sub).to_json()])).await;
+    assert!(failed_ids(&response).is_empty());
+    let lead = format!("/t/{t}/leads/wa-77015550040");
+    let a = call(
+        &deps,
+        api_post(&format!("{lead}/stage"), &key, json!({"stage": "offer"})),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK);
+    let a = call(
+        &deps,
+        api_post(&format!("{lead}/resume-agent"), &key, json!({})),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK);
+
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    for expected in [
+        "lead captured",
+        "honeypot filled",
+        "form rate limit reached",
+        "agent resumed",
+    ] {
+        assert!(text.contains(expected), "{expected} was logged:\n{text}");
+    }
+    for private in [
+        "77015550040",
+        "77015550041",
+        "Zhanar",
+        "zhanar@example.kz",
+        "203.0.113.77",
+    ] {
+        assert!(!text.contains(private), "{private} in the logs:\n{text}");
+    }
 }

@@ -15,7 +15,8 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode};
 use http_body_util::BodyExt;
 use loyalty::model::{account_key, Account};
-use loyalty::{router, Deps, LoyaltyConfig, Store};
+use loyalty::store::{self as ledger, LoyaltyStore};
+use loyalty::{router, Deps, DynamoStore, LoyaltyConfig};
 use sauda_shared::apikey::{ApiKeyStore, Role};
 use sauda_shared::aws::{AwsCallCounter, AwsClients};
 use sauda_shared::config::CoreConfig;
@@ -74,9 +75,11 @@ async fn deps_for(env: &TestEnv, calls: &AwsCallCounter, shift: &Shift) -> Deps 
     };
     let mut deps = Deps::from_aws(&clients, &config);
     let offset = shift.0.clone();
-    deps.store = deps.store.with_clock(Arc::new(move || {
-        sauda_shared::now_ms() + offset.load(Ordering::SeqCst)
-    }));
+    deps.store = Arc::new(
+        DynamoStore::new(clients.dynamo.clone(), &env.stack.table).with_clock(Arc::new(
+            move || sauda_shared::now_ms() + offset.load(Ordering::SeqCst),
+        )),
+    );
     deps
 }
 
@@ -264,14 +267,17 @@ impl Fx {
     }
 
     async fn account(&self, contact: &str) -> Option<Account> {
-        self.store()
-            .get(&account_key(&self.tenant, contact))
+        ledger::get(self.store().as_ref(), &account_key(&self.tenant, contact))
             .await
             .unwrap()
     }
 
-    fn store(&self) -> Store {
-        Store::new(self.env.clients.dynamo.clone(), &self.env.stack.table)
+    /// The store on the test's own (uncounted, unproxied) client.
+    fn store(&self) -> Arc<dyn LoyaltyStore> {
+        Arc::new(DynamoStore::new(
+            self.env.clients.dynamo.clone(),
+            &self.env.stack.table,
+        ))
     }
 
     async fn balance_attr(&self, contact: &str) -> i64 {
@@ -294,8 +300,8 @@ impl Fx {
         item["balance"].as_n().unwrap().parse().unwrap()
     }
 
-    async fn ledger(&self, contact: &str) -> (i64, usize) {
-        loyalty::views::ledger_sum(&self.store(), &self.tenant, contact)
+    async fn ledger(&self, contact: &str) -> (i128, usize) {
+        loyalty::views::ledger_sum(self.store().as_ref(), &self.tenant, contact)
             .await
             .unwrap()
     }
@@ -306,7 +312,7 @@ impl Fx {
     }
 
     async fn assert_audit_clean(&self) -> usize {
-        let (accounts, findings) = loyalty::views::audit(&self.store(), &self.tenant)
+        let (accounts, findings) = loyalty::views::audit(self.store().as_ref(), &self.tenant)
             .await
             .unwrap();
         assert!(findings.is_empty(), "{findings:?}");
@@ -1065,7 +1071,7 @@ async fn concurrent_accrue_and_redeem_mix_preserves_the_invariant() {
     for (member, balance) in &expected {
         assert!(*balance >= 0);
         assert_eq!(fx.balance_attr(member).await, *balance, "{member}");
-        assert_eq!(fx.ledger(member).await.0, *balance, "{member}");
+        assert_eq!(fx.ledger(member).await.0, i128::from(*balance), "{member}");
     }
     assert!(redeemed > 0 && accrued > 0, "the mix exercised both sides");
     let c = fx.counters().await;
@@ -1157,7 +1163,7 @@ async fn pending_and_suspended_partners_are_refused() {
         .await;
     assert_eq!(
         (by_partner.status, by_partner.code()),
-        (StatusCode::FORBIDDEN, "forbidden")
+        (StatusCode::FORBIDDEN, "role_not_allowed")
     );
     let approval = fx
         .post(&fx.admin, "admin/partners/newcafe/approve", json!({}))
@@ -1333,9 +1339,11 @@ async fn keys_never_cross_tenants() {
     let malformed = a.get("sk_not-a-key", "balance?contact_id=tg-1").await;
     assert_eq!(
         (malformed.status, malformed.code()),
-        (StatusCode::UNAUTHORIZED, "malformed_api_key")
+        (StatusCode::UNAUTHORIZED, "invalid_api_key")
     );
-    let forged = format!("{}x", &a_key[..a_key.len() - 1]);
+    // Change the last character to a different one: a key ending in 'x' must not stay valid.
+    let last = if a_key.ends_with('x') { 'y' } else { 'x' };
+    let forged = format!("{}{last}", &a_key[..a_key.len() - 1]);
     assert_eq!(
         a.get(&forged, "balance?contact_id=tg-1").await.code(),
         "invalid_api_key"
@@ -1404,14 +1412,17 @@ async fn roles_limit_what_a_key_may_do() {
         .await;
     assert_eq!(
         (write.status, write.code()),
-        (StatusCode::FORBIDDEN, "forbidden")
+        (StatusCode::FORBIDDEN, "role_not_allowed")
     );
     assert_eq!(
         fx.accrue(&fx.admin, "tg-1", "R-1", 100).await.code(),
-        "forbidden",
+        "role_not_allowed",
         "accrual is a partner's act"
     );
-    assert_eq!(fx.get(&partner, "admin/partners").await.code(), "forbidden");
+    assert_eq!(
+        fx.get(&partner, "admin/partners").await.code(),
+        "role_not_allowed"
+    );
     let adjust = fx
         .post(
             &partner,
@@ -1419,7 +1430,7 @@ async fn roles_limit_what_a_key_may_do() {
             json!({"contact_id": "tg-1", "points": 5, "reason": "x"}),
         )
         .await;
-    assert_eq!(adjust.code(), "forbidden");
+    assert_eq!(adjust.code(), "role_not_allowed");
 
     // The admin corrects balances, with the reason on the ledger, never below zero.
     let credit = fx
@@ -1559,7 +1570,7 @@ async fn expiry_takes_the_oldest_points_first() {
     // Day 30: tg-2's welcome points expire; tg-1 spent its day-0 points already.
     fx.shift.days(30);
     let (done, failed) =
-        loyalty::expiry::run_all(&store, fx.deps.tenants.as_ref(), store.now_ms()).await;
+        loyalty::expiry::run_all(&store, fx.deps.api.tenants.as_ref(), store.now_ms()).await;
     assert!(failed.is_empty(), "{failed:?}");
     let run = done
         .iter()
@@ -1742,7 +1753,7 @@ async fn bad_input_gets_stable_codes_and_applies_nothing() {
         (
             "accrue",
             accrue(json!({"amount_minor": "1000"})),
-            StatusCode::BAD_REQUEST,
+            StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_body",
         ),
         (
@@ -1760,7 +1771,7 @@ async fn bad_input_gets_stable_codes_and_applies_nothing() {
         (
             "accrue",
             accrue(json!({"purchase_ref": null})),
-            StatusCode::BAD_REQUEST,
+            StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_body",
         ),
         (
@@ -1772,7 +1783,7 @@ async fn bad_input_gets_stable_codes_and_applies_nothing() {
         (
             "accrue",
             accrue(json!({"bonus": 5})),
-            StatusCode::BAD_REQUEST,
+            StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_body",
         ),
         (
@@ -1861,11 +1872,17 @@ async fn bad_input_gets_stable_codes_and_applies_nothing() {
             .body(Body::from(body))
             .unwrap()
     };
+    let malformed = send(&fx.deps, raw("{not json")).await;
     assert_eq!(
-        send(&fx.deps, raw("{not json")).await.code(),
-        "invalid_body"
+        (malformed.status, malformed.code()),
+        (StatusCode::BAD_REQUEST, "malformed_json")
     );
-    assert_eq!(send(&fx.deps, raw("")).await.code(), "invalid_body");
+    // One empty-body rule: an empty body is `{}`, which lacks the required fields.
+    let empty = send(&fx.deps, raw("")).await;
+    assert_eq!(
+        (empty.status, empty.code()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body")
+    );
     let huge = format!(
         "{{\"contact_id\":\"tg-1\",\"pad\":\"{}\"}}",
         "x".repeat(70_000)
@@ -1898,7 +1915,10 @@ async fn bad_input_gets_stable_codes_and_applies_nothing() {
         ),
     )
     .await;
-    assert_eq!(unknown_tenant.code(), "invalid_api_key");
+    assert_eq!(
+        (unknown_tenant.status, unknown_tenant.code()),
+        (StatusCode::NOT_FOUND, "tenant_not_found")
+    );
     let no_route = send(
         &fx.deps,
         request("GET", &fx.tenant, "nowhere", Some(&key), None, None),
@@ -1927,23 +1947,29 @@ async fn one_transaction_and_one_read_per_operation() {
     })
     .await;
     let key = fx.partner("shop", json!({})).await;
-    fx.join(&key, "tg-1").await;
-    fx.post(&key, "join", json!({"phone": "+77011112233"}))
-        .await
-        .ok();
     // Warm the API-key and tenant caches, as a warm Lambda has them.
-    fx.accrue(&key, "tg-1", "W-1", 100).await.ok();
+    fx.get(&key, "partner").await.ok();
 
     let measure = |calls: &AwsCallCounter| {
         let snapshot = calls.snapshot();
         calls.reset();
         snapshot
     };
-    let budget = BTreeMap::from([
-        ("DynamoDB.BatchGetItem".to_owned(), 1),
-        ("DynamoDB.TransactWriteItems".to_owned(), 1),
-    ]);
+    let calls = |pairs: &[(&str, usize)]| -> BTreeMap<String, usize> {
+        pairs
+            .iter()
+            .map(|(op, n)| (format!("DynamoDB.{op}"), *n))
+            .collect()
+    };
+    // The README's figure for accrue, redeem, refund and join.
+    let budget = calls(&[("BatchGetItem", 1), ("TransactWriteItems", 1)]);
     fx.calls.reset();
+    fx.join(&key, "tg-1").await;
+    assert_eq!(measure(&fx.calls), budget, "join by contact id");
+    fx.post(&key, "join", json!({"phone": "+77011112233"}))
+        .await
+        .ok();
+    assert_eq!(measure(&fx.calls), budget, "join by phone");
     fx.accrue(&key, "tg-1", "R-1", 1_000).await.ok();
     assert_eq!(measure(&fx.calls), budget, "accrue by contact id");
     fx.post(&key, "accrue", json!({"phone": "87011112233", "purchase_ref": "R-2", "amount_minor": 1_000, "currency": CURRENCY}))
@@ -1968,24 +1994,295 @@ async fn one_transaction_and_one_read_per_operation() {
     fx.post_idem(&key, "accrue", "replay-me", body).await.ok();
     assert_eq!(
         measure(&fx.calls),
-        BTreeMap::from([("DynamoDB.BatchGetItem".to_owned(), 1)]),
+        calls(&[("BatchGetItem", 1)]),
         "a replay is one read"
     );
-    fx.get(&key, "balance?contact_id=tg-1").await.ok();
+    // A refusal is counted in the key's window: one read, one write on the window.
+    let refused = fx.redeem(&key, "tg-1", "R-5", 100_000, 50_000).await;
+    assert_eq!(refused.code(), "insufficient_points");
     assert_eq!(
         measure(&fx.calls),
-        BTreeMap::from([("DynamoDB.BatchGetItem".to_owned(), 1)]),
-        "balance"
+        calls(&[("BatchGetItem", 1), ("UpdateItem", 1)]),
+        "a refusal"
+    );
+    fx.get(&key, "balance?contact_id=tg-1").await.ok();
+    assert_eq!(measure(&fx.calls), calls(&[("BatchGetItem", 1)]), "balance");
+    fx.get(&key, "history?contact_id=tg-1").await.ok();
+    assert_eq!(
+        measure(&fx.calls),
+        calls(&[("BatchGetItem", 1), ("Query", 1)]),
+        "history"
     );
     fx.get(&key, "partners/shop/stats").await.ok();
-    assert_eq!(
-        measure(&fx.calls),
-        BTreeMap::from([("DynamoDB.BatchGetItem".to_owned(), 1)]),
-        "stats"
-    );
-    let refused = fx.accrue(&key, "tg-1", "R-5", 0).await;
+    assert_eq!(measure(&fx.calls), calls(&[("BatchGetItem", 1)]), "stats");
+    let refused = fx.accrue(&key, "tg-1", "R-6", 0).await;
     assert_eq!(refused.code(), "amount_not_positive");
-    assert!(measure(&fx.calls).is_empty(), "bad input costs no call");
+    assert_eq!(measure(&fx.calls), calls(&[]), "bad input costs no call");
+}
+
+// ---------------------------------------------------------------------------- tenant status
+
+#[tokio::test]
+async fn a_suspended_tenant_is_not_found_on_every_route() {
+    let fx = fx().await;
+    let key = fx.partner("shop", json!({})).await;
+    let suspended = fx
+        .env
+        .tenant_with(|c| c.loyalty.enabled = true, TenantSecrets::default())
+        .await;
+    let admin = issue(&fx.env, &suspended, Role::Admin).await;
+    sauda_infra::tenant::set_tenant_status(
+        &fx.env.clients.dynamo,
+        &fx.env.stack.table,
+        &suspended,
+        sauda_shared::tenant::TenantStatus::Suspended,
+    )
+    .await
+    .unwrap();
+    let routes = [
+        ("POST", "join"),
+        ("POST", "accrue"),
+        ("POST", "redeem"),
+        ("POST", "refund"),
+        ("POST", "nps"),
+        ("POST", "referral-code"),
+        ("GET", "balance?contact_id=tg-1"),
+        ("GET", "history?contact_id=tg-1"),
+        ("GET", "customers/lookup?phone=%2B77011234567"),
+        ("GET", "partner"),
+        ("POST", "partner/services"),
+        ("GET", "partners/shop/stats"),
+        ("GET", "admin/partners"),
+        ("POST", "admin/partners"),
+        ("PATCH", "admin/partners/shop"),
+        ("POST", "admin/partners/shop/approve"),
+        ("POST", "admin/partners/shop/services/svc-1/approve"),
+        ("POST", "admin/adjust"),
+    ];
+    for (method, path) in routes {
+        for presented in [Some(admin.as_str()), Some(key.as_str()), None] {
+            let reply = send(
+                &fx.deps,
+                request(
+                    method,
+                    &suspended,
+                    path,
+                    presented,
+                    Some(&fresh_key()),
+                    Some(&json!({"contact_id": "tg-1"})),
+                ),
+            )
+            .await;
+            assert_eq!(
+                (reply.status, reply.code()),
+                (StatusCode::NOT_FOUND, "tenant_suspended"),
+                "{method} {path} with {presented:?}"
+            );
+        }
+    }
+    assert!(fx.env.contact_items(&suspended).await.is_empty());
+}
+
+// ---------------------------------------------------------------------------- overflow
+
+/// A member as it is stored, with `balance` points credited on one day and one ledger
+/// entry saying so (the books are consistent; the numbers are just large).
+async fn seed_member(fx: &Fx, contact: &str, balance: i64, referred_by: Option<&str>) {
+    let (pk, sk) = account_key(&fx.tenant, contact);
+    let mut account = Account {
+        pk: pk.clone(),
+        sk,
+        contact: contact.to_owned(),
+        rev: 1,
+        created_ms: 1,
+        updated_ms: 1,
+        referred_by: referred_by.map(str::to_owned),
+        ..Default::default()
+    };
+    let mut books = account.ledger();
+    books.credit("2020-01-01", balance).unwrap();
+    account.set_ledger(books);
+    let entry = seed_entry(fx, &account, balance);
+    fx.env.put(account).await;
+    if balance > 0 {
+        fx.env.put(entry).await;
+    }
+}
+
+/// A ledger entry of `points` on `account` as the ledger writes one.
+fn seed_entry(fx: &Fx, account: &Account, points: i64) -> loyalty::model::LedgerEntry {
+    let draft =
+        loyalty::ops::EntryDraft::plain(loyalty::model::EntryKind::Adjust, points, "seed".into());
+    let mut entry = draft.build(&fx.tenant, account, 1);
+    entry.balance_after = points;
+    entry
+}
+
+#[tokio::test]
+async fn points_and_balances_never_overflow() {
+    let fx = fx_with(|c| c.loyalty.welcome_bonus = 100).await;
+    let key = fx.partner("shop", json!({})).await;
+    fx.join(&key, "tg-1").await;
+    let adjust =
+        |points: Value| json!({"contact_id": "tg-1", "points": points, "reason": "correction"});
+
+    // i64::MIN has no absolute value: `abs()` panicked in debug builds and let it
+    // through in release, writing an entry the balance never saw.
+    for points in [json!(i64::MIN), json!(i64::MIN + 1), json!(i64::MAX)] {
+        let reply = fx
+            .post(&fx.admin, "admin/adjust", adjust(points.clone()))
+            .await;
+        assert_eq!(
+            (reply.status, reply.code()),
+            (StatusCode::BAD_REQUEST, "points_out_of_range"),
+            "{points}"
+        );
+    }
+    assert_eq!(fx.ledger("tg-1").await, (100, 1), "no entry was written");
+    assert_eq!(fx.balance_attr("tg-1").await, 100);
+
+    // A balance at the top of the range takes no more, and refuses whole: no entry,
+    // no counter, no purchase booked.
+    let near = i64::MAX - 10;
+    seed_member(&fx, "tg-rich", near, None).await;
+    let accrual = fx.accrue(&key, "tg-rich", "R-1", 1_000).await;
+    assert_eq!(
+        (accrual.status, accrual.code()),
+        (StatusCode::BAD_REQUEST, "points_out_of_range")
+    );
+    let over = fx
+        .post(
+            &fx.admin,
+            "admin/adjust",
+            json!({"contact_id": "tg-rich", "points": 11, "reason": "too much"}),
+        )
+        .await;
+    assert_eq!(over.code(), "points_out_of_range");
+    assert_eq!(fx.ledger("tg-rich").await, (i128::from(near), 1));
+    // Exactly to the top is fine, and so is spending from there.
+    let top = fx
+        .post(
+            &fx.admin,
+            "admin/adjust",
+            json!({"contact_id": "tg-rich", "points": 10, "reason": "to the top"}),
+        )
+        .await
+        .ok();
+    assert_eq!(n(&top["balance"]), i64::MAX);
+    let spent = fx.redeem(&key, "tg-rich", "R-2", 2_000, 1_000).await.ok();
+    assert_eq!(n(&spent["balance"]), i64::MAX - 1_000);
+    assert_eq!(fx.counters().await.get(metric::LOYALTY_ACCRUED), None);
+
+    // A referrer at the top cannot be paid a bonus: the newcomer's purchase is refused
+    // whole rather than wrapping the referrer's balance.
+    let fx_ref = fx_with(|c| c.loyalty.referral_bonus = 50).await;
+    let shop = fx_ref.partner("shop", json!({})).await;
+    seed_member(&fx_ref, "tg-top", i64::MAX - 10, None).await;
+    seed_member(&fx_ref, "tg-new", 0, Some("tg-top")).await;
+    let first = fx_ref.accrue(&shop, "tg-new", "R-1", 1_000).await;
+    assert_eq!(first.code(), "points_out_of_range");
+    assert_eq!(fx_ref.ledger("tg-new").await, (0, 0));
+
+    fx.assert_audit_clean().await;
+    fx_ref.assert_audit_clean().await;
+}
+
+#[tokio::test]
+async fn refunds_and_audits_never_wrap() {
+    let fx = fx().await;
+    let key = fx.partner("shop", json!({})).await;
+    fx.join(&key, "tg-1").await;
+    // A purchase record whose figures do not fit a subtraction (a corrupt item).
+    let (pk, sk) = loyalty::model::purchase_key(&fx.tenant, "shop", "R-9");
+    fx.env
+        .put(loyalty::model::Purchase {
+            pk,
+            sk,
+            contact: "tg-1".into(),
+            accrue_entry: Some("01J".into()),
+            accrue_amount_minor: i64::MAX,
+            accrue_points: 10,
+            refunded_minor: -1,
+            ..Default::default()
+        })
+        .await;
+    let refund = fx
+        .post(
+            &key,
+            "refund",
+            json!({"contact_id": "tg-1", "purchase_ref": "R-9"}),
+        )
+        .await;
+    assert_eq!(
+        (refund.status, refund.code()),
+        (StatusCode::BAD_REQUEST, "amount_out_of_range")
+    );
+    assert_eq!(fx.ledger("tg-1").await, (0, 0));
+
+    // Ledger entries whose sum leaves the i64 range: the audit reports, never panics.
+    seed_member(&fx, "tg-2", i64::MAX, None).await;
+    let duplicate = seed_entry(&fx, &fx.account("tg-2").await.unwrap(), i64::MAX);
+    fx.env.put(duplicate).await;
+    assert_eq!(fx.ledger("tg-2").await, (2 * i128::from(i64::MAX), 2));
+    let (_, findings) = loyalty::views::audit(fx.store().as_ref(), &fx.tenant)
+        .await
+        .unwrap();
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    assert_eq!(findings[0].contact, "tg-2");
+    assert_eq!(findings[0].ledger_sum, 2 * i128::from(i64::MAX));
+}
+
+// ---------------------------------------------------------------------------- logs
+
+#[derive(Clone, Default)]
+struct LogBuffer(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn logs_name_members_by_digest_only() {
+    use lambda_runtime::tracing::subscriber::util::SubscriberInitExt;
+    let fx = fx_with(|c| c.loyalty.referral_bonus = 50).await;
+    let key = fx.partner("shop", json!({})).await;
+    // A member (named by phone) whose referrer's account is gone: the ledger logs it.
+    seed_member(&fx, "wa-77019990011", 0, Some("wa-77015550099")).await;
+    let logs = LogBuffer::default();
+    let writer = logs.clone();
+    let subscriber = lambda_runtime::tracing::subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_max_level(lambda_runtime::tracing::Level::INFO)
+        .with_ansi(false)
+        .finish();
+    let guard = subscriber.set_default();
+    fx.post(
+        &key,
+        "accrue",
+        json!({"phone": "+77019990011", "purchase_ref": "R-1", "amount_minor": 1_000, "currency": CURRENCY}),
+    )
+    .await
+    .ok();
+    drop(guard);
+    let logged = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logged.contains("referrer has no account"),
+        "the line under test was logged: {logged}"
+    );
+    for secret in ["7701999", "7701555"] {
+        assert!(
+            !logged.contains(secret),
+            "a phone number in the logs: {logged}"
+        );
+    }
+    assert!(logged.contains(&sauda_shared::redact::contact(&fx.tenant, "wa-77015550099")));
 }
 
 // ---------------------------------------------------------------------------- operator CLI and template
@@ -2026,13 +2323,13 @@ async fn operator_cli_onboards_and_moderates_partners() {
     let stored = || {
         let (store, tenant) = (store.clone(), fx.tenant.clone());
         async move {
-            store
-                .get::<sauda_shared::partner::Partner>(&sauda_shared::keys::partner(
-                    &tenant, "bakery",
-                ))
-                .await
-                .unwrap()
-                .unwrap()
+            ledger::get::<sauda_shared::partner::Partner>(
+                store.as_ref(),
+                &sauda_shared::keys::partner(&tenant, "bakery"),
+            )
+            .await
+            .unwrap()
+            .unwrap()
         }
     };
     assert_eq!(

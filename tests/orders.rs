@@ -213,6 +213,7 @@ impl Fx {
                 core: env.core_config(),
                 inbound_queue_url: env.queue_url("InboundQueue"),
                 payments_queue_url: env.queue_url("PaymentsQueue"),
+                notify_queue_url: env.queue_url("NotifyQueue"),
             },
         );
         let offset = shift.clone();

@@ -1441,6 +1441,37 @@ async fn bad_jobs_fail_without_output_and_unknown_tenants_are_dropped() {
     assert!(matches!(open, Err(worker::ReportError::NotEnded { .. })));
 }
 
+/// A job queued before the tenant was suspended builds nothing and tells nobody.
+#[tokio::test]
+async fn a_suspended_tenants_queued_report_is_dropped() {
+    let env = TestEnv::new().await;
+    let deps = worker_deps(&env);
+    let t = tenant_with_managers(&env, &[111]).await;
+    sauda_infra::tenant::update_config(&env.clients.dynamo, &env.stack.table, &t, |c| {
+        c.status = sauda_shared::tenant::TenantStatus::Suspended
+    })
+    .await
+    .unwrap();
+    let response = worker::handle(&deps, lambda_event(sqs_event(&[job(&t, "2026-10")])))
+        .await
+        .unwrap();
+    assert!(
+        failed_ids(&response).is_empty(),
+        "acknowledged, not retried"
+    );
+    let listed = env
+        .clients
+        .s3
+        .list_objects_v2()
+        .bucket(env.stack.bucket.as_deref().unwrap())
+        .prefix("reports/")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.key_count(), Some(0), "nothing stored");
+    assert!(env.receive_all("NotifyQueue").await.is_empty());
+}
+
 #[tokio::test]
 async fn managers_get_a_stable_link_that_redirects_to_the_report_and_only_with_its_token() {
     let env = TestEnv::new().await;

@@ -28,6 +28,7 @@ fn deps_with(env: &TestEnv, clients: &AwsClients) -> Deps {
         },
         inbound_queue_url: env.queue_url("InboundQueue"),
         payments_queue_url: env.queue_url("PaymentsQueue"),
+        notify_queue_url: env.queue_url("NotifyQueue"),
     };
     Deps::from_aws(clients, &config)
 }

@@ -2,6 +2,8 @@
 # `make bench`: the measurements behind the README's figures, one section per capability.
 #   bash infra/bench/run.sh                    # all of them (about 20 minutes on 2 cores)
 #   bash infra/bench/run.sh webhook reports    # some of them
+#   bash infra/bench/run.sh soak               # the local stack's memory over a long session
+#                                              # (not in the default set: about an hour)
 # Criterion benches run without AWS; the runtime benchmarks each start a moto of their
 # own (a fresh emulator: moto slows down as it fills) and stop it afterwards.
 # Timings depend on the machine; AWS call counts are exact (tests assert them too).
@@ -48,6 +50,13 @@ loyalty() {
   bash functions/loyalty/benches/run.sh
 }
 
+soak() {
+  echo "==> moto's memory and time per DynamoDB operation (infra/scripts/moto_server.py)"
+  "$VENV/bin/python" infra/bench/moto_memory.py --launcher "${MOTO_LAUNCHER:-infra/scripts/moto_server.py}"
+  echo "==> soak: the local stack under 10,000 messages, 2,000 loyalty operations, 500 leads"
+  bash infra/bench/soak.sh
+}
+
 reports() {
   echo "==> reports: calls and time per report for 1k/10k/100k events; planner fan-out"
   fresh_moto reports
@@ -62,7 +71,7 @@ orders() {
 
 for section in "${sections[@]}"; do
   case "$section" in
-    webhook | agent | leads | loyalty | reports | orders) "$section" ;;
-    *) echo "unknown section $section (webhook, agent, leads, loyalty, reports, orders)" >&2; exit 2 ;;
+    webhook | agent | leads | loyalty | reports | orders | soak) "$section" ;;
+    *) echo "unknown section $section (webhook, agent, leads, loyalty, reports, orders, soak)" >&2; exit 2 ;;
   esac
 done

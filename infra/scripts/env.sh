@@ -22,7 +22,8 @@ free_port() {
 }
 
 # start_moto PORT LOGFILE: starts the emulator on loopback and waits until it answers.
-# infra/scripts/moto_server.py makes each DynamoDB request atomic, as on AWS.
+# infra/scripts/moto_server.py makes each DynamoDB request atomic, as on AWS, and keeps
+# the emulator's memory bounded (see its docstring).
 start_moto() {
   local port="$1" log="$2"
   "$VENV/bin/python" infra/scripts/moto_server.py -H 127.0.0.1 -p "$port" >"$log" 2>&1 &

@@ -9,6 +9,9 @@ ensure_venv
 echo "==> cfn-lint template.yaml"
 "$VENV/bin/cfn-lint" template.yaml
 
+echo "==> the emulator's launcher: atomic, rolled-back transactions; bounded memory"
+"$VENV/bin/python" infra/scripts/moto_server_test.py
+
 mkdir -p .local
 port=$(free_port)
 start_moto "$port" .local/moto-test.log

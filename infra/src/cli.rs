@@ -9,6 +9,7 @@ use crate::tenant;
 use clap::{Args, Parser, Subcommand};
 use sauda_shared::aws::{load_sdk_config, AwsClients};
 use sauda_shared::keys;
+use sauda_shared::outbound::UrlPolicy;
 use sauda_shared::secrets::TenantSecrets;
 use sauda_shared::tenant::{TenantConfig, TenantStatus};
 use sauda_shared::TenantId;
@@ -60,6 +61,15 @@ pub enum Command {
     /// Leads: manager API keys, listing, moving and creating leads, the sweep.
     #[command(subcommand)]
     Leads(crate::leads_cli::LeadsCommand),
+    /// Print the digest that stands for one customer in the functions' logs (`c_…`), under
+    /// the deployment's signing key, to find that customer's log lines.
+    LogId {
+        #[arg(long)]
+        tenant: String,
+        /// The contact id as stored: `tg-<chat id>` or `wa-<phone digits>`.
+        #[arg(long)]
+        contact: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -86,11 +96,17 @@ pub enum TenantCommand {
     /// Change a tenant's settings with a JSON merge patch (RFC 7386) from --file or
     /// standard input, e.g. `{"managers":[{"chat_id":42}],"loyalty":{"enabled":true}}`.
     /// `null` resets a setting to its default.
+    /// Every URL in the config must pass Sauda's outbound policy (https, public address).
     Configure {
         #[arg(long)]
         tenant: String,
         #[arg(long)]
         file: Option<PathBuf>,
+        /// Also accept loopback URLs (plain http included): only for the local stage,
+        /// whose fakes listen on 127.0.0.1 and whose functions run with
+        /// OUTBOUND_ALLOW_LOOPBACK=true.
+        #[arg(long)]
+        allow_loopback_urls: bool,
     },
     /// Suspend a tenant: its webhooks answer 404 until it is activated again.
     Suspend {
@@ -169,7 +185,8 @@ impl TemplateArg {
 
 #[derive(Subcommand, Debug)]
 pub enum LocalCommand {
-    /// Create the template's resources on the emulator and write the functions' env file.
+    /// Create the template's resources on the emulator and write the functions' env file
+    /// (with OUTBOUND_ALLOW_LOOPBACK=true: the local fakes listen on loopback).
     Provision {
         #[command(flatten)]
         template: TemplateArg,
@@ -238,6 +255,43 @@ pub enum LocalCommand {
         /// The fake SaaS request log, to show what the bot answered.
         #[arg(long, default_value = ".local/outbox.jsonl")]
         outbox: PathBuf,
+    },
+    /// A long session against the running local stack (webhook messages that become
+    /// agent replies, loyalty operations, leads) while sampling the emulator's memory;
+    /// `make bench SECTIONS=soak` starts the stack and runs it.
+    Soak {
+        #[command(flatten)]
+        template: TemplateArg,
+        #[arg(long, default_value = "infra/demo/tenant.json")]
+        demo: PathBuf,
+        #[arg(long, default_value = "http://127.0.0.1:9000")]
+        functions_url: String,
+        #[arg(long, default_value = ".local/outbox.jsonl")]
+        outbox: PathBuf,
+        /// The emulator's process id (the local stack writes it to .local/moto.pid).
+        #[arg(long)]
+        moto_pid: u32,
+        #[arg(long, default_value_t = 10_000)]
+        messages: usize,
+        #[arg(long, default_value_t = 2_000)]
+        loyalty_ops: usize,
+        #[arg(long, default_value_t = 500)]
+        leads: usize,
+        #[arg(long, default_value_t = 500)]
+        customers: usize,
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+        /// Messages sent but not yet answered, at most: the agent answers a burst from
+        /// one customer with one reply, so each message is paced to get its own.
+        #[arg(long, default_value_t = 40)]
+        max_backlog: usize,
+        #[arg(long, default_value_t = 2)]
+        sample_every_s: u64,
+        /// Stop sending when moto's memory passes this many MiB.
+        #[arg(long, default_value_t = 8_192)]
+        max_rss_mib: u64,
+        #[arg(long, default_value_t = 1_800)]
+        drain_timeout_s: u64,
     },
     /// Regenerate the signed sample events under events/.
     Events {
@@ -355,6 +409,14 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Catalog(cmd) => crate::catalog_cli::run(&ctx, cmd).await,
         Command::Loyalty(cmd) => crate::loyalty_cli::run(&ctx, cmd).await,
         Command::Leads(cmd) => crate::leads_cli::run(&ctx, cmd).await,
+        Command::LogId { tenant, contact } => {
+            let tenant = tenant_id(&tenant)?;
+            println!(
+                "{}",
+                tenant::log_id(&clients.secrets, &cli.stage, &tenant, &contact).await?
+            );
+            Ok(())
+        }
     }
 }
 
@@ -389,21 +451,18 @@ async fn tenant_command(
             let config = tenant::read_config(&clients.dynamo, table, &tenant_id(&tenant)?).await?;
             println!("{}", serde_json::to_string_pretty(&config)?);
         }
-        TenantCommand::Configure { tenant, file } => {
+        TenantCommand::Configure {
+            tenant,
+            file,
+            allow_loopback_urls,
+        } => {
             let tenant = tenant_id(&tenant)?;
             let patch: serde_json::Value = serde_json::from_str(&read_input(file.as_deref())?)
                 .map_err(|e| format!("patch is not JSON: {e}"))?;
-            let current = tenant::read_config(&clients.dynamo, table, &tenant).await?;
-            let mut merged = serde_json::to_value(&current)?;
-            json_patch::merge(&mut merged, &patch);
-            let config: TenantConfig = serde_json::from_value(merged)
-                .map_err(|e| format!("the patched config is invalid: {e}"))?;
-            if config.tenant != tenant {
-                return Err("a config cannot change its tenant id".into());
-            }
-            jiff::tz::TimeZone::get(&config.timezone)
-                .map_err(|e| format!("timezone {:?}: {e}", config.timezone))?;
-            tenant::put_config(&clients.dynamo, table, &config).await?;
+            let policy = UrlPolicy {
+                allow_loopback: allow_loopback_urls,
+            };
+            tenant::configure(&clients.dynamo, table, &tenant, &patch, policy).await?;
             println!("tenant {tenant} configured; functions pick it up within a minute");
         }
         TenantCommand::Suspend { tenant } => {
@@ -475,32 +534,10 @@ async fn local_command(
             env_overrides,
         } => {
             let stack = local_stack(clients, stage, region, &template).await?;
-            let mut lines = Vec::new();
-            let mut seen = std::collections::BTreeMap::new();
-            for f in &stack.functions {
-                for (k, v) in stack.function_env(&f.binary)? {
-                    if let Some(previous) = seen.insert(k.clone(), v.clone()) {
-                        if previous != v {
-                            return Err(format!(
-                                "{k} differs between functions; cargo lambda watch shares one env"
-                            )
-                            .into());
-                        }
-                    }
-                }
-            }
-            for raw in &env_overrides {
-                let (k, v) = raw
-                    .split_once('=')
-                    .ok_or_else(|| format!("--env {raw:?} must be NAME=VALUE"))?;
-                if !seen.contains_key(k) {
-                    return Err(format!("--env {k}: no function of the template uses it").into());
-                }
-                seen.insert(k.to_owned(), v.to_owned());
-            }
-            for (k, v) in &seen {
-                lines.push(format!("{k}={v}"));
-            }
+            let lines: Vec<String> = provision::local_env(&stack, &env_overrides)?
+                .into_iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
             if let Some(parent) = env_file.parent() {
                 std::fs::create_dir_all(parent)?;
             }
@@ -609,6 +646,43 @@ async fn local_command(
                 work_dir: PathBuf::from(".local"),
             };
             crate::demo_run::play(clients, &stack, &demo, &urls).await?;
+        }
+        LocalCommand::Soak {
+            template,
+            demo,
+            functions_url,
+            outbox,
+            moto_pid,
+            messages,
+            loyalty_ops,
+            leads,
+            customers,
+            concurrency,
+            max_backlog,
+            sample_every_s,
+            max_rss_mib,
+            drain_timeout_s,
+        } => {
+            let stack = local_stack(clients, stage, region, &template).await?;
+            let demo = DemoTenant::load(&demo)?;
+            let keys = crate::demo_seed::load_keys(std::path::Path::new(".local"))?;
+            let plan = crate::local_soak::SoakPlan {
+                messages,
+                loyalty_ops,
+                leads,
+                customers,
+                concurrency,
+                max_backlog,
+            };
+            let target = crate::local_soak::SoakTarget {
+                functions: functions_url,
+                outbox,
+                moto_pid,
+                sample_every: std::time::Duration::from_secs(sample_every_s.max(1)),
+                max_rss_mib,
+                drain_timeout: std::time::Duration::from_secs(drain_timeout_s),
+            };
+            crate::local_soak::run(clients, &stack, &demo, keys, &plan, &target).await?;
         }
         LocalCommand::Events { demo, out } => write_events(&demo, &out)?,
     }

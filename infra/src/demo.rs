@@ -65,6 +65,26 @@ pub fn telegram_text(
     })
 }
 
+/// A Telegram message from `chat_id` that replies to the bot's message `reply_to`
+/// (how a manager answers a thread card).
+pub fn telegram_reply(
+    update_id: u64,
+    message_id: i64,
+    chat_id: i64,
+    date: i64,
+    text: &str,
+    reply_to: i64,
+) -> Value {
+    let mut update = telegram_text(update_id, message_id, chat_id, date, text);
+    update["message"]["reply_to_message"] = json!({
+        "message_id": reply_to, "date": date,
+        "chat": {"id": chat_id, "type": "private"},
+        "from": {"id": 1, "is_bot": true, "first_name": "Sauda"},
+        "text": "…"
+    });
+    update
+}
+
 pub fn telegram_voice(update_id: u64, message_id: i64, chat_id: i64, date: i64) -> Value {
     json!({
         "update_id": update_id,

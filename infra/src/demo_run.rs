@@ -4,7 +4,6 @@
 use crate::demo::{self, DemoTenant};
 use crate::provision::Stack;
 use aws_sdk_dynamodb::types::AttributeValue;
-use aws_sdk_sqs::types::QueueAttributeName;
 use sauda_shared::keys;
 use serde_json::Value;
 use std::path::PathBuf;
@@ -42,6 +41,7 @@ pub async fn play(
     await_replies(&urls.outbox, outbox_start, Duration::from_secs(90)).await;
 
     let keys = crate::demo_seed::load_keys(&urls.work_dir)?;
+    inbox_steps(&http, demo, urls, &keys, run, now, chat_id).await?;
     let notices_start = outbox_len(&urls.outbox);
     lead_steps(&http, demo, urls, &keys, run).await?;
     loyalty_steps(&http, demo, urls, &keys, run, wa_from).await?;
@@ -250,26 +250,8 @@ async fn show_stored(
 async fn show_queues(clients: &sauda_shared::aws::AwsClients, stack: &Stack) -> DemoResult {
     println!("\n== queues ==");
     for (logical, q) in &stack.queues {
-        let attrs = clients
-            .sqs
-            .get_queue_attributes()
-            .queue_url(&q.url)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-            .send()
-            .await?;
-        let get = |n: QueueAttributeName| {
-            attrs
-                .attributes()
-                .and_then(|a| a.get(&n))
-                .cloned()
-                .unwrap_or_default()
-        };
-        println!(
-            "  {logical:<24} visible={} in_flight={}",
-            get(QueueAttributeName::ApproximateNumberOfMessages),
-            get(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-        );
+        let (visible, in_flight) = crate::queue_ops::depth(&clients.sqs, &q.url).await?;
+        println!("  {logical:<24} visible={visible} in_flight={in_flight}");
     }
     Ok(())
 }
@@ -286,6 +268,165 @@ async fn show(
     }
     println!("  {label:<30} -> {status} {shown}");
     Ok(body)
+}
+
+/// A manager takes the Telegram customer over: pauses the agent through the inbox API,
+/// gets the customer's next message as a thread card in their own Telegram, replies to
+/// the card (the customer receives it), hands back with `/resume`, and reads the
+/// transcript with who wrote what.
+async fn inbox_steps(
+    http: &reqwest::Client,
+    demo: &DemoTenant,
+    urls: &DemoUrls,
+    keys: &crate::demo_seed::DemoKeys,
+    run: i64,
+    now: i64,
+    chat_id: i64,
+) -> DemoResult {
+    println!(
+        "\n== a manager takes over the conversation (inbox API and the manager's Telegram) =="
+    );
+    let t = &demo.tenant;
+    let Some(manager_chat) = demo.settings["managers"][0]["chat_id"].as_i64() else {
+        println!("  (the demo tenant has no manager chat; skipped)");
+        return Ok(());
+    };
+    let inbox = format!(
+        "{}/lambda-url/inbox-api/t/{t}",
+        urls.functions.trim_end_matches('/')
+    );
+    let contact = format!("tg-{chat_id}");
+    let response = http
+        .get(format!("{inbox}/conversations?limit=3"))
+        .bearer_auth(&keys.manager)
+        .send()
+        .await?;
+    show("inbox: latest conversations", response).await?;
+    let response = http
+        .post(format!("{inbox}/conversations/{contact}/pause"))
+        .bearer_auth(&keys.manager)
+        .send()
+        .await?;
+    show("inbox: pause the agent", response).await?;
+
+    let tg_secret = demo
+        .secrets
+        .telegram_webhook_secret
+        .as_ref()
+        .map(|s| s.expose().to_owned())
+        .unwrap_or_default();
+    let tg_url = format!("{}/t/{t}/telegram", urls.webhook.trim_end_matches('/'));
+    let post_update = |update: Value| {
+        http.post(&tg_url)
+            .header("x-telegram-bot-api-secret-token", &tg_secret)
+            .json(&update)
+            .send()
+    };
+    let start = outbox_len(&urls.outbox);
+    let customer = demo::telegram_text(
+        run as u64 + 10,
+        run + 10,
+        chat_id,
+        now + 10,
+        "Можно поговорить с менеджером о доставке?",
+    );
+    show(
+        "customer writes (agent paused)",
+        post_update(customer).await?,
+    )
+    .await?;
+    let manager = manager_chat.to_string();
+    let Some(card) = await_outbox(&urls.outbox, start, |l| {
+        l["channel"] == "telegram" && l["to"] == manager.as_str() && l["message_id"].is_i64()
+    })
+    .await
+    else {
+        println!("  (no thread card reached the manager; see .local/pump.log)");
+        return Ok(());
+    };
+    println!(
+        "  thread card → manager chat {manager}:\n{}",
+        indent(card["body"]["text"].as_str().unwrap_or_default())
+    );
+    let card_id = card["message_id"].as_i64().unwrap_or_default();
+
+    let start = outbox_len(&urls.outbox);
+    let answer = "Здравствуйте! Доставим в Бишкек за 3 дня, насос на складе.";
+    let reply = demo::telegram_reply(
+        run as u64 + 11,
+        run + 11,
+        manager_chat,
+        now + 20,
+        answer,
+        card_id,
+    );
+    show("manager replies to the card", post_update(reply).await?).await?;
+    let customer_chat = chat_id.to_string();
+    match await_outbox(&urls.outbox, start, |l| {
+        l["to"] == customer_chat.as_str()
+            && l["body"]["text"]
+                .as_str()
+                .is_some_and(|text| text.contains(answer))
+    })
+    .await
+    {
+        Some(_) => println!("  the customer received the manager's answer on Telegram"),
+        None => println!("  (the answer did not reach the customer in time; see .local/pump.log)"),
+    }
+    let resume = demo::telegram_reply(
+        run as u64 + 12,
+        run + 12,
+        manager_chat,
+        now + 30,
+        "/resume",
+        card_id,
+    );
+    show("manager: /resume on the card", post_update(resume).await?).await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let response = http
+        .get(format!("{inbox}/conversations/{contact}/messages?limit=4"))
+        .bearer_auth(&keys.manager)
+        .send()
+        .await?;
+    let transcript = show("inbox: the transcript", response).await?;
+    for message in transcript["messages"].as_array().into_iter().flatten() {
+        let author = &message["author"];
+        let text = match message["text"].as_str() {
+            Some(text) if !text.is_empty() => text.chars().take(60).collect(),
+            _ => format!("[{}]", message["kind"].as_str().unwrap_or("message")),
+        };
+        println!(
+            "    {:<4} {:<14} {text}",
+            message["direction"].as_str().unwrap_or_default(),
+            author["name"]
+                .as_str()
+                .or(author["type"].as_str())
+                .unwrap_or_default(),
+        );
+    }
+    Ok(())
+}
+
+/// The first request logged by the fake SaaS after `start` that `wanted` accepts (30 s).
+async fn await_outbox(
+    outbox: &std::path::Path,
+    start: usize,
+    wanted: impl Fn(&Value) -> bool,
+) -> Option<Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while tokio::time::Instant::now() < deadline {
+        let found = std::fs::read_to_string(outbox)
+            .unwrap_or_default()
+            .lines()
+            .skip(start)
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|l| wanted(l));
+        if found.is_some() {
+            return found;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    None
 }
 
 /// A web-form lead, then the manager's view of new leads.
@@ -317,6 +458,31 @@ async fn lead_steps(
             .json(&body)
             .send()
     };
+    // The browser's CORS preflight, answered by lead-api itself (`make local` runs
+    // `cargo lambda watch --disable-cors`): the shop's site is allowed, another is not.
+    for (label, origin) in [
+        ("preflight from the shop's site", "http://localhost:8080"),
+        ("preflight from a foreign site", "https://elsewhere.example"),
+    ] {
+        let response = http
+            .request(reqwest::Method::OPTIONS, &base)
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+            .send()
+            .await?;
+        let allowed = response
+            .headers()
+            .get(reqwest::header::ACCESS_CONTROL_ALLOW_ORIGIN)
+            .and_then(|v| v.to_str().ok())
+            .map(|o| format!("allow-origin {o}"));
+        match allowed {
+            Some(allowed) => println!("  {label:<30} -> {} {allowed}", response.status().as_u16()),
+            None => {
+                show(label, response).await?;
+            }
+        }
+    }
     show("web form lead", post_form(form).await?).await?;
     let invalid = serde_json::json!({"name": "", "phone": "12", "consent": true});
     show("invalid form (per field)", post_form(invalid).await?).await?;

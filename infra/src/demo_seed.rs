@@ -110,7 +110,7 @@ pub async fn seed(
 
 /// Creates the demo partner and approves it; a partner left from an earlier seed is kept.
 async fn seed_partner(clients: &AwsClients, table: &str, demo: &DemoTenant) -> SeedResult<()> {
-    let store = loyalty::Store::new(clients.dynamo.clone(), table);
+    let store = loyalty::DynamoStore::new(clients.dynamo.clone(), table);
     let new = loyalty::routes::new_partner(
         DEMO_PARTNER,
         "Demo Café",
@@ -121,9 +121,8 @@ async fn seed_partner(clients: &AwsClients, table: &str, demo: &DemoTenant) -> S
     let create = partners::CreatePartner {
         tenant: &demo.tenant,
         new: &new,
-        table,
     };
-    match store.execute(None, None, &demo.tenant, &create).await {
+    match loyalty::store::execute(&store, None, None, &demo.tenant, &create).await {
         Ok(_) | Err(loyalty::LoyaltyError::PartnerExists) => {}
         Err(e) => return Err(e.into()),
     }
@@ -131,9 +130,8 @@ async fn seed_partner(clients: &AwsClients, table: &str, demo: &DemoTenant) -> S
         tenant: &demo.tenant,
         partner_id: DEMO_PARTNER,
         action: Moderation::Approve,
-        table,
     };
-    store.execute(None, None, &demo.tenant, &approve).await?;
+    loyalty::store::execute(&store, None, None, &demo.tenant, &approve).await?;
     Ok(())
 }
 

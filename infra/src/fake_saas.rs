@@ -20,8 +20,10 @@ struct Outbox {
 }
 
 impl Outbox {
-    fn record(&self, channel: &str, to: &str, body: &Value) {
-        let line = json!({"at_ms": jiff::Timestamp::now().as_millisecond(), "channel": channel, "to": to, "body": body});
+    /// Appends one request; `message_id` is what the fake answered, so the demo can reply
+    /// to a message the bot sent (a manager answering a thread card).
+    fn record(&self, channel: &str, to: &str, body: &Value, message_id: Option<i64>) {
+        let line = json!({"at_ms": jiff::Timestamp::now().as_millisecond(), "channel": channel, "to": to, "body": body, "message_id": message_id});
         if let Ok(mut file) = self.log.lock() {
             let _ = writeln!(file, "{line}");
         }
@@ -69,12 +71,16 @@ async fn telegram(
         .get("chat_id")
         .map(|c| c.to_string())
         .unwrap_or_default();
-    outbox.record("telegram", &chat, &body);
     match method.as_str() {
-        "sendMessage" => {
-            let text = body.get("text").and_then(Value::as_str).unwrap_or_default();
-            println!("\n  ── telegram → chat {chat} ──\n{}\n", indent(text));
+        "sendMessage" | "sendPhoto" => {
             let id = outbox.next_id.fetch_add(1, Ordering::Relaxed);
+            outbox.record("telegram", &chat, &body, Some(id));
+            let text = body
+                .get("text")
+                .or_else(|| body.get("caption"))
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            println!("\n  ── telegram → chat {chat} ──\n{}\n", indent(text));
             let chat_id = body.get("chat_id").and_then(Value::as_i64).unwrap_or(0);
             (
                 StatusCode::OK,
@@ -84,11 +90,17 @@ async fn telegram(
                 }})),
             )
         }
-        "setWebhook" => (
-            StatusCode::OK,
-            Json(json!({"ok": true, "result": true, "description": "Webhook was set"})),
-        ),
-        _ => (StatusCode::OK, Json(json!({"ok": true, "result": true}))),
+        "setWebhook" => {
+            outbox.record("telegram", &chat, &body, None);
+            (
+                StatusCode::OK,
+                Json(json!({"ok": true, "result": true, "description": "Webhook was set"})),
+            )
+        }
+        _ => {
+            outbox.record("telegram", &chat, &body, None);
+            (StatusCode::OK, Json(json!({"ok": true, "result": true})))
+        }
     }
 }
 
@@ -103,7 +115,8 @@ async fn whatsapp(
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned();
-    outbox.record("whatsapp", &to, &body);
+    let id = outbox.next_id.fetch_add(1, Ordering::Relaxed);
+    outbox.record("whatsapp", &to, &body, Some(id));
     let text = body
         .pointer("/text/body")
         .and_then(Value::as_str)
@@ -112,7 +125,6 @@ async fn whatsapp(
         "\n  ── whatsapp {phone_number_id} → {to} ──\n{}\n",
         indent(text)
     );
-    let id = outbox.next_id.fetch_add(1, Ordering::Relaxed);
     Json(json!({
         "messaging_product": "whatsapp",
         "contacts": [{"input": to, "wa_id": to}],
@@ -122,7 +134,7 @@ async fn whatsapp(
 
 async fn crm(State(outbox): State<Arc<Outbox>>, body: Bytes) -> impl IntoResponse {
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    outbox.record("crm", "crm", &body);
+    outbox.record("crm", "crm", &body, None);
     println!("\n  ── CRM webhook ──\n{}\n", indent(&body.to_string()));
     Json(json!({"received": true}))
 }

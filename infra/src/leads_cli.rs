@@ -17,10 +17,13 @@
 
 use crate::cli::{tenant_id, CliContext, CliResult};
 use clap::{Subcommand, ValueEnum};
+use lead_capture::domain::{StageChange, StageMove};
+use lead_capture::dynamo::DynamoLeadStore;
 use lead_capture::model::Actor;
-use lead_capture::store::{StageChange, StageMove};
-use lead_capture::{cursor, service, sweep, validate, Deps, LeadsConfig};
+use lead_capture::store::{LeadStore, ListPosition};
+use lead_capture::{service, sweep, validate, Deps, LeadsConfig};
 use sauda_shared::apikey::{ApiKeyStore, KeyStatus, Role};
+use sauda_shared::aws::SecretsManagerSource;
 use sauda_shared::config::CoreConfig;
 use sauda_shared::funnel::Stage;
 use sauda_shared::lead::{LeadSource, LeadSubmission};
@@ -142,13 +145,15 @@ pub async fn run(ctx: &CliContext, cmd: LeadsCommand) -> CliResult {
             if !(1..=100).contains(&limit) {
                 return Err("--limit must be 1-100".into());
             }
-            let after = match page {
-                Some(raw) => Some(
-                    cursor::decode(&raw, stage).ok_or("--cursor is not valid for this stage")?,
-                ),
-                None => None,
-            };
-            let store = lead_capture::LeadStore::new(ctx.clients.dynamo.clone(), &ctx.table);
+            // Cursors are signed with the deployment's key, as the API's are.
+            sauda_shared::signing::init(&SecretsManagerSource::new(
+                ctx.clients.secrets.clone(),
+                &ctx.stage,
+            ))
+            .await;
+            let after = ListPosition::from_cursor(&tenant, stage, page.as_deref())
+                .map_err(|_| "--cursor is not valid for this stage")?;
+            let store = DynamoLeadStore::new(ctx.clients.dynamo.clone(), &ctx.table);
             let (leads, next) = store.list(&tenant, stage, limit, after).await?;
             if leads.is_empty() {
                 println!("no leads in {stage}");
@@ -169,14 +174,14 @@ pub async fn run(ctx: &CliContext, cmd: LeadsCommand) -> CliResult {
                     lead.partner_id.as_deref().unwrap_or(""),
                 );
             }
-            if let Some((gsi1sk, _)) = next {
-                println!("more: --cursor {}", cursor::encode(stage, &gsi1sk));
+            if let Some(next) = next {
+                println!("more: --cursor {}", next.cursor(&tenant, stage));
             }
             Ok(())
         }
         LeadsCommand::Show { tenant, contact } => {
             let tenant = tenant_id(&tenant)?;
-            let store = lead_capture::LeadStore::new(ctx.clients.dynamo.clone(), &ctx.table);
+            let store = DynamoLeadStore::new(ctx.clients.dynamo.clone(), &ctx.table);
             let view = store
                 .view(&tenant, &contact)
                 .await?

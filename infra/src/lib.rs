@@ -4,7 +4,8 @@
 //! - `provision`: creates its resources on the local emulator;
 //! - `tenant`: onboarding (create a tenant, store its secrets, register webhooks);
 //! - `pump`: delivers SQS messages to functions served by `cargo lambda watch`;
-//! - `demo`: signed sample updates for the demo tenant.
+//! - `demo`: signed sample updates for the demo tenant;
+//! - `local_soak`: a long session against the local stack, sampling the emulator's memory.
 
 pub mod bench_cli;
 pub mod catalog_cli;
@@ -14,6 +15,7 @@ pub mod demo_run;
 pub mod demo_seed;
 pub mod fake_saas;
 pub mod leads_cli;
+pub mod local_soak;
 pub mod loyalty_cli;
 pub mod provision;
 pub mod pump;

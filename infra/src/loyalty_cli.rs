@@ -7,13 +7,15 @@ use clap::{Args, Subcommand};
 use loyalty::input::CustomerRef;
 use loyalty::ops::{AdjustInput, Scope};
 use loyalty::partners::{self, Moderation, PartnerPatch};
-use loyalty::{expiry, ops, views, Store};
+use loyalty::store::{self as ledger, LoyaltyStore};
+use loyalty::{expiry, ops, views, DynamoStore};
 use sauda_shared::apikey::{ApiKeyRecord, ApiKeyStore, KeyStatus, Role};
 use sauda_shared::aws::SqsQueue;
 use sauda_shared::keys;
 use sauda_shared::partner::{Partner, PartnerStatus};
 use sauda_shared::tenant::TenantConfig;
 use sauda_shared::TenantId;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Subcommand, Debug)]
@@ -218,8 +220,8 @@ pub struct KeyIdArgs {
     pub key_id: String,
 }
 
-fn store(ctx: &CliContext) -> Store {
-    Store::new(ctx.clients.dynamo.clone(), &ctx.table)
+fn store(ctx: &CliContext) -> Arc<dyn LoyaltyStore> {
+    Arc::new(DynamoStore::new(ctx.clients.dynamo.clone(), &ctx.table))
 }
 
 async fn config(
@@ -268,10 +270,12 @@ pub async fn run(ctx: &CliContext, cmd: LoyaltyCommand) -> CliResult {
             let config = config(ctx, &tenant).await?;
             let who = customer(&who, &config)?;
             let store = store(ctx);
-            let (contact, account, _) = views::account_of(&store, &tenant, &who, &[]).await?;
+            let (contact, account, _) =
+                views::account_of(store.as_ref(), &tenant, &who, &[]).await?;
             let mut view = views::balance_view(&config, &account);
+            let entries = u32::try_from(entries.clamp(1, 100)).unwrap_or(10);
             view["history"] =
-                views::history(&store, &tenant, &contact, entries.clamp(1, 100), None).await?;
+                views::history(store.as_ref(), &tenant, &contact, entries, None).await?;
             println!("{}", pretty(&view));
             Ok(())
         }
@@ -295,15 +299,14 @@ pub async fn run(ctx: &CliContext, cmd: LoyaltyCommand) -> CliResult {
                     config: &config,
                 },
                 input: &input,
-                table: &store.table,
             };
-            let outcome = store.execute(None, None, &tenant, &planner).await?;
+            let outcome = ledger::execute(store.as_ref(), None, None, &tenant, &planner).await?;
             println!("{}", pretty(&outcome.body));
             Ok(())
         }
         LoyaltyCommand::Audit { tenant } => {
             let tenant = tenant_id(&tenant)?;
-            let (accounts, findings) = views::audit(&store(ctx), &tenant).await?;
+            let (accounts, findings) = views::audit(store(ctx).as_ref(), &tenant).await?;
             if findings.is_empty() {
                 println!("{accounts} accounts checked: every balance equals the sum of its ledger");
                 Ok(())
@@ -344,9 +347,8 @@ async fn partner_command(ctx: &CliContext, cmd: PartnerCommand) -> CliResult {
             let planner = partners::CreatePartner {
                 tenant: &tenant,
                 new: &new,
-                table: &store.table,
             };
-            let outcome = store.execute(None, None, &tenant, &planner).await?;
+            let outcome = ledger::execute(store.as_ref(), None, None, &tenant, &planner).await?;
             println!("{}", pretty(&outcome.body));
             println!(
                 "partner {partner_id} is pending; approve it with `sauda loyalty partner approve`"
@@ -385,12 +387,9 @@ async fn partner_command(ctx: &CliContext, cmd: PartnerCommand) -> CliResult {
                 tenant: &tenant,
                 partner_id: &partner_id,
                 patch: &patch,
-                table: &store.table,
             };
-            println!(
-                "{}",
-                pretty(&store.execute(None, None, &tenant, &planner).await?.body)
-            );
+            let outcome = ledger::execute(store.as_ref(), None, None, &tenant, &planner).await?;
+            println!("{}", pretty(&outcome.body));
         }
         PartnerCommand::List { tenant, status } => {
             let tenant = tenant_id(&tenant)?;
@@ -401,7 +400,7 @@ async fn partner_command(ctx: &CliContext, cmd: PartnerCommand) -> CliResult {
                     })
                 })
                 .transpose()?;
-            let list = partners::list(&store, &tenant, status).await?;
+            let list = partners::list(store.as_ref(), &tenant, status).await?;
             if list.is_empty() {
                 println!("no partners");
             }
@@ -421,11 +420,11 @@ async fn partner_command(ctx: &CliContext, cmd: PartnerCommand) -> CliResult {
         PartnerCommand::Show { tenant, partner_id } => {
             let tenant = tenant_id(&tenant)?;
             let config = config(ctx, &tenant).await?;
-            let partner: Partner = store
-                .get(&keys::partner(&tenant, &partner_id))
-                .await?
-                .ok_or_else(|| format!("no partner {partner_id} in tenant {tenant}"))?;
-            let stats = views::partner_stats(&store, &tenant, &partner_id).await?;
+            let partner: Partner =
+                ledger::get(store.as_ref(), &keys::partner(&tenant, &partner_id))
+                    .await?
+                    .ok_or_else(|| format!("no partner {partner_id} in tenant {tenant}"))?;
+            let stats = views::partner_stats(store.as_ref(), &tenant, &partner_id).await?;
             let mut view = views::partner_view(&partner);
             view["stats"] = views::stats_view(&config, &partner_id, &stats);
             println!("{}", pretty(&view));
@@ -441,12 +440,9 @@ async fn partner_command(ctx: &CliContext, cmd: PartnerCommand) -> CliResult {
                 partner_id: &args.partner_id,
                 service_id: &args.service_id,
                 approve,
-                table: &store.table,
             };
-            println!(
-                "{}",
-                pretty(&store.execute(None, None, &tenant, &planner).await?.body)
-            );
+            let outcome = ledger::execute(store.as_ref(), None, None, &tenant, &planner).await?;
+            println!("{}", pretty(&outcome.body));
         }
         PartnerCommand::Key(cmd) => partner_key_command(ctx, &store, cmd).await?,
     }
@@ -455,7 +451,7 @@ async fn partner_command(ctx: &CliContext, cmd: PartnerCommand) -> CliResult {
 
 async fn moderate(
     ctx: &CliContext,
-    store: &Store,
+    store: &Arc<dyn LoyaltyStore>,
     args: ModerateArgs,
     action: Moderation,
 ) -> CliResult {
@@ -464,9 +460,8 @@ async fn moderate(
         tenant: &tenant,
         partner_id: &args.partner_id,
         action,
-        table: &store.table,
     };
-    let outcome = store.execute(None, None, &tenant, &planner).await?;
+    let outcome = ledger::execute(store.as_ref(), None, None, &tenant, &planner).await?;
     let view = &outcome.body;
     println!(
         "partner {} is {}{}",
@@ -554,7 +549,11 @@ async fn revoke(keys: &ApiKeyStore, args: KeyIdArgs) -> CliResult {
     Ok(())
 }
 
-async fn partner_key_command(ctx: &CliContext, store: &Store, cmd: PartnerKeyCommand) -> CliResult {
+async fn partner_key_command(
+    ctx: &CliContext,
+    store: &Arc<dyn LoyaltyStore>,
+    cmd: PartnerKeyCommand,
+) -> CliResult {
     let keys_store = ApiKeyStore::new(ctx.clients.dynamo.clone(), &ctx.table);
     match cmd {
         PartnerKeyCommand::Issue {
@@ -563,8 +562,7 @@ async fn partner_key_command(ctx: &CliContext, store: &Store, cmd: PartnerKeyCom
             label,
         } => {
             let tenant = tenant_id(&tenant)?;
-            if store
-                .get::<Partner>(&keys::partner(&tenant, &partner_id))
+            if ledger::get::<Partner>(store.as_ref(), &keys::partner(&tenant, &partner_id))
                 .await?
                 .is_none()
             {

@@ -65,6 +65,44 @@ impl Stack {
     }
 }
 
+/// The one environment `cargo lambda watch --env-file` gives every function: each
+/// function's template variables (they must agree, the file is shared), then
+/// `overrides` (`NAME=VALUE`, only for variables the template uses), and
+/// `OUTBOUND_ALLOW_LOOPBACK=true`: the local fakes a tenant's URLs point at listen on
+/// loopback, which the outbound URL policy refuses everywhere else.
+pub fn local_env(
+    stack: &Stack,
+    overrides: &[String],
+) -> Result<BTreeMap<String, String>, Box<dyn std::error::Error>> {
+    let mut env = BTreeMap::new();
+    for f in &stack.functions {
+        for (k, v) in stack.function_env(&f.binary)? {
+            if let Some(previous) = env.insert(k.clone(), v.clone()) {
+                if previous != v {
+                    return Err(format!(
+                        "{k} differs between functions; cargo lambda watch shares one env"
+                    )
+                    .into());
+                }
+            }
+        }
+    }
+    for raw in overrides {
+        let (k, v) = raw
+            .split_once('=')
+            .ok_or_else(|| format!("--env {raw:?} must be NAME=VALUE"))?;
+        if !env.contains_key(k) {
+            return Err(format!("--env {k}: no function of the template uses it").into());
+        }
+        env.insert(k.to_owned(), v.to_owned());
+    }
+    env.insert(
+        sauda_shared::outbound::ALLOW_LOOPBACK_ENV.to_owned(),
+        "true".to_owned(),
+    );
+    Ok(env)
+}
+
 fn prop<'a>(props: &'a Value, key: &str) -> Option<&'a Value> {
     props.get(key)
 }
@@ -373,4 +411,65 @@ fn generate_secret_string(spec: &Value, ctx: &Context) -> Result<String, Templat
         serde_json::Value::String(Alphanumeric.sample_string(&mut rand::rng(), length)),
     );
     Ok(serde_json::Value::Object(document).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stack(yaml: &str) -> Stack {
+        Stack {
+            stage: "local".into(),
+            context: Context::new("local", "us-east-1", LOCAL_ACCOUNT),
+            table: "sauda-local".into(),
+            bucket: None,
+            queues: BTreeMap::new(),
+            functions: Template::parse(yaml).unwrap().functions().unwrap(),
+        }
+    }
+
+    const TWO_FUNCTIONS: &str = r#"
+Resources:
+  A:
+    Type: AWS::Serverless::Function
+    Metadata: {BuildMethod: rust-cargolambda, BuildProperties: {Binary: a}}
+    Properties:
+      Environment: {Variables: {TABLE_NAME: sauda-local, REPORT_LINK_BASE_URL: "https://x"}}
+  B:
+    Type: AWS::Serverless::Function
+    Metadata: {BuildMethod: rust-cargolambda, BuildProperties: {Binary: b}}
+    Properties:
+      Environment: {Variables: {TABLE_NAME: sauda-local}}
+"#;
+
+    #[test]
+    fn the_local_env_opens_loopback_to_outbound_calls() {
+        let env = local_env(
+            &stack(TWO_FUNCTIONS),
+            &["REPORT_LINK_BASE_URL=http://127.0.0.1:9000/lambda-url/report-link".into()],
+        )
+        .unwrap();
+        assert_eq!(
+            env.get("OUTBOUND_ALLOW_LOOPBACK").map(String::as_str),
+            Some("true")
+        );
+        assert_eq!(env["TABLE_NAME"], "sauda-local");
+        assert_eq!(
+            env["REPORT_LINK_BASE_URL"],
+            "http://127.0.0.1:9000/lambda-url/report-link"
+        );
+        assert_eq!(env.len(), 3);
+    }
+
+    #[test]
+    fn the_local_env_refuses_unknown_overrides_and_disagreeing_functions() {
+        let unknown = local_env(&stack(TWO_FUNCTIONS), &["NOPE=1".into()]).unwrap_err();
+        assert!(unknown.to_string().contains("NOPE"), "{unknown}");
+        let disagree = TWO_FUNCTIONS.replace(
+            "Variables: {TABLE_NAME: sauda-local}}",
+            "Variables: {TABLE_NAME: other}}",
+        );
+        let error = local_env(&stack(&disagree), &[]).unwrap_err();
+        assert!(error.to_string().contains("TABLE_NAME"), "{error}");
+    }
 }

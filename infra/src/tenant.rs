@@ -4,6 +4,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use aws_smithy_types::error::display::DisplayErrorContext;
 use rand::distr::{Alphanumeric, SampleString};
 use sauda_shared::keys;
+use sauda_shared::outbound::{UrlError, UrlPolicy};
 use sauda_shared::secrets::{Secret, TenantSecrets};
 use sauda_shared::tenant::{ConfigItem, RegistryEntry, TenantConfig, TenantStatus};
 use sauda_shared::TenantId;
@@ -21,6 +22,9 @@ pub enum OnboardingError {
     Telegram(String),
     #[error("{0}")]
     Invalid(String),
+    /// A URL in the config that the outbound URL policy refuses.
+    #[error("{field}: {error} ({code})", code = error.code())]
+    Url { field: String, error: UrlError },
 }
 
 fn aws<E: std::error::Error>(e: E) -> OnboardingError {
@@ -130,6 +134,83 @@ pub async fn put_config(
         }
         Err(e) => Err(aws(e)),
     }
+}
+
+/// Every URL a tenant's config names, with its place in the config (`agent.llm_base_url`,
+/// `leads.crm_webhook_url`): the value of any field whose name ends in `_url` (or each
+/// of a `_urls` list), wherever a capability puts it, so a new setting is covered too.
+pub fn configured_urls(config: &TenantConfig) -> Vec<(String, String)> {
+    fn walk(value: &serde_json::Value, path: &str, out: &mut Vec<(String, String)>) {
+        let serde_json::Value::Object(fields) = value else {
+            return;
+        };
+        for (name, value) in fields {
+            let here = if path.is_empty() {
+                name.clone()
+            } else {
+                format!("{path}.{name}")
+            };
+            match value {
+                serde_json::Value::String(url) if name.ends_with("_url") => {
+                    out.push((here, url.clone()))
+                }
+                serde_json::Value::Array(urls) if name.ends_with("_urls") => {
+                    for (i, url) in urls.iter().enumerate() {
+                        if let Some(url) = url.as_str() {
+                            out.push((format!("{here}[{i}]"), url.to_owned()));
+                        }
+                    }
+                }
+                _ => walk(value, &here, out),
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(
+        &serde_json::to_value(config).unwrap_or_default(),
+        "",
+        &mut out,
+    );
+    out
+}
+
+/// Refuses a config naming a URL that Sauda's outbound policy would refuse to call, with
+/// the policy's reason: checked before storing, as the functions check it again per call.
+pub fn check_urls(config: &TenantConfig, policy: UrlPolicy) -> Result<(), OnboardingError> {
+    for (field, url) in configured_urls(config) {
+        policy
+            .check(&url)
+            .map_err(|error| OnboardingError::Url { field, error })?;
+    }
+    Ok(())
+}
+
+/// `sauda tenant configure`: applies a JSON merge patch (RFC 7386) to the stored config,
+/// validates the result (tenant id unchanged, known time zone, every URL allowed by
+/// `policy`) and stores it with its registry entry. Nothing is written when it is refused.
+pub async fn configure(
+    dynamo: &aws_sdk_dynamodb::Client,
+    table: &str,
+    tenant: &TenantId,
+    patch: &serde_json::Value,
+    policy: UrlPolicy,
+) -> Result<TenantConfig, OnboardingError> {
+    let current = read_config(dynamo, table, tenant).await?;
+    let mut merged = serde_json::to_value(&current)
+        .map_err(|e| OnboardingError::Invalid(format!("config of {tenant}: {e}")))?;
+    json_patch::merge(&mut merged, patch);
+    let config: TenantConfig = serde_json::from_value(merged)
+        .map_err(|e| OnboardingError::Invalid(format!("the patched config is invalid: {e}")))?;
+    if config.tenant != *tenant {
+        return Err(OnboardingError::Invalid(
+            "a config cannot change its tenant id".into(),
+        ));
+    }
+    jiff::tz::TimeZone::get(&config.timezone)
+        .map_err(|e| OnboardingError::Invalid(format!("timezone {:?}: {e}", config.timezone)))?;
+    check_urls(&config, policy)?;
+    put_config(dynamo, table, &config).await?;
+    Ok(config)
 }
 
 /// Read-modify-write of a tenant's config.
@@ -308,6 +389,38 @@ async fn merge_secret_document<T: serde::de::DeserializeOwned>(
     Ok(merged.keys().cloned().collect())
 }
 
+/// The digest that stands for `contact` in the functions' logs (`redact::Contact`), under
+/// the deployment's signing key (`signing_key` of `sauda/{stage}/platform`). Without
+/// that key there is nothing to compute: a digest under any other key matches no log.
+pub async fn log_id(
+    secrets: &aws_sdk_secretsmanager::Client,
+    stage: &str,
+    tenant: &TenantId,
+    contact: &str,
+) -> Result<String, OnboardingError> {
+    let name = sauda_shared::aws::SecretsManagerSource::platform_secret_name(stage);
+    let out = secrets
+        .get_secret_value()
+        .secret_id(&name)
+        .send()
+        .await
+        .map_err(aws)?;
+    let platform: sauda_shared::secrets::PlatformSecrets =
+        serde_json::from_str(out.secret_string().unwrap_or("{}"))
+            .map_err(|_| OnboardingError::Invalid(format!("secret {name} is not valid JSON")))?;
+    let key = platform.signing_key.ok_or_else(|| {
+        OnboardingError::Invalid(format!(
+            "{name} has no signing_key: the functions log with a per-instance key, which no one can reproduce"
+        ))
+    })?;
+    if !sauda_shared::signing::install(key.expose()) {
+        return Err(OnboardingError::Invalid(
+            "another signing key is already in use in this process".into(),
+        ));
+    }
+    Ok(sauda_shared::redact::contact(tenant, contact))
+}
+
 /// Typed form of [`merge_tenant_secrets_json`]: every field set in `update` is stored.
 pub async fn merge_tenant_secrets(
     secrets: &aws_sdk_secretsmanager::Client,
@@ -382,5 +495,97 @@ pub async fn set_telegram_webhook(
         Err(OnboardingError::Telegram(format!(
             "setWebhook answered {status}: {description}"
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(patch: serde_json::Value) -> TenantConfig {
+        let mut value =
+            serde_json::to_value(TenantConfig::new(TenantId::parse("acme").unwrap(), "Acme"))
+                .unwrap();
+        json_patch::merge(&mut value, &patch);
+        serde_json::from_value(value).unwrap()
+    }
+
+    const PRODUCTION: UrlPolicy = UrlPolicy {
+        allow_loopback: false,
+    };
+    const LOCAL: UrlPolicy = UrlPolicy {
+        allow_loopback: true,
+    };
+
+    #[test]
+    fn every_url_setting_is_found() {
+        let c = config(serde_json::json!({
+            "agent": {"llm_base_url": "https://llm.example.com/v1"},
+            "leads": {"crm_webhook_url": "https://crm.example.kz/hook"}
+        }));
+        let mut found = configured_urls(&c);
+        found.sort();
+        assert_eq!(
+            found,
+            vec![
+                (
+                    "agent.llm_base_url".into(),
+                    "https://llm.example.com/v1".into()
+                ),
+                (
+                    "leads.crm_webhook_url".into(),
+                    "https://crm.example.kz/hook".into()
+                ),
+            ]
+        );
+        assert!(configured_urls(&config(serde_json::json!({}))).is_empty());
+        assert!(check_urls(&c, PRODUCTION).is_ok());
+    }
+
+    #[test]
+    fn urls_the_outbound_policy_refuses_are_refused_with_its_reason() {
+        for (patch, field, error) in [
+            (
+                serde_json::json!({"agent": {"llm_base_url": "http://llm.example.com/v1"}}),
+                "agent.llm_base_url",
+                UrlError::NotHttps,
+            ),
+            (
+                serde_json::json!({"leads": {"crm_webhook_url": "https://169.254.169.254/latest"}}),
+                "leads.crm_webhook_url",
+                UrlError::ForbiddenAddress,
+            ),
+            (
+                serde_json::json!({"leads": {"crm_webhook_url": "https://user:pw@crm.example.kz/"}}),
+                "leads.crm_webhook_url",
+                UrlError::Credentials,
+            ),
+            (
+                serde_json::json!({"agent": {"llm_base_url": "https://10.0.0.7/v1"}}),
+                "agent.llm_base_url",
+                UrlError::ForbiddenAddress,
+            ),
+        ] {
+            let refused = check_urls(&config(patch.clone()), LOCAL).unwrap_err();
+            let OnboardingError::Url { field: f, error: e } = &refused else {
+                panic!("{patch}: {refused}");
+            };
+            assert_eq!((f.as_str(), e), (field, &error), "{patch}");
+            assert!(refused.to_string().contains(error.code()), "{refused}");
+        }
+    }
+
+    #[test]
+    fn loopback_urls_pass_only_when_the_stage_allows_them() {
+        let local = config(serde_json::json!({
+            "agent": {"llm_base_url": "http://127.0.0.1:9100/llm"},
+            "leads": {"crm_webhook_url": "http://localhost:9100/crm"}
+        }));
+        assert!(check_urls(&local, LOCAL).is_ok());
+        let refused = check_urls(&local, PRODUCTION).unwrap_err();
+        assert!(
+            matches!(refused, OnboardingError::Url { ref field, error: UrlError::NotHttps } if field == "agent.llm_base_url"),
+            "{refused}"
+        );
     }
 }

@@ -93,6 +93,8 @@ pub struct Principal {
     pub tenant: TenantId,
     pub key_id: String,
     pub role: Role,
+    /// The key's label (a manager's name, say), as the operator issued it.
+    pub label: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -252,6 +254,7 @@ impl ApiKeyStore {
             tenant: tenant.clone(),
             key_id: record.key_id.clone(),
             role: record.role.clone(),
+            label: record.label.clone(),
         })
     }
 

@@ -128,17 +128,14 @@ impl AwsClients {
     }
 }
 
-impl AwsClients {
-    /// What the shared API extractors need, on the table: the tenant directory (cached),
-    /// API keys and the per-key rate limiter.
-    pub fn api_deps(&self, table: &str) -> crate::api::ApiDeps {
-        crate::api::ApiDeps {
-            tenants: Arc::new(DynamoTenantDirectory::new(self.dynamo.clone(), table)),
-            keys: Arc::new(crate::apikey::ApiKeyStore::new(self.dynamo.clone(), table)),
-            limiter: Arc::new(crate::ratelimit::RateLimiter::new(
-                self.dynamo.clone(),
-                table,
-            )),
+impl crate::api::ApiDeps {
+    /// The shared API layer on DynamoDB: tenant configs, API keys and rate limits from
+    /// the table, each cached as its adapter does.
+    pub fn on_dynamo(client: &aws_sdk_dynamodb::Client, table: &str) -> Self {
+        Self {
+            tenants: Arc::new(DynamoTenantDirectory::new(client.clone(), table)),
+            keys: Arc::new(crate::apikey::ApiKeyStore::new(client.clone(), table)),
+            limiter: Arc::new(crate::ratelimit::RateLimiter::new(client.clone(), table)),
         }
     }
 }

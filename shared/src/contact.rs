@@ -6,6 +6,8 @@
 //!   `agent_paused*` and its per-customer rate window (`rl_*`);
 //! - lead-capture: `stage` (mirror of the lead's stage, read by the agent), `phone`,
 //!   `email`, `lead_created_ms`, and clears `agent_paused` when a manager resumes;
+//! - the inbox (inbox API, the notifier's relays): `agent_paused*` when a manager takes
+//!   over or hands back, `assignee_*` (whose Telegram chat gets the thread);
 //! - the sweep finds silent contacts with intent through GSI1 (`INTENT` partition).
 
 use crate::funnel::Stage;
@@ -56,6 +58,12 @@ pub struct ContactProfile {
     pub agent_paused_at_ms: Option<i64>,
     #[serde(default)]
     pub last_reply_ms: Option<i64>,
+    /// The manager the conversation is assigned to (the inbox): their chat gets its
+    /// thread cards instead of every manager.
+    #[serde(default)]
+    pub assignee_chat_id: Option<i64>,
+    #[serde(default)]
+    pub assignee_name: Option<String>,
     /// The agent's sliding-window rate limit: the current minute, its count, and the
     /// previous minute's count.
     #[serde(default)]

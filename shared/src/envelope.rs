@@ -33,11 +33,19 @@ pub enum Job {
     },
     /// `reports` → reports worker. `period`: `2026-11-24`, `2026-W48` or `2026-11`.
     Report { period: String },
+    /// `notify` → notifier: a message to a customer (see `crate::outbox`).
     CustomerMessage {
         message: crate::outbox::CustomerMessage,
     },
     /// `payments` → payments-worker (orders).
     Order { job: crate::order::OrderJob },
+    /// `notify` → notifier: a manager wrote in their Telegram chat with the bot.
+    ManagerUpdate { update: crate::inbox::ManagerUpdate },
+    /// `notify` → notifier: WhatsApp reported that an outbound message failed; the
+    /// managers are told why in plain words.
+    DeliveryFailed {
+        status: crate::message::DeliveryStatus,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -92,8 +100,18 @@ impl Envelope {
         Self::new(tenant, Job::Order { job })
     }
 
+    pub fn manager_update(update: crate::inbox::ManagerUpdate) -> Self {
+        Self::new(update.tenant.clone(), Job::ManagerUpdate { update })
+    }
+
+    pub fn delivery_failed(status: crate::message::DeliveryStatus) -> Self {
+        Self::new(status.tenant.clone(), Job::DeliveryFailed { status })
+    }
+
     pub fn kind(&self) -> &'static str {
         match self.job {
+            Job::ManagerUpdate { .. } => "manager_update",
+            Job::DeliveryFailed { .. } => "delivery_failed",
             Job::CustomerMessage { .. } => "customer_message",
             Job::InboundMessage { .. } => "inbound_message",
             Job::CaptureLead { .. } => "capture_lead",
@@ -119,6 +137,8 @@ impl Envelope {
             Job::CaptureLead { lead } => Some(&lead.tenant),
             Job::Notify { notice } => Some(&notice.tenant),
             Job::CustomerMessage { message } => Some(&message.tenant),
+            Job::ManagerUpdate { update } => Some(&update.tenant),
+            Job::DeliveryFailed { status } => Some(&status.tenant),
             Job::CrmWebhook { .. } | Job::Report { .. } | Job::Order { .. } => None,
         };
         if let Some(payload) = payload_tenant.filter(|p| **p != envelope.tenant) {

@@ -57,6 +57,8 @@ pub fn daily_stats(t: &TenantId, day: &str, shard: u8) -> (String, String) {
 // sort key greater than `MSG#`: the agent reads the profile and the newest messages
 // with one descending Query (`SK >= "MSG#"`). New contact items need keys below `MSG#`.
 pub const LEAD_SK: &str = "LEAD";
+/// The conversation's row in the managers' inbox (`crate::inbox`).
+pub const CONVERSATION_SK: &str = "CONV";
 pub const LEAD_HISTORY_SK_PREFIX: &str = "LEADHIST#";
 pub const LOYALTY_SK: &str = "LOYALTY";
 pub const LEDGER_SK_PREFIX: &str = "LTX#";
@@ -76,6 +78,30 @@ pub fn leads_by_stage_gsi(t: &TenantId, stage: &str) -> String {
 
 pub fn leads_by_stage_gsi_sk(updated_ms: i64, contact: &str) -> String {
     format!("{updated_ms:013}#{contact}")
+}
+
+/// GSI1 partition listing a tenant's conversations, most recent activity last.
+pub fn conversations_gsi(t: &TenantId) -> String {
+    format!("T#{t}#CONVS")
+}
+
+pub fn conversations_gsi_sk(activity_ms: i64, contact: &str) -> String {
+    format!("{activity_ms:013}#{contact}")
+}
+
+/// A card (lead, handoff, forwarded message) a manager's Telegram chat got about a
+/// conversation, by the chat and the card's Telegram message id: a reply to the card
+/// finds its conversation with one GetItem.
+pub fn manager_card(t: &TenantId, chat_id: i64, message_id: i64) -> (String, String) {
+    (
+        format!("T#{t}#CARD#{chat_id}#{message_id}"),
+        "CARD".to_owned(),
+    )
+}
+
+/// Marks a customer message (`crate::outbox`) as finished, so it goes out once per id.
+pub fn customer_message(t: &TenantId, id: &str) -> (String, String) {
+    (format!("T#{t}#CMSG#{id}"), "CMSG".to_owned())
 }
 
 pub fn referral_code(t: &TenantId, code: &str) -> (String, String) {
@@ -225,6 +251,9 @@ mod tests {
             payment_reference(&t, "stripe", "pi_1").0,
             provider_event(&t, "stripe", "evt_1").0,
             leads_by_stage_gsi(&t, "new"),
+            conversations_gsi(&t),
+            manager_card(&t, -100, 7).0,
+            customer_message(&t, "relay:1:2").0,
         ] {
             assert!(pk.starts_with(&prefix), "{pk}");
         }
@@ -244,6 +273,7 @@ mod tests {
         assert!(CONTACT_PROFILE_SK > newest_message.as_str());
         for below in [
             LEAD_SK.to_owned(),
+            CONVERSATION_SK.to_owned(),
             lead_history_sk(1, "x"),
             LOYALTY_SK.to_owned(),
             ledger_sk("01J"),

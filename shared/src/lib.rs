@@ -19,6 +19,7 @@ pub mod dynamo;
 pub mod envelope;
 pub mod funnel;
 pub mod i18n;
+pub mod inbox;
 pub mod keys;
 pub mod lead;
 pub mod message;

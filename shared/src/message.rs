@@ -257,6 +257,10 @@ pub struct MessageItem {
     pub delivery_error_code: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivery_error_title: Option<String>,
+    /// Who wrote an outbound message (agent replies older than this field say it in
+    /// `reply_kind` instead).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<crate::outbox::Author>,
     pub stored_at_ms: i64,
     /// When the message counts as written for ordering a conversation: the platform's
     /// time, but never later than a few minutes after it was received, so a message
@@ -285,6 +289,7 @@ impl MessageItem {
             delivery_rank: None,
             delivery_error_code: None,
             delivery_error_title: None,
+            author: None,
             stored_at_ms,
             order_ms: Some(
                 m.timestamp_ms
@@ -317,6 +322,7 @@ impl MessageItem {
             delivery_rank: Some(DeliveryState::Sent.rank()),
             delivery_error_code: None,
             delivery_error_title: None,
+            author: None,
             stored_at_ms,
             order_ms: None,
         }

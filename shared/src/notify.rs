@@ -8,12 +8,54 @@ use crate::tenant::TenantId;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", content = "chat_ids", rename_all = "snake_case")]
+#[serde(from = "RecipientsWire", into = "RecipientsWire")]
 pub enum Recipients {
     /// The tenant's managers as configured when the notice is delivered.
     Managers,
     /// Specific Telegram chats (a partner's, say).
     Chats(Vec<i64>),
+    /// The managers, as a card of this conversation's thread (`crate::inbox`): the
+    /// conversation's assignee, else every manager. The card shows the conversation's
+    /// last messages, and a manager who replies to it answers the customer.
+    Thread { contact: String },
+}
+
+impl Recipients {
+    pub fn thread(contact: &str) -> Self {
+        Recipients::Thread {
+            contact: contact.to_owned(),
+        }
+    }
+}
+
+/// The JSON of [`Recipients`]: `{"type":"managers"}`, `{"type":"chats","chat_ids":[…]}`,
+/// `{"type":"thread","contact":"tg-1"}`.
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum RecipientsWire {
+    Managers,
+    Chats { chat_ids: Vec<i64> },
+    Thread { contact: String },
+}
+
+impl From<RecipientsWire> for Recipients {
+    fn from(w: RecipientsWire) -> Self {
+        match w {
+            RecipientsWire::Managers => Recipients::Managers,
+            RecipientsWire::Chats { chat_ids } => Recipients::Chats(chat_ids),
+            RecipientsWire::Thread { contact } => Recipients::Thread { contact },
+        }
+    }
+}
+
+impl From<Recipients> for RecipientsWire {
+    fn from(r: Recipients) -> Self {
+        match r {
+            Recipients::Managers => RecipientsWire::Managers,
+            Recipients::Chats(chat_ids) => RecipientsWire::Chats { chat_ids },
+            Recipients::Thread { contact } => RecipientsWire::Thread { contact },
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,5 +119,12 @@ mod tests {
         );
         let json = serde_json::to_value(Recipients::Managers).unwrap();
         assert_eq!(json, serde_json::json!({"type": "managers"}));
+        let thread = Recipients::thread("tg-1");
+        let json = serde_json::to_value(&thread).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"type": "thread", "contact": "tg-1"})
+        );
+        assert_eq!(serde_json::from_value::<Recipients>(json).unwrap(), thread);
     }
 }

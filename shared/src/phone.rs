@@ -26,10 +26,32 @@ pub fn normalise(raw: &str, default_region: &str) -> Result<String, PhoneError> 
         return Err(PhoneError::Unparseable);
     }
     let number = phonenumber::parse(Some(region), trimmed).map_err(|_| PhoneError::Unparseable)?;
-    if !phonenumber::is_valid(&number) {
-        return Err(PhoneError::Invalid);
+    if phonenumber::is_valid(&number) {
+        return Ok(number.format().mode(Mode::E164).to_string());
     }
-    Ok(number.format().mode(Mode::E164).to_string())
+    national_in_region(trimmed, region).ok_or(PhoneError::Invalid)
+}
+
+/// A number typed without a country code and without the national prefix, read in
+/// `region`. `phonenumber` takes a leading digit that equals the region's calling code
+/// for that code even when the rest is no number at all (libphonenumber itself only
+/// strips it when the remainder is a valid national number): in Kazakhstan (`+7`)
+/// `701 234 56 81` became `+7 012345681` and was refused. Only the region's own calling
+/// code is ever added, and the result must be a valid number.
+fn national_in_region(trimmed: &str, region: Id) -> Option<String> {
+    let international = trimmed.starts_with('+') || trimmed.starts_with("00");
+    if international {
+        return None;
+    }
+    let digits: String = trimmed.chars().filter(char::is_ascii_digit).collect();
+    if digits.is_empty() {
+        return None;
+    }
+    let code = phonenumber::metadata::DATABASE
+        .by_id(region.as_ref())?
+        .country_code();
+    let number = phonenumber::parse(Some(region), format!("+{code}{digits}")).ok()?;
+    phonenumber::is_valid(&number).then(|| number.format().mode(Mode::E164).to_string())
 }
 
 /// The WhatsApp contact id of a number: WhatsApp's `wa_id` is the E.164 digits.
@@ -59,6 +81,21 @@ mod tests {
             normalise("+996 555 123 456", "KZ").as_deref(),
             Ok("+996555123456")
         );
+    }
+
+    #[test]
+    fn local_numbers_are_read_in_the_region() {
+        // Without a country code and without the trunk prefix `8`.
+        for raw in ["701 234 56 81", "7012345681", "(701) 234-56-81"] {
+            assert_eq!(normalise(raw, "KZ").as_deref(), Ok("+77012345681"), "{raw}");
+        }
+        assert_eq!(
+            normalise("555 123 456", "KG").as_deref(),
+            Ok("+996555123456")
+        );
+        // The region's code only: the same digits in Kyrgyzstan are no number.
+        assert_eq!(normalise("701 234 56 81", "KG"), Err(PhoneError::Invalid));
+        assert_eq!(normalise("701 234", "KZ"), Err(PhoneError::Invalid));
     }
 
     #[test]

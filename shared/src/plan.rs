@@ -23,6 +23,8 @@ pub enum Val {
     List(Vec<String>),
     /// A string set (`SS`); `ADD` unions it, `DELETE` removes from it.
     StrSet(Vec<String>),
+    /// A map of numbers (`M` of `N`), written whole (e.g. loyalty's points per credit day).
+    NumMap(BTreeMap<String, i64>),
 }
 
 impl From<&str> for Val {

@@ -24,6 +24,20 @@ pub trait TenantRegistry: Send + Sync {
     async fn page(&self, after: Option<&str>) -> Result<RegistryPage, StoreError>;
 }
 
+/// Every entry of the registry, following pages.
+pub async fn all(registry: &dyn TenantRegistry) -> Result<Vec<RegistryEntry>, StoreError> {
+    let mut entries = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = registry.page(after.as_deref()).await?;
+        entries.extend(page.entries);
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return Ok(entries),
+        }
+    }
+}
+
 pub struct DynamoTenantRegistry {
     client: aws_sdk_dynamodb::Client,
     table: String,

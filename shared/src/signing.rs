@@ -16,7 +16,9 @@ static KEY: OnceLock<[u8; 32]> = OnceLock::new();
 pub async fn init(secrets: &dyn SecretSource) {
     match secrets.platform_secrets().await {
         Ok(platform) => match platform.signing_key.as_ref() {
-            Some(key) => install(key.expose()),
+            Some(key) => {
+                install(key.expose());
+            }
             None => tracing::warn!(
                 "platform secret has no signing_key: cursors and log digests use a per-instance key"
             ),
@@ -27,9 +29,12 @@ pub async fn init(secrets: &dyn SecretSource) {
     }
 }
 
-/// Installs a key directly (tests, the operator CLI).
-pub fn install(secret: &str) {
-    let _ = KEY.set(Sha256::digest(secret.as_bytes()).into());
+/// Installs a key directly (tests, the operator CLI). A second call changes nothing;
+/// the answer says whether `secret` is the key in effect.
+pub fn install(secret: &str) -> bool {
+    let wanted: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
+    let _ = KEY.set(wanted);
+    KEY.get() == Some(&wanted)
 }
 
 fn key() -> &'static [u8; 32] {

@@ -21,6 +21,8 @@ pub enum TelegramUpdate {
     Message {
         update_id: u64,
         message: Box<InboundMessage>,
+        /// The message of the same chat this one replies to (a manager answering a card).
+        replying_to: Option<i64>,
     },
     /// A valid update Sauda does not act on (edits, member changes, ...): answered 200
     /// so that Telegram stops retrying, and logged with its kind.
@@ -54,6 +56,10 @@ pub fn parse_update(tenant: &TenantId, body: &[u8]) -> Result<TelegramUpdate, Pa
         .map_err(|e| ParseError::InvalidShape(format!("message: {e}")))?;
     Ok(TelegramUpdate::Message {
         update_id,
+        replying_to: message
+            .reply_to_message
+            .as_ref()
+            .map(|r| i64::from(r.message_id)),
         message: Box::new(normalise(tenant, &message)?),
     })
 }
@@ -141,11 +147,15 @@ mod tests {
 
     #[test]
     fn text_message_is_normalised() {
-        let TelegramUpdate::Message { update_id, message } =
-            parse_update(&tenant(), TEXT.as_bytes()).unwrap()
+        let TelegramUpdate::Message {
+            update_id,
+            message,
+            replying_to,
+        } = parse_update(&tenant(), TEXT.as_bytes()).unwrap()
         else {
             panic!("expected a message");
         };
+        assert_eq!(replying_to, None);
         assert_eq!(update_id, 10000);
         assert_eq!(message.contact, "tg-123456");
         assert_eq!(message.platform_message_id, "1365");
@@ -202,6 +212,20 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_reply_names_the_message_it_answers() {
+        let body = r#"{"update_id":4,"message":{"message_id":9,"date":1732460000,
+            "chat":{"id":-100,"type":"group","title":"Sales"},
+            "reply_to_message":{"message_id":5,"date":1732450000,"chat":{"id":-100,"type":"group","title":"Sales"},"text":"card"},
+            "text":"Добрый день!"}}"#;
+        let TelegramUpdate::Message { replying_to, .. } =
+            parse_update(&tenant(), body.as_bytes()).unwrap()
+        else {
+            panic!("expected a message");
+        };
+        assert_eq!(replying_to, Some(5));
     }
 
     #[test]

@@ -2,15 +2,22 @@
 //! response types. The base URL comes from config, so tests and the local stack point
 //! it at a fake server and production code paths stay the same.
 
+use crate::outbox::Button;
 use crate::secrets::Secret;
-use frankenstein::methods::SendMessageParams;
+use frankenstein::input_file::FileUpload;
+use frankenstein::methods::{GetFileParams, SendMessageParams, SendPhotoParams};
 use frankenstein::response::{ErrorResponse, MethodResponse};
-use frankenstein::types::{LinkPreviewOptions, Message};
+use frankenstein::types::{
+    File, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, Message, ReplyMarkup,
+    ReplyParameters,
+};
 use frankenstein::ParseMode;
 use std::time::Duration;
 
 /// Telegram's limit for one message, counted in UTF-16 code units.
 pub const MAX_MESSAGE_UNITS: usize = 4096;
+/// Telegram's limit for a photo's caption.
+pub const MAX_CAPTION_CHARS: usize = 1024;
 /// The most of a Bot API answer read (a `sendMessage` answer is a few KB).
 pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 
@@ -78,18 +85,99 @@ impl TelegramApi {
         text: &str,
         format: Format,
     ) -> Result<i32, TelegramError> {
+        self.send_message_with(token, chat_id, text, format, &Extras::default())
+            .await
+    }
+
+    /// [`send_message`](Self::send_message) with buttons, a forum topic or a reply.
+    pub async fn send_message_with(
+        &self,
+        token: &Secret,
+        chat_id: &str,
+        text: &str,
+        format: Format,
+        extras: &Extras,
+    ) -> Result<i32, TelegramError> {
         let params = SendMessageParams::builder()
             .chat_id(chat_id_of(chat_id))
             .text(text)
             .maybe_parse_mode((format == Format::Html).then_some(ParseMode::Html))
             .link_preview_options(LinkPreviewOptions::builder().is_disabled(true).build())
+            .maybe_message_thread_id(extras.thread_id)
+            .maybe_reply_parameters(extras.reply_parameters())
+            .maybe_reply_markup(extras.keyboard())
             .build();
-        let message: Message = self.call(token, "sendMessage", &params).await?;
-        Ok(message.message_id)
+        let sent: Message = self.call(token, "sendMessage", &params).await?;
+        Ok(sent.message_id)
+    }
+
+    /// Sends a photo by URL (Telegram fetches it) or by the `file_id` of a photo this
+    /// bot has seen, with an optional caption (at most 1,024 characters).
+    pub async fn send_photo(
+        &self,
+        token: &Secret,
+        chat_id: &str,
+        photo: &str,
+        caption: Option<&str>,
+        extras: &Extras,
+    ) -> Result<i32, TelegramError> {
+        let params = SendPhotoParams::builder()
+            .chat_id(chat_id_of(chat_id))
+            .photo(FileUpload::String(photo.to_owned()))
+            .maybe_caption(caption.map(str::to_owned))
+            .maybe_message_thread_id(extras.thread_id)
+            .maybe_reply_parameters(extras.reply_parameters())
+            .maybe_reply_markup(extras.keyboard())
+            .build();
+        let sent: Message = self.call(token, "sendPhoto", &params).await?;
+        Ok(sent.message_id)
+    }
+
+    /// Where a file this bot received can be downloaded (`getFile`).
+    pub async fn file_path(&self, token: &Secret, file_id: &str) -> Result<String, TelegramError> {
+        let params = GetFileParams::builder().file_id(file_id).build();
+        let file: File = self.call(token, "getFile", &params).await?;
+        file.file_path.ok_or_else(|| TelegramError::Rejected {
+            code: 400,
+            description: "the file is not available for download".into(),
+        })
+    }
+
+    /// Downloads a file found by [`file_path`](Self::file_path), at most `max` bytes.
+    pub async fn download(
+        &self,
+        token: &Secret,
+        file_path: &str,
+        max: usize,
+    ) -> Result<bytes::Bytes, TelegramError> {
+        let url = format!("{}/file/bot{}/{file_path}", self.base_url, token.expose());
+        let response = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| TelegramError::Unavailable(e.without_url().to_string()))?;
+        let status = response.status();
+        if status.is_server_error() {
+            return Err(TelegramError::Unavailable(format!("HTTP {status}")));
+        }
+        if !status.is_success() {
+            return Err(TelegramError::Rejected {
+                code: status.as_u16(),
+                description: format!("file download answered HTTP {status}"),
+            });
+        }
+        crate::outbound::read_capped(response, max)
+            .await
+            .map_err(|e| TelegramError::Rejected {
+                code: 413,
+                description: e.to_string(),
+            })
     }
 
     /// Calls any Bot API method (`sendInvoice`, `refundStarPayment`, …) and decodes its
-    /// `result`, with the one mapping of Telegram's answers to [`TelegramError`].
+    /// `result`, or the error sorted into retry-later (429 with `retry_after`, 5xx,
+    /// network) and refused-for-good.
     pub async fn call<P: serde::Serialize + ?Sized, R: serde::de::DeserializeOwned>(
         &self,
         token: &Secret,
@@ -151,11 +239,40 @@ impl TelegramApi {
         format: Format,
         max_wait: Duration,
     ) -> Result<Vec<i32>, PartialSend> {
+        self.send_text_with(token, chat_id, text, format, max_wait, &Extras::default())
+            .await
+    }
+
+    /// [`send_text`](Self::send_text) with extras: the reply goes on the first part,
+    /// the buttons under the last, every part in the same forum topic.
+    pub async fn send_text_with(
+        &self,
+        token: &Secret,
+        chat_id: &str,
+        text: &str,
+        format: Format,
+        max_wait: Duration,
+        extras: &Extras,
+    ) -> Result<Vec<i32>, PartialSend> {
         let mut sent = Vec::new();
         let mut waited = Duration::ZERO;
-        for part in split_message(text, MAX_MESSAGE_UNITS) {
+        let parts = split_message(text, MAX_MESSAGE_UNITS);
+        let last = parts.len() - 1;
+        for (i, part) in parts.iter().enumerate() {
+            let extras = Extras {
+                thread_id: extras.thread_id,
+                reply_to_message_id: extras.reply_to_message_id.filter(|_| i == 0),
+                buttons: if i == last {
+                    extras.buttons.clone()
+                } else {
+                    Vec::new()
+                },
+            };
             loop {
-                match self.send_message(token, chat_id, &part, format).await {
+                match self
+                    .send_message_with(token, chat_id, part, format, &extras)
+                    .await
+                {
                     Ok(id) => {
                         sent.push(id);
                         break;
@@ -169,6 +286,54 @@ impl TelegramApi {
             }
         }
         Ok(sent)
+    }
+}
+
+/// What a message carries besides its text.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Extras {
+    /// Inline keyboard, one button per row.
+    pub buttons: Vec<Button>,
+    /// Forum topic (`message_thread_id`).
+    pub thread_id: Option<i32>,
+    /// Shown as a reply to this message of the same chat.
+    pub reply_to_message_id: Option<i32>,
+}
+
+impl Extras {
+    fn reply_parameters(&self) -> Option<ReplyParameters> {
+        self.reply_to_message_id.map(|id| {
+            ReplyParameters::builder()
+                .message_id(id)
+                .allow_sending_without_reply(true)
+                .build()
+        })
+    }
+
+    fn keyboard(&self) -> Option<ReplyMarkup> {
+        if self.buttons.is_empty() {
+            return None;
+        }
+        let rows = self
+            .buttons
+            .iter()
+            .map(|b| {
+                vec![InlineKeyboardButton::builder()
+                    .text(b.title.clone())
+                    .maybe_url(b.url.clone())
+                    .maybe_callback_data(if b.url.is_some() {
+                        None
+                    } else {
+                        b.data.clone()
+                    })
+                    .build()]
+            })
+            .collect();
+        Some(ReplyMarkup::InlineKeyboardMarkup(
+            InlineKeyboardMarkup::builder()
+                .inline_keyboard(rows)
+                .build(),
+        ))
     }
 }
 

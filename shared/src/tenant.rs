@@ -95,6 +95,12 @@ pub struct TenantConfig {
     pub reports: ReportSettings,
     #[serde(default)]
     pub api: ApiSettings,
+    /// WhatsApp message templates Meta approved for the business's number: the only
+    /// messages WhatsApp delivers 24 hours after the customer last wrote.
+    #[serde(default)]
+    pub whatsapp_templates: Vec<WhatsappTemplate>,
+    #[serde(default)]
+    pub inbox: InboxSettings,
     #[serde(default)]
     pub orders: OrderSettings,
     #[serde(default)]
@@ -129,6 +135,57 @@ impl Default for OrderSettings {
             stripe_success_url: None,
             stripe_cancel_url: None,
             loyalty_partner_id: None,
+        }
+    }
+}
+
+/// An approved WhatsApp template as registered with Meta: its name, language and the
+/// body's parameters in order (`{{1}}`, `{{2}}`, ...).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WhatsappTemplate {
+    pub name: String,
+    /// Meta's language code of the approved translation (`ru`, `kk`, `en_US`, ...).
+    pub language: String,
+    /// `marketing`, `utility` or `authentication`, as Meta categorised it.
+    #[serde(default)]
+    pub category: String,
+    #[serde(default)]
+    pub params: Vec<TemplateParamSpec>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TemplateParamSpec {
+    pub name: String,
+    #[serde(default)]
+    pub example: String,
+}
+
+impl TenantConfig {
+    /// The registered template `name`, in `language` when given (else the first one).
+    pub fn whatsapp_template(
+        &self,
+        name: &str,
+        language: Option<&str>,
+    ) -> Option<&WhatsappTemplate> {
+        self.whatsapp_templates
+            .iter()
+            .filter(|t| t.name == name)
+            .find(|t| language.is_none_or(|l| t.language == l))
+    }
+}
+
+/// The managers' inbox.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct InboxSettings {
+    /// A manager's message pauses the agent for that conversation until resumed.
+    pub pause_agent_on_reply: bool,
+}
+
+impl Default for InboxSettings {
+    fn default() -> Self {
+        Self {
+            pause_agent_on_reply: true,
         }
     }
 }
@@ -405,6 +462,8 @@ impl TenantConfig {
             reports: ReportSettings::default(),
             api: ApiSettings::default(),
             orders: OrderSettings::default(),
+            whatsapp_templates: Vec::new(),
+            inbox: InboxSettings::default(),
             created_at_ms: crate::now_ms(),
         }
     }

@@ -99,14 +99,28 @@ impl WhatsappApi {
         to: &str,
         text: &str,
     ) -> Result<String, WhatsappError> {
+        self.send(
+            access_token,
+            phone_number_id,
+            to,
+            &Payload::Text(text.to_owned()),
+        )
+        .await
+    }
+
+    /// Sends one message of any kind; returns its `wamid`.
+    pub async fn send(
+        &self,
+        access_token: &Secret,
+        phone_number_id: &str,
+        to: &str,
+        payload: &Payload,
+    ) -> Result<String, WhatsappError> {
         let url = format!("{}/{phone_number_id}/messages", self.base_url);
-        let body = serde_json::json!({
-            "messaging_product": "whatsapp",
-            "recipient_type": "individual",
-            "to": to,
-            "type": "text",
-            "text": {"preview_url": false, "body": text},
-        });
+        let mut body = payload.to_json();
+        body["messaging_product"] = "whatsapp".into();
+        body["recipient_type"] = "individual".into();
+        body["to"] = to.into();
         let response = self
             .http
             .post(url)
@@ -115,47 +129,51 @@ impl WhatsappApi {
             .send()
             .await
             .map_err(|e| WhatsappError::Unavailable(e.without_url().to_string()))?;
-        let status = response.status();
-        let bytes = crate::outbound::read_capped(response, MAX_RESPONSE_BYTES)
-            .await
-            .map_err(|e| WhatsappError::Unavailable(e.to_string()))?;
-        if status.is_success() {
-            let parsed: SendResponse = serde_json::from_slice(&bytes).map_err(|e| {
-                WhatsappError::Unavailable(format!("unexpected /messages answer: {e}"))
+        let parsed: SendResponse = answer(response, "/messages").await?;
+        parsed
+            .messages
+            .into_iter()
+            .next()
+            .map(|m| m.id)
+            .ok_or_else(|| WhatsappError::Unavailable("answer without a message id".into()))
+    }
+
+    /// Uploads media (`POST /{phone_number_id}/media`, multipart); returns its id, which
+    /// a message sends for 30 days. For files Meta cannot fetch by link (a photo a
+    /// manager sent the tenant's Telegram bot).
+    pub async fn upload_media(
+        &self,
+        access_token: &Secret,
+        phone_number_id: &str,
+        bytes: Vec<u8>,
+        mime: &str,
+    ) -> Result<String, WhatsappError> {
+        let url = format!("{}/{phone_number_id}/media", self.base_url);
+        let part = reqwest::multipart::Part::bytes(bytes)
+            .file_name("photo")
+            .mime_str(mime)
+            .map_err(|e| WhatsappError::Rejected {
+                code: 0,
+                message: format!("media type: {e}"),
             })?;
-            return parsed
-                .messages
-                .into_iter()
-                .next()
-                .map(|m| m.id)
-                .ok_or_else(|| WhatsappError::Unavailable("answer without a message id".into()));
+        let form = reqwest::multipart::Form::new()
+            .text("messaging_product", "whatsapp")
+            .text("type", mime.to_owned())
+            .part("file", part);
+        let response = self
+            .http
+            .post(url)
+            .bearer_auth(access_token.expose())
+            .multipart(form)
+            .send()
+            .await
+            .map_err(|e| WhatsappError::Unavailable(e.without_url().to_string()))?;
+        #[derive(Deserialize)]
+        struct Uploaded {
+            id: String,
         }
-        let error = serde_json::from_slice::<ErrorEnvelope>(&bytes)
-            .ok()
-            .map(|e| e.error);
-        let code = error.as_ref().map(|e| e.code).unwrap_or_default();
-        let message = error
-            .as_ref()
-            .map(|e| {
-                let details = e
-                    .error_data
-                    .as_ref()
-                    .and_then(|d| d.get("details"))
-                    .and_then(|d| d.as_str())
-                    .map(|d| format!(" ({d})"))
-                    .unwrap_or_default();
-                format!("{}{details}", e.message)
-            })
-            .unwrap_or_else(|| format!("HTTP {status}"));
-        Err(if code == CODE_OUTSIDE_WINDOW {
-            WhatsappError::OutsideWindow
-        } else if status.as_u16() == 429 || THROTTLING_CODES.contains(&code) {
-            WhatsappError::RateLimited { code, message }
-        } else if status.is_server_error() || TRANSIENT_CODES.contains(&code) {
-            WhatsappError::Unavailable(message)
-        } else {
-            WhatsappError::Rejected { code, message }
-        })
+        let uploaded: Uploaded = answer(response, "/media").await?;
+        Ok(uploaded.id)
     }
 
     /// Sends a text of any length as consecutive messages; returns their `wamid`s.
@@ -181,6 +199,136 @@ impl WhatsappApi {
     }
 }
 
+/// A Graph API answer read under a cap: the parsed success, or its error.
+async fn answer<T: serde::de::DeserializeOwned>(
+    response: reqwest::Response,
+    what: &str,
+) -> Result<T, WhatsappError> {
+    let status = response.status();
+    let bytes = crate::outbound::read_capped(response, MAX_RESPONSE_BYTES)
+        .await
+        .map_err(|e| WhatsappError::Unavailable(e.to_string()))?;
+    if !status.is_success() {
+        return Err(graph_error(status, &bytes));
+    }
+    serde_json::from_slice(&bytes)
+        .map_err(|e| WhatsappError::Unavailable(format!("unexpected {what} answer: {e}")))
+}
+
+/// The error of a Graph API answer, sorted into retry-later and refused-for-good.
+fn graph_error(status: reqwest::StatusCode, bytes: &[u8]) -> WhatsappError {
+    let error = serde_json::from_slice::<ErrorEnvelope>(bytes)
+        .ok()
+        .map(|e| e.error);
+    let code = error.as_ref().map(|e| e.code).unwrap_or_default();
+    let message = error
+        .as_ref()
+        .map(|e| {
+            let details = e
+                .error_data
+                .as_ref()
+                .and_then(|d| d.get("details"))
+                .and_then(|d| d.as_str())
+                .map(|d| format!(" ({d})"))
+                .unwrap_or_default();
+            format!("{}{details}", e.message)
+        })
+        .unwrap_or_else(|| format!("HTTP {status}"));
+    if code == CODE_OUTSIDE_WINDOW {
+        WhatsappError::OutsideWindow
+    } else if status.as_u16() == 429 || THROTTLING_CODES.contains(&code) {
+        WhatsappError::RateLimited { code, message }
+    } else if status.is_server_error() || TRANSIENT_CODES.contains(&code) {
+        WhatsappError::Unavailable(message)
+    } else {
+        WhatsappError::Rejected { code, message }
+    }
+}
+
+/// Meta's template errors (132000 parameter count, 132001 no such template, 132005
+/// translated text too long, 132007 policy, 132012 parameter format, 132015 paused,
+/// 132016 disabled, …): the template must be fixed in Meta's manager, never retried.
+pub fn is_template_error(code: i64) -> bool {
+    (132_000..133_000).contains(&code)
+}
+
+/// WhatsApp's limits on interactive reply buttons.
+pub const MAX_REPLY_BUTTONS: usize = 3;
+pub const MAX_BUTTON_TITLE_CHARS: usize = 20;
+/// Captions of images (and the body of an interactive message) stop at 1,024.
+pub const MAX_CAPTION_CHARS: usize = 1024;
+
+/// One outbound message's content.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Payload {
+    Text(String),
+    /// An image Meta fetches from `link` (public https), or an uploaded media `id`.
+    Image {
+        link: Option<String>,
+        id: Option<String>,
+        caption: Option<String>,
+    },
+    /// Text with up to three reply buttons `(id, title)`.
+    Buttons {
+        text: String,
+        buttons: Vec<(String, String)>,
+    },
+    /// An approved template with its body's parameters in order.
+    Template {
+        name: String,
+        language: String,
+        params: Vec<String>,
+    },
+}
+
+impl Payload {
+    fn to_json(&self) -> serde_json::Value {
+        use serde_json::json;
+        match self {
+            Payload::Text(text) => {
+                json!({"type": "text", "text": {"preview_url": false, "body": text}})
+            }
+            Payload::Image { link, id, caption } => {
+                let mut image = serde_json::Map::new();
+                if let Some(link) = link {
+                    image.insert("link".into(), link.clone().into());
+                }
+                if let Some(id) = id {
+                    image.insert("id".into(), id.clone().into());
+                }
+                if let Some(caption) = caption {
+                    image.insert("caption".into(), caption.clone().into());
+                }
+                json!({"type": "image", "image": image})
+            }
+            Payload::Buttons { text, buttons } => json!({
+                "type": "interactive",
+                "interactive": {
+                    "type": "button",
+                    "body": {"text": text},
+                    "action": {"buttons": buttons.iter().map(|(id, title)| json!({
+                        "type": "reply", "reply": {"id": id, "title": title}
+                    })).collect::<Vec<_>>()}
+                }
+            }),
+            Payload::Template {
+                name,
+                language,
+                params,
+            } => {
+                let mut template = json!({"name": name, "language": {"code": language}});
+                if !params.is_empty() {
+                    template["components"] = json!([{
+                        "type": "body",
+                        "parameters": params.iter().map(|p| json!({"type": "text", "text": p})).collect::<Vec<_>>()
+                    }]);
+                }
+                json!({"type": "template", "template": template})
+            }
+        }
+    }
+}
+
 /// Whether a free-form message may still be sent, given the customer's last message.
 pub fn within_service_window(last_customer_message_ms: i64, now_ms: i64) -> bool {
     now_ms - last_customer_message_ms < SERVICE_WINDOW_MS
@@ -195,6 +343,38 @@ mod tests {
         let t = 1_795_552_200_000;
         assert!(within_service_window(t, t + SERVICE_WINDOW_MS - 1));
         assert!(!within_service_window(t, t + SERVICE_WINDOW_MS));
+    }
+
+    #[test]
+    fn payloads_in_the_cloud_api_shape() {
+        let t = Payload::Template {
+            name: "order_paid".into(),
+            language: "ru".into(),
+            params: vec!["A-12".into()],
+        }
+        .to_json();
+        assert_eq!(t["template"]["language"]["code"], "ru");
+        assert_eq!(
+            t["template"]["components"][0]["parameters"][0]["text"],
+            "A-12"
+        );
+        let b = Payload::Buttons {
+            text: "Оплатить?".into(),
+            buttons: vec![("pay".into(), "Да".into())],
+        }
+        .to_json();
+        assert_eq!(
+            b["interactive"]["action"]["buttons"][0]["reply"]["id"],
+            "pay"
+        );
+        let i = Payload::Image {
+            link: Some("https://x/y.jpg".into()),
+            id: None,
+            caption: None,
+        }
+        .to_json();
+        assert_eq!(i["image"]["link"], "https://x/y.jpg");
+        assert!(is_template_error(132_001) && !is_template_error(131_047));
     }
 
     #[test]

@@ -275,11 +275,21 @@ impl TestEnv {
 
     /// The notifier, as `main` builds it, sending to a fake Telegram.
     pub fn notifier(&self, telegram_base_url: &str) -> notifier::Deps {
+        self.notifier_with(telegram_base_url, telegram_base_url)
+    }
+
+    /// The notifier with fake Telegram and WhatsApp servers.
+    pub fn notifier_with(
+        &self,
+        telegram_base_url: &str,
+        whatsapp_base_url: &str,
+    ) -> notifier::Deps {
         notifier::Deps::from_aws(
             &self.clients,
             &notifier::NotifierConfig {
                 core: self.core_config(),
                 telegram_api_base: telegram_base_url.to_owned(),
+                whatsapp_api_base: whatsapp_base_url.to_owned(),
             },
         )
     }

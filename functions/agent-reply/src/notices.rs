@@ -62,12 +62,14 @@ fn customer_words(lang: Lang, message: &InboundMessage) -> String {
     }
 }
 
+/// A card of the conversation's thread: the notifier adds its latest messages, and a
+/// manager who replies to it answers the customer (`sauda_shared::inbox`).
 fn about_message(message: &InboundMessage, kind: &str, html: String) -> Notice {
     Notice {
         tenant: message.tenant.clone(),
         id: notify::notice_id(&[kind, &message.contact, &message.platform_message_id]),
         kind: kind.to_owned(),
-        to: Recipients::Managers,
+        to: Recipients::thread(&message.contact),
         html,
     }
 }

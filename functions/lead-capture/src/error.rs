@@ -2,16 +2,21 @@
 //!
 //! Every answer keeps the `{"error":{"code","message"}}` contract; some add one more
 //! field (`fields` for validation, `allowed` for a forbidden transition).
+//!
+//! Errors are logged (queue failures, 5xx), so their `Display` never carries a
+//! contact id: those are phone numbers (`wa-77011234567`). Answers to the caller may.
 
+use crate::domain::Refusal;
 use http::StatusCode;
 use sauda_shared::funnel::Stage;
+use sauda_shared::plan::PlanError;
 use sauda_shared::ports::{QueueError, StoreError};
 use sauda_shared::ApiError;
 use serde_json::json;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LeadError {
-    #[error("no lead for contact {0}")]
+    #[error("no lead for this contact")]
     NotFound(String),
     #[error("a lead in {from} cannot move to {to}; allowed: {}", allowed(*from))]
     TransitionNotAllowed { from: Stage, to: Stage },
@@ -23,7 +28,7 @@ pub enum LeadError {
     PartnerNotFound(String),
     #[error("partner {0} is not active")]
     PartnerNotActive(String),
-    #[error("the lead of {0} changed concurrently too often; try again")]
+    #[error("the lead changed concurrently too often; try again")]
     Contention(String),
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -39,10 +44,21 @@ fn allowed(from: Stage) -> String {
 impl LeadError {
     /// Worth retrying later (a dependency or a race), as opposed to a wrong request.
     pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            LeadError::Store(_) | LeadError::Queue(_) | LeadError::Contention(_)
-        )
+        match self {
+            LeadError::Store(e) => !e.is_permanent(),
+            LeadError::Queue(_) | LeadError::Contention(_) => true,
+            _ => false,
+        }
+    }
+
+    /// A plan that did not commit. A refusal is a definite "not there"; a stale plan
+    /// that is not retried is contention.
+    pub fn from_plan(cid: &str, e: PlanError<Refusal>) -> Self {
+        match e {
+            PlanError::Rejected(Refusal::NotFound) => LeadError::NotFound(cid.to_owned()),
+            PlanError::Stale(_) => LeadError::Contention(cid.to_owned()),
+            PlanError::Store(e) => LeadError::Store(e),
+        }
     }
 }
 
@@ -90,6 +106,13 @@ impl From<LeadError> for ApiError {
                 "the lead is being changed concurrently; retry",
             )
             .with_retry_after(1),
+            LeadError::Store(StoreError::Rejected(err)) => {
+                tracing::warn!(error = %err, "lead store refused a request");
+                Self::unprocessable(
+                    "request_rejected",
+                    "the request cannot be stored (too large?); shorten it",
+                )
+            }
             LeadError::Store(err) => {
                 tracing::warn!(error = %err, "lead store unavailable");
                 ApiError::dependency("lead store unavailable")

@@ -11,9 +11,9 @@
 pub mod api;
 pub mod cors;
 pub mod crm;
-pub mod cursor;
+pub mod domain;
+pub mod dynamo;
 pub mod error;
-pub mod expr;
 pub mod model;
 pub mod notices;
 pub mod service;
@@ -25,15 +25,15 @@ pub mod worker;
 pub use error::LeadError;
 pub use store::LeadStore;
 
-use sauda_shared::apikey::ApiKeyStore;
+use sauda_shared::api::{ApiDeps, HasApi};
 use sauda_shared::aws::{
-    AwsClients, DynamoMessageStore, DynamoTenantDirectory, SecretsManagerSource, SqsQueue,
-    SqsQueueControl,
+    AwsClients, DynamoMessageStore, SecretsManagerSource, SqsQueue, SqsQueueControl,
 };
 use sauda_shared::config::{required, ConfigError, CoreConfig};
 use sauda_shared::consumer::QueueControl;
+use sauda_shared::outbound::UrlPolicy;
 use sauda_shared::ports::{MessageQueue, MessageStore, SecretSource, TenantDirectory};
-use sauda_shared::ratelimit::RateLimiter;
+use sauda_shared::stats::{CounterSink, DynamoCounters};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -60,39 +60,48 @@ impl LeadsConfig {
 
 /// Everything a handler needs, built once per process in `main`.
 pub struct Deps {
+    /// Tenants, API keys and rate limits, for the shared extractors and the form.
+    pub api: ApiDeps,
     pub tenants: Arc<dyn TenantDirectory>,
     pub secrets: Arc<dyn SecretSource>,
-    pub store: LeadStore,
-    pub api_keys: ApiKeyStore,
-    pub limiter: RateLimiter,
+    pub store: Arc<dyn LeadStore>,
     pub messages: Arc<dyn MessageStore>,
     pub notify_queue: Arc<dyn MessageQueue>,
     pub crm_queue: Arc<dyn MessageQueue>,
     pub leads_queue: Arc<dyn MessageQueue>,
     pub queue: Arc<dyn QueueControl>,
+    pub counters: Arc<dyn CounterSink>,
+    /// Tenant CRM URLs are called under this client's outbound policy.
     pub crm: crm::CrmClient,
     /// The sweep stops starting new tenants after this much of an invocation.
     pub sweep_budget: Duration,
 }
 
+impl HasApi for Deps {
+    fn api(&self) -> &ApiDeps {
+        &self.api
+    }
+}
+
 impl Deps {
     pub fn from_aws(clients: &AwsClients, config: &LeadsConfig) -> Self {
         let table = &config.core.table_name;
+        let api = ApiDeps::on_dynamo(&clients.dynamo, table);
         Self {
-            tenants: Arc::new(DynamoTenantDirectory::new(clients.dynamo.clone(), table)),
+            tenants: api.tenants.clone(),
+            api,
             secrets: Arc::new(SecretsManagerSource::new(
                 clients.secrets.clone(),
                 &config.core.stage,
             )),
-            store: LeadStore::new(clients.dynamo.clone(), table),
-            api_keys: ApiKeyStore::new(clients.dynamo.clone(), table),
-            limiter: RateLimiter::new(clients.dynamo.clone(), table),
+            store: Arc::new(dynamo::DynamoLeadStore::new(clients.dynamo.clone(), table)),
             messages: Arc::new(DynamoMessageStore::new(clients.dynamo.clone(), table)),
             notify_queue: Arc::new(SqsQueue::new(clients.sqs.clone(), &config.notify_queue_url)),
             crm_queue: Arc::new(SqsQueue::new(clients.sqs.clone(), &config.crm_queue_url)),
             leads_queue: Arc::new(SqsQueue::new(clients.sqs.clone(), &config.leads_queue_url)),
             queue: Arc::new(SqsQueueControl::new(clients.sqs.clone())),
-            crm: crm::CrmClient::default(),
+            counters: Arc::new(DynamoCounters::new(clients.dynamo.clone(), table)),
+            crm: crm::CrmClient::new(UrlPolicy::from_env()),
             sweep_budget: Duration::from_secs(20),
         }
     }

@@ -8,7 +8,9 @@
 //! - History: `(T#{t}#C#{cid}, LEADHIST#{ts:013}#{id})`, one per event; `begins_with(SK,
 //!   "LEAD")` reads the lead and its whole history in one Query.
 //! - Identity: `(T#{t}#ID#{phone|email}#{value}, ID)` → `contact`.
+//! - Idempotency: `(T#{t}#IDEM#lead:{digest}, IDEM)`, what a submission did, with a TTL.
 
+use crate::domain::Applied;
 use sauda_shared::funnel::Stage;
 use sauda_shared::keys;
 use sauda_shared::lead::LeadSource;
@@ -144,6 +146,45 @@ impl Lead {
 pub enum LeadSlot {
     Lead(Box<Lead>),
     Link { to: String },
+}
+
+/// A second conversation of a lead's customer: its `LEAD` slot points at the lead.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub contact: String,
+    pub link_to: String,
+    pub linked_ms: i64,
+}
+
+/// Which lead a phone number or email belongs to, per tenant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdentityItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub contact: String,
+    pub kind: String,
+    pub created_ms: i64,
+}
+
+/// What one submission did, so that its retries change nothing and answer the same.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdemRecord {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub contact: String,
+    pub history_id: String,
+    pub applied: Applied,
+    pub at_ms: i64,
+    /// Epoch seconds; DynamoDB's TTL removes the record some time after.
+    pub expires_at: i64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,11 +1,13 @@
-//! Lead cards for managers and partners in Telegram (HTML), in the tenant's language.
+//! Lead cards for managers and partners in Telegram (HTML), in the tenant's language;
+//! the texts are the `leads` catalog of `sauda_shared::i18n`.
 //!
 //! Notice ids are derived from what happened (the history entry's id), so a producer
 //! that retries sends the same id and the notifier delivers it once per chat.
 
+use crate::domain::Applied;
 use crate::model::Lead;
-use crate::store::Applied;
 use sauda_shared::funnel::Stage;
+use sauda_shared::i18n::{leads as text, Lang};
 use sauda_shared::lead::LeadSource;
 use sauda_shared::notify::{notice_id, Notice, Recipients};
 use sauda_shared::telegram_api::escape_html;
@@ -14,123 +16,67 @@ use sauda_shared::TenantId;
 /// Repeat submissions of one lead notify managers at most once per this window.
 pub const REPEAT_NOTICE_WINDOW_MS: i64 = 10 * 60 * 1000;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Lang {
-    En,
-    Ru,
-}
-
-impl Lang {
-    /// Russian for the CIS languages the product serves (ru, kk, ky, uz, ...), else English.
-    fn of(language: &str) -> Self {
-        let primary = language.split('-').next().unwrap_or_default();
-        match primary {
-            "ru" | "kk" | "ky" | "uz" | "tg" | "be" | "uk" => Lang::Ru,
+/// The tenant's language; the region's other languages (uz, tg, ...) read Russian
+/// better than English.
+fn lang(language: &str) -> Lang {
+    Lang::parse(language).unwrap_or_else(|| {
+        let primary = language.split(['-', '_']).next().unwrap_or_default();
+        match primary.to_ascii_lowercase().as_str() {
+            "uz" | "tg" | "tk" | "be" | "uk" => Lang::Ru,
             _ => Lang::En,
         }
-    }
+    })
 }
 
-struct Labels {
-    new_lead: &'static str,
-    repeat: &'static str,
-    reopened: &'static str,
-    moved: &'static str,
-    handed: &'static str,
-    phone: &'static str,
-    email: &'static str,
-    interest: &'static str,
-    message: &'static str,
-    source: &'static str,
-    open: &'static str,
-    partner: &'static str,
-    by: &'static str,
-    reason: &'static str,
-    note: &'static str,
-}
-
-const EN: Labels = Labels {
-    new_lead: "New lead",
-    repeat: "Lead got in touch again",
-    reopened: "Lost lead is back",
-    moved: "Lead moved",
-    handed: "A lead for you",
-    phone: "Phone",
-    email: "Email",
-    interest: "Interest",
-    message: "Message",
-    source: "Source",
-    open: "Open the conversation",
-    partner: "Partner",
-    by: "by",
-    reason: "Reason",
-    note: "Note",
-};
-
-const RU: Labels = Labels {
-    new_lead: "Новая заявка",
-    repeat: "Клиент обратился снова",
-    reopened: "Потерянный клиент вернулся",
-    moved: "Заявка перемещена",
-    handed: "Вам передан клиент",
-    phone: "Телефон",
-    email: "Email",
-    interest: "Интерес",
-    message: "Сообщение",
-    source: "Источник",
-    open: "Открыть диалог",
-    partner: "Партнёр",
-    by: "кто",
-    reason: "Причина",
-    note: "Заметка",
-};
-
-fn labels(language: &str) -> &'static Labels {
-    match Lang::of(language) {
-        Lang::Ru => &RU,
-        Lang::En => &EN,
-    }
-}
-
-fn source_label(lead: &Lead, source: LeadSource) -> String {
+fn source_label(lang: Lang, lead: &Lead, source: LeadSource) -> String {
+    let name = text::source(source).get(lang);
     match &lead.form_source {
-        Some(detail) if source == LeadSource::Form => format!("form · {detail}"),
-        _ => source.as_str().to_owned(),
+        Some(detail) if source == LeadSource::Form => format!("{name} · {detail}"),
+        _ => name.to_owned(),
     }
 }
 
 /// The body every card shares: who, how to reach them, what they want, where from.
-fn card(lead: &Lead, l: &Labels, title: &str, source: Option<LeadSource>) -> String {
+fn card(lead: &Lead, lang: Lang, title: &str, source: Option<LeadSource>) -> String {
     let mut lines = vec![format!("<b>{}</b>", escape_html(title))];
     lines.push(format!(
         "👤 <b>{}</b>",
         escape_html(lead.name.as_deref().unwrap_or("—"))
     ));
     if let Some(p) = &lead.phone {
-        lines.push(format!("📞 {}: {}", l.phone, escape_html(p)));
+        let p = escape_html(p);
+        lines.push(format!("📞 {}", text::PHONE.render(lang, &[("phone", &p)])));
     }
     if let Some(m) = &lead.email {
-        lines.push(format!("✉️ {}: {}", l.email, escape_html(m)));
+        let m = escape_html(m);
+        lines.push(format!("✉️ {}", text::EMAIL.render(lang, &[("email", &m)])));
     }
     if let Some(i) = &lead.interest {
-        lines.push(format!("🎯 {}: {}", l.interest, escape_html(i)));
+        let i = escape_html(i);
+        lines.push(format!(
+            "🎯 {}",
+            text::INTEREST.render(lang, &[("interest", &i)])
+        ));
     }
     if let Some(m) = &lead.message {
-        let short = crate::validate::truncate(m, 400);
-        lines.push(format!("💬 {}: {}", l.message, escape_html(&short)));
+        let short = escape_html(&crate::validate::truncate(m, 400));
+        lines.push(format!(
+            "💬 {}",
+            text::MESSAGE.render(lang, &[("message", &short)])
+        ));
     }
     if let Some(source) = source {
+        let label = escape_html(&source_label(lang, lead, source));
         lines.push(format!(
-            "📥 {}: {}",
-            l.source,
-            escape_html(&source_label(lead, source))
+            "📥 {}",
+            text::SOURCE.render(lang, &[("source", &label)])
         ));
     }
     if let Some(link) = lead.conversation_link() {
         lines.push(format!(
             "🔗 <a href=\"{}\">{}</a>",
             escape_html(&link),
-            l.open
+            escape_html(text::OPEN.get(lang))
         ));
     }
     lines.join("\n")
@@ -146,17 +92,17 @@ pub fn captured(
     history_id: &str,
     at_ms: i64,
 ) -> Option<Notice> {
-    let l = labels(language);
+    let lang = lang(language);
     let (id, kind, title) = match applied {
         Applied::Created => (
             notice_id(&["lead", &lead.contact, "new"]),
             "lead_new",
-            l.new_lead,
+            &text::NEW_LEAD,
         ),
         Applied::Reopened => (
             notice_id(&["lead", &lead.contact, "reopened", history_id]),
             "lead_reopened",
-            l.reopened,
+            &text::REOPENED,
         ),
         // A quiet-contact sweep adds nothing a manager must act on for a live lead.
         Applied::Merged if source == LeadSource::Sweep => return None,
@@ -170,7 +116,7 @@ pub fn captured(
                 &(at_ms / REPEAT_NOTICE_WINDOW_MS).to_string(),
             ]),
             "lead_repeat",
-            l.repeat,
+            &text::REPEAT,
         ),
     };
     Some(Notice {
@@ -178,7 +124,7 @@ pub fn captured(
         id,
         kind: kind.to_owned(),
         to: Recipients::Managers,
-        html: card(lead, l, title, Some(source)),
+        html: card(lead, lang, title.get(lang), Some(source)),
     })
 }
 
@@ -191,16 +137,20 @@ pub fn stage_changed(
     reason: Option<&str>,
     history_id: &str,
 ) -> Notice {
-    let l = labels(language);
-    let mut html = card(lead, l, l.moved, None);
-    html.push_str(&format!(
-        "\n\n<b>{from} → {}</b> ({} {})",
-        lead.stage,
-        l.by,
-        escape_html(actor)
+    let lang = lang(language);
+    let mut html = card(lead, lang, text::MOVED.get(lang), None);
+    let from_name = escape_html(text::stage(from).get(lang));
+    let to_name = escape_html(text::stage(lead.stage).get(lang));
+    let actor = escape_html(actor);
+    html.push_str("\n\n");
+    html.push_str(&text::MOVE_LINE.render(
+        lang,
+        &[("from", &from_name), ("to", &to_name), ("actor", &actor)],
     ));
     if let Some(r) = reason {
-        html.push_str(&format!("\n{}: {}", l.reason, escape_html(r)));
+        let r = escape_html(r);
+        html.push('\n');
+        html.push_str(&text::REASON.render(lang, &[("reason", &r)]));
     }
     Notice {
         tenant: tenant.clone(),
@@ -221,11 +171,15 @@ pub fn handed_to_partner(
     note: Option<&str>,
     history_id: &str,
 ) -> Notice {
-    let l = labels(language);
-    let mut html = card(lead, l, l.handed, None);
-    html.push_str(&format!("\n\n{}: {}", l.partner, escape_html(partner_name)));
+    let lang = lang(language);
+    let mut html = card(lead, lang, text::HANDED.get(lang), None);
+    let partner = escape_html(partner_name);
+    html.push_str("\n\n");
+    html.push_str(&text::PARTNER.render(lang, &[("partner", &partner)]));
     if let Some(n) = note {
-        html.push_str(&format!("\n📝 {}: {}", l.note, escape_html(n)));
+        let n = escape_html(n);
+        html.push_str("\n📝 ");
+        html.push_str(&text::NOTE.render(lang, &[("note", &n)]));
     }
     Notice {
         tenant: tenant.clone(),
@@ -292,9 +246,51 @@ mod tests {
         assert_eq!(n.to, Recipients::Managers);
         assert!(n.html.starts_with("<b>Новая заявка</b>"), "{}", n.html);
         assert!(n.html.contains("Aida &lt;script&gt;"));
-        assert!(n.html.contains("Issyk-Kul &amp; back"));
-        assert!(n.html.contains("form · landing"));
+        assert!(n.html.contains("Интересует: Issyk-Kul &amp; back"));
+        assert!(n.html.contains("Источник: форма на сайте · landing"));
         assert!(n.html.contains("https://wa.me/77011234567"));
+    }
+
+    #[test]
+    fn cards_speak_the_tenants_language() {
+        let t = TenantId::parse("acme").unwrap();
+        let title = |language: &str| {
+            let n = captured(
+                &t,
+                language,
+                &lead(),
+                Applied::Created,
+                LeadSource::Form,
+                "h",
+                1,
+            )
+            .unwrap();
+            n.html.lines().next().unwrap().to_owned()
+        };
+        assert_eq!(title("kk"), "<b>Жаңа өтінім</b>");
+        assert_eq!(title("ky"), "<b>Жаңы өтүнмө</b>");
+        assert_eq!(title("en-GB"), "<b>New lead</b>");
+        assert_eq!(title("uz"), "<b>Новая заявка</b>");
+        assert_eq!(title("de"), "<b>New lead</b>");
+        let moved = stage_changed(
+            &t,
+            "kk",
+            &Lead {
+                stage: Stage::Offer,
+                ..lead()
+            },
+            Stage::New,
+            "manager:k1",
+            Some("<b>cheap</b>"),
+            "h2",
+        );
+        assert!(
+            moved.html.contains("Жаңа → Ұсыныс (өзгерткен: manager:k1)"),
+            "{}",
+            moved.html
+        );
+        assert!(moved.html.contains("Себебі: &lt;b&gt;cheap&lt;/b&gt;"));
+        assert_eq!(moved.id, "lead:wa-77011234567:stage:h2");
     }
 
     #[test]

@@ -9,12 +9,14 @@
 //! time, so a contact swept twice before its lead exists still makes one lead.
 
 use crate::error::LeadError;
+use crate::service;
 use crate::store::QuietContact;
 use crate::Deps;
 use sauda_shared::envelope::Envelope;
 use sauda_shared::funnel::Stage;
 use sauda_shared::lead::{LeadSource, LeadSubmission};
 use sauda_shared::message::Direction;
+use sauda_shared::redact::Contact;
 use sauda_shared::TenantId;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
@@ -50,13 +52,7 @@ pub async fn run(
     let started = Instant::now();
     let tenants: Vec<TenantId> = match only {
         Some(t) => vec![t.clone()],
-        None => deps
-            .store
-            .active_tenants()
-            .await?
-            .into_iter()
-            .map(|e| e.tenant)
-            .collect(),
+        None => deps.store.active_tenants().await?,
     };
     let mut report = SweepReport::default();
     for tenant in tenants {
@@ -90,7 +86,7 @@ pub async fn run(
                     .await?
                     .is_some_and(|l| l.stage == Stage::Lost);
                 if !lost {
-                    deps.store.clear_intent(&tenant, &contact.contact).await?;
+                    service::clear_intent(deps, &tenant, &contact.contact).await?;
                     report.cleared += 1;
                     continue;
                 }
@@ -124,7 +120,7 @@ async fn submission(
             .find(|m| m.direction == Direction::In && m.text.is_some())
             .and_then(|m| m.text),
         Err(e) => {
-            warn!(%tenant, contact = %contact.contact, error = %e, "last message not read");
+            warn!(%tenant, contact = %Contact(tenant, &contact.contact), error = %e, "last message not read");
             None
         }
     };

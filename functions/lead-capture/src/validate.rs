@@ -317,7 +317,8 @@ fn clean(value: Option<&str>, max: usize) -> Option<String> {
 /// Why a queued submission cannot become a lead at all.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Unusable {
-    #[error("contact id {0:?} is malformed")]
+    /// Not logged: a contact id may be a phone number.
+    #[error("the contact id is malformed")]
     BadContact(String),
     #[error("no contact, phone or email to reach the customer by")]
     Unreachable,

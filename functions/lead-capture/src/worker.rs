@@ -14,7 +14,7 @@ use crate::Deps;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::LambdaEvent;
 use sauda_shared::consumer::{self, receive_count, JobFailure, Ordering};
-use sauda_shared::envelope::{Envelope, Job};
+use sauda_shared::envelope::{Envelope, EnvelopeError, Job};
 use sauda_shared::lead::LeadSubmission;
 use sauda_shared::stats::{self, metric, CounterBatch};
 use sauda_shared::TenantId;
@@ -57,14 +57,8 @@ pub async fn handle_sqs(deps: &Deps, event: SqsEvent) -> SqsBatchResponse {
     .await;
     let counters = counters.into_inner().unwrap_or_else(|p| p.into_inner());
     if !counters.is_empty() {
-        if let Err(e) = counters
-            .flush(
-                deps.store.client(),
-                deps.store.table(),
-                sauda_shared::now_ms() as u64,
-            )
-            .await
-        {
+        let seed = sauda_shared::now_ms().unsigned_abs();
+        if let Err(e) = deps.counters.flush(&counters, seed).await {
             // Counters are reporting aids; a lost increment must not redeliver webhooks.
             warn!(error = %e, "CRM counters not written");
         }
@@ -78,7 +72,7 @@ async fn handle_record(
     counters: &Mutex<CounterBatch>,
 ) -> Result<(), JobFailure> {
     let body = record.body.as_deref().unwrap_or_default();
-    let envelope = Envelope::from_json(body).map_err(|e| JobFailure::Poison(e.to_string()))?;
+    let envelope = Envelope::from_json(body).map_err(|e| JobFailure::Poison(envelope_error(&e)))?;
     match envelope.job {
         Job::CaptureLead { lead } => capture(deps, lead).await,
         Job::CrmWebhook { delivery_id, event } => {
@@ -96,6 +90,20 @@ async fn handle_record(
             "lead-worker got a {} job",
             envelope.kind()
         ))),
+    }
+}
+
+/// Why a record is not an envelope, for the log and the dead-letter queue: serde's
+/// messages may quote the value they choked on (a phone number), so only its place.
+fn envelope_error(e: &EnvelopeError) -> String {
+    match e {
+        EnvelopeError::Malformed(json) => format!(
+            "envelope is not valid JSON of a known kind ({:?} at line {}, column {})",
+            json.classify(),
+            json.line(),
+            json.column()
+        ),
+        other => other.to_string(),
     }
 }
 
@@ -180,6 +188,13 @@ async fn deliver(
             info!(%tenant, delivery_id, status, "CRM delivery accepted");
             return Ok(());
         }
+        Err(DeliveryError::Refused(why)) => {
+            // A URL Sauda may not call stays refused: the record waits in the
+            // dead-letter queue for a redrive once the tenant fixes it.
+            count(metric::CRM_GAVE_UP);
+            warn!(%tenant, delivery_id, code = why.code(), "CRM URL refused by the outbound policy; not called");
+            return Err(JobFailure::Poison(format!("CRM URL refused: {why}")));
+        }
         Err(e) => e,
     };
     count(metric::CRM_ATTEMPTS_FAILED);
@@ -191,7 +206,7 @@ async fn deliver(
     }
     let retry_after = match &error {
         DeliveryError::Status { retry_after, .. } => *retry_after,
-        DeliveryError::Unreachable(_) => None,
+        DeliveryError::Unreachable(_) | DeliveryError::Refused(_) => None,
     };
     let delay = crm::backoff(receives, retry_after);
     warn!(%tenant, delivery_id, %error, receives, retry_in_s = delay.as_secs(), "CRM delivery failed; will retry");

@@ -1,4 +1,4 @@
-"""Reproduces moto's missing transaction isolation (see moto_isolated.py).
+"""Reproduces moto's missing transaction isolation (infra/scripts/moto_server.py fixes it).
 
 50 threads each run TransactWriteItems [balance -= 10 if balance >= 10, put ledger row]
 on an account holding 100. DynamoDB gives exactly 10 successes, balance 0, 10 rows.

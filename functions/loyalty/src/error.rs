@@ -1,47 +1,32 @@
-//! The loyalty error layer and its one mapping to HTTP (`status`, stable `code`).
+//! The ledger's errors and their one mapping to HTTP (`From<LoyaltyError> for ApiError`).
+//!
+//! Only domain answers live here; what every API answers the same way (bodies, keys,
+//! roles, tenants, cursors, Idempotency-Key syntax) is `sauda_shared::api`'s.
 
-use axum::response::{IntoResponse, Response};
-use http::{HeaderValue, StatusCode};
+use crate::domain::LedgerError;
+use http::StatusCode;
 use sauda_shared::partner::PartnerStatus;
+use sauda_shared::ports::StoreError;
 use sauda_shared::ApiError;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum LoyaltyError {
-    // --- the request itself
-    #[error("the request body is not valid: {0}")]
-    InvalidBody(String),
-    #[error("request body exceeds {0} bytes")]
-    PayloadTooLarge(usize),
+    // --- the request
     #[error("{message}")]
     InvalidField { code: &'static str, message: String },
-    #[error("an Idempotency-Key header is required on every mutating request")]
-    IdempotencyKeyRequired,
-    #[error("Idempotency-Key must be 1-128 characters of A-Z a-z 0-9 . _ : -")]
-    InvalidIdempotencyKey,
     #[error("this Idempotency-Key was already used with a different request")]
     IdempotencyKeyReused,
-    #[error("the cursor is not valid for this customer")]
-    InvalidCursor,
 
-    // --- who is asking
-    #[error("an API key is required (Authorization: Bearer sk_…)")]
-    ApiKeyRequired,
-    #[error("the API key is malformed")]
-    MalformedApiKey,
-    #[error("the API key is not valid for this tenant")]
-    InvalidApiKey,
+    // --- who is asking (beyond the key's role)
     #[error("this API key may not {0}")]
     Forbidden(&'static str),
-    #[error("no such tenant")]
-    UnknownTenant,
-    #[error("the tenant is suspended")]
-    TenantSuspended,
     #[error("the loyalty programme is not enabled for this tenant")]
     LoyaltyDisabled,
     #[error("the partner of this API key does not exist")]
     PartnerMissing,
     #[error("the partner is {0:?}; only active partners may do this")]
     PartnerInactive(PartnerStatus),
+    /// The ledger's own per-key window, counted inside its transactions.
     #[error("too many requests; retry in {retry_after_s} s")]
     RateLimited { retry_after_s: u64 },
 
@@ -56,10 +41,16 @@ pub enum LoyaltyError {
     AmountNotPositive,
     #[error("amount_minor must not exceed {max}")]
     AmountOutOfRange { max: i64 },
+    /// A sum or difference of amounts that does not fit the ledger's numbers.
+    #[error("the amounts of this request are out of range")]
+    AmountOverflow,
     #[error("points must be a positive integer")]
     PointsNotPositive,
-    #[error("points must not exceed {max}")]
+    #[error("points must be within ±{max}")]
     PointsOutOfRange { max: i64 },
+    /// A balance or total that would leave the ledger's range.
+    #[error("this would take the member's points out of range")]
+    PointsOverflow,
     #[error("currency must be {expected}")]
     CurrencyMismatch { expected: String },
     #[error("insufficient points: balance {balance}, requested {requested}")]
@@ -99,8 +90,8 @@ pub enum LoyaltyError {
         "too many concurrent changes to the same account; retry with the same Idempotency-Key"
     )]
     Contention,
-    #[error("store: {0}")]
-    Store(String),
+    #[error(transparent)]
+    Store(StoreError),
     #[error("queue: {0}")]
     Queue(String),
     #[error("internal error: {0}")]
@@ -115,95 +106,132 @@ impl LoyaltyError {
         }
     }
 
-    /// Status and stable code: the one place HTTP semantics are decided.
-    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
-        use LoyaltyError::*;
-        match self {
-            InvalidBody(_) => (StatusCode::BAD_REQUEST, "invalid_body"),
-            PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
-            InvalidField { code, .. } => (StatusCode::BAD_REQUEST, code),
-            IdempotencyKeyRequired => (StatusCode::BAD_REQUEST, "idempotency_key_required"),
-            InvalidIdempotencyKey => (StatusCode::BAD_REQUEST, "invalid_idempotency_key"),
-            IdempotencyKeyReused => (StatusCode::CONFLICT, "idempotency_key_reused"),
-            InvalidCursor => (StatusCode::BAD_REQUEST, "invalid_cursor"),
-            ApiKeyRequired => (StatusCode::UNAUTHORIZED, "api_key_required"),
-            MalformedApiKey => (StatusCode::UNAUTHORIZED, "malformed_api_key"),
-            InvalidApiKey => (StatusCode::UNAUTHORIZED, "invalid_api_key"),
-            Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
-            UnknownTenant => (StatusCode::NOT_FOUND, "unknown_tenant"),
-            TenantSuspended => (StatusCode::FORBIDDEN, "tenant_suspended"),
-            LoyaltyDisabled => (StatusCode::FORBIDDEN, "loyalty_disabled"),
-            PartnerMissing => (StatusCode::FORBIDDEN, "partner_missing"),
-            PartnerInactive(PartnerStatus::Pending) => (StatusCode::FORBIDDEN, "partner_pending"),
-            PartnerInactive(PartnerStatus::Suspended) => {
-                (StatusCode::FORBIDDEN, "partner_suspended")
-            }
-            PartnerInactive(_) => (StatusCode::FORBIDDEN, "partner_rejected"),
-            RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
-            UnknownCustomer => (StatusCode::NOT_FOUND, "unknown_customer"),
-            AlreadyMember => (StatusCode::CONFLICT, "already_member"),
-            PhoneTaken => (StatusCode::CONFLICT, "phone_taken"),
-            AmountNotPositive => (StatusCode::BAD_REQUEST, "amount_not_positive"),
-            AmountOutOfRange { .. } => (StatusCode::BAD_REQUEST, "amount_out_of_range"),
-            PointsNotPositive => (StatusCode::BAD_REQUEST, "points_not_positive"),
-            PointsOutOfRange { .. } => (StatusCode::BAD_REQUEST, "points_out_of_range"),
-            CurrencyMismatch { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "currency_mismatch"),
-            InsufficientPoints { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "insufficient_points"),
-            RedeemLimitExceeded { .. } => {
-                (StatusCode::UNPROCESSABLE_ENTITY, "redeem_limit_exceeded")
-            }
-            DuplicatePurchase(_) => (StatusCode::CONFLICT, "duplicate_purchase"),
-            RefundExceedsPurchase { .. } => {
-                (StatusCode::UNPROCESSABLE_ENTITY, "refund_exceeds_purchase")
-            }
-            PurchaseCustomerMismatch => (StatusCode::CONFLICT, "purchase_customer_mismatch"),
-            UnknownPurchase => (StatusCode::NOT_FOUND, "unknown_purchase"),
-            AlreadyRated => (StatusCode::CONFLICT, "already_rated"),
-            UnknownReferralCode => (StatusCode::NOT_FOUND, "unknown_referral_code"),
-            SelfReferral => (StatusCode::UNPROCESSABLE_ENTITY, "self_referral"),
-            UnknownPartner => (StatusCode::NOT_FOUND, "unknown_partner"),
-            PartnerExists => (StatusCode::CONFLICT, "partner_exists"),
-            InvalidTransition { .. } => (StatusCode::CONFLICT, "invalid_transition"),
-            UnknownService => (StatusCode::NOT_FOUND, "unknown_service"),
-            Contention => (StatusCode::SERVICE_UNAVAILABLE, "contention"),
-            Store(_) | Queue(_) => (StatusCode::SERVICE_UNAVAILABLE, "dependency_unavailable"),
-            Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
-        }
+    /// A definite answer to the request (4xx), as opposed to a failure to give one.
+    pub fn is_refusal(&self) -> bool {
+        status_and_code(self).0.is_client_error()
     }
 
-    pub fn to_api_error(&self) -> ApiError {
-        let (status, code) = self.status_and_code();
-        let message = match self {
-            // Never echo dependency details to callers; they are logged instead.
-            Self::Store(_) | Self::Queue(_) => "a dependency is unavailable; retry later".into(),
-            Self::Internal(_) => "internal error".into(),
+    /// The stable code clients branch on.
+    pub fn code(&self) -> &'static str {
+        status_and_code(self).1
+    }
+}
+
+/// Status and stable code: the one place the ledger's HTTP semantics are decided.
+fn status_and_code(e: &LoyaltyError) -> (StatusCode, &'static str) {
+    use LoyaltyError::*;
+    match e {
+        InvalidField { code, .. } => (StatusCode::BAD_REQUEST, code),
+        IdempotencyKeyReused => (StatusCode::CONFLICT, "idempotency_key_reused"),
+        Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+        LoyaltyDisabled => (StatusCode::FORBIDDEN, "loyalty_disabled"),
+        PartnerMissing => (StatusCode::FORBIDDEN, "partner_missing"),
+        PartnerInactive(PartnerStatus::Pending) => (StatusCode::FORBIDDEN, "partner_pending"),
+        PartnerInactive(PartnerStatus::Suspended) => (StatusCode::FORBIDDEN, "partner_suspended"),
+        PartnerInactive(_) => (StatusCode::FORBIDDEN, "partner_rejected"),
+        RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+        UnknownCustomer => (StatusCode::NOT_FOUND, "unknown_customer"),
+        AlreadyMember => (StatusCode::CONFLICT, "already_member"),
+        PhoneTaken => (StatusCode::CONFLICT, "phone_taken"),
+        AmountNotPositive => (StatusCode::BAD_REQUEST, "amount_not_positive"),
+        AmountOutOfRange { .. } | AmountOverflow => {
+            (StatusCode::BAD_REQUEST, "amount_out_of_range")
+        }
+        PointsNotPositive => (StatusCode::BAD_REQUEST, "points_not_positive"),
+        PointsOutOfRange { .. } | PointsOverflow => {
+            (StatusCode::BAD_REQUEST, "points_out_of_range")
+        }
+        CurrencyMismatch { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "currency_mismatch"),
+        InsufficientPoints { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "insufficient_points"),
+        RedeemLimitExceeded { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "redeem_limit_exceeded"),
+        DuplicatePurchase(_) => (StatusCode::CONFLICT, "duplicate_purchase"),
+        RefundExceedsPurchase { .. } => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "refund_exceeds_purchase")
+        }
+        PurchaseCustomerMismatch => (StatusCode::CONFLICT, "purchase_customer_mismatch"),
+        UnknownPurchase => (StatusCode::NOT_FOUND, "unknown_purchase"),
+        AlreadyRated => (StatusCode::CONFLICT, "already_rated"),
+        UnknownReferralCode => (StatusCode::NOT_FOUND, "unknown_referral_code"),
+        SelfReferral => (StatusCode::UNPROCESSABLE_ENTITY, "self_referral"),
+        UnknownPartner => (StatusCode::NOT_FOUND, "unknown_partner"),
+        PartnerExists => (StatusCode::CONFLICT, "partner_exists"),
+        InvalidTransition { .. } => (StatusCode::CONFLICT, "invalid_transition"),
+        UnknownService => (StatusCode::NOT_FOUND, "unknown_service"),
+        Contention => (StatusCode::SERVICE_UNAVAILABLE, "contention"),
+        // The store refused the request itself (an item too large): retrying cannot help.
+        Store(StoreError::Rejected(_)) => (StatusCode::UNPROCESSABLE_ENTITY, "request_rejected"),
+        Store(StoreError::Unavailable(_)) | Queue(_) => {
+            (StatusCode::SERVICE_UNAVAILABLE, "dependency_unavailable")
+        }
+        Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
+    }
+}
+
+impl From<LoyaltyError> for ApiError {
+    fn from(e: LoyaltyError) -> Self {
+        let (status, code) = status_and_code(&e);
+        let message = match &e {
+            // Never echo dependency details to callers; they are logged here instead.
+            LoyaltyError::Store(StoreError::Unavailable(_)) | LoyaltyError::Queue(_) => {
+                "a dependency is unavailable; retry later".into()
+            }
+            LoyaltyError::Store(StoreError::Rejected(_)) => {
+                "the store refused this request; it is too large".into()
+            }
+            LoyaltyError::Internal(_) => "internal error".into(),
             other => other.to_string(),
         };
-        ApiError::new(status, code, message)
+        if status.is_server_error() || matches!(e, LoyaltyError::Store(_)) {
+            tracing::warn!(error = %scrub(&e.to_string()), code, "loyalty request failed");
+        }
+        let api = ApiError::new(status, code, message);
+        match e {
+            LoyaltyError::RateLimited { retry_after_s } => api.with_retry_after(retry_after_s),
+            LoyaltyError::Contention => api.with_retry_after(1),
+            _ => api,
+        }
     }
 }
 
-impl IntoResponse for LoyaltyError {
-    fn into_response(self) -> Response {
-        let (status, _) = self.status_and_code();
-        if status.is_server_error() {
-            tracing::warn!(error = %self, "loyalty request failed");
+/// A message fit for logs: a dependency's message may quote a key, and keys hold contact
+/// ids (`T#acme#C#wa-77011234567`), so runs of 7 or more digits are masked.
+pub fn scrub(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut digits = String::new();
+    let flush = |digits: &mut String, out: &mut String| {
+        if digits.len() >= 7 {
+            out.push_str("<digits>");
+        } else {
+            out.push_str(digits);
         }
-        let mut response = self.to_api_error().into_response();
-        if let Self::RateLimited { retry_after_s } = self {
-            if let Ok(value) = HeaderValue::from_str(&retry_after_s.max(1).to_string()) {
-                response
-                    .headers_mut()
-                    .insert(http::header::RETRY_AFTER, value);
+        digits.clear();
+    };
+    for c in message.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+        } else {
+            flush(&mut digits, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut digits, &mut out);
+    out
+}
+
+impl From<LedgerError> for LoyaltyError {
+    fn from(e: LedgerError) -> Self {
+        match e {
+            LedgerError::Insufficient { balance, requested } => {
+                Self::InsufficientPoints { balance, requested }
             }
+            LedgerError::OutOfRange => Self::PointsOverflow,
         }
-        response
     }
 }
 
-impl From<sauda_shared::ports::StoreError> for LoyaltyError {
-    fn from(e: sauda_shared::ports::StoreError) -> Self {
-        Self::Store(e.to_string())
+impl From<StoreError> for LoyaltyError {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
     }
 }
 
@@ -233,7 +261,7 @@ mod tests {
                 "idempotency_key_reused",
             ),
             (
-                LoyaltyError::Store("x".into()),
+                LoyaltyError::Store(StoreError::Unavailable("x".into())),
                 503,
                 "dependency_unavailable",
             ),
@@ -242,13 +270,26 @@ mod tests {
                 400,
                 "invalid_phone",
             ),
+            (LoyaltyError::PointsOverflow, 400, "points_out_of_range"),
+            (LoyaltyError::AmountOverflow, 400, "amount_out_of_range"),
         ];
         for (error, status, code) in cases {
-            let api = error.to_api_error();
+            let api = ApiError::from(error.clone());
             assert_eq!(api.status.as_u16(), status, "{error}");
             assert_eq!(api.code, code);
+            assert_eq!(error.code(), code);
         }
-        let hidden = LoyaltyError::Store("secret detail".into()).to_api_error();
+        let hidden = ApiError::from(LoyaltyError::Store(StoreError::Unavailable(
+            "secret detail".into(),
+        )));
         assert!(!hidden.message.contains("secret"));
+        let limited = ApiError::from(LoyaltyError::RateLimited { retry_after_s: 7 });
+        assert_eq!(limited.retry_after_s, Some(7));
+        assert!(LoyaltyError::UnknownCustomer.is_refusal());
+        assert_eq!(
+            scrub("item T#acme#C#wa-77011234567 is malformed (2026, +7701234)"),
+            "item T#acme#C#wa-<digits> is malformed (2026, +<digits>)"
+        );
+        assert!(!LoyaltyError::Contention.is_refusal());
     }
 }

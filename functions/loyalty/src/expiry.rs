@@ -10,16 +10,17 @@
 
 use crate::domain;
 use crate::error::LoyaltyError;
-use crate::model::{account_key, credits_gsi, Account, EntryKind, Key};
-use crate::ops::{account_write, apply_ledger, counters_write, entry_put, EntryDraft};
-use crate::store::{from_item, s, Plan, Planner, Reads, Store, Write};
+use crate::model::{account_key, Account, EntryKind, Key};
+use crate::ops::{account_write, apply_ledger, push_counters, push_entry, EntryDraft, Writes};
+use crate::store::{self, LoyaltyStore, Plan, Planner};
 use async_trait::async_trait;
-use aws_smithy_types::error::display::DisplayErrorContext;
 use http::StatusCode;
+use sauda_shared::dynamo::Reads;
+use sauda_shared::i18n::{loyalty as texts, Lang};
 use sauda_shared::ports::TenantDirectory;
 use sauda_shared::stats::{self, metric, CounterDelta};
-use sauda_shared::tenant::{RegistryEntry, TenantConfig};
-use sauda_shared::{keys, TenantId};
+use sauda_shared::tenant::{TenantConfig, TenantStatus};
+use sauda_shared::TenantId;
 use serde::Serialize;
 use serde_json::json;
 use std::sync::Arc;
@@ -47,7 +48,6 @@ struct ExpireAccount<'a> {
     config: &'a TenantConfig,
     contact: &'a str,
     last_expired_day: &'a str,
-    table: &'a str,
 }
 
 #[async_trait]
@@ -56,54 +56,48 @@ impl Planner for ExpireAccount<'_> {
         vec![account_key(self.tenant, self.contact)]
     }
 
-    async fn plan(&self, _: &Store, reads: &mut Reads, now_ms: i64) -> Result<Plan, LoyaltyError> {
+    async fn plan(
+        &self,
+        _: &dyn LoyaltyStore,
+        reads: &mut Reads,
+        now_ms: i64,
+    ) -> Result<Plan, LoyaltyError> {
         let Some(account) = reads.get::<Account>(&account_key(self.tenant, self.contact))? else {
             return Ok(Plan::answer(json!({"expired": 0})));
         };
         let mut ledger = account.ledger();
-        let due = ledger.expire_through(self.last_expired_day);
+        let due = ledger.expire_through(self.last_expired_day)?;
         let mut after = account.clone();
-        apply_ledger(self.tenant, &mut after, ledger, now_ms);
+        apply_ledger(self.tenant, &mut after, ledger, now_ms)?;
         if due == 0 {
             // Nothing due: only repair a stale index entry, without a new revision.
             if after.gsi1sk == account.gsi1sk {
                 return Ok(Plan::answer(json!({"expired": 0})));
             }
         }
-        let mut writes = vec![Write::retry(account_write(self.table, &account, &after)?)];
+        let mut writes = Writes::new();
+        writes.update(account_write(&account, &after)?);
         if due > 0 {
-            let entry = EntryDraft {
-                kind: EntryKind::Expire,
-                points: -due,
-                reason: format!(
-                    "points credited on or before {} expired",
-                    self.last_expired_day
-                ),
-                partner_id: None,
-                purchase_ref: None,
-                amount_minor: None,
-                currency: None,
-                expires_on: None,
-                related_contact: None,
-            }
-            .build(self.tenant, &after, now_ms);
-            writes.push(entry_put(self.table, &entry)?);
+            let lang = Lang::pick(None, &self.config.default_language);
+            let reason = texts::REASON_EXPIRED.render(lang, &[("day", &self.last_expired_day)]);
+            let entry = EntryDraft::plain(EntryKind::Expire, -due, reason).build(
+                self.tenant,
+                &after,
+                now_ms,
+            );
+            push_entry(&mut writes, &entry);
             let day = stats::local_day(&self.config.timezone, now_ms);
             let mut delta = CounterDelta::default();
             delta.add(metric::LOYALTY_EXPIRED, due);
-            writes.extend(counters_write(self.table, self.tenant, &day, &delta)?);
+            push_counters(&mut writes, self.tenant, &day, &delta);
         }
-        Ok(Plan {
-            writes,
-            status: StatusCode::OK,
-            body: json!({"expired": due}),
-        })
+        Ok(Plan::new(writes, StatusCode::OK, json!({"expired": due})))
     }
 }
 
 /// Runs expiry for one tenant as of `now_ms` (its local day).
 pub async fn expire_tenant(
-    store: &Store,
+    store: &Arc<dyn LoyaltyStore>,
     config: &TenantConfig,
     now_ms: i64,
 ) -> Result<TenantExpiry, LoyaltyError> {
@@ -130,52 +124,27 @@ pub async fn expire_tenant(
     let bound = domain::next_day(&last).unwrap_or_else(|| last.clone());
     report.last_expired_day = last.clone();
 
+    let due = store.accounts_due(tenant, &bound).await?;
+    report.accounts_checked = due.len();
     let config = Arc::new(config.clone());
     let last = Arc::new(last);
-    let mut start = None;
     let mut running: JoinSet<Result<i64, LoyaltyError>> = JoinSet::new();
-    loop {
-        let out = store
-            .client
-            .query()
-            .table_name(&store.table)
-            .index_name("GSI1")
-            .key_condition_expression("GSI1PK = :pk AND GSI1SK < :bound")
-            .expression_attribute_values(":pk", s(credits_gsi(tenant)))
-            .expression_attribute_values(":bound", s(bound.clone()))
-            .projection_expression("contact")
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(|e| {
-                LoyaltyError::Store(format!("expiry index: {}", DisplayErrorContext(&e)))
-            })?;
-        for item in out.items.unwrap_or_default() {
-            let contact = crate::store::attr_s(&item, "contact");
-            if contact.is_empty() {
-                continue;
-            }
-            report.accounts_checked += 1;
-            while running.len() >= PARALLEL_ACCOUNTS {
-                collect(running.join_next().await, &mut report)?;
-            }
-            let (store, config, last) = (store.clone(), config.clone(), last.clone());
-            running.spawn(async move {
-                let planner = ExpireAccount {
-                    tenant: &config.tenant,
-                    config: &config,
-                    contact: &contact,
-                    last_expired_day: &last,
-                    table: &store.table,
-                };
-                let outcome = store.execute(None, None, &config.tenant, &planner).await?;
-                Ok(outcome.body["expired"].as_i64().unwrap_or(0))
-            });
+    for contact in due {
+        while running.len() >= PARALLEL_ACCOUNTS {
+            collect(running.join_next().await, &mut report)?;
         }
-        start = out.last_evaluated_key;
-        if start.is_none() {
-            break;
-        }
+        let (store, config, last) = (store.clone(), config.clone(), last.clone());
+        running.spawn(async move {
+            let planner = ExpireAccount {
+                tenant: &config.tenant,
+                config: &config,
+                contact: &contact,
+                last_expired_day: &last,
+            };
+            let outcome =
+                store::execute(store.as_ref(), None, None, &config.tenant, &planner).await?;
+            Ok(outcome.body["expired"].as_i64().unwrap_or(0))
+        });
     }
     while let Some(done) = running.join_next().await {
         collect(Some(done), &mut report)?;
@@ -192,7 +161,8 @@ fn collect(
         Some(Ok(Ok(points))) => {
             if points > 0 {
                 report.accounts_expired += 1;
-                report.points_expired += points;
+                // A report total across accounts: saturates rather than wraps.
+                report.points_expired = report.points_expired.saturating_add(points);
             }
             Ok(())
         }
@@ -201,48 +171,28 @@ fn collect(
     }
 }
 
-/// Tenants whose registry entry has expiry on (one Query of the `PLATFORM` partition).
-pub async fn tenants_with_expiry(store: &Store) -> Result<Vec<TenantId>, LoyaltyError> {
-    let mut tenants = Vec::new();
-    let mut start = None;
-    loop {
-        let out = store
-            .client
-            .query()
-            .table_name(&store.table)
-            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-            .filter_expression("loyalty_expiry = :on")
-            .expression_attribute_values(":pk", s(keys::PLATFORM_PK))
-            .expression_attribute_values(":prefix", s("TENANT#"))
-            .expression_attribute_values(":on", aws_sdk_dynamodb::types::AttributeValue::Bool(true))
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(|e| LoyaltyError::Store(format!("registry: {}", DisplayErrorContext(&e))))?;
-        for item in out.items.unwrap_or_default() {
-            let entry: RegistryEntry = from_item(item)?;
-            if entry.status == sauda_shared::tenant::TenantStatus::Active {
-                tenants.push(entry.tenant);
-            }
-        }
-        start = out.last_evaluated_key;
-        if start.is_none() {
-            return Ok(tenants);
-        }
-    }
+/// Active tenants whose registry entry has expiry on (one Query of the `PLATFORM` partition).
+pub async fn tenants_with_expiry(store: &dyn LoyaltyStore) -> Result<Vec<TenantId>, LoyaltyError> {
+    Ok(store
+        .expiry_tenants()
+        .await?
+        .into_iter()
+        .filter(|entry| entry.status == TenantStatus::Active)
+        .map(|entry| entry.tenant)
+        .collect())
 }
 
 /// One scheduled run over every tenant with expiry on. A tenant that fails does not stop
 /// the others; the run reports it and fails as a whole so the scheduler retries (safe:
 /// runs are idempotent).
 pub async fn run_all(
-    store: &Store,
+    store: &Arc<dyn LoyaltyStore>,
     tenants: &dyn TenantDirectory,
     now_ms: i64,
 ) -> (Vec<TenantExpiry>, Vec<(String, LoyaltyError)>) {
     let mut done = Vec::new();
     let mut failed = Vec::new();
-    let ids = match tenants_with_expiry(store).await {
+    let ids = match tenants_with_expiry(store.as_ref()).await {
         Ok(ids) => ids,
         Err(e) => {
             failed.push(("*".to_owned(), e));
@@ -264,7 +214,8 @@ pub async fn run_all(
                 done.push(report);
             }
             Err(e) => {
-                tracing::warn!(tenant = %tenant, error = %e, "loyalty expiry failed");
+                let error = crate::error::scrub(&e.to_string());
+                tracing::warn!(tenant = %tenant, %error, "loyalty expiry failed");
                 failed.push((tenant.to_string(), e));
             }
         }
@@ -272,26 +223,10 @@ pub async fn run_all(
     (done, failed)
 }
 
-/// What the scheduled job needs.
+/// What the scheduled job needs (built by `crate::ExpiryDeps::from_aws`).
 pub struct ExpiryDeps {
-    pub store: Store,
+    pub store: Arc<dyn LoyaltyStore>,
     pub tenants: Arc<dyn TenantDirectory>,
-}
-
-impl ExpiryDeps {
-    pub fn from_aws(
-        clients: &sauda_shared::aws::AwsClients,
-        config: &crate::LoyaltyConfig,
-    ) -> Self {
-        let table = &config.core.table_name;
-        Self {
-            store: Store::new(clients.dynamo.clone(), table),
-            tenants: Arc::new(sauda_shared::aws::DynamoTenantDirectory::new(
-                clients.dynamo.clone(),
-                table,
-            )),
-        }
-    }
 }
 
 /// The schedule's input: `{}` runs every tenant with expiry on; `{"tenant": "t"}` one.
@@ -319,14 +254,21 @@ pub async fn handle(
             },
             Ok(None) => (
                 Vec::new(),
-                vec![(tenant.to_string(), LoyaltyError::UnknownTenant)],
+                vec![(
+                    tenant.to_string(),
+                    LoyaltyError::Internal("no such tenant".into()),
+                )],
             ),
             Err(e) => (Vec::new(), vec![(tenant.to_string(), e.into())]),
         },
         None => run_all(&deps.store, deps.tenants.as_ref(), now_ms).await,
     };
     if !failed.is_empty() {
-        let summary: Vec<String> = failed.iter().map(|(t, e)| format!("{t}: {e}")).collect();
+        // The runtime logs this error: scrubbed like every logged message.
+        let summary: Vec<String> = failed
+            .iter()
+            .map(|(t, e)| format!("{t}: {}", crate::error::scrub(&e.to_string())))
+            .collect();
         return Err(format!("loyalty expiry failed for {}", summary.join("; ")).into());
     }
     Ok(json!({"tenants": done}))

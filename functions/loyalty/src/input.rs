@@ -4,7 +4,7 @@
 use crate::domain::{MAX_AMOUNT_MINOR, MAX_POINTS};
 use crate::error::LoyaltyError;
 use crate::model::{phone_identity_key, Key, PhoneIdentity};
-use crate::store::Reads;
+use sauda_shared::dynamo::Reads;
 use sauda_shared::phone::{self, PhoneError};
 use sauda_shared::TenantId;
 use serde::Serialize;
@@ -121,21 +121,6 @@ pub fn purchase_ref_valid(raw: &str) -> Result<String, LoyaltyError> {
     }
 }
 
-/// The client's `Idempotency-Key`: 1-128 of `[A-Za-z0-9._:-]`.
-pub fn idempotency_key_valid(raw: Option<&str>) -> Result<String, LoyaltyError> {
-    let raw = raw.map(str::trim).filter(|k| !k.is_empty());
-    let key = raw.ok_or(LoyaltyError::IdempotencyKeyRequired)?;
-    let ok = key.len() <= 128
-        && key
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
-    if ok {
-        Ok(key.to_owned())
-    } else {
-        Err(LoyaltyError::InvalidIdempotencyKey)
-    }
-}
-
 /// Classifies a JSON number as a positive integer within `max`.
 fn positive_int(
     v: &Number,
@@ -186,14 +171,16 @@ pub fn points_valid(v: &Number) -> Result<i64, LoyaltyError> {
     )
 }
 
-/// A signed, non-zero adjustment within ±`MAX_POINTS`.
+pub fn adjustment_zero() -> LoyaltyError {
+    LoyaltyError::field("points_zero", "an adjustment must not be zero")
+}
+
+/// A signed, non-zero adjustment within ±`MAX_POINTS`. A range check, not `abs()`:
+/// `i64::MIN` has no absolute value in an `i64`.
 pub fn adjustment_valid(v: &Number) -> Result<i64, LoyaltyError> {
     match v.as_i64() {
-        Some(0) => Err(LoyaltyError::field(
-            "points_zero",
-            "an adjustment must not be zero",
-        )),
-        Some(i) if i.abs() <= MAX_POINTS => Ok(i),
+        Some(0) => Err(adjustment_zero()),
+        Some(i) if (-MAX_POINTS..=MAX_POINTS).contains(&i) => Ok(i),
         Some(_) => Err(LoyaltyError::PointsOutOfRange { max: MAX_POINTS }),
         None if v.as_f64().is_some_and(|f| f.fract() == 0.0) => {
             Err(LoyaltyError::PointsOutOfRange { max: MAX_POINTS })
@@ -287,7 +274,7 @@ mod tests {
             (None, Some("hello"), "invalid_phone"),
         ] {
             let err = CustomerRef::parse(contact, phone, "KZ").unwrap_err();
-            assert_eq!(err.status_and_code().1, code, "{contact:?} {phone:?}");
+            assert_eq!(err.code(), code, "{contact:?} {phone:?}");
         }
     }
 
@@ -319,7 +306,7 @@ mod tests {
             Err(LoyaltyError::AmountOutOfRange { .. })
         ));
         assert_eq!(
-            amount_valid(&num("12.5")).unwrap_err().status_and_code().1,
+            amount_valid(&num("12.5")).unwrap_err().code(),
             "amount_not_integer"
         );
         assert_eq!(
@@ -335,18 +322,6 @@ mod tests {
         assert_eq!(purchase_ref_valid(" R-1/2 ").unwrap(), "R-1/2");
         assert!(purchase_ref_valid("a#b").is_err());
         assert!(purchase_ref_valid("").is_err());
-        assert_eq!(
-            idempotency_key_valid(Some("ord-1:accrue")).unwrap(),
-            "ord-1:accrue"
-        );
-        assert_eq!(
-            idempotency_key_valid(None),
-            Err(LoyaltyError::IdempotencyKeyRequired)
-        );
-        assert_eq!(
-            idempotency_key_valid(Some("a#b")),
-            Err(LoyaltyError::InvalidIdempotencyKey)
-        );
         assert_eq!(currency_valid("kzt", "KZT").unwrap(), "KZT");
         assert!(matches!(
             currency_valid("USD", "KZT"),
@@ -358,5 +333,60 @@ mod tests {
         assert!(referral_code_valid("O0O0").is_err());
         assert!(text_valid("  ok ", 10, "x").is_ok());
         assert!(text_valid("bad\u{7}", 10, "x").is_err());
+    }
+
+    #[test]
+    fn adjustments_at_the_extremes() {
+        let out = Err(LoyaltyError::PointsOutOfRange { max: MAX_POINTS });
+        // i64::MIN once passed `abs() <= MAX_POINTS` (it wraps to itself in release).
+        for (raw, expected) in [
+            (i64::MIN.to_string(), out.clone()),
+            ((i64::MIN + 1).to_string(), out.clone()),
+            (i64::MAX.to_string(), out.clone()),
+            ((-MAX_POINTS - 1).to_string(), out.clone()),
+            ((MAX_POINTS + 1).to_string(), out.clone()),
+            ((-MAX_POINTS).to_string(), Ok(-MAX_POINTS)),
+            (MAX_POINTS.to_string(), Ok(MAX_POINTS)),
+            ("-1".to_owned(), Ok(-1)),
+            ("1".to_owned(), Ok(1)),
+            ("18446744073709551615".to_owned(), out.clone()),
+            ("-1e300".to_owned(), out.clone()),
+        ] {
+            assert_eq!(adjustment_valid(&num(&raw)), expected, "{raw}");
+        }
+        assert_eq!(
+            adjustment_valid(&num("0")).unwrap_err().code(),
+            "points_zero"
+        );
+        assert_eq!(
+            adjustment_valid(&num("-0.5")).unwrap_err().code(),
+            "points_not_integer"
+        );
+    }
+
+    #[test]
+    fn amounts_and_points_at_the_extremes() {
+        for raw in [i64::MIN.to_string(), "-1".into(), "0".into()] {
+            assert_eq!(
+                amount_valid(&num(&raw)),
+                Err(LoyaltyError::AmountNotPositive)
+            );
+            assert_eq!(
+                points_valid(&num(&raw)),
+                Err(LoyaltyError::PointsNotPositive)
+            );
+        }
+        for raw in [i64::MAX.to_string(), u64::MAX.to_string(), "1e19".into()] {
+            assert_eq!(
+                amount_valid(&num(&raw)).unwrap_err().code(),
+                "amount_out_of_range"
+            );
+            assert_eq!(
+                points_valid(&num(&raw)).unwrap_err().code(),
+                "points_out_of_range"
+            );
+        }
+        assert_eq!(amount_valid(&num("1")), Ok(1));
+        assert_eq!(points_valid(&num(&MAX_POINTS.to_string())), Ok(MAX_POINTS));
     }
 }

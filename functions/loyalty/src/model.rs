@@ -19,7 +19,8 @@ use sauda_shared::TenantId;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-pub type Key = (String, String);
+/// A table key: `(PK, SK)`.
+pub use sauda_shared::plan::Key;
 
 pub fn account_key(t: &TenantId, contact: &str) -> Key {
     (keys::contact_pk(t, contact), keys::LOYALTY_SK.to_owned())
@@ -354,13 +355,13 @@ mod tests {
             ..Default::default()
         };
         let mut ledger = account.ledger();
-        ledger.credit("2026-01-01", 50);
+        ledger.credit("2026-01-01", 50).unwrap();
         account.set_ledger(ledger);
-        let item: crate::store::Item = serde_dynamo::to_item(&account).unwrap();
+        let item = sauda_shared::dynamo::to_item(&account).unwrap();
         assert!(!item.contains_key("GSI1PK"), "no index entry unless set");
         assert!(!item.contains_key("referral_code"), "absent, not NULL");
-        assert_eq!(item["balance"].as_n().unwrap(), "50");
-        let back: Account = serde_dynamo::from_item(item).unwrap();
+        assert_eq!(sauda_shared::dynamo::item_n(&item, "balance"), 50);
+        let back: Account = sauda_shared::dynamo::from_item(item).unwrap();
         assert_eq!(back, account);
     }
 }

@@ -1,23 +1,30 @@
-//! The ledger's mutations as planners for [`Store::execute`]: join, accrue, redeem,
-//! adjust, referral code, NPS. Each reads what it needs in one batch and plans one
-//! transaction: the account change conditioned on its `rev`, the append-only entry, the
-//! purchase, the partner's aggregates and the day's counters.
+//! The ledger's mutations as planners for [`store::execute`](crate::store::execute):
+//! join, accrue, redeem, refund, adjust, referral code, NPS. Each reads what it needs in
+//! one batch and plans one atomic write: the account change conditioned on its `rev`, the
+//! append-only entry, the purchase, the partner's aggregates and the day's counters.
+//!
+//! All points and amounts arithmetic is checked: what would leave the ledger's range is
+//! refused (`points_out_of_range` / `amount_out_of_range`), never wrapped or panicking.
 
 use crate::domain::{self, Ledger, NpsClass, MAX_POINTS};
 use crate::error::LoyaltyError;
 use crate::input::{self, CustomerRef};
 use crate::model::*;
-use crate::store::{
-    n, put, put_new, s, to_item, Expr, Plan, Planner, Reads, Store, UpdateBuilder, Write,
-};
+use crate::store::{LoyaltyStore, Plan, Planner};
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::TransactWriteItem;
 use http::StatusCode;
+use sauda_shared::dynamo::Reads;
+use sauda_shared::i18n::{loyalty as texts, Lang};
 use sauda_shared::partner::{Partner, PartnerStatus};
+use sauda_shared::plan::{Cond, Update, Val, WritePlan};
+use sauda_shared::redact;
 use sauda_shared::stats::{self, metric, CounterDelta, FirstOf};
 use sauda_shared::tenant::{LoyaltySettings, TenantConfig};
 use sauda_shared::{keys, TenantId};
 use serde_json::json;
+
+/// The writes of one operation; a failed condition without an answer re-plans.
+pub type Writes = WritePlan<LoyaltyError>;
 
 /// What every operation needs to know about the tenant.
 #[derive(Clone, Copy)]
@@ -40,6 +47,11 @@ impl Scope<'_> {
         self.loyalty()
             .expiry_days
             .and_then(|days| domain::expiry_date(day, days))
+    }
+
+    /// The language of texts written on entries: the tenant's (entries outlive requests).
+    pub fn lang(&self) -> Lang {
+        Lang::pick(None, &self.config.default_language)
     }
 }
 
@@ -80,46 +92,46 @@ pub fn new_entry_id(now_ms: i64) -> String {
     ulid::Ulid::from_parts(u64::try_from(now_ms).unwrap_or(0), rand::random()).to_string()
 }
 
+fn rev_value(rev: u64) -> Result<i64, LoyaltyError> {
+    i64::try_from(rev).map_err(|_| LoyaltyError::Internal("account revision out of range".into()))
+}
+
 /// The rev-conditioned write of an account's ledger state (only the attributes the
 /// ledger owns: joins and referral codes update theirs without touching `rev`).
-pub fn account_write(
-    table: &str,
-    before: &Account,
-    after: &Account,
-) -> Result<TransactWriteItem, LoyaltyError> {
-    let days = serde_dynamo::to_attribute_value(&after.credit_days)
-        .map_err(|e| LoyaltyError::Internal(format!("credit days: {e}")))?;
-    let mut update = UpdateBuilder::new((after.pk.clone(), after.sk.clone()))
-        .set("balance", n(after.balance))
-        .set("credited", n(after.credited))
-        .set("debited", n(after.debited))
-        .set("credit_days", days)
-        .set("settled_credits", n(after.settled_credits))
-        .set("rev", n(after.rev))
-        .set("updated_ms", n(after.updated_ms))
-        .set("purchases", n(after.purchases));
-    if let Some(ms) = after.last_active_ms {
-        update = update.set("last_active_ms", n(ms));
-    }
-    if let Some(ms) = after.referral_bonus_paid_ms {
-        update = update.set("referral_bonus_paid_ms", n(ms));
-    }
-    update = match (&after.gsi1pk, &after.gsi1sk) {
-        (Some(pk), Some(sk)) => update.set("GSI1PK", s(pk)).set("GSI1SK", s(sk)),
+pub fn account_write(before: &Account, after: &Account) -> Result<Update, LoyaltyError> {
+    let update = Update::new((after.pk.clone(), after.sk.clone()))
+        .set("balance", after.balance)
+        .set("credited", after.credited)
+        .set("debited", after.debited)
+        .set("credit_days", Val::NumMap(after.credit_days.clone()))
+        .set("settled_credits", after.settled_credits)
+        .set("rev", rev_value(after.rev)?)
+        .set("updated_ms", after.updated_ms)
+        .set("purchases", after.purchases)
+        .set_opt("last_active_ms", after.last_active_ms)
+        .set_opt("referral_bonus_paid_ms", after.referral_bonus_paid_ms);
+    let update = match (&after.gsi1pk, &after.gsi1sk) {
+        (Some(pk), Some(sk)) => update.set("GSI1PK", pk).set("GSI1SK", sk),
         _ => update.remove("GSI1PK").remove("GSI1SK"),
     };
-    let rev = before.rev;
-    update
-        .condition(|e| format!("{} = {}", e.name("rev"), e.value(n(rev))))
-        .build(table)
+    Ok(update.when(Cond::eq("rev", rev_value(before.rev)?)))
 }
 
 /// Applies a new ledger state to an account: revision, time and expiry index.
-pub fn apply_ledger(tenant: &TenantId, account: &mut Account, ledger: Ledger, now_ms: i64) {
+pub fn apply_ledger(
+    tenant: &TenantId,
+    account: &mut Account,
+    ledger: Ledger,
+    now_ms: i64,
+) -> Result<(), LoyaltyError> {
+    account.rev = account
+        .rev
+        .checked_add(1)
+        .ok_or_else(|| LoyaltyError::Internal("account revision out of range".into()))?;
     account.set_ledger(ledger);
-    account.rev += 1;
     account.updated_ms = now_ms;
     index_credits(tenant, account);
+    Ok(())
 }
 
 /// Keeps the account's place in the expiry index: its oldest credit day with points.
@@ -148,7 +160,22 @@ pub struct EntryDraft<'a> {
     pub related_contact: Option<&'a str>,
 }
 
-impl EntryDraft<'_> {
+impl<'a> EntryDraft<'a> {
+    /// An entry with no partner, purchase, expiry or related member (set what applies).
+    pub fn plain(kind: EntryKind, points: i64, reason: String) -> Self {
+        Self {
+            kind,
+            points,
+            reason,
+            partner_id: None,
+            purchase_ref: None,
+            amount_minor: None,
+            currency: None,
+            expires_on: None,
+            related_contact: None,
+        }
+    }
+
     pub fn build(self, tenant: &TenantId, account: &Account, now_ms: i64) -> LedgerEntry {
         let entry_id = new_entry_id(now_ms);
         let (pk, sk) = ledger_key(tenant, &account.contact, &entry_id);
@@ -172,23 +199,16 @@ impl EntryDraft<'_> {
     }
 }
 
-pub fn entry_put(table: &str, entry: &LedgerEntry) -> Result<Write, LoyaltyError> {
-    Ok(Write::retry(put_new(table, to_item(entry)?)?))
+/// An append-only entry: never overwrites one.
+pub fn push_entry(writes: &mut Writes, entry: &LedgerEntry) {
+    writes.put(entry.clone(), Some(Cond::item_absent()));
 }
 
-pub fn counters_write(
-    table: &str,
-    tenant: &TenantId,
-    day: &str,
-    delta: &CounterDelta,
-) -> Result<Option<Write>, LoyaltyError> {
-    if delta.is_empty() {
-        return Ok(None);
+/// The day's counters, in the same plan as the ledger so that reports always agree.
+pub fn push_counters(writes: &mut Writes, tenant: &TenantId, day: &str, delta: &CounterDelta) {
+    if !delta.is_empty() {
+        writes.update(delta.plan_update(tenant, day, rand::random()));
     }
-    let update = stats::transact_update(table, tenant, day, rand::random(), delta)?;
-    Ok(Some(Write::retry(
-        TransactWriteItem::builder().update(update).build(),
-    )))
 }
 
 /// Counts a member operation in the "active members" counters, exactly once per period.
@@ -217,7 +237,6 @@ struct PartnerFigures {
 
 /// One customer's operation at one partner.
 struct Booking<'a> {
-    table: &'a str,
     tenant: &'a TenantId,
     partner_id: &'a str,
     contact: &'a str,
@@ -231,15 +250,14 @@ impl Booking<'_> {
         &self,
         existing: Option<&PartnerClient>,
         figures: &PartnerFigures,
-        writes: &mut Vec<Write>,
-    ) -> Result<bool, LoyaltyError> {
-        let (table, now_ms) = (self.table, self.now_ms);
+        writes: &mut Writes,
+    ) -> bool {
+        let now_ms = self.now_ms;
         let (pk, sk) = partner_client_key(self.tenant, self.partner_id, self.contact);
         let new_client = existing.is_none();
-        let client = if new_client {
-            put_new(
-                table,
-                to_item(&PartnerClient {
+        if new_client {
+            writes.put(
+                PartnerClient {
                     pk,
                     sk,
                     contact: self.contact.to_owned(),
@@ -249,30 +267,31 @@ impl Booking<'_> {
                     turnover_minor: figures.turnover_minor,
                     accrued: figures.accrued,
                     redeemed: figures.redeemed,
-                })?,
-            )?
+                },
+                Some(Cond::item_absent()),
+            );
         } else {
-            UpdateBuilder::new((pk, sk))
-                .set("last_ms", n(now_ms))
-                .add("purchases", figures.purchases)
+            writes.update(
+                Update::new((pk, sk))
+                    .set("last_ms", now_ms)
+                    .add("purchases", figures.purchases)
+                    .add("turnover_minor", figures.turnover_minor)
+                    .add("accrued", figures.accrued)
+                    .add("redeemed", figures.redeemed)
+                    .when(Cond::item_exists()),
+            );
+        }
+        writes.update(
+            Update::new(partner_stats_key(self.tenant, self.partner_id))
+                .set("partner_id", self.partner_id)
+                .set("updated_ms", now_ms)
                 .add("turnover_minor", figures.turnover_minor)
+                .add("purchases", figures.purchases)
                 .add("accrued", figures.accrued)
                 .add("redeemed", figures.redeemed)
-                .condition(|e| format!("attribute_exists({})", e.name("PK")))
-                .build(table)?
-        };
-        writes.push(Write::retry(client));
-        let stats = UpdateBuilder::new(partner_stats_key(self.tenant, self.partner_id))
-            .set("partner_id", s(self.partner_id))
-            .set("updated_ms", n(now_ms))
-            .add("turnover_minor", figures.turnover_minor)
-            .add("purchases", figures.purchases)
-            .add("accrued", figures.accrued)
-            .add("redeemed", figures.redeemed)
-            .add("clients", i64::from(new_client))
-            .build(table)?;
-        writes.push(Write::retry(stats));
-        Ok(new_client)
+                .add("clients", i64::from(new_client)),
+        );
+        new_client
     }
 
     /// Records the purchase's accrual (`accrue`) or redemption (`redeem`), at most once
@@ -284,24 +303,22 @@ impl Booking<'_> {
         entry_id: &str,
         amount_minor: i64,
         points: i64,
-    ) -> Result<Write, LoyaltyError> {
+    ) -> Update {
         let entry_field = format!("{side}_entry");
-        let item = UpdateBuilder::new(purchase_key(self.tenant, self.partner_id, purchase_ref))
-            .set("contact", s(self.contact))
-            .set("purchase_ref", s(purchase_ref))
-            .set("partner_id", s(self.partner_id))
-            .set(&entry_field, s(entry_id))
-            .set(&format!("{side}_amount_minor"), n(amount_minor))
-            .set(&format!("{side}_points"), n(points))
-            .set("updated_ms", n(self.now_ms))
-            .set_if_absent("created_ms", n(self.now_ms))
-            .condition(|e| {
-                let (pk, c, f) = (e.name("PK"), e.name("contact"), e.name(&entry_field));
-                let cid = e.value(s(self.contact));
-                format!("(attribute_not_exists({pk}) OR {c} = {cid}) AND attribute_not_exists({f})")
-            })
-            .build(self.table)?;
-        Ok(Write::retry(item))
+        Update::new(purchase_key(self.tenant, self.partner_id, purchase_ref))
+            .set("contact", self.contact)
+            .set("purchase_ref", purchase_ref)
+            .set("partner_id", self.partner_id)
+            .set(&entry_field, entry_id)
+            .set(&format!("{side}_amount_minor"), amount_minor)
+            .set(&format!("{side}_points"), points)
+            .set("updated_ms", self.now_ms)
+            .set_if_absent("created_ms", self.now_ms)
+            .when(
+                Cond::item_absent()
+                    .or(Cond::eq("contact", self.contact))
+                    .and(Cond::absent(&entry_field)),
+            )
     }
 }
 
@@ -332,7 +349,7 @@ fn purchase_keys(
 /// The member's contact id and account. A phone may resolve to another contact than the
 /// first batch guessed; only then does this read again.
 async fn member_account(
-    store: &Store,
+    store: &dyn LoyaltyStore,
     reads: &mut Reads,
     t: &TenantId,
     partner_id: &str,
@@ -389,7 +406,25 @@ pub struct Accrue<'a> {
     pub scope: Scope<'a>,
     pub partner_id: &'a str,
     pub input: &'a AccrueInput,
-    pub table: &'a str,
+}
+
+/// Cashback points of a purchase: refused as `amount_out_of_range` when they would
+/// exceed what one operation may move.
+pub fn accrual_points(
+    loyalty: &LoyaltySettings,
+    cashback_bp: u32,
+    amount_minor: i64,
+) -> Result<i64, LoyaltyError> {
+    domain::cashback_points(amount_minor, cashback_bp, loyalty.rounding)
+        .filter(|points| (0..=MAX_POINTS).contains(points))
+        .ok_or(LoyaltyError::AmountOutOfRange {
+            max: domain::MAX_AMOUNT_MINOR,
+        })
+}
+
+/// `cashback 5.00 %`: the rate as people read it.
+fn percent(bp: u32) -> String {
+    format!("{}.{:02}", bp / 100, bp % 100)
 }
 
 #[async_trait]
@@ -405,32 +440,30 @@ impl Planner for Accrue<'_> {
 
     async fn plan(
         &self,
-        store: &Store,
+        store: &dyn LoyaltyStore,
         reads: &mut Reads,
         now_ms: i64,
     ) -> Result<Plan, LoyaltyError> {
-        let (t, table, pid, input) = (self.scope.tenant, self.table, self.partner_id, self.input);
+        let (t, pid, input) = (self.scope.tenant, self.partner_id, self.input);
         let loyalty = self.scope.loyalty();
         let partner = active_partner(reads, t, pid)?;
         let (contact, account) = member_account(store, reads, t, pid, &input.customer).await?;
         let purchase = reads.get::<Purchase>(&purchase_key(t, pid, &input.purchase_ref))?;
         purchase_open(purchase.as_ref(), &contact, |p| &p.accrue_entry, "accrued")?;
         let cashback_bp = partner.cashback_bp.unwrap_or(loyalty.cashback_bp);
-        let points = domain::cashback_points(input.amount_minor, cashback_bp, loyalty.rounding);
-        if points > MAX_POINTS {
-            return Err(LoyaltyError::AmountOutOfRange {
-                max: domain::MAX_AMOUNT_MINOR,
-            });
-        }
+        let points = accrual_points(loyalty, cashback_bp, input.amount_minor)?;
         let day = self.scope.day(now_ms);
         let expires_on = (points > 0).then(|| self.scope.expires_on(&day)).flatten();
         let mut delta = CounterDelta::default();
-        let mut writes = Vec::new();
+        let mut referral_writes = Writes::new();
 
         let mut after = account.clone();
         let mut ledger = after.ledger();
-        ledger.credit(&day, points);
-        after.purchases += 1;
+        ledger.credit(&day, points)?;
+        after.purchases = after
+            .purchases
+            .checked_add(1)
+            .ok_or(LoyaltyError::AmountOverflow)?;
         after.last_active_ms = Some(now_ms);
 
         // The referrer's bonus: on the newcomer's first purchase, decided once, because
@@ -448,13 +481,12 @@ impl Planner for Accrue<'_> {
                         referral_bonus = loyalty.referral_bonus;
                         let mut referrer_after = referrer_account.clone();
                         let mut referrer_ledger = referrer_after.ledger();
-                        referrer_ledger.credit(&day, referral_bonus);
-                        apply_ledger(t, &mut referrer_after, referrer_ledger, now_ms);
+                        referrer_ledger.credit(&day, referral_bonus)?;
+                        apply_ledger(t, &mut referrer_after, referrer_ledger, now_ms)?;
                         let entry = EntryDraft {
                             kind: EntryKind::ReferralBonus,
                             points: referral_bonus,
-                            reason: "referral bonus: a referred member made a first purchase"
-                                .into(),
+                            reason: texts::REASON_REFERRAL_BONUS.get(self.scope.lang()).into(),
                             partner_id: Some(pid),
                             purchase_ref: Some(&input.purchase_ref),
                             amount_minor: None,
@@ -463,30 +495,30 @@ impl Planner for Accrue<'_> {
                             related_contact: Some(&contact),
                         }
                         .build(t, &referrer_after, now_ms);
-                        writes.push(Write::retry(account_write(
-                            table,
-                            &referrer_account,
-                            &referrer_after,
-                        )?));
-                        writes.push(entry_put(table, &entry)?);
+                        referral_writes.update(account_write(&referrer_account, &referrer_after)?);
+                        push_entry(&mut referral_writes, &entry);
                         delta.add(metric::LOYALTY_REFERRAL_BONUS, referral_bonus);
                     }
-                    None => {
-                        tracing::warn!(tenant = %t, %contact, %referrer, "referrer has no account; referral bonus not paid")
-                    }
+                    None => tracing::warn!(
+                        tenant = %t,
+                        contact = %redact::Contact(t, &contact),
+                        referrer = %redact::Contact(t, referrer),
+                        "referrer has no account; referral bonus not paid"
+                    ),
                 }
             }
         }
 
-        apply_ledger(t, &mut after, ledger, now_ms);
+        apply_ledger(t, &mut after, ledger, now_ms)?;
         let entry = EntryDraft {
             kind: EntryKind::Accrue,
             points,
-            reason: format!(
-                "cashback {}.{:02} % on purchase {}",
-                cashback_bp / 100,
-                cashback_bp % 100,
-                input.purchase_ref
+            reason: texts::REASON_CASHBACK.render(
+                self.scope.lang(),
+                &[
+                    ("percent", &percent(cashback_bp)),
+                    ("purchase", &input.purchase_ref),
+                ],
             ),
             partner_id: Some(pid),
             purchase_ref: Some(&input.purchase_ref),
@@ -496,22 +528,23 @@ impl Planner for Accrue<'_> {
             related_contact: None,
         }
         .build(t, &after, now_ms);
-        writes.insert(0, Write::retry(account_write(table, &account, &after)?));
-        writes.insert(1, entry_put(table, &entry)?);
+        let mut writes = Writes::new();
+        writes.update(account_write(&account, &after)?);
+        push_entry(&mut writes, &entry);
+        writes.extend(referral_writes);
         let booking = Booking {
-            table,
             tenant: t,
             partner_id: pid,
             contact: &contact,
             now_ms,
         };
-        writes.push(booking.purchase_write(
+        writes.update(booking.purchase_write(
             &input.purchase_ref,
             "accrue",
             &entry.entry_id,
             input.amount_minor,
             points,
-        )?);
+        ));
         let client: Option<PartnerClient> = reads.get(&partner_client_key(t, pid, &contact))?;
         let figures = PartnerFigures {
             turnover_minor: input.amount_minor,
@@ -519,7 +552,7 @@ impl Planner for Accrue<'_> {
             accrued: points,
             redeemed: 0,
         };
-        let new_client = booking.partner_writes(client.as_ref(), &figures, &mut writes)?;
+        let new_client = booking.partner_writes(client.as_ref(), &figures, &mut writes);
 
         delta
             .add(metric::LOYALTY_ACCRUED, points)
@@ -533,18 +566,14 @@ impl Planner for Accrue<'_> {
                 i64::from(new_client),
             );
         count_activity(&self.scope, &mut delta, account.last_active_ms, now_ms);
-        writes.extend(counters_write(table, t, &day, &delta)?);
+        push_counters(&mut writes, t, &day, &delta);
 
         let mut body = entry_json(&entry);
         body["contact_id"] = json!(contact);
         body["balance"] = json!(after.balance);
         body["cashback_bp"] = json!(cashback_bp);
         body["referral_bonus_points"] = json!(referral_bonus);
-        Ok(Plan {
-            writes,
-            status: StatusCode::OK,
-            body,
-        })
+        Ok(Plan::new(writes, StatusCode::OK, body))
     }
 }
 
@@ -562,7 +591,6 @@ pub struct Redeem<'a> {
     pub scope: Scope<'a>,
     pub partner_id: &'a str,
     pub input: &'a RedeemInput,
-    pub table: &'a str,
 }
 
 /// The redeem cap, checked before any read.
@@ -593,30 +621,30 @@ impl Planner for Redeem<'_> {
 
     async fn plan(
         &self,
-        store: &Store,
+        store: &dyn LoyaltyStore,
         reads: &mut Reads,
         now_ms: i64,
     ) -> Result<Plan, LoyaltyError> {
-        let (t, table, pid, input) = (self.scope.tenant, self.table, self.partner_id, self.input);
+        let (t, pid, input) = (self.scope.tenant, self.partner_id, self.input);
         active_partner(reads, t, pid)?;
         let (contact, account) = member_account(store, reads, t, pid, &input.customer).await?;
         let purchase = reads.get::<Purchase>(&purchase_key(t, pid, &input.purchase_ref))?;
         purchase_open(purchase.as_ref(), &contact, |p| &p.redeem_entry, "redeemed")?;
+        let amount_due = input
+            .amount_minor
+            .checked_sub(input.points)
+            .ok_or(LoyaltyError::AmountOverflow)?;
         let mut ledger = account.ledger();
-        ledger
-            .debit(input.points)
-            .map_err(|e| LoyaltyError::InsufficientPoints {
-                balance: e.balance,
-                requested: e.requested,
-            })?;
+        ledger.debit(input.points)?;
         let day = self.scope.day(now_ms);
         let mut after = account.clone();
         after.last_active_ms = Some(now_ms);
-        apply_ledger(t, &mut after, ledger, now_ms);
+        apply_ledger(t, &mut after, ledger, now_ms)?;
         let entry = EntryDraft {
             kind: EntryKind::Redeem,
             points: -input.points,
-            reason: format!("paid with points on purchase {}", input.purchase_ref),
+            reason: texts::REASON_REDEEM
+                .render(self.scope.lang(), &[("purchase", &input.purchase_ref)]),
             partner_id: Some(pid),
             purchase_ref: Some(&input.purchase_ref),
             amount_minor: Some(input.amount_minor),
@@ -626,29 +654,27 @@ impl Planner for Redeem<'_> {
         }
         .build(t, &after, now_ms);
         let booking = Booking {
-            table,
             tenant: t,
             partner_id: pid,
             contact: &contact,
             now_ms,
         };
-        let mut writes = vec![
-            Write::retry(account_write(table, &account, &after)?),
-            entry_put(table, &entry)?,
-            booking.purchase_write(
-                &input.purchase_ref,
-                "redeem",
-                &entry.entry_id,
-                input.amount_minor,
-                input.points,
-            )?,
-        ];
+        let mut writes = Writes::new();
+        writes.update(account_write(&account, &after)?);
+        push_entry(&mut writes, &entry);
+        writes.update(booking.purchase_write(
+            &input.purchase_ref,
+            "redeem",
+            &entry.entry_id,
+            input.amount_minor,
+            input.points,
+        ));
         let client: Option<PartnerClient> = reads.get(&partner_client_key(t, pid, &contact))?;
         let figures = PartnerFigures {
             redeemed: input.points,
             ..Default::default()
         };
-        let new_client = booking.partner_writes(client.as_ref(), &figures, &mut writes)?;
+        let new_client = booking.partner_writes(client.as_ref(), &figures, &mut writes);
         let mut delta = CounterDelta::default();
         delta
             .add(metric::LOYALTY_REDEEMED, input.points)
@@ -658,17 +684,13 @@ impl Planner for Redeem<'_> {
                 i64::from(new_client),
             );
         count_activity(&self.scope, &mut delta, account.last_active_ms, now_ms);
-        writes.extend(counters_write(table, t, &day, &delta)?);
+        push_counters(&mut writes, t, &day, &delta);
 
         let mut body = entry_json(&entry);
         body["contact_id"] = json!(contact);
         body["balance"] = json!(after.balance);
-        body["amount_due_minor"] = json!(input.amount_minor - input.points);
-        Ok(Plan {
-            writes,
-            status: StatusCode::OK,
-            body,
-        })
+        body["amount_due_minor"] = json!(amount_due);
+        Ok(Plan::new(writes, StatusCode::OK, body))
     }
 }
 
@@ -691,7 +713,64 @@ pub struct Refund<'a> {
     pub scope: Scope<'a>,
     pub partner_id: &'a str,
     pub input: &'a RefundInput,
-    pub table: &'a str,
+}
+
+/// What a refund of `amount` moves, from the purchase as stored. Every figure is checked:
+/// stored numbers are trusted to be consistent, not to be small.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefundShares {
+    /// The purchase's refunded money after this refund.
+    pub refunded_after: i64,
+    pub remaining_after: i64,
+    /// Points that paid for the refunded share, credited back.
+    pub returned: i64,
+    /// Cashback the refunded share earned, to take back.
+    pub clawback_due: i64,
+    /// Turnover the refunded share counted.
+    pub turnover: i64,
+}
+
+pub fn refund_shares(
+    purchase: &Purchase,
+    amount: Option<i64>,
+) -> Result<RefundShares, LoyaltyError> {
+    let total = purchase.total_minor();
+    let before = purchase.refunded_minor;
+    // Only a corrupt record refunded less than nothing; its shares would exceed the whole.
+    if before < 0 {
+        return Err(LoyaltyError::AmountOverflow);
+    }
+    let remaining = total
+        .checked_sub(before)
+        .ok_or(LoyaltyError::AmountOverflow)?;
+    if remaining <= 0 {
+        return Err(LoyaltyError::DuplicatePurchase("refunded"));
+    }
+    let amount = amount.unwrap_or(remaining);
+    if amount > remaining {
+        return Err(LoyaltyError::RefundExceedsPurchase { remaining });
+    }
+    let refunded_after = before
+        .checked_add(amount)
+        .ok_or(LoyaltyError::AmountOverflow)?;
+    // The share of `figure` between what was refunded before and after this refund.
+    let portion = |figure: i64, overflow: LoyaltyError| {
+        let figure = figure.max(0);
+        match (
+            domain::share(figure, refunded_after, total),
+            domain::share(figure, before, total),
+        ) {
+            (Some(upto), Some(already)) => upto.checked_sub(already).ok_or(overflow),
+            _ => Err(overflow),
+        }
+    };
+    Ok(RefundShares {
+        refunded_after,
+        remaining_after: remaining - amount,
+        returned: portion(purchase.redeem_points, LoyaltyError::PointsOverflow)?,
+        clawback_due: portion(purchase.accrue_points, LoyaltyError::PointsOverflow)?,
+        turnover: portion(purchase.accrue_amount_minor, LoyaltyError::AmountOverflow)?,
+    })
 }
 
 #[async_trait]
@@ -707,11 +786,11 @@ impl Planner for Refund<'_> {
 
     async fn plan(
         &self,
-        store: &Store,
+        store: &dyn LoyaltyStore,
         reads: &mut Reads,
         now_ms: i64,
     ) -> Result<Plan, LoyaltyError> {
-        let (t, table, pid, input) = (self.scope.tenant, self.table, self.partner_id, self.input);
+        let (t, pid, input) = (self.scope.tenant, self.partner_id, self.input);
         active_partner(reads, t, pid)?;
         let (contact, account) = member_account(store, reads, t, pid, &input.customer).await?;
         let purchase_key = purchase_key(t, pid, &input.purchase_ref);
@@ -724,39 +803,26 @@ impl Planner for Refund<'_> {
         if purchase.accrue_entry.is_none() && purchase.redeem_entry.is_none() {
             return Err(LoyaltyError::UnknownPurchase);
         }
-        let total = purchase.total_minor();
-        let before = purchase.refunded_minor;
-        let remaining = total - before;
-        if remaining <= 0 {
-            return Err(LoyaltyError::DuplicatePurchase("refunded"));
-        }
-        let amount = input.amount_minor.unwrap_or(remaining);
-        if amount > remaining {
-            return Err(LoyaltyError::RefundExceedsPurchase { remaining });
-        }
-        let after_total = before + amount;
-        let portion = |figure: i64| {
-            domain::share(figure.max(0), after_total, total)
-                - domain::share(figure.max(0), before, total)
-        };
-        let returned = portion(purchase.redeem_points);
-        let clawback_due = portion(purchase.accrue_points);
-        let turnover = portion(purchase.accrue_amount_minor);
+        let shares = refund_shares(&purchase, input.amount_minor)?;
+        let amount = shares.refunded_after - purchase.refunded_minor;
+        let returned = shares.returned;
 
         let day = self.scope.day(now_ms);
         let mut ledger = account.ledger();
-        ledger.credit(&day, returned);
-        let clawback = clawback_due.min(ledger.balance);
-        ledger
-            .debit(clawback)
-            .map_err(|e| LoyaltyError::Internal(format!("refund take-back: {e}")))?;
-        let net = returned - clawback;
+        ledger.credit(&day, returned)?;
+        let clawback = shares.clawback_due.min(ledger.balance);
+        ledger.debit(clawback)?;
+        let net = returned
+            .checked_sub(clawback)
+            .ok_or(LoyaltyError::PointsOverflow)?;
         let mut after = account.clone();
         after.last_active_ms = Some(now_ms);
-        apply_ledger(t, &mut after, ledger, now_ms);
+        apply_ledger(t, &mut after, ledger, now_ms)?;
+        let lang = self.scope.lang();
         let reason = match &input.reason {
-            Some(why) => format!("refund on purchase {}: {why}", input.purchase_ref),
-            None => format!("refund on purchase {}", input.purchase_ref),
+            Some(why) => texts::REASON_REFUND_WHY
+                .render(lang, &[("purchase", &input.purchase_ref), ("why", why)]),
+            None => texts::REASON_REFUND.render(lang, &[("purchase", &input.purchase_ref)]),
         };
         let entry = EntryDraft {
             kind: EntryKind::Refund,
@@ -774,63 +840,54 @@ impl Planner for Refund<'_> {
         .build(t, &after, now_ms);
         // Conditioned on the refunded amount it read, so concurrent refunds of one
         // purchase cannot both pass the "remaining" check.
-        let purchase_write = UpdateBuilder::new(purchase_key)
-            .set("refunded_minor", n(after_total))
-            .set("refund_entry", s(&entry.entry_id))
-            .set("updated_ms", n(now_ms))
-            .condition(|e| {
-                let (c, r) = (e.name("contact"), e.name("refunded_minor"));
-                let cid = e.value(s(&contact));
-                let seen = if before == 0 {
-                    format!("attribute_not_exists({r})")
-                } else {
-                    format!("{r} = {}", e.value(n(before)))
-                };
-                format!("{c} = {cid} AND {seen}")
-            })
-            .build(table)?;
-        let mut writes = vec![
-            Write::retry(account_write(table, &account, &after)?),
-            entry_put(table, &entry)?,
-            Write::retry(purchase_write),
-        ];
+        let seen = if purchase.refunded_minor == 0 {
+            Cond::absent("refunded_minor")
+        } else {
+            Cond::eq("refunded_minor", purchase.refunded_minor)
+        };
+        let mut writes = Writes::new();
+        writes.update(account_write(&account, &after)?);
+        push_entry(&mut writes, &entry);
+        writes.update(
+            Update::new(purchase_key)
+                .set("refunded_minor", shares.refunded_after)
+                .set("refund_entry", &entry.entry_id)
+                .set("updated_ms", now_ms)
+                .when(Cond::eq("contact", contact.as_str()).and(seen)),
+        );
         let booking = Booking {
-            table,
             tenant: t,
             partner_id: pid,
             contact: &contact,
             now_ms,
         };
         let client: Option<PartnerClient> = reads.get(&partner_client_key(t, pid, &contact))?;
+        // Shares are never negative, so these negations cannot overflow.
         let figures = PartnerFigures {
-            turnover_minor: -turnover,
+            turnover_minor: -shares.turnover,
             purchases: 0,
             accrued: -clawback,
             redeemed: -returned,
         };
-        booking.partner_writes(client.as_ref(), &figures, &mut writes)?;
+        booking.partner_writes(client.as_ref(), &figures, &mut writes);
         let mut delta = CounterDelta::default();
         delta
             .add(metric::LOYALTY_REFUNDS, 1)
             .add(metric::LOYALTY_REFUND_CLAWBACK, clawback)
             .add(metric::LOYALTY_REFUND_RETURNED, returned)
-            .add(metric::LOYALTY_TURNOVER_MINOR, -turnover)
-            .add(&metric::partner(pid, "turnover_minor"), -turnover);
-        writes.extend(counters_write(table, t, &day, &delta)?);
+            .add(metric::LOYALTY_TURNOVER_MINOR, -shares.turnover)
+            .add(&metric::partner(pid, "turnover_minor"), -shares.turnover);
+        push_counters(&mut writes, t, &day, &delta);
 
         let mut body = entry_json(&entry);
         body["contact_id"] = json!(contact);
         body["balance"] = json!(after.balance);
-        body["refunded_minor"] = json!(after_total);
-        body["remaining_minor"] = json!(total - after_total);
+        body["refunded_minor"] = json!(shares.refunded_after);
+        body["remaining_minor"] = json!(shares.remaining_after);
         body["points_returned"] = json!(returned);
         body["cashback_taken_back"] = json!(clawback);
-        body["cashback_not_recovered"] = json!(clawback_due - clawback);
-        Ok(Plan {
-            writes,
-            status: StatusCode::OK,
-            body,
-        })
+        body["cashback_not_recovered"] = json!(shares.clawback_due - clawback);
+        Ok(Plan::new(writes, StatusCode::OK, body))
     }
 }
 
@@ -846,7 +903,6 @@ pub struct Join<'a> {
     pub scope: Scope<'a>,
     pub actor: &'a Actor,
     pub input: &'a JoinInput,
-    pub table: &'a str,
 }
 
 impl Join<'_> {
@@ -882,20 +938,18 @@ impl Planner for Join<'_> {
 
     async fn plan(
         &self,
-        store: &Store,
+        store: &dyn LoyaltyStore,
         reads: &mut Reads,
         now_ms: i64,
     ) -> Result<Plan, LoyaltyError> {
-        let (t, table, input) = (self.scope.tenant, self.table, self.input);
+        let (t, input) = (self.scope.tenant, self.input);
         let loyalty = self.scope.loyalty();
         if let Some(pid) = self.actor.partner_id() {
             active_partner(reads, t, pid)?;
         }
         let identity_key = input.phone.as_deref().map(|p| phone_identity_key(t, p));
         // An identity item we cannot read (no contact) is left alone, never overwritten.
-        let identity_exists = identity_key
-            .as_ref()
-            .is_some_and(|k| reads.raw(k).is_some());
+        let identity_exists = identity_key.as_ref().is_some_and(|k| reads.contains(k));
         let identity: Option<PhoneIdentity> = match &identity_key {
             Some(key) => reads
                 .get::<PhoneIdentity>(key)?
@@ -912,7 +966,7 @@ impl Planner for Join<'_> {
         };
         let key = account_key(t, &contact);
         store.read_more(reads, std::slice::from_ref(&key)).await?;
-        if reads.raw(&key).is_some() {
+        if reads.contains(&key) {
             return Err(LoyaltyError::AlreadyMember);
         }
         let referrer = match &input.referral_code {
@@ -930,7 +984,7 @@ impl Planner for Join<'_> {
 
         let day = self.scope.day(now_ms);
         let mut ledger = Ledger::default();
-        ledger.credit(&day, loyalty.welcome_bonus.max(0));
+        ledger.credit(&day, loyalty.welcome_bonus.max(0))?;
         let mut account = Account {
             pk: key.0.clone(),
             sk: key.1.clone(),
@@ -946,7 +1000,8 @@ impl Planner for Join<'_> {
         };
         account.set_ledger(ledger);
         index_credits(t, &mut account);
-        let mut writes = vec![Write::retry(put_new(table, to_item(&account)?)?)];
+        let mut writes = Writes::new();
+        writes.put(account.clone(), Some(Cond::item_absent()));
         if let (Some(phone), false) = (&input.phone, identity_exists) {
             let (pk, sk) = phone_identity_key(t, phone);
             let identity = PhoneIdentity {
@@ -958,22 +1013,17 @@ impl Planner for Join<'_> {
                 created_ms: now_ms,
             };
             // Another member may claim the number meanwhile: re-read, then `phone_taken`.
-            writes.push(Write::retry(put(
-                table,
-                to_item(&identity)?,
-                Some(&|e: &mut Expr| {
-                    let (pk, c) = (e.name("PK"), e.name("contact"));
-                    let v = e.value(s(contact.clone()));
-                    format!("attribute_not_exists({pk}) OR {c} = {v}")
-                }),
-            )?));
+            writes.put(
+                identity,
+                Some(Cond::item_absent().or(Cond::eq("contact", contact.as_str()))),
+            );
         }
         let mut welcome_entry = None;
         if account.balance > 0 {
             let entry = EntryDraft {
                 kind: EntryKind::Welcome,
                 points: account.balance,
-                reason: "welcome bonus".into(),
+                reason: texts::REASON_WELCOME.get(self.scope.lang()).into(),
                 partner_id: self.actor.partner_id(),
                 purchase_ref: None,
                 amount_minor: None,
@@ -982,18 +1032,18 @@ impl Planner for Join<'_> {
                 related_contact: None,
             }
             .build(t, &account, now_ms);
-            writes.push(entry_put(table, &entry)?);
+            push_entry(&mut writes, &entry);
             welcome_entry = Some(entry.entry_id);
         }
         if let Some(referrer) = &referrer {
-            let item = UpdateBuilder::new(account_key(t, referrer))
-                .add("referrals_joined", 1)
-                .condition(|e| format!("attribute_exists({})", e.name("PK")))
-                .build(table)?;
-            writes.push(Write {
-                item,
-                on_fail: crate::store::OnFail::Reject(LoyaltyError::UnknownReferralCode),
-            });
+            writes.push_or(
+                sauda_shared::plan::Op::Update(
+                    Update::new(account_key(t, referrer))
+                        .add("referrals_joined", 1)
+                        .when(Cond::item_exists()),
+                ),
+                LoyaltyError::UnknownReferralCode,
+            );
         }
         let mut delta = CounterDelta::default();
         delta
@@ -1004,11 +1054,11 @@ impl Planner for Join<'_> {
                 i64::from(referrer.is_some()),
             );
         count_activity(&self.scope, &mut delta, None, now_ms);
-        writes.extend(counters_write(table, t, &day, &delta)?);
-        Ok(Plan {
+        push_counters(&mut writes, t, &day, &delta);
+        Ok(Plan::new(
             writes,
-            status: StatusCode::CREATED,
-            body: json!({
+            StatusCode::CREATED,
+            json!({
                 "contact_id": contact,
                 "balance": account.balance,
                 "welcome_bonus": account.balance,
@@ -1016,7 +1066,7 @@ impl Planner for Join<'_> {
                 "referred": referrer.is_some(),
                 "expires_on": (account.balance > 0).then(|| self.scope.expires_on(&day)).flatten(),
             }),
-        })
+        ))
     }
 }
 
@@ -1024,7 +1074,7 @@ impl Planner for Join<'_> {
 
 pub struct AdjustInput {
     pub customer: CustomerRef,
-    /// Signed: credit when positive.
+    /// Signed: credit when positive; within ±`MAX_POINTS` (see `input::adjustment_valid`).
     pub points: i64,
     pub reason: String,
 }
@@ -1033,7 +1083,6 @@ pub struct AdjustInput {
 pub struct Adjust<'a> {
     pub scope: Scope<'a>,
     pub input: &'a AdjustInput,
-    pub table: &'a str,
 }
 
 #[async_trait]
@@ -1047,11 +1096,19 @@ impl Planner for Adjust<'_> {
 
     async fn plan(
         &self,
-        store: &Store,
+        store: &dyn LoyaltyStore,
         reads: &mut Reads,
         now_ms: i64,
     ) -> Result<Plan, LoyaltyError> {
-        let (t, table, input) = (self.scope.tenant, self.table, self.input);
+        let (t, input) = (self.scope.tenant, self.input);
+        // The planner does not trust its caller: an adjustment the ledger could not
+        // mirror exactly (i64::MIN has no positive counterpart) is refused here too.
+        if !(-MAX_POINTS..=MAX_POINTS).contains(&input.points) {
+            return Err(LoyaltyError::PointsOutOfRange { max: MAX_POINTS });
+        }
+        if input.points == 0 {
+            return Err(input::adjustment_zero());
+        }
         let contact = input.customer.resolve(t, reads)?;
         let key = account_key(t, &contact);
         store.read_more(reads, std::slice::from_ref(&key)).await?;
@@ -1060,45 +1117,33 @@ impl Planner for Adjust<'_> {
         let mut ledger = account.ledger();
         let mut expires_on = None;
         if input.points > 0 {
-            ledger.credit(&day, input.points);
+            ledger.credit(&day, input.points)?;
             expires_on = self.scope.expires_on(&day);
         } else {
-            ledger
-                .debit(-input.points)
-                .map_err(|e| LoyaltyError::InsufficientPoints {
-                    balance: e.balance,
-                    requested: e.requested,
-                })?;
+            ledger.debit(
+                input
+                    .points
+                    .checked_neg()
+                    .ok_or(LoyaltyError::PointsOverflow)?,
+            )?;
         }
         let mut after = account.clone();
-        apply_ledger(t, &mut after, ledger, now_ms);
+        apply_ledger(t, &mut after, ledger, now_ms)?;
         let entry = EntryDraft {
-            kind: EntryKind::Adjust,
-            points: input.points,
-            reason: input.reason.clone(),
-            partner_id: None,
-            purchase_ref: None,
-            amount_minor: None,
-            currency: None,
             expires_on,
-            related_contact: None,
+            ..EntryDraft::plain(EntryKind::Adjust, input.points, input.reason.clone())
         }
         .build(t, &after, now_ms);
         let mut delta = CounterDelta::default();
         delta.add(metric::LOYALTY_ADJUSTED, input.points);
-        let mut writes = vec![
-            Write::retry(account_write(table, &account, &after)?),
-            entry_put(table, &entry)?,
-        ];
-        writes.extend(counters_write(table, t, &day, &delta)?);
+        let mut writes = Writes::new();
+        writes.update(account_write(&account, &after)?);
+        push_entry(&mut writes, &entry);
+        push_counters(&mut writes, t, &day, &delta);
         let mut body = entry_json(&entry);
         body["contact_id"] = json!(contact);
         body["balance"] = json!(after.balance);
-        Ok(Plan {
-            writes,
-            status: StatusCode::OK,
-            body,
-        })
+        Ok(Plan::new(writes, StatusCode::OK, body))
     }
 }
 
@@ -1108,7 +1153,6 @@ pub struct ReferralCodeFor<'a> {
     pub scope: Scope<'a>,
     pub actor: &'a Actor,
     pub customer: &'a CustomerRef,
-    pub table: &'a str,
 }
 
 /// `https://t.me/{bot}?start=ref-{code}` when the tenant has a Telegram bot.
@@ -1133,11 +1177,11 @@ impl Planner for ReferralCodeFor<'_> {
 
     async fn plan(
         &self,
-        store: &Store,
+        store: &dyn LoyaltyStore,
         reads: &mut Reads,
         now_ms: i64,
     ) -> Result<Plan, LoyaltyError> {
-        let (t, table) = (self.scope.tenant, self.table);
+        let t = self.scope.tenant;
         if let Some(pid) = self.actor.partner_id() {
             active_partner(reads, t, pid)?;
         }
@@ -1156,8 +1200,8 @@ impl Planner for ReferralCodeFor<'_> {
         if let Some(code) = &account.referral_code {
             return Ok(Plan::answer(answer(code)));
         }
-        // A collision with another member's code cancels the transaction; the retry
-        // draws a new code.
+        // A collision with another member's code cancels the plan; the retry draws a
+        // new code.
         let code = input::new_referral_code();
         let (pk, sk) = keys::referral_code(t, &code);
         let referral = ReferralCode {
@@ -1167,24 +1211,14 @@ impl Planner for ReferralCodeFor<'_> {
             contact: contact.clone(),
             created_ms: now_ms,
         };
-        let set_code = UpdateBuilder::new(key)
-            .set("referral_code", s(&code))
-            .condition(|e| {
-                format!(
-                    "attribute_exists({}) AND attribute_not_exists({})",
-                    e.name("PK"),
-                    e.name("referral_code")
-                )
-            })
-            .build(table)?;
-        Ok(Plan {
-            writes: vec![
-                Write::retry(put_new(table, to_item(&referral)?)?),
-                Write::retry(set_code),
-            ],
-            status: StatusCode::OK,
-            body: answer(&code),
-        })
+        let mut writes = Writes::new();
+        writes.put(referral, Some(Cond::item_absent()));
+        writes.update(
+            Update::new(key)
+                .set("referral_code", code.as_str())
+                .when(Cond::item_exists().and(Cond::absent("referral_code"))),
+        );
+        Ok(Plan::new(writes, StatusCode::OK, answer(&code)))
     }
 }
 
@@ -1205,7 +1239,6 @@ pub struct Nps<'a> {
     /// customer bot) names the partner, which must exist.
     pub require_active: bool,
     pub input: &'a NpsInput,
-    pub table: &'a str,
 }
 
 #[async_trait]
@@ -1222,14 +1255,14 @@ impl Planner for Nps<'_> {
 
     async fn plan(
         &self,
-        _store: &Store,
+        _store: &dyn LoyaltyStore,
         reads: &mut Reads,
         now_ms: i64,
     ) -> Result<Plan, LoyaltyError> {
-        let (t, table, pid, input) = (self.scope.tenant, self.table, self.partner_id, self.input);
+        let (t, pid, input) = (self.scope.tenant, self.partner_id, self.input);
         if self.require_active {
             active_partner(reads, t, pid)?;
-        } else if reads.raw(&keys::partner(t, pid)).is_none() {
+        } else if !reads.contains(&keys::partner(t, pid)) {
             return Err(LoyaltyError::UnknownPartner);
         }
         let contact = input.customer.resolve(t, reads)?;
@@ -1242,61 +1275,58 @@ impl Planner for Nps<'_> {
         if purchase.nps_score.is_some() {
             return Err(LoyaltyError::AlreadyRated);
         }
-        let score = input.score;
-        let mut rate = UpdateBuilder::new(purchase_key(t, pid, &input.purchase_ref))
-            .set("nps_score", n(score))
-            .set("nps_ms", n(now_ms));
-        if let Some(comment) = &input.comment {
-            rate = rate.set("nps_comment", s(comment));
-        }
-        let rate = rate
-            .condition(|e| {
-                let (pk, c, score) = (e.name("PK"), e.name("contact"), e.name("nps_score"));
-                let cid = e.value(s(contact.clone()));
-                format!("attribute_exists({pk}) AND {c} = {cid} AND attribute_not_exists({score})")
-            })
-            .build(table)?;
-        let class = domain::nps_class(score);
+        let score = i64::from(input.score);
+        let rate = Update::new(purchase_key(t, pid, &input.purchase_ref))
+            .set("nps_score", score)
+            .set("nps_ms", now_ms)
+            .set_opt("nps_comment", input.comment.as_deref())
+            .when(
+                Cond::item_exists()
+                    .and(Cond::eq("contact", contact.as_str()))
+                    .and(Cond::absent("nps_score")),
+            );
+        let class = domain::nps_class(input.score);
         let (promoter, detractor) = (
             i64::from(class == NpsClass::Promoter),
             i64::from(class == NpsClass::Detractor),
         );
-        let stats = UpdateBuilder::new(partner_stats_key(t, pid))
-            .set("partner_id", s(pid))
-            .set("updated_ms", n(now_ms))
+        let stats = Update::new(partner_stats_key(t, pid))
+            .set("partner_id", pid)
+            .set("updated_ms", now_ms)
             .add("nps_count", 1)
-            .add("nps_sum", i64::from(score))
+            .add("nps_sum", score)
             .add("nps_promoters", promoter)
-            .add("nps_detractors", detractor)
-            .build(table)?;
+            .add("nps_detractors", detractor);
         let day = self.scope.day(now_ms);
         let mut delta = CounterDelta::default();
         delta
             .add(&metric::partner(pid, "nps_count"), 1)
-            .add(&metric::partner(pid, "nps_sum"), i64::from(score))
+            .add(&metric::partner(pid, "nps_sum"), score)
             .add(&metric::partner(pid, "nps_promoters"), promoter)
             .add(&metric::partner(pid, "nps_detractors"), detractor)
             .add(metric::LOYALTY_NPS_COUNT, 1)
-            .add(metric::LOYALTY_NPS_SUM, i64::from(score))
+            .add(metric::LOYALTY_NPS_SUM, score)
             .add(metric::LOYALTY_NPS_PROMOTERS, promoter)
             .add(metric::LOYALTY_NPS_DETRACTORS, detractor);
-        let mut writes = vec![Write::retry(rate), Write::retry(stats)];
-        writes.extend(counters_write(table, t, &day, &delta)?);
-        Ok(Plan {
+        let mut writes = Writes::new();
+        writes.update(rate);
+        writes.update(stats);
+        push_counters(&mut writes, t, &day, &delta);
+        Ok(Plan::new(
             writes,
-            status: StatusCode::OK,
-            body: json!({
+            StatusCode::OK,
+            json!({
                 "partner_id": pid,
                 "purchase_ref": input.purchase_ref,
                 "contact_id": contact,
-                "score": score,
+                "score": input.score,
                 "class": match class {
                     NpsClass::Promoter => "promoter",
                     NpsClass::Passive => "passive",
                     NpsClass::Detractor => "detractor",
                 },
             }),
-        })
+        ))
     }
 }
 
@@ -1319,5 +1349,208 @@ pub fn status_str(status: PartnerStatus) -> &'static str {
         PartnerStatus::Active => "active",
         PartnerStatus::Rejected => "rejected",
         PartnerStatus::Suspended => "suspended",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Fail, LedgerPage};
+    use sauda_shared::plan::{CmpOp, Op, PlanError};
+    use sauda_shared::ports::StoreError;
+    use sauda_shared::tenant::RegistryEntry;
+
+    const EXTREMES: [i64; 7] = [i64::MIN, i64::MIN + 1, -1, 0, 1, i64::MAX - 1, i64::MAX];
+
+    /// A store no planner under test may touch.
+    struct Untouched;
+
+    #[async_trait]
+    impl LoyaltyStore for Untouched {
+        fn now_ms(&self) -> i64 {
+            0
+        }
+        async fn read(&self, _: &[Key]) -> Result<Reads, StoreError> {
+            panic!("read")
+        }
+        async fn write(&self, _: &WritePlan<Fail>) -> Result<(), PlanError<Fail>> {
+            panic!("write")
+        }
+        async fn ledger_page(
+            &self,
+            _: &TenantId,
+            _: &str,
+            _: u32,
+            _: Option<&str>,
+        ) -> Result<LedgerPage, StoreError> {
+            panic!("ledger_page")
+        }
+        async fn ledger_points(&self, _: &TenantId, _: &str) -> Result<Vec<i64>, StoreError> {
+            panic!("ledger_points")
+        }
+        async fn partners(
+            &self,
+            _: &TenantId,
+            _: Option<&str>,
+        ) -> Result<Vec<Partner>, StoreError> {
+            panic!("partners")
+        }
+        async fn accounts_due(&self, _: &TenantId, _: &str) -> Result<Vec<String>, StoreError> {
+            panic!("accounts_due")
+        }
+        async fn expiry_tenants(&self) -> Result<Vec<RegistryEntry>, StoreError> {
+            panic!("expiry_tenants")
+        }
+        async fn accounts(&self, _: &TenantId) -> Result<Vec<Account>, StoreError> {
+            panic!("accounts")
+        }
+    }
+
+    fn purchase(total: i64, refunded: i64, accrue_points: i64, redeem_points: i64) -> Purchase {
+        Purchase {
+            contact: "tg-1".into(),
+            accrue_entry: Some("e".into()),
+            accrue_amount_minor: total,
+            accrue_points,
+            redeem_points,
+            refunded_minor: refunded,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn refund_shares_add_up_and_never_wrap() {
+        // Three partial refunds give back exactly the whole.
+        let p = purchase(1_000, 0, 95, 0);
+        let (mut p, mut clawed) = (p, 0);
+        for amount in [Some(333), Some(334), None] {
+            let s = refund_shares(&p, amount).unwrap();
+            clawed += s.clawback_due;
+            p.refunded_minor = s.refunded_after;
+        }
+        assert_eq!((clawed, p.refunded_minor), (95, 1_000));
+        assert_eq!(
+            refund_shares(&p, None),
+            Err(LoyaltyError::DuplicatePurchase("refunded"))
+        );
+        // Every combination of extremes answers, none panics or wraps.
+        for total in EXTREMES {
+            for refunded in EXTREMES {
+                for figure in EXTREMES {
+                    for amount in [None, Some(1), Some(i64::MAX)] {
+                        let p = purchase(total, refunded, figure, figure);
+                        match refund_shares(&p, amount) {
+                            Ok(s) => {
+                                let remaining = i128::from(total) - i128::from(refunded);
+                                assert!(remaining > 0);
+                                assert!(s.refunded_after <= total);
+                                assert!(s.returned >= 0 && s.clawback_due >= 0);
+                                assert!(s.clawback_due <= figure.max(0));
+                            }
+                            Err(e) => assert!(e.is_refusal(), "{e:?}"),
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(
+            refund_shares(&purchase(i64::MAX, -1, 10, 0), None),
+            Err(LoyaltyError::AmountOverflow)
+        );
+    }
+
+    #[test]
+    fn accrual_points_stay_within_one_operation() {
+        let loyalty = LoyaltySettings::default();
+        assert_eq!(accrual_points(&loyalty, 500, 10_000), Ok(500));
+        for amount in EXTREMES {
+            for bp in [0, 500, 10_000, u32::MAX] {
+                match accrual_points(&loyalty, bp, amount) {
+                    Ok(points) => assert!((0..=MAX_POINTS).contains(&points)),
+                    Err(e) => assert_eq!(e.code(), "amount_out_of_range"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_account_write_is_conditioned_on_the_revision_read() {
+        let t = TenantId::parse("acme").unwrap();
+        let (pk, sk) = account_key(&t, "tg-1");
+        let before = Account {
+            pk,
+            sk,
+            contact: "tg-1".into(),
+            rev: 4,
+            ..Default::default()
+        };
+        let mut after = before.clone();
+        let mut ledger = after.ledger();
+        ledger.credit("2026-01-01", 7).unwrap();
+        apply_ledger(&t, &mut after, ledger, 9).unwrap();
+        let update = account_write(&before, &after).unwrap();
+        assert_eq!(
+            update.cond,
+            Some(Cond::Cmp("rev".into(), CmpOp::Eq, Val::N(4)))
+        );
+        assert!(update.set.iter().any(|(attr, v)| attr == "credit_days"
+            && *v
+                == sauda_shared::plan::SetValue::Always(Val::NumMap(
+                    [("2026-01-01".to_owned(), 7)].into()
+                ))));
+        assert_eq!(after.gsi1sk.as_deref(), Some("2026-01-01#tg-1"));
+        let mut worn = before.clone();
+        worn.rev = u64::MAX;
+        assert!(apply_ledger(&t, &mut worn, Ledger::default(), 0).is_err());
+        assert!(
+            account_write(&worn, &after).is_err(),
+            "no revision above i64"
+        );
+    }
+
+    #[tokio::test]
+    async fn adjustments_out_of_range_are_refused_before_any_read() {
+        let t = TenantId::parse("acme").unwrap();
+        let config = TenantConfig::new(t.clone(), "Acme");
+        for points in [
+            i64::MIN,
+            i64::MIN + 1,
+            -MAX_POINTS - 1,
+            MAX_POINTS + 1,
+            i64::MAX,
+            0,
+        ] {
+            let input = AdjustInput {
+                customer: CustomerRef::Contact("tg-1".into()),
+                points,
+                reason: "x".into(),
+            };
+            let planner = Adjust {
+                scope: Scope {
+                    tenant: &t,
+                    config: &config,
+                },
+                input: &input,
+            };
+            let refused = planner
+                .plan(&Untouched, &mut Reads::default(), 0)
+                .await
+                .unwrap_err();
+            let expected = if points == 0 {
+                "points_zero"
+            } else {
+                "points_out_of_range"
+            };
+            assert_eq!(refused.code(), expected, "{points}");
+        }
+        // Each step of a plan is data: the entry is never overwritten.
+        let mut writes = Writes::new();
+        let entry =
+            EntryDraft::plain(EntryKind::Adjust, 1, "r".into()).build(&t, &Account::default(), 0);
+        push_entry(&mut writes, &entry);
+        assert!(matches!(
+            &writes.steps[0].op,
+            Op::Put { cond: Some(c), .. } if *c == Cond::item_absent()
+        ));
     }
 }

@@ -5,18 +5,21 @@
 
 use crate::error::LoyaltyError;
 use crate::model::{partners_gsi, partners_gsi_sk, Key};
-use crate::ops::status_str;
-use crate::store::{n, put, s, to_item, Expr, Plan, Planner, Reads, Store, Write};
+use crate::ops::{status_str, Writes};
+use crate::store::{LoyaltyStore, Plan, Planner};
 use crate::views::partner_view;
 use async_trait::async_trait;
-use aws_smithy_types::error::display::DisplayErrorContext;
 use http::StatusCode;
+use sauda_shared::dynamo::Reads;
+use sauda_shared::i18n::{loyalty as texts, Lang};
 use sauda_shared::notify::{self, Notice, Recipients};
 use sauda_shared::partner::{Partner, PartnerService, PartnerStatus};
+use sauda_shared::plan::Cond;
 use sauda_shared::ports::MessageQueue;
 use sauda_shared::telegram_api::escape_html;
 use sauda_shared::tenant::TenantConfig;
 use sauda_shared::{keys, TenantId};
+use serde::Serialize;
 use serde_json::json;
 
 /// The largest cashback a partner may be given: 100 %.
@@ -60,38 +63,39 @@ impl Moderation {
 }
 
 /// The stored partner item: the shared entity plus its place in the status index.
-pub fn partner_item(
-    tenant: &TenantId,
-    partner: &Partner,
-) -> Result<crate::store::Item, LoyaltyError> {
-    let mut item = to_item(partner)?;
-    item.insert("GSI1PK".into(), s(partners_gsi(tenant)));
-    item.insert(
-        "GSI1SK".into(),
-        s(partners_gsi_sk(
-            status_str(partner.status),
-            &partner.partner_id,
-        )),
-    );
-    Ok(item)
+#[derive(Clone, Debug, Serialize)]
+pub struct PartnerItem {
+    #[serde(flatten)]
+    pub partner: Partner,
+    #[serde(rename = "GSI1PK")]
+    pub gsi1pk: String,
+    #[serde(rename = "GSI1SK")]
+    pub gsi1sk: String,
+}
+
+impl PartnerItem {
+    pub fn new(tenant: &TenantId, partner: &Partner) -> Self {
+        Self {
+            partner: partner.clone(),
+            gsi1pk: partners_gsi(tenant),
+            gsi1sk: partners_gsi_sk(status_str(partner.status), &partner.partner_id),
+        }
+    }
 }
 
 /// Replaces a partner read at `updated_ms = before`; a concurrent change re-plans.
-fn replace(
-    table: &str,
-    tenant: &TenantId,
-    before: i64,
-    after: &Partner,
-) -> Result<Write, LoyaltyError> {
-    Ok(Write::retry(put(
-        table,
-        partner_item(tenant, after)?,
-        Some(&move |e: &mut Expr| format!("{} = {}", e.name("updated_ms"), e.value(n(before)))),
-    )?))
+fn replace(tenant: &TenantId, before: i64, after: &Partner) -> Writes {
+    let mut writes = Writes::new();
+    writes.put(
+        PartnerItem::new(tenant, after),
+        Some(Cond::eq("updated_ms", before)),
+    );
+    writes
 }
 
+/// A new `updated_ms`, strictly after the one read (the condition of the next change).
 fn bump(partner: &mut Partner, now_ms: i64) {
-    partner.updated_ms = now_ms.max(partner.updated_ms + 1);
+    partner.updated_ms = now_ms.max(partner.updated_ms.saturating_add(1));
 }
 
 fn existing(reads: &Reads, tenant: &TenantId, partner_id: &str) -> Result<Partner, LoyaltyError> {
@@ -122,7 +126,6 @@ pub fn check_cashback(bp: Option<u32>) -> Result<(), LoyaltyError> {
 pub struct CreatePartner<'a> {
     pub tenant: &'a TenantId,
     pub new: &'a NewPartner,
-    pub table: &'a str,
 }
 
 #[async_trait]
@@ -131,9 +134,14 @@ impl Planner for CreatePartner<'_> {
         vec![keys::partner(self.tenant, &self.new.partner_id)]
     }
 
-    async fn plan(&self, _: &Store, reads: &mut Reads, now_ms: i64) -> Result<Plan, LoyaltyError> {
+    async fn plan(
+        &self,
+        _: &dyn LoyaltyStore,
+        reads: &mut Reads,
+        now_ms: i64,
+    ) -> Result<Plan, LoyaltyError> {
         let key = keys::partner(self.tenant, &self.new.partner_id);
-        if reads.raw(&key).is_some() {
+        if reads.contains(&key) {
             return Err(LoyaltyError::PartnerExists);
         }
         let partner = Partner {
@@ -149,15 +157,16 @@ impl Planner for CreatePartner<'_> {
             created_ms: now_ms,
             updated_ms: now_ms,
         };
-        let item = crate::store::put_new(self.table, partner_item(self.tenant, &partner)?)?;
-        Ok(Plan {
-            writes: vec![Write {
-                item,
-                on_fail: crate::store::OnFail::Retry,
-            }],
-            status: StatusCode::CREATED,
-            body: partner_view(&partner),
-        })
+        let mut writes = Writes::new();
+        writes.put(
+            PartnerItem::new(self.tenant, &partner),
+            Some(Cond::item_absent()),
+        );
+        Ok(Plan::new(
+            writes,
+            StatusCode::CREATED,
+            partner_view(&partner),
+        ))
     }
 }
 
@@ -165,7 +174,6 @@ pub struct ModeratePartner<'a> {
     pub tenant: &'a TenantId,
     pub partner_id: &'a str,
     pub action: Moderation,
-    pub table: &'a str,
 }
 
 #[async_trait]
@@ -174,7 +182,12 @@ impl Planner for ModeratePartner<'_> {
         vec![keys::partner(self.tenant, self.partner_id)]
     }
 
-    async fn plan(&self, _: &Store, reads: &mut Reads, now_ms: i64) -> Result<Plan, LoyaltyError> {
+    async fn plan(
+        &self,
+        _: &dyn LoyaltyStore,
+        reads: &mut Reads,
+        now_ms: i64,
+    ) -> Result<Plan, LoyaltyError> {
         let partner = existing(reads, self.tenant, self.partner_id)?;
         let next = self
             .action
@@ -193,16 +206,11 @@ impl Planner for ModeratePartner<'_> {
         bump(&mut after, now_ms);
         let mut body = partner_view(&after);
         body["changed"] = json!(true);
-        Ok(Plan {
-            writes: vec![replace(
-                self.table,
-                self.tenant,
-                partner.updated_ms,
-                &after,
-            )?],
-            status: StatusCode::OK,
+        Ok(Plan::new(
+            replace(self.tenant, partner.updated_ms, &after),
+            StatusCode::OK,
             body,
-        })
+        ))
     }
 }
 
@@ -219,7 +227,6 @@ pub struct UpdatePartner<'a> {
     pub tenant: &'a TenantId,
     pub partner_id: &'a str,
     pub patch: &'a PartnerPatch,
-    pub table: &'a str,
 }
 
 #[async_trait]
@@ -228,7 +235,12 @@ impl Planner for UpdatePartner<'_> {
         vec![keys::partner(self.tenant, self.partner_id)]
     }
 
-    async fn plan(&self, _: &Store, reads: &mut Reads, now_ms: i64) -> Result<Plan, LoyaltyError> {
+    async fn plan(
+        &self,
+        _: &dyn LoyaltyStore,
+        reads: &mut Reads,
+        now_ms: i64,
+    ) -> Result<Plan, LoyaltyError> {
         let partner = existing(reads, self.tenant, self.partner_id)?;
         let mut after = partner.clone();
         if let Some(name) = &self.patch.name {
@@ -247,16 +259,11 @@ impl Planner for UpdatePartner<'_> {
             return Ok(Plan::answer(partner_view(&partner)));
         }
         bump(&mut after, now_ms);
-        Ok(Plan {
-            writes: vec![replace(
-                self.table,
-                self.tenant,
-                partner.updated_ms,
-                &after,
-            )?],
-            status: StatusCode::OK,
-            body: partner_view(&after),
-        })
+        Ok(Plan::new(
+            replace(self.tenant, partner.updated_ms, &after),
+            StatusCode::OK,
+            partner_view(&after),
+        ))
     }
 }
 
@@ -265,7 +272,6 @@ pub struct ProposeService<'a> {
     pub tenant: &'a TenantId,
     pub partner_id: &'a str,
     pub name: &'a str,
-    pub table: &'a str,
 }
 
 #[async_trait]
@@ -274,7 +280,12 @@ impl Planner for ProposeService<'_> {
         vec![keys::partner(self.tenant, self.partner_id)]
     }
 
-    async fn plan(&self, _: &Store, reads: &mut Reads, now_ms: i64) -> Result<Plan, LoyaltyError> {
+    async fn plan(
+        &self,
+        _: &dyn LoyaltyStore,
+        reads: &mut Reads,
+        now_ms: i64,
+    ) -> Result<Plan, LoyaltyError> {
         let partner: Partner = reads
             .get(&keys::partner(self.tenant, self.partner_id))?
             .ok_or(LoyaltyError::PartnerMissing)?;
@@ -298,21 +309,16 @@ impl Planner for ProposeService<'_> {
         let mut after = partner.clone();
         after.services.push(service.clone());
         bump(&mut after, now_ms);
-        Ok(Plan {
-            writes: vec![replace(
-                self.table,
-                self.tenant,
-                partner.updated_ms,
-                &after,
-            )?],
-            status: StatusCode::CREATED,
-            body: json!({
+        Ok(Plan::new(
+            replace(self.tenant, partner.updated_ms, &after),
+            StatusCode::CREATED,
+            json!({
                 "partner_id": self.partner_id,
                 "service_id": service.service_id,
                 "name": service.name,
                 "status": "pending",
             }),
-        })
+        ))
     }
 }
 
@@ -321,7 +327,6 @@ pub struct ModerateService<'a> {
     pub partner_id: &'a str,
     pub service_id: &'a str,
     pub approve: bool,
-    pub table: &'a str,
 }
 
 #[async_trait]
@@ -330,7 +335,12 @@ impl Planner for ModerateService<'_> {
         vec![keys::partner(self.tenant, self.partner_id)]
     }
 
-    async fn plan(&self, _: &Store, reads: &mut Reads, now_ms: i64) -> Result<Plan, LoyaltyError> {
+    async fn plan(
+        &self,
+        _: &dyn LoyaltyStore,
+        reads: &mut Reads,
+        now_ms: i64,
+    ) -> Result<Plan, LoyaltyError> {
         let partner = existing(reads, self.tenant, self.partner_id)?;
         let status = if self.approve {
             PartnerStatus::Active
@@ -348,53 +358,21 @@ impl Planner for ModerateService<'_> {
         }
         service.status = status;
         bump(&mut after, now_ms);
-        Ok(Plan {
-            writes: vec![replace(
-                self.table,
-                self.tenant,
-                partner.updated_ms,
-                &after,
-            )?],
-            status: StatusCode::OK,
-            body: partner_view(&after),
-        })
+        Ok(Plan::new(
+            replace(self.tenant, partner.updated_ms, &after),
+            StatusCode::OK,
+            partner_view(&after),
+        ))
     }
 }
 
 /// A tenant's partners, optionally of one status (GSI1, one Query per page).
 pub async fn list(
-    store: &Store,
+    store: &dyn LoyaltyStore,
     tenant: &TenantId,
     status: Option<PartnerStatus>,
 ) -> Result<Vec<Partner>, LoyaltyError> {
-    let prefix = status
-        .map(|st| format!("{}#", status_str(st)))
-        .unwrap_or_default();
-    let mut partners = Vec::new();
-    let mut start = None;
-    loop {
-        let out = store
-            .client
-            .query()
-            .table_name(&store.table)
-            .index_name("GSI1")
-            .key_condition_expression("GSI1PK = :pk AND begins_with(GSI1SK, :prefix)")
-            .expression_attribute_values(":pk", s(partners_gsi(tenant)))
-            .expression_attribute_values(":prefix", s(prefix.clone()))
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(|e| {
-                LoyaltyError::Store(format!("list partners: {}", DisplayErrorContext(&e)))
-            })?;
-        for item in out.items.unwrap_or_default() {
-            partners.push(crate::store::from_item(item)?);
-        }
-        start = out.last_evaluated_key;
-        if start.is_none() {
-            return Ok(partners);
-        }
-    }
+    Ok(store.partners(tenant, status.map(status_str)).await?)
 }
 
 /// Tells the partner in Telegram that its status changed (through the notify queue;
@@ -411,18 +389,13 @@ pub async fn notify_status(
     let Some(chat) = chat_id else {
         return Ok(false);
     };
-    let russian = config.default_language.starts_with("ru");
-    let name = escape_html(name);
-    let html = match (status, russian) {
-        ("active", true) => {
-            format!("✅ <b>{name}</b>: партнёрство в программе лояльности одобрено.")
-        }
-        ("rejected", true) => format!("❌ <b>{name}</b>: заявка на партнёрство отклонена."),
-        ("suspended", true) => format!("⏸ <b>{name}</b>: партнёрство приостановлено."),
-        ("active", false) => format!("✅ <b>{name}</b>: your loyalty partnership is approved."),
-        ("rejected", false) => format!("❌ <b>{name}</b>: your partnership request was rejected."),
-        _ => format!("⏸ <b>{name}</b>: your partnership is suspended."),
+    let text = match status {
+        "active" => &texts::PARTNER_APPROVED,
+        "rejected" => &texts::PARTNER_REJECTED,
+        _ => &texts::PARTNER_SUSPENDED,
     };
+    let lang = Lang::pick(None, &config.default_language);
+    let html = text.render(lang, &[("name", &escape_html(name))]);
     let notice = Notice {
         tenant: config.tenant.clone(),
         id: notify::notice_id(&["partner", partner_id, status, version]),
@@ -455,6 +428,37 @@ mod tests {
         assert_eq!(Moderation::Suspend.next(Rejected), None);
         assert_eq!(Moderation::parse("approve"), Some(Moderation::Approve));
         assert_eq!(Moderation::parse("delete"), None);
+    }
+
+    #[test]
+    fn the_stored_partner_sits_in_the_status_index() {
+        let t = TenantId::parse("acme").unwrap();
+        let (pk, sk) = keys::partner(&t, "cafe");
+        let partner = Partner {
+            pk,
+            sk,
+            partner_id: "cafe".into(),
+            name: "Café".into(),
+            status: Active,
+            kind: String::new(),
+            telegram_chat_id: Some(5),
+            cashback_bp: None,
+            services: Vec::new(),
+            created_ms: 1,
+            updated_ms: 2,
+        };
+        let item = sauda_shared::dynamo::to_item(&PartnerItem::new(&t, &partner)).unwrap();
+        assert_eq!(sauda_shared::dynamo::item_s(&item, "GSI1SK"), "active#cafe");
+        assert_eq!(
+            sauda_shared::dynamo::item_s(&item, "GSI1PK"),
+            partners_gsi(&t)
+        );
+        let back: Partner = sauda_shared::dynamo::from_item(item).unwrap();
+        assert_eq!(back, partner);
+        let mut bumped = partner.clone();
+        bumped.updated_ms = i64::MAX;
+        bump(&mut bumped, 0);
+        assert_eq!(bumped.updated_ms, i64::MAX, "no overflow");
     }
 
     #[test]

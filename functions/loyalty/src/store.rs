@@ -1,30 +1,29 @@
-//! DynamoDB access for the ledger: one consistent `BatchGetItem` to read what an
-//! operation needs, one `TransactWriteItems` to apply it, and the executor that makes a
-//! mutation idempotent and safe under concurrency.
+//! The ledger's store port, and the executor every mutation runs through.
 //!
 //! The executor's loop: read (the idempotency record rides along in the same batch) →
-//! replay a stored result, or plan the writes from the state read → commit them in one
-//! transaction together with the idempotency record and the caller's rate-limit window.
-//! Every write the plan makes is conditioned on the state it was computed from (the
-//! account's `rev`, a purchase not yet accrued, ...). When a concurrent request got there
-//! first, the transaction is cancelled as a whole, nothing is applied, and the loop
-//! reads again, so the outcome is always that of some serial order.
+//! replay a stored result, or plan the writes from the state read → commit them as one
+//! [`WritePlan`] together with the idempotency record and the caller's rate-limit
+//! window. Every write a plan makes is conditioned on the state it was computed from
+//! (the account's `rev`, a purchase not yet accrued, ...). When a concurrent request got
+//! there first, the plan is cancelled as a whole, nothing is applied, and the loop reads
+//! again, so the outcome is always that of some serial order.
+//!
+//! The port knows nothing of loyalty's rules and the planners nothing of DynamoDB:
+//! `crate::dynamo` is the adapter, contract-tested against moto (`tests/loyalty_store.rs`).
 
 use crate::error::LoyaltyError;
-use crate::model::{IdempotencyRecord, Key};
+use crate::model::{Account, IdempotencyRecord, Key, LedgerEntry};
 use async_trait::async_trait;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
-use aws_smithy_types::error::display::DisplayErrorContext;
 use http::StatusCode;
+use sauda_shared::dynamo::Reads;
 use sauda_shared::keys;
+use sauda_shared::partner::Partner;
+use sauda_shared::plan::{Cond, Op, PlanError, Step, Update, WritePlan};
+use sauda_shared::ports::StoreError;
+use sauda_shared::retry::Backoff;
+use sauda_shared::tenant::RegistryEntry;
 use sauda_shared::TenantId;
 use serde::de::DeserializeOwned;
-use serde::Serialize;
-use std::collections::{HashMap, HashSet};
-use std::time::Duration;
-
-pub type Item = HashMap<String, AttributeValue>;
 
 /// How long a stored result answers retries of the same Idempotency-Key.
 pub const IDEMPOTENCY_TTL_S: i64 = 7 * 24 * 3600;
@@ -32,234 +31,128 @@ pub const IDEMPOTENCY_TTL_S: i64 = 7 * 24 * 3600;
 /// a request can only lose as often as others win, so this bounds even hot accounts).
 pub const MAX_ATTEMPTS: u32 = 25;
 
-pub fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
+/// What a failed condition of a committed plan means.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Fail {
+    /// A concurrent twin with the same Idempotency-Key won: read again and replay it.
+    Twin,
+    /// The caller's rate window is full.
+    RateLimited { retry_after_s: u64 },
+    /// A definite answer of the operation itself.
+    Rule(LoyaltyError),
 }
 
-pub fn n(v: impl ToString) -> AttributeValue {
-    AttributeValue::N(v.to_string())
+/// One page of a member's ledger, newest first.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LedgerPage {
+    pub entries: Vec<LedgerEntry>,
+    /// The sort key to continue after, when more entries may follow.
+    pub last_sk: Option<String>,
 }
 
-fn store_err<E: std::error::Error>(context: &str, e: E) -> LoyaltyError {
-    LoyaltyError::Store(format!("{context}: {}", DisplayErrorContext(&e)))
-}
+/// What the ledger needs from its storage.
+#[async_trait]
+pub trait LoyaltyStore: Send + Sync {
+    /// "Now" in epoch milliseconds (replaceable, so tests can cross days).
+    fn now_ms(&self) -> i64;
 
-pub fn to_item<T: Serialize>(value: &T) -> Result<Item, LoyaltyError> {
-    serde_dynamo::to_item(value).map_err(|e| LoyaltyError::Internal(format!("serialise: {e}")))
-}
+    /// A strongly consistent read of `keys` (duplicates allowed), all or nothing.
+    async fn read(&self, keys: &[Key]) -> Result<Reads, StoreError>;
 
-pub fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, LoyaltyError> {
-    serde_dynamo::from_item(item).map_err(|e| LoyaltyError::Store(format!("malformed item: {e}")))
-}
+    /// Commits every step or none. A failed condition answers with the first failed
+    /// step's `on_fail` in plan order, or `Stale` when that step has none.
+    async fn write(&self, plan: &WritePlan<Fail>) -> Result<(), PlanError<Fail>>;
 
-/// Items read in one go; remembers which keys were asked for, present or not.
-#[derive(Debug, Default)]
-pub struct Reads {
-    asked: HashSet<Key>,
-    items: HashMap<Key, Item>,
-}
+    /// Up to `limit` ledger entries of a member, newest first, after `after_sk`.
+    async fn ledger_page(
+        &self,
+        tenant: &TenantId,
+        contact: &str,
+        limit: u32,
+        after_sk: Option<&str>,
+    ) -> Result<LedgerPage, StoreError>;
 
-impl Reads {
-    pub fn get<T: DeserializeOwned>(&self, key: &Key) -> Result<Option<T>, LoyaltyError> {
-        self.items.get(key).cloned().map(from_item).transpose()
-    }
+    /// The points of every ledger entry of a member (the audit; consistent read).
+    async fn ledger_points(&self, tenant: &TenantId, contact: &str)
+        -> Result<Vec<i64>, StoreError>;
 
-    pub fn raw(&self, key: &Key) -> Option<&Item> {
-        self.items.get(key)
-    }
+    /// The tenant's partners whose status is `status` (all when `None`).
+    async fn partners(
+        &self,
+        tenant: &TenantId,
+        status: Option<&str>,
+    ) -> Result<Vec<Partner>, StoreError>;
 
-    pub fn has_asked(&self, key: &Key) -> bool {
-        self.asked.contains(key)
-    }
+    /// Contacts whose oldest outstanding credit day sorts before `before_day`.
+    async fn accounts_due(
+        &self,
+        tenant: &TenantId,
+        before_day: &str,
+    ) -> Result<Vec<String>, StoreError>;
 
-    fn merge(&mut self, other: Reads) {
-        self.asked.extend(other.asked);
-        self.items.extend(other.items);
-    }
-}
+    /// Registry entries of the tenants that turned expiry on.
+    async fn expiry_tenants(&self) -> Result<Vec<RegistryEntry>, StoreError>;
 
-/// A condition or update expression with its placeholders.
-#[derive(Debug, Default)]
-pub struct Expr {
-    names: HashMap<String, String>,
-    values: HashMap<String, AttributeValue>,
-}
+    /// Every loyalty account of a tenant (an operator's audit, not a hot path).
+    async fn accounts(&self, tenant: &TenantId) -> Result<Vec<Account>, StoreError>;
 
-impl Expr {
-    /// A placeholder for an attribute name (the same one each time it is asked for).
-    pub fn name(&mut self, attribute: &str) -> String {
-        if let Some((placeholder, _)) = self.names.iter().find(|(_, a)| *a == attribute) {
-            return placeholder.clone();
+    /// Reads the keys of `wanted` not read yet into `reads`.
+    async fn read_more(&self, reads: &mut Reads, wanted: &[Key]) -> Result<(), StoreError> {
+        let missing: Vec<Key> = wanted
+            .iter()
+            .filter(|k| !reads.has_asked(k))
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            reads.merge(self.read(&missing).await?);
         }
-        let placeholder = format!("#n{}", self.names.len());
-        self.names.insert(placeholder.clone(), attribute.to_owned());
-        placeholder
-    }
-
-    pub fn value(&mut self, v: AttributeValue) -> String {
-        let placeholder = format!(":v{}", self.values.len());
-        self.values.insert(placeholder.clone(), v);
-        placeholder
+        Ok(())
     }
 }
 
-/// Builds one `Update` action: `SET`, `ADD` and `REMOVE` clauses plus a condition.
-pub struct UpdateBuilder {
-    key: Key,
-    expr: Expr,
-    set: Vec<String>,
-    add: Vec<String>,
-    remove: Vec<String>,
-    condition: Option<String>,
-}
-
-impl UpdateBuilder {
-    pub fn new(key: Key) -> Self {
-        Self {
-            key,
-            expr: Expr::default(),
-            set: Vec::new(),
-            add: Vec::new(),
-            remove: Vec::new(),
-            condition: None,
-        }
-    }
-
-    pub fn set(mut self, attribute: &str, value: AttributeValue) -> Self {
-        let (name, value) = (self.expr.name(attribute), self.expr.value(value));
-        self.set.push(format!("{name} = {value}"));
-        self
-    }
-
-    pub fn set_if_absent(mut self, attribute: &str, value: AttributeValue) -> Self {
-        let (name, value) = (self.expr.name(attribute), self.expr.value(value));
-        self.set
-            .push(format!("{name} = if_not_exists({name}, {value})"));
-        self
-    }
-
-    pub fn add(mut self, attribute: &str, delta: i64) -> Self {
-        if delta != 0 {
-            let (name, value) = (self.expr.name(attribute), self.expr.value(n(delta)));
-            self.add.push(format!("{name} {value}"));
-        }
-        self
-    }
-
-    pub fn remove(mut self, attribute: &str) -> Self {
-        let name = self.expr.name(attribute);
-        self.remove.push(name);
-        self
-    }
-
-    /// `build` receives the builder's placeholders so conditions share them.
-    pub fn condition(mut self, build: impl FnOnce(&mut Expr) -> String) -> Self {
-        self.condition = Some(build(&mut self.expr));
-        self
-    }
-
-    pub fn build(self, table: &str) -> Result<TransactWriteItem, LoyaltyError> {
-        let mut clauses = Vec::new();
-        if !self.set.is_empty() {
-            clauses.push(format!("SET {}", self.set.join(", ")));
-        }
-        if !self.add.is_empty() {
-            clauses.push(format!("ADD {}", self.add.join(", ")));
-        }
-        if !self.remove.is_empty() {
-            clauses.push(format!("REMOVE {}", self.remove.join(", ")));
-        }
-        let update = Update::builder()
-            .table_name(table)
-            .key("PK", s(self.key.0))
-            .key("SK", s(self.key.1))
-            .update_expression(clauses.join(" "))
-            .set_condition_expression(self.condition)
-            .set_expression_attribute_names(Some(self.expr.names).filter(|m| !m.is_empty()))
-            .set_expression_attribute_values(Some(self.expr.values).filter(|m| !m.is_empty()))
-            .build()
-            .map_err(|e| LoyaltyError::Internal(format!("update: {e}")))?;
-        Ok(TransactWriteItem::builder().update(update).build())
-    }
-}
-
-/// A `Put` action; `condition` as in [`UpdateBuilder::condition`].
-pub fn put(
-    table: &str,
-    item: Item,
-    condition: Option<&dyn Fn(&mut Expr) -> String>,
-) -> Result<TransactWriteItem, LoyaltyError> {
-    let mut expr = Expr::default();
-    let condition = condition.map(|build| build(&mut expr));
-    let put = Put::builder()
-        .table_name(table)
-        .set_item(Some(item))
-        .set_condition_expression(condition)
-        .set_expression_attribute_names(Some(expr.names).filter(|m| !m.is_empty()))
-        .set_expression_attribute_values(Some(expr.values).filter(|m| !m.is_empty()))
-        .build()
-        .map_err(|e| LoyaltyError::Internal(format!("put: {e}")))?;
-    Ok(TransactWriteItem::builder().put(put).build())
-}
-
-/// Put only if no item has this key.
-pub fn put_new(table: &str, item: Item) -> Result<TransactWriteItem, LoyaltyError> {
-    put(
-        table,
-        item,
-        Some(&|e: &mut Expr| format!("attribute_not_exists({})", e.name("PK"))),
-    )
-}
-
-/// What a failed condition on one write means.
-#[derive(Debug, Clone)]
-pub enum OnFail {
-    /// The state moved under us: read again and re-plan.
-    Retry,
-    /// A definite answer for the caller.
-    Reject(LoyaltyError),
-}
-
-pub struct Write {
-    pub item: TransactWriteItem,
-    pub on_fail: OnFail,
-}
-
-impl Write {
-    pub fn retry(item: TransactWriteItem) -> Self {
-        Self {
-            item,
-            on_fail: OnFail::Retry,
-        }
-    }
+/// One item, typed.
+pub async fn get<T: DeserializeOwned>(
+    store: &dyn LoyaltyStore,
+    key: &Key,
+) -> Result<Option<T>, StoreError> {
+    store.read(std::slice::from_ref(key)).await?.get(key)
 }
 
 /// What an operation wants written, and what to answer once it is.
+#[derive(Debug)]
 pub struct Plan {
-    pub writes: Vec<Write>,
+    pub writes: WritePlan<LoyaltyError>,
     pub status: StatusCode,
     pub body: serde_json::Value,
 }
 
 impl Plan {
-    /// Nothing to write (e.g. the state already is what was asked for).
-    pub fn answer(body: serde_json::Value) -> Self {
+    pub fn new(
+        writes: WritePlan<LoyaltyError>,
+        status: StatusCode,
+        body: serde_json::Value,
+    ) -> Self {
         Self {
-            writes: Vec::new(),
-            status: StatusCode::OK,
+            writes,
+            status,
             body,
         }
+    }
+
+    /// Nothing to write (e.g. the state already is what was asked for).
+    pub fn answer(body: serde_json::Value) -> Self {
+        Self::new(WritePlan::new(), StatusCode::OK, body)
     }
 }
 
 #[async_trait]
 pub trait Planner: Send + Sync {
-    /// Keys to read (in one consistent BatchGetItem, with the idempotency record).
+    /// Keys to read (in one consistent batch, with the idempotency record).
     fn keys(&self) -> Vec<Key>;
     /// Plans the writes from what was read; may read more through `store` on rare paths.
     async fn plan(
         &self,
-        store: &Store,
+        store: &dyn LoyaltyStore,
         reads: &mut Reads,
         now_ms: i64,
     ) -> Result<Plan, LoyaltyError>;
@@ -282,8 +175,8 @@ impl Idempotency {
     }
 }
 
-/// A fixed one-minute window counted inside the transaction (the same item and
-/// semantics as `sauda_shared::ratelimit`), so an accepted request costs no extra call.
+/// A fixed one-minute window counted inside the plan's own transaction (the same item
+/// and semantics as `sauda_shared::ratelimit`), so an accepted request costs no extra call.
 #[derive(Clone, Debug)]
 pub struct RateLimit {
     pub scope: String,
@@ -298,276 +191,113 @@ pub struct Outcome {
     pub replayed: bool,
 }
 
-/// A source of "now" in epoch milliseconds.
-pub type Clock = std::sync::Arc<dyn Fn() -> i64 + Send + Sync>;
-
-#[derive(Clone)]
-pub struct Store {
-    pub client: aws_sdk_dynamodb::Client,
-    pub table: String,
-    /// Wall clock unless replaced (tests move time to cross days and expiry dates).
-    clock: Option<Clock>,
-}
-
-enum TxFailure {
-    /// Per-item cancellation codes (`None` where the item was fine).
-    Cancelled(Vec<Option<String>>),
-    Other(LoyaltyError),
-}
-
-impl Store {
-    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
-        Self {
-            client,
-            table: table.into(),
-            clock: None,
-        }
-    }
-
-    pub fn with_clock(mut self, clock: Clock) -> Self {
-        self.clock = Some(clock);
-        self
-    }
-
-    pub fn now_ms(&self) -> i64 {
-        self.clock
-            .as_ref()
-            .map_or_else(sauda_shared::now_ms, |clock| clock())
-    }
-
-    /// Strongly consistent read of up to 100 keys (duplicates folded), one call unless
-    /// DynamoDB leaves keys unprocessed.
-    pub async fn read(&self, wanted: &[Key]) -> Result<Reads, LoyaltyError> {
-        let mut reads = Reads::default();
-        let mut pending: Vec<Item> = Vec::new();
-        for key in wanted {
-            if reads.asked.insert(key.clone()) {
-                pending.push(HashMap::from([
-                    ("PK".to_owned(), s(key.0.clone())),
-                    ("SK".to_owned(), s(key.1.clone())),
-                ]));
+/// Runs a planned mutation to completion: replay, commit, or a definite error.
+pub async fn execute(
+    store: &dyn LoyaltyStore,
+    idempotency: Option<&Idempotency>,
+    rate: Option<&RateLimit>,
+    tenant: &TenantId,
+    planner: &dyn Planner,
+) -> Result<Outcome, LoyaltyError> {
+    for attempt in 1..=MAX_ATTEMPTS {
+        let now_ms = store.now_ms();
+        let mut keys = planner.keys();
+        keys.extend(idempotency.map(|idem| idem.key.clone()));
+        let mut reads = store.read(&keys).await?;
+        if let Some(idem) = idempotency {
+            if let Some(outcome) = replay(&reads, idem, now_ms)? {
+                return Ok(outcome);
             }
         }
-        let mut attempt = 0;
-        while !pending.is_empty() {
-            let batch = KeysAndAttributes::builder()
-                .set_keys(Some(std::mem::take(&mut pending)))
-                .consistent_read(true)
-                .build()
-                .map_err(|e| LoyaltyError::Internal(format!("batch keys: {e}")))?;
-            let out = self
-                .client
-                .batch_get_item()
-                .request_items(&self.table, batch)
-                .send()
-                .await
-                .map_err(|e| store_err("batch read", e))?;
-            for item in out
-                .responses
-                .and_then(|mut r| r.remove(&self.table))
-                .unwrap_or_default()
-            {
-                let key = (attr_s(&item, "PK"), attr_s(&item, "SK"));
-                reads.items.insert(key, item);
-            }
-            if let Some(left) = out
-                .unprocessed_keys
-                .and_then(|mut u| u.remove(&self.table))
-                .filter(|k| !k.keys().is_empty())
-            {
-                attempt += 1;
-                if attempt > 8 {
-                    return Err(LoyaltyError::Store(
-                        "batch read: keys left unprocessed".into(),
-                    ));
+        let plan = match planner.plan(store, &mut reads, now_ms).await {
+            Ok(plan) => plan,
+            // Refusals count against the caller's window too, so spamming requests
+            // that are refused (insufficient points, ...) is limited like any other.
+            Err(refusal) if refusal.is_refusal() => {
+                if let Some(limit) = rate {
+                    count_refusal(store, tenant, limit, now_ms).await?;
                 }
-                backoff(attempt).await;
-                pending = left.keys().to_vec();
+                return Err(refusal);
             }
+            Err(e) => return Err(e),
+        };
+        if plan.writes.is_empty() {
+            return Ok(Outcome {
+                status: plan.status,
+                body: plan.body,
+                replayed: false,
+            });
         }
-        Ok(reads)
-    }
-
-    /// Reads the keys of `wanted` not read yet into `reads`.
-    pub async fn read_more(&self, reads: &mut Reads, wanted: &[Key]) -> Result<(), LoyaltyError> {
-        let missing: Vec<Key> = wanted
-            .iter()
-            .filter(|k| !reads.has_asked(k))
-            .cloned()
-            .collect();
-        if !missing.is_empty() {
-            let more = self.read(&missing).await?;
-            reads.merge(more);
-        }
-        Ok(())
-    }
-
-    pub async fn get<T: DeserializeOwned>(&self, key: &Key) -> Result<Option<T>, LoyaltyError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("PK", s(key.0.clone()))
-            .key("SK", s(key.1.clone()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| store_err("read", e))?;
-        out.item.map(from_item).transpose()
-    }
-
-    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), TxFailure> {
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) => match e.into_service_error() {
-                TransactWriteItemsError::TransactionCanceledException(cancelled) => {
-                    Err(TxFailure::Cancelled(
-                        cancelled
-                            .cancellation_reasons()
-                            .iter()
-                            .map(|r| r.code().filter(|c| *c != "None").map(str::to_owned))
-                            .collect(),
-                    ))
-                }
-                // Another request with the same client token is in flight: try again.
-                TransactWriteItemsError::TransactionInProgressException(_) => Err(
-                    TxFailure::Cancelled(vec![Some("TransactionConflict".into())]),
-                ),
-                other => Err(TxFailure::Other(store_err("transaction", other))),
-            },
-        }
-    }
-
-    /// Runs a planned mutation to completion: replay, commit, or a definite error.
-    pub async fn execute(
-        &self,
-        idempotency: Option<&Idempotency>,
-        rate: Option<&RateLimit>,
-        tenant: &TenantId,
-        planner: &dyn Planner,
-    ) -> Result<Outcome, LoyaltyError> {
-        for attempt in 0..MAX_ATTEMPTS {
-            let now_ms = self.now_ms();
-            let mut keys = planner.keys();
-            if let Some(idem) = idempotency {
-                keys.push(idem.key.clone());
-            }
-            let mut reads = self.read(&keys).await?;
-            if let Some(idem) = idempotency {
-                if let Some(outcome) = replay(&reads, idem, now_ms)? {
-                    return Ok(outcome);
-                }
-            }
-            let plan = match planner.plan(self, &mut reads, now_ms).await {
-                Ok(plan) => plan,
-                // Refusals count against the caller's window too, so spamming requests
-                // that are refused (insufficient points, ...) is limited like any other.
-                Err(refusal) if refusal.status_and_code().0.is_client_error() => {
-                    if let Some(limit) = rate {
-                        self.count_refusal(tenant, limit, now_ms).await?;
-                    }
-                    return Err(refusal);
-                }
-                Err(e) => return Err(e),
-            };
-            if plan.writes.is_empty() {
+        let full = with_guards(tenant, idempotency, rate, &plan, now_ms);
+        match store.write(&full).await {
+            Ok(()) => {
                 return Ok(Outcome {
                     status: plan.status,
                     body: plan.body,
                     replayed: false,
-                });
+                })
             }
-            let mut writes = plan.writes;
-            let rate_index = match rate {
-                Some(limit) => {
-                    let (write, retry_after_s) = rate_window(&self.table, tenant, limit, now_ms)?;
-                    writes.push(Write {
-                        item: write,
-                        on_fail: OnFail::Reject(LoyaltyError::RateLimited { retry_after_s }),
-                    });
-                    Some(writes.len() - 1)
-                }
-                None => None,
-            };
-            let idem_index = match idempotency {
-                Some(idem) => {
-                    writes.push(Write::retry(idempotency_put(
-                        &self.table,
-                        idem,
-                        plan.status,
-                        &plan.body,
-                        now_ms,
-                    )?));
-                    Some(writes.len() - 1)
-                }
-                None => None,
-            };
-            let on_fail: Vec<OnFail> = writes.iter().map(|w| w.on_fail.clone()).collect();
-            match self
-                .transact(writes.into_iter().map(|w| w.item).collect())
-                .await
-            {
-                Ok(()) => {
-                    return Ok(Outcome {
-                        status: plan.status,
-                        body: plan.body,
-                        replayed: false,
-                    })
-                }
-                Err(TxFailure::Other(e)) => return Err(e),
-                Err(TxFailure::Cancelled(codes)) => {
-                    decide(&codes, &on_fail, idem_index, rate_index)?;
-                    tracing::debug!(attempt, ?codes, "transaction cancelled; reading again");
-                }
+            // The next read finds the twin's record and replays it.
+            Err(PlanError::Rejected(Fail::Twin)) => {}
+            Err(PlanError::Rejected(Fail::RateLimited { retry_after_s })) => {
+                return Err(LoyaltyError::RateLimited { retry_after_s })
             }
-            backoff(attempt + 1).await;
+            Err(PlanError::Rejected(Fail::Rule(e))) => return Err(e),
+            Err(PlanError::Stale(reasons)) => {
+                tracing::debug!(attempt, ?reasons, "plan cancelled; reading again");
+            }
+            Err(PlanError::Store(e)) => return Err(e.into()),
         }
-        Err(LoyaltyError::Contention)
+        Backoff::STORE.sleep(attempt).await;
     }
+    Err(LoyaltyError::Contention)
 }
 
-impl Store {
-    /// Counts a refused request in the caller's rate window (one `UpdateItem` on the
-    /// same item the transactions count in); `rate_limited` once the window is full.
-    async fn count_refusal(
-        &self,
-        tenant: &TenantId,
-        limit: &RateLimit,
-        now_ms: i64,
-    ) -> Result<(), LoyaltyError> {
-        let (item, retry_after_s) = rate_window(&self.table, tenant, limit, now_ms)?;
-        let Some(update) = item.update else {
-            return Err(LoyaltyError::Internal(
-                "rate window is not an update".into(),
-            ));
-        };
-        let result = self
-            .client
-            .update_item()
-            .table_name(update.table_name)
-            .set_key(Some(update.key))
-            .update_expression(update.update_expression)
-            .set_condition_expression(update.condition_expression)
-            .set_expression_attribute_names(update.expression_attribute_names)
-            .set_expression_attribute_values(update.expression_attribute_values)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Err(LoyaltyError::RateLimited { retry_after_s })
-            }
-            Err(e) => Err(store_err("rate limit", e)),
+/// The plan with the idempotency record first and the rate window second: the first
+/// failed step with an answer decides, so a won twin is replayed before anything else
+/// and a full window answers 429 before the operation's own refusals.
+fn with_guards(
+    tenant: &TenantId,
+    idempotency: Option<&Idempotency>,
+    rate: Option<&RateLimit>,
+    plan: &Plan,
+    now_ms: i64,
+) -> WritePlan<Fail> {
+    let mut full = WritePlan::new();
+    if let Some(idem) = idempotency {
+        full.push_or(
+            idempotency_put(idem, plan.status, &plan.body, now_ms),
+            Fail::Twin,
+        );
+    }
+    if let Some(limit) = rate {
+        let (window, retry_after_s) = rate_window(tenant, limit, now_ms);
+        full.push_or(Op::Update(window), Fail::RateLimited { retry_after_s });
+    }
+    full.steps.extend(plan.writes.steps.iter().map(|step| Step {
+        op: step.op.clone(),
+        on_fail: step.on_fail.clone().map(Fail::Rule),
+    }));
+    full
+}
+
+/// Counts a refused request in the caller's rate window (one write on the same item the
+/// plans count in); `rate_limited` once the window is full.
+async fn count_refusal(
+    store: &dyn LoyaltyStore,
+    tenant: &TenantId,
+    limit: &RateLimit,
+    now_ms: i64,
+) -> Result<(), LoyaltyError> {
+    let (window, retry_after_s) = rate_window(tenant, limit, now_ms);
+    let mut plan = WritePlan::new();
+    plan.push_or(Op::Update(window), Fail::RateLimited { retry_after_s });
+    match store.write(&plan).await {
+        Ok(()) => Ok(()),
+        Err(PlanError::Rejected(_)) | Err(PlanError::Stale(_)) => {
+            Err(LoyaltyError::RateLimited { retry_after_s })
         }
+        Err(PlanError::Store(e)) => Err(e.into()),
     }
 }
 
@@ -584,7 +314,7 @@ fn replay(reads: &Reads, idem: &Idempotency, now_ms: i64) -> Result<Option<Outco
         return Err(LoyaltyError::IdempotencyKeyReused);
     }
     let body = serde_json::from_str(&record.body)
-        .map_err(|e| LoyaltyError::Store(format!("stored response: {e}")))?;
+        .map_err(|e| LoyaltyError::Internal(format!("stored response: {e}")))?;
     Ok(Some(Outcome {
         status: StatusCode::from_u16(record.status).unwrap_or(StatusCode::OK),
         body,
@@ -592,81 +322,26 @@ fn replay(reads: &Reads, idem: &Idempotency, now_ms: i64) -> Result<Option<Outco
     }))
 }
 
-/// Decides what a cancelled transaction means. `Ok(())` means "read again and retry".
-fn decide(
-    codes: &[Option<String>],
-    on_fail: &[OnFail],
-    idem_index: Option<usize>,
-    rate_index: Option<usize>,
-) -> Result<(), LoyaltyError> {
-    let failed = |i: Option<usize>| {
-        i.and_then(|i| codes.get(i))
-            .is_some_and(|c| c.as_deref() == Some("ConditionalCheckFailed"))
-    };
-    // A concurrent twin with the same key won: the next read replays its result.
-    if failed(idem_index) {
-        return Ok(());
-    }
-    if failed(rate_index) {
-        if let Some(OnFail::Reject(e)) = rate_index.and_then(|i| on_fail.get(i)) {
-            return Err(e.clone());
-        }
-    }
-    let mut first_reject = None;
-    for (i, code) in codes.iter().enumerate() {
-        match code.as_deref() {
-            None => {}
-            Some("ConditionalCheckFailed") => {
-                if let Some(OnFail::Reject(e)) = on_fail.get(i) {
-                    first_reject.get_or_insert_with(|| e.clone());
-                }
-            }
-            Some("TransactionConflict")
-            | Some("ThrottlingError")
-            | Some("ProvisionedThroughputExceeded")
-            | Some("RequestLimitExceeded") => {}
-            Some(other) => {
-                return Err(LoyaltyError::Internal(format!(
-                    "transaction item {i} was refused: {other}"
-                )))
-            }
-        }
-    }
-    match first_reject {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
-}
-
-fn rate_window(
-    table: &str,
-    tenant: &TenantId,
-    limit: &RateLimit,
-    now_ms: i64,
-) -> Result<(TransactWriteItem, u64), LoyaltyError> {
+/// `+1` on the caller's window of the current minute, unless it is full.
+fn rate_window(tenant: &TenantId, limit: &RateLimit, now_ms: i64) -> (Update, u64) {
     const WINDOW_S: i64 = 60;
     let now_s = now_ms.div_euclid(1000);
     let start = now_s - now_s.rem_euclid(WINDOW_S);
     let retry_after_s = u64::try_from(start + WINDOW_S - now_s).unwrap_or(1);
-    let item = UpdateBuilder::new(keys::rate_limit(tenant, &limit.scope, start))
+    let window = Update::new(keys::rate_limit(tenant, &limit.scope, start))
         .add("hits", 1)
-        .set_if_absent("expires_at", n(start + 2 * WINDOW_S))
-        .condition(|e| {
-            let hits = e.name("hits");
-            let limit = e.value(n(limit.per_minute));
-            format!("attribute_not_exists({hits}) OR {hits} < {limit}")
-        })
-        .build(table)?;
-    Ok((item, retry_after_s))
+        .set_if_absent("expires_at", start + 2 * WINDOW_S)
+        .when(Cond::absent("hits").or(Cond::lt("hits", limit.per_minute)));
+    (window, retry_after_s)
 }
 
 fn idempotency_put(
-    table: &str,
     idem: &Idempotency,
     status: StatusCode,
     body: &serde_json::Value,
     now_ms: i64,
-) -> Result<TransactWriteItem, LoyaltyError> {
+) -> Op {
+    let now_s = now_ms / 1000;
     let record = IdempotencyRecord {
         pk: idem.key.0.clone(),
         sk: idem.key.1.clone(),
@@ -674,123 +349,103 @@ fn idempotency_put(
         status: status.as_u16(),
         body: body.to_string(),
         created_ms: now_ms,
-        expires_at: now_ms / 1000 + IDEMPOTENCY_TTL_S,
+        expires_at: now_s + IDEMPOTENCY_TTL_S,
     };
-    let now_s = now_ms / 1000;
-    put(
-        table,
-        to_item(&record)?,
-        Some(&move |e: &mut Expr| {
-            let pk = e.name("PK");
-            let expires = e.name("expires_at");
-            let now = e.value(n(now_s));
-            format!("attribute_not_exists({pk}) OR {expires} <= {now}")
-        }),
-    )
-}
-
-/// Jittered exponential backoff: up to 5 ms × 2^attempt, capped at 200 ms.
-pub async fn backoff(attempt: u32) {
-    use rand::Rng;
-    let cap = (5u64 << attempt.min(6)).min(200);
-    let ms = rand::rng().random_range(0..=cap);
-    tokio::time::sleep(Duration::from_millis(ms)).await;
-}
-
-pub fn attr_s(item: &Item, name: &str) -> String {
-    item.get(name)
-        .and_then(|v| v.as_s().ok())
-        .cloned()
-        .unwrap_or_default()
+    Op::Put {
+        record: sauda_shared::plan::Record::new(record),
+        // An expired record (not yet removed by TTL) may be replaced.
+        cond: Some(Cond::item_absent().or(Cond::le("expires_at", now_s))),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sauda_shared::plan::{CmpOp, Val};
 
-    fn reject(code: &'static str) -> OnFail {
-        OnFail::Reject(LoyaltyError::field(code, code))
+    fn plan_with(steps: usize) -> Plan {
+        let mut writes = WritePlan::new();
+        for i in 0..steps {
+            writes.push_or(
+                Op::Check {
+                    key: ("p".into(), format!("s{i}")),
+                    cond: Cond::item_exists(),
+                },
+                LoyaltyError::UnknownPartner,
+            );
+        }
+        Plan::new(writes, StatusCode::OK, serde_json::json!({"ok": true}))
     }
 
     #[test]
-    fn a_won_twin_is_replayed_before_anything_else() {
-        let codes = vec![
-            Some("ConditionalCheckFailed".into()),
-            None,
-            Some("ConditionalCheckFailed".into()),
-        ];
-        let on_fail = vec![reject("duplicate"), OnFail::Retry, OnFail::Retry];
-        assert!(decide(&codes, &on_fail, Some(2), None).is_ok());
-    }
-
-    #[test]
-    fn rate_limit_beats_other_rejections() {
-        let codes = vec![
-            Some("ConditionalCheckFailed".into()),
-            Some("ConditionalCheckFailed".into()),
-        ];
-        let on_fail = vec![
-            reject("duplicate"),
-            OnFail::Reject(LoyaltyError::RateLimited { retry_after_s: 3 }),
-        ];
+    fn guards_come_first_so_a_twin_and_the_window_answer_before_the_rules() {
+        let t = TenantId::parse("acme").unwrap();
+        let idem = Idempotency::new(&t, "p:shop", "k-1", "h".into());
+        let rate = RateLimit {
+            scope: "loyalty#key".into(),
+            per_minute: 3,
+        };
+        let full = with_guards(&t, Some(&idem), Some(&rate), &plan_with(2), 61_500);
+        let answers: Vec<Option<Fail>> = full.steps.iter().map(|s| s.on_fail.clone()).collect();
         assert_eq!(
-            decide(&codes, &on_fail, None, Some(1)),
-            Err(LoyaltyError::RateLimited { retry_after_s: 3 })
+            answers,
+            [
+                Some(Fail::Twin),
+                Some(Fail::RateLimited { retry_after_s: 59 }),
+                Some(Fail::Rule(LoyaltyError::UnknownPartner)),
+                Some(Fail::Rule(LoyaltyError::UnknownPartner)),
+            ]
         );
+        let Op::Update(window) = &full.steps[1].op else {
+            panic!("the window is an update")
+        };
+        assert_eq!(window.key, keys::rate_limit(&t, "loyalty#key", 60));
+        assert_eq!(
+            window.cond,
+            Some(Cond::Or(vec![
+                Cond::Absent("hits".into()),
+                Cond::Cmp("hits".into(), CmpOp::Lt, Val::N(3))
+            ]))
+        );
+        assert!(with_guards(&t, None, None, &plan_with(1), 0).steps.len() == 1);
     }
 
     #[test]
-    fn conflicts_retry_and_rejections_answer() {
-        let on_fail = vec![OnFail::Retry, reject("dup")];
-        assert!(decide(
-            &[Some("TransactionConflict".into()), None],
-            &on_fail,
-            None,
-            None
-        )
-        .is_ok());
-        assert!(decide(
-            &[Some("ConditionalCheckFailed".into()), None],
-            &on_fail,
-            None,
-            None
-        )
-        .is_ok());
+    fn replays_only_a_live_record_of_the_same_request() {
+        let t = TenantId::parse("acme").unwrap();
+        let idem = Idempotency::new(&t, "admin", "k", "hash".into());
+        let record = |hash: &str, expires_at: i64| IdempotencyRecord {
+            pk: idem.key.0.clone(),
+            sk: idem.key.1.clone(),
+            request_hash: hash.into(),
+            status: 201,
+            body: r#"{"balance":5}"#.into(),
+            created_ms: 0,
+            expires_at,
+        };
+        let reads_of = |r: IdempotencyRecord| {
+            let mut reads = Reads::default();
+            reads.insert(idem.key.clone(), sauda_shared::dynamo::to_item(&r).unwrap());
+            reads
+        };
+        let live = replay(&reads_of(record("hash", 100)), &idem, 50_000).unwrap();
         assert_eq!(
-            decide(
-                &[None, Some("ConditionalCheckFailed".into())],
-                &on_fail,
-                None,
-                None
-            ),
-            Err(LoyaltyError::field("dup", "dup"))
+            live,
+            Some(Outcome {
+                status: StatusCode::CREATED,
+                body: serde_json::json!({"balance": 5}),
+                replayed: true
+            })
         );
-        assert!(matches!(
-            decide(
-                &[Some("ValidationError".into()), None],
-                &on_fail,
-                None,
-                None
-            ),
-            Err(LoyaltyError::Internal(_))
-        ));
-    }
-
-    #[test]
-    fn update_builder_writes_one_expression() {
-        let item = UpdateBuilder::new(("p".into(), "s".into()))
-            .set("balance", n(5))
-            .add("hits", 1)
-            .add("zero", 0)
-            .remove("GSI1PK")
-            .condition(|e| format!("{} = {}", e.name("rev"), e.value(n(2))))
-            .build("t")
-            .unwrap();
-        let update = item.update().unwrap();
         assert_eq!(
-            update.update_expression(),
-            "SET #n0 = :v0 ADD #n1 :v1 REMOVE #n2"
+            replay(&reads_of(record("other", 100)), &idem, 50_000),
+            Err(LoyaltyError::IdempotencyKeyReused)
         );
-        assert_eq!(update.condition_expression(), Some("#n3 = :v2"));
+        assert_eq!(
+            replay(&reads_of(record("other", 100)), &idem, 100_000),
+            Ok(None),
+            "expired"
+        );
+        assert_eq!(replay(&Reads::default(), &idem, 0), Ok(None));
     }
 }

@@ -4,20 +4,17 @@ use crate::domain;
 use crate::error::LoyaltyError;
 use crate::input::CustomerRef;
 use crate::model::*;
-use crate::store::{from_item, s, Reads, Store};
-use aws_sdk_dynamodb::types::AttributeValue;
-use aws_smithy_types::error::display::DisplayErrorContext;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
+use crate::store::{self, LoyaltyStore};
+use sauda_shared::api::{cursor, ApiError};
+use sauda_shared::dynamo::Reads;
 use sauda_shared::partner::Partner;
 use sauda_shared::tenant::TenantConfig;
 use sauda_shared::{keys, TenantId};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{json, Value};
-use std::collections::HashMap;
 
-pub const HISTORY_DEFAULT_LIMIT: i32 = 20;
-pub const HISTORY_MAX_LIMIT: i32 = 100;
+pub const HISTORY_DEFAULT_LIMIT: u32 = 20;
+pub const HISTORY_MAX_LIMIT: u32 = 100;
 
 fn rfc3339(ms: i64) -> String {
     jiff::Timestamp::from_millisecond(ms)
@@ -44,7 +41,7 @@ pub fn entry_view(entry: &LedgerEntry) -> Value {
 /// Resolves a customer and reads their account: one BatchGetItem (plus one more only
 /// when a phone belongs to a non-WhatsApp contact). `extra` rides along in the batch.
 pub async fn account_of(
-    store: &Store,
+    store: &dyn LoyaltyStore,
     tenant: &TenantId,
     customer: &CustomerRef,
     extra: &[Key],
@@ -86,85 +83,48 @@ pub fn balance_view(config: &TenantConfig, account: &Account) -> Value {
     })
 }
 
-/// Where a history page starts. Bound to its tenant and customer: a cursor from
-/// another customer's (or tenant's) history is refused, not silently reinterpreted.
-#[derive(Serialize, Deserialize)]
-struct Cursor {
-    t: String,
-    c: String,
-    k: String,
+/// The listing a history cursor belongs to: one member's ledger. Cursors are signed
+/// over the tenant and this route, so one from another customer or tenant is refused.
+pub fn history_route(contact: &str) -> String {
+    format!("loyalty.history:{contact}")
 }
 
-pub fn encode_cursor(tenant: &TenantId, contact: &str, sk: &str) -> String {
-    let raw = serde_json::to_vec(&Cursor {
-        t: tenant.to_string(),
-        c: contact.to_owned(),
-        k: sk.to_owned(),
-    })
-    .unwrap_or_default();
-    URL_SAFE_NO_PAD.encode(raw)
-}
-
-pub fn decode_cursor(raw: &str, tenant: &TenantId, contact: &str) -> Result<String, LoyaltyError> {
-    let bytes = URL_SAFE_NO_PAD
-        .decode(raw.trim())
-        .map_err(|_| LoyaltyError::InvalidCursor)?;
-    let cursor: Cursor = serde_json::from_slice(&bytes).map_err(|_| LoyaltyError::InvalidCursor)?;
-    let sk_ok = cursor
-        .k
-        .strip_prefix(keys::LEDGER_SK_PREFIX)
-        .is_some_and(|id| ulid::Ulid::from_string(id).is_ok());
-    if cursor.t != tenant.as_str() || cursor.c != contact || !sk_ok {
-        return Err(LoyaltyError::InvalidCursor);
+/// The ledger position in a history cursor, or 400 `invalid_cursor`.
+pub fn history_position(
+    tenant: &TenantId,
+    contact: &str,
+    raw: Option<&str>,
+) -> Result<Option<String>, ApiError> {
+    let position: Option<String> = cursor::decode_opt(tenant, &history_route(contact), raw)?;
+    match position {
+        Some(sk) if !is_ledger_sk(&sk) => Err(cursor::invalid()),
+        other => Ok(other),
     }
-    Ok(cursor.k)
+}
+
+fn is_ledger_sk(sk: &str) -> bool {
+    sk.strip_prefix(keys::LEDGER_SK_PREFIX)
+        .is_some_and(|id| ulid::Ulid::from_string(id).is_ok())
 }
 
 /// One page of a member's ledger, newest first.
 pub async fn history(
-    store: &Store,
+    store: &dyn LoyaltyStore,
     tenant: &TenantId,
     contact: &str,
-    limit: i32,
-    cursor: Option<&str>,
+    limit: u32,
+    after_sk: Option<&str>,
 ) -> Result<Value, LoyaltyError> {
-    let pk = keys::contact_pk(tenant, contact);
-    let start = match cursor {
-        Some(raw) => {
-            let sk = decode_cursor(raw, tenant, contact)?;
-            Some(HashMap::from([
-                ("PK".to_owned(), s(pk.clone())),
-                ("SK".to_owned(), s(sk)),
-            ]))
-        }
-        None => None,
-    };
-    let out = store
-        .client
-        .query()
-        .table_name(&store.table)
-        .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-        .expression_attribute_values(":pk", s(pk))
-        .expression_attribute_values(":prefix", s(keys::LEDGER_SK_PREFIX))
-        .scan_index_forward(false)
-        .limit(limit.clamp(1, HISTORY_MAX_LIMIT))
-        .set_exclusive_start_key(start)
-        .send()
-        .await
-        .map_err(|e| LoyaltyError::Store(format!("history: {}", DisplayErrorContext(&e))))?;
-    let entries: Vec<LedgerEntry> = out
-        .items
-        .unwrap_or_default()
-        .into_iter()
-        .map(from_item)
-        .collect::<Result<_, _>>()?;
-    let next = out
-        .last_evaluated_key
-        .and_then(|k| k.get("SK").and_then(|v| v.as_s().ok()).cloned())
-        .map(|sk| encode_cursor(tenant, contact, &sk));
+    let page = store
+        .ledger_page(tenant, contact, limit.clamp(1, HISTORY_MAX_LIMIT), after_sk)
+        .await?;
+    let next = page
+        .last_sk
+        .filter(|sk| is_ledger_sk(sk))
+        .map(|sk| cursor::encode(tenant, &history_route(contact), &sk));
     Ok(json!({
         "contact_id": contact,
-        "entries": entries.iter().map(entry_view).collect::<Vec<_>>(),
+        "entries": page.entries.iter().map(entry_view).collect::<Vec<_>>(),
         "next_cursor": next,
     }))
 }
@@ -204,7 +164,10 @@ pub fn partner_view(partner: &Partner) -> Value {
 }
 
 pub fn stats_view(config: &TenantConfig, partner_id: &str, stats: &PartnerStats) -> Value {
-    let passives = stats.nps_count - stats.nps_promoters - stats.nps_detractors;
+    let passives = stats
+        .nps_count
+        .saturating_sub(stats.nps_promoters)
+        .saturating_sub(stats.nps_detractors);
     let average = (stats.nps_count > 0)
         .then(|| ((stats.nps_sum as f64 / stats.nps_count as f64) * 100.0).round() / 100.0);
     json!({
@@ -228,52 +191,26 @@ pub fn stats_view(config: &TenantConfig, partner_id: &str, stats: &PartnerStats)
 
 /// A partner's all-time statistics: one read of its aggregate item.
 pub async fn partner_stats(
-    store: &Store,
+    store: &dyn LoyaltyStore,
     tenant: &TenantId,
     partner_id: &str,
 ) -> Result<PartnerStats, LoyaltyError> {
-    Ok(store
-        .get::<PartnerStats>(&partner_stats_key(tenant, partner_id))
-        .await?
-        .unwrap_or_default())
+    Ok(
+        store::get::<PartnerStats>(store, &partner_stats_key(tenant, partner_id))
+            .await?
+            .unwrap_or_default(),
+    )
 }
 
-/// Sum of a member's ledger entries (a full Query): the audit that the ledger and the
-/// balance agree.
+/// Sum of a member's ledger entries and their number: the audit that the ledger and
+/// the balance agree. Summed in i128, so no ledger can overflow it.
 pub async fn ledger_sum(
-    store: &Store,
+    store: &dyn LoyaltyStore,
     tenant: &TenantId,
     contact: &str,
-) -> Result<(i64, usize), LoyaltyError> {
-    let mut start = None;
-    let (mut sum, mut count) = (0, 0);
-    loop {
-        let out = store
-            .client
-            .query()
-            .table_name(&store.table)
-            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-            .expression_attribute_values(":pk", s(keys::contact_pk(tenant, contact)))
-            .expression_attribute_values(":prefix", s(keys::LEDGER_SK_PREFIX))
-            .projection_expression("points")
-            .consistent_read(true)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(|e| LoyaltyError::Store(format!("ledger: {}", DisplayErrorContext(&e))))?;
-        for item in out.items() {
-            sum += item
-                .get("points")
-                .and_then(|v| v.as_n().ok())
-                .and_then(|v| v.parse::<i64>().ok())
-                .unwrap_or(0);
-            count += 1;
-        }
-        start = out.last_evaluated_key;
-        if start.is_none() {
-            return Ok((sum, count));
-        }
-    }
+) -> Result<(i128, usize), LoyaltyError> {
+    let points = store.ledger_points(tenant, contact).await?;
+    Ok((points.iter().copied().map(i128::from).sum(), points.len()))
 }
 
 /// One account that fails the ledger's invariants.
@@ -281,44 +218,22 @@ pub async fn ledger_sum(
 pub struct AuditFinding {
     pub contact: String,
     pub balance: i64,
-    pub ledger_sum: i64,
+    pub ledger_sum: i128,
     pub problem: String,
 }
 
 /// Checks every account of a tenant: balance ≥ 0, balance = Σ ledger entries, and the
 /// FIFO bookkeeping consistent. A Scan of the table: an operator's tool, not a hot path.
 pub async fn audit(
-    store: &Store,
+    store: &dyn LoyaltyStore,
     tenant: &TenantId,
 ) -> Result<(usize, Vec<AuditFinding>), LoyaltyError> {
-    let mut start = None;
-    let mut accounts = Vec::new();
-    loop {
-        let out = store
-            .client
-            .scan()
-            .table_name(&store.table)
-            .filter_expression("begins_with(PK, :p) AND SK = :sk")
-            .expression_attribute_values(":p", s(format!("{}C#", keys::tenant_prefix(tenant))))
-            .expression_attribute_values(":sk", AttributeValue::S(keys::LOYALTY_SK.to_owned()))
-            .consistent_read(true)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(|e| LoyaltyError::Store(format!("audit scan: {}", DisplayErrorContext(&e))))?;
-        for item in out.items.unwrap_or_default() {
-            accounts.push(from_item::<Account>(item)?);
-        }
-        start = out.last_evaluated_key;
-        if start.is_none() {
-            break;
-        }
-    }
+    let accounts = store.accounts(tenant).await?;
     let mut findings = Vec::new();
     for account in &accounts {
         let (sum, _) = ledger_sum(store, tenant, &account.contact).await?;
         let mut problems = Vec::new();
-        if sum != account.balance {
+        if sum != i128::from(account.balance) {
             problems.push("balance differs from the sum of its ledger entries");
         }
         if !account.ledger().is_consistent() {
@@ -341,28 +256,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cursors_are_bound_to_their_customer() {
+    fn cursors_are_bound_to_their_customer_and_tenant() {
         let t = TenantId::parse("acme").unwrap();
         let other = TenantId::parse("other").unwrap();
         let sk = keys::ledger_sk(&ulid::Ulid::new().to_string());
-        let cursor = encode_cursor(&t, "tg-1", &sk);
-        assert_eq!(decode_cursor(&cursor, &t, "tg-1").unwrap(), sk);
+        let c = cursor::encode(&t, &history_route("tg-1"), &sk);
         assert_eq!(
-            decode_cursor(&cursor, &t, "tg-2"),
-            Err(LoyaltyError::InvalidCursor)
+            history_position(&t, "tg-1", Some(&c)).unwrap(),
+            Some(sk.clone())
         );
+        for (tenant, contact, raw) in [
+            (&t, "tg-2", c.as_str()),
+            (&other, "tg-1", c.as_str()),
+            (&t, "tg-1", "garbage!"),
+        ] {
+            let e = history_position(tenant, contact, Some(raw)).unwrap_err();
+            assert_eq!(e.code, "invalid_cursor");
+        }
+        // Even a signed position must be a ledger entry of the member.
+        let odd = cursor::encode(&t, &history_route("tg-1"), &"PROFILE");
         assert_eq!(
-            decode_cursor(&cursor, &other, "tg-1"),
-            Err(LoyaltyError::InvalidCursor)
+            history_position(&t, "tg-1", Some(&odd)).unwrap_err().code,
+            "invalid_cursor"
         );
-        assert_eq!(
-            decode_cursor("garbage!", &t, "tg-1"),
-            Err(LoyaltyError::InvalidCursor)
-        );
-        let forged = encode_cursor(&t, "tg-1", "PROFILE");
-        assert_eq!(
-            decode_cursor(&forged, &t, "tg-1"),
-            Err(LoyaltyError::InvalidCursor)
-        );
+        assert_eq!(history_position(&t, "tg-1", None).unwrap(), None);
     }
 }

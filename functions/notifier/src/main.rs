@@ -8,5 +8,6 @@ async fn main() -> Result<(), Error> {
     let sdk = load_sdk_config().await;
     let config = NotifierConfig::from_env()?;
     let deps = Deps::from_aws(&AwsClients::new(&sdk), &config);
+    sauda_shared::signing::init(deps.secrets.as_ref()).await;
     run(service_fn(|event| handle(&deps, event))).await
 }

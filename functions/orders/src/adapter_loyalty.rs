@@ -7,19 +7,19 @@ use crate::cashback::{Cashback, CashbackError, CashbackResult};
 use async_trait::async_trait;
 use loyalty::input::CustomerRef;
 use loyalty::ops::{Accrue, AccrueInput, Actor, Join, JoinInput, Refund, RefundInput, Scope};
-use loyalty::store::{Idempotency, Planner, Store};
+use loyalty::store::{self, Idempotency, LoyaltyStore, Planner};
 use loyalty::LoyaltyError;
 use sauda_shared::order::Order;
 use sauda_shared::tenant::TenantConfig;
 
 pub struct LoyaltyCashback {
-    pub store: Store,
+    pub store: std::sync::Arc<dyn LoyaltyStore>,
 }
 
 impl LoyaltyCashback {
     pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
         Self {
-            store: Store::new(client, table),
+            store: std::sync::Arc::new(loyalty::dynamo::DynamoStore::new(client, table)),
         }
     }
 
@@ -30,9 +30,14 @@ impl LoyaltyCashback {
         planner: &dyn Planner,
     ) -> Result<serde_json::Value, LoyaltyError> {
         let idempotency = Idempotency::new(&config.tenant, "orders", &key, key.clone());
-        self.store
-            .execute(Some(&idempotency), None, &config.tenant, planner)
-            .await
+        store::execute(
+            self.store.as_ref(),
+            Some(&idempotency),
+            None,
+            &config.tenant,
+            planner,
+        )
+        .await
             .map(|outcome| outcome.body)
     }
 }
@@ -77,7 +82,6 @@ impl Cashback for LoyaltyCashback {
             scope,
             partner_id,
             input: &input,
-            table: &self.store.table,
         };
         let key = format!("accrue:{}", order.order_id);
         match self.run(config, key.clone(), &accrue).await {
@@ -94,7 +98,6 @@ impl Cashback for LoyaltyCashback {
             scope,
             actor: &Actor::Admin,
             input: &join_input,
-            table: &self.store.table,
         };
         match self
             .run(config, format!("join:{}", order.contact), &join)
@@ -130,7 +133,6 @@ impl Cashback for LoyaltyCashback {
             },
             partner_id,
             input: &input,
-            table: &self.store.table,
         };
         let key = format!("refund:{}", sauda_shared::notify::notice_id(&[refund_id]));
         match self.run(config, key, &refund).await {

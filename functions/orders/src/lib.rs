@@ -144,7 +144,7 @@ impl Deps {
             }) as Arc<dyn catalog::PriceBook>
         });
         Self {
-            api: clients.api_deps(table),
+            api: ApiDeps::on_dynamo(&clients.dynamo, table),
             secrets: Arc::new(SecretsManagerSource::new(
                 clients.secrets.clone(),
                 &config.core.stage,

@@ -14,10 +14,8 @@ use axum::routing::get;
 use axum::Router;
 use http::{header, StatusCode};
 use sauda_shared::api::{json_fallbacks, ApiDeps, ApiError, ApiPath, ApiQuery, HasApi, Tenant};
-use sauda_shared::apikey::ApiKeyStore;
-use sauda_shared::aws::{AwsClients, DynamoTenantDirectory};
+use sauda_shared::aws::AwsClients;
 use sauda_shared::config::{parse_or, required, ConfigError, CoreConfig};
-use sauda_shared::ratelimit::RateLimiter;
 use sauda_shared::TenantId;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -66,11 +64,7 @@ impl Deps {
     pub fn from_aws(clients: &AwsClients, config: &LinkConfig) -> Self {
         let table = &config.core.table_name;
         Self {
-            api: ApiDeps {
-                tenants: Arc::new(DynamoTenantDirectory::new(clients.dynamo.clone(), table)),
-                keys: Arc::new(ApiKeyStore::new(clients.dynamo.clone(), table)),
-                limiter: Arc::new(RateLimiter::new(clients.dynamo.clone(), table)),
-            },
+            api: ApiDeps::on_dynamo(&clients.dynamo, table),
             store: Arc::new(crate::aws::AwsReportStore::new(
                 clients,
                 table,

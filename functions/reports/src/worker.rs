@@ -267,6 +267,13 @@ async fn handle_record(deps: &Deps, record: SqsMessage) -> Result<(), JobFailure
         )));
     };
     let period = Period::parse(period.as_str()).map_err(|e| JobFailure::Poison(e.to_string()))?;
+    // A job queued before the tenant was suspended is dropped, like the planner's.
+    if let Ok(Some(config)) = deps.tenants.tenant(&envelope.tenant).await {
+        if !config.is_active() {
+            warn!(tenant = %envelope.tenant, %period, "report for a suspended tenant dropped");
+            return Ok(());
+        }
+    }
     match run_report(deps, &envelope.tenant, period, true, sauda_shared::now_ms()).await {
         Ok(_) => Ok(()),
         Err(ReportError::UnknownTenant(tenant)) => {

@@ -6,6 +6,8 @@ pub struct WebhookConfig {
     pub inbound_queue_url: String,
     /// Follow-ups of payment events (receipts, cards, cashback) for payments-worker.
     pub payments_queue_url: String,
+    /// Managers' updates and failed WhatsApp deliveries go to the notifier.
+    pub notify_queue_url: String,
 }
 
 impl WebhookConfig {
@@ -14,6 +16,7 @@ impl WebhookConfig {
             core: CoreConfig::from_env()?,
             inbound_queue_url: required("INBOUND_QUEUE_URL")?,
             payments_queue_url: required("PAYMENTS_QUEUE_URL")?,
+            notify_queue_url: required("NOTIFY_QUEUE_URL")?,
         })
     }
 }

@@ -5,6 +5,11 @@
 //! one SQS SendMessage. A pre-checkout query costs one GetItem; a payment event at most
 //! a GetItem, a TransactWriteItems and a SendMessage (see `orders::confirm`). Tenant
 //! config and secrets come from warm caches.
+//!
+//! A Telegram message from one of the tenant's managers' chats never reaches the agent:
+//! it is queued for the notifier (one SendMessage, nothing stored here), which relays a
+//! reply to a thread card to the customer. A failed WhatsApp delivery status is applied
+//! as before and also queued for the notifier, which tells the managers why.
 
 mod config;
 mod payments;
@@ -14,8 +19,10 @@ pub use config::WebhookConfig;
 pub use routes::{router, MAX_BODY_BYTES, TELEGRAM_SECRET_HEADER, WHATSAPP_SIGNATURE_HEADER};
 
 use sauda_shared::api::{ApiDeps, HasApi};
-use sauda_shared::aws::{AwsClients, DynamoMessageStore, SecretsManagerSource, SqsJobQueue};
-use sauda_shared::ports::{JobQueue, MessageStore, SecretSource};
+use sauda_shared::aws::{
+    AwsClients, DynamoMessageStore, SecretsManagerSource, SqsJobQueue, SqsQueue,
+};
+use sauda_shared::ports::{JobQueue, MessageQueue, MessageStore, SecretSource};
 use std::sync::Arc;
 
 /// Everything a request needs, built once per process in `main`.
@@ -28,6 +35,8 @@ pub struct Deps {
     pub queue: Arc<dyn JobQueue>,
     /// The one confirmation of payment events (orders crate).
     pub payments: orders::Payments,
+    /// The notifier's queue: managers' updates, failed deliveries.
+    pub notify: Arc<dyn MessageQueue>,
 }
 
 impl HasApi for Deps {
@@ -40,7 +49,7 @@ impl Deps {
     pub fn from_aws(clients: &AwsClients, config: &WebhookConfig) -> Self {
         let table = &config.core.table_name;
         Self {
-            api: clients.api_deps(table),
+            api: ApiDeps::on_dynamo(&clients.dynamo, table),
             secrets: Arc::new(SecretsManagerSource::new(
                 clients.secrets.clone(),
                 &config.core.stage,
@@ -51,6 +60,7 @@ impl Deps {
                 &config.inbound_queue_url,
             )),
             payments: orders::Payments::from_aws(clients, table, &config.payments_queue_url),
+            notify: Arc::new(SqsQueue::new(clients.sqs.clone(), &config.notify_queue_url)),
         }
     }
 }

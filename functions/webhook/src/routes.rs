@@ -9,7 +9,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use sauda_shared::api::{json_fallbacks, ApiQuery, Tenant};
-use sauda_shared::message::InboundMessage;
+use sauda_shared::inbox::ManagerUpdate;
+use sauda_shared::message::{Attachment, DeliveryState, InboundMessage};
 use sauda_shared::ports::{PutOutcome, StatusOutcome, StoreError};
 use sauda_shared::redact::Contact;
 use sauda_shared::secrets::{Secret, TenantSecrets};
@@ -73,7 +74,20 @@ async fn telegram(
             info!(%tenant, update_id, kind, "telegram update ignored: unsupported kind");
             Ok(Json(json!({"ok": true, "ignored": kind})))
         }
-        TelegramUpdate::Message { update_id, message } => {
+        TelegramUpdate::Message {
+            update_id,
+            message,
+            replying_to,
+        } => {
+            if config
+                .managers
+                .iter()
+                .any(|m| m.chat_id.to_string() == message.reply_to)
+            {
+                relay(&deps, &message, replying_to).await?;
+                info!(%tenant, update_id, "manager update routed to the inbox");
+                return Ok(Json(json!({"ok": true, "manager": true})));
+            }
             let outcome = ingest(&deps, &message).await?;
             info!(%tenant, update_id, contact = %Contact(tenant, &message.contact), ?outcome, "telegram message accepted");
             Ok(Json(
@@ -191,6 +205,17 @@ async fn whatsapp_events(
                 .await
                 .map_err(|e| store_failure(tenant, "delivery status not applied", e))?;
             match outcome {
+                StatusOutcome::Applied if status.state == DeliveryState::Failed => {
+                    statuses += 1;
+                    // The managers hear why (a template error, the closed window).
+                    deps.notify
+                        .send(&Envelope::delivery_failed(status.clone()), 0)
+                        .await
+                        .map_err(|e| {
+                            warn!(%tenant, error = %e, "failed status applied but not queued for the managers");
+                            ApiError::dependency("queue unavailable")
+                        })?;
+                }
                 StatusOutcome::Applied => statuses += 1,
                 StatusOutcome::Stale => ignored += 1,
                 StatusOutcome::UnknownMessage => {
@@ -226,6 +251,45 @@ async fn ingest(deps: &Deps, message: &InboundMessage) -> Result<PutOutcome, Api
             ApiError::dependency("queue unavailable")
         })?;
     Ok(outcome)
+}
+
+/// A manager's message goes to the notifier, never to the agent: nothing is stored here,
+/// and a queue failure answers 503 so that Telegram delivers the update again.
+async fn relay(
+    deps: &Deps,
+    message: &InboundMessage,
+    replying_to: Option<i64>,
+) -> Result<(), ApiError> {
+    let tenant = &message.tenant;
+    let (Ok(chat_id), Ok(message_id)) = (
+        message.reply_to.parse::<i64>(),
+        message.platform_message_id.parse::<i64>(),
+    ) else {
+        return Err(ApiError::bad_request(
+            "invalid_payload",
+            "chat and message ids must be integers",
+        ));
+    };
+    let update = ManagerUpdate {
+        tenant: tenant.clone(),
+        chat_id,
+        message_id,
+        replying_to,
+        text: message.text.clone(),
+        photo_file_id: match &message.attachment {
+            Some(Attachment::Photo { file_id }) => Some(file_id.clone()),
+            _ => None,
+        },
+        sender_name: message.display_name.clone(),
+        at_ms: message.timestamp_ms,
+    };
+    deps.notify
+        .send(&Envelope::manager_update(update), 0)
+        .await
+        .map_err(|e| {
+            warn!(%tenant, error = %e, "manager update not queued; Telegram will retry");
+            ApiError::dependency("queue unavailable")
+        })
 }
 
 /// 503 only for what a retry can fix; a request the store refuses for good (an item or

@@ -84,10 +84,12 @@ pub fn to_item<T: serde::Serialize + ?Sized>(value: &T) -> Result<Item, StoreErr
     serde_dynamo::to_item(value).map_err(|e| StoreError::Rejected(format!("serialise item: {e}")))
 }
 
+/// The error names the item by its sort key: partition keys hold contact ids, which
+/// are phone numbers (`T#t#C#wa-77011234567`), and store errors end up in logs.
 pub fn from_item<T: serde::de::DeserializeOwned>(item: Item) -> Result<T, StoreError> {
-    let pk = item_s(&item, "PK").to_owned();
+    let sk = item_s(&item, "SK").to_owned();
     serde_dynamo::from_item(item)
-        .map_err(|e| StoreError::Unavailable(format!("item {pk} is malformed: {e}")))
+        .map_err(|e| StoreError::Unavailable(format!("a {sk} item is malformed: {e}")))
 }
 
 fn val(v: &Val) -> AttributeValue {
@@ -97,6 +99,7 @@ fn val(v: &Val) -> AttributeValue {
         Val::Bool(b) => AttributeValue::Bool(*b),
         Val::List(items) => AttributeValue::L(items.iter().map(|i| s(i.clone())).collect()),
         Val::StrSet(items) => AttributeValue::Ss(items.clone()),
+        Val::NumMap(map) => AttributeValue::M(map.iter().map(|(k, v)| (k.clone(), n(v))).collect()),
     }
 }
 

@@ -8,6 +8,9 @@
 
 pub mod agent;
 pub mod common;
+pub mod inbox;
+pub mod leads;
+pub mod loyalty;
 pub mod orders;
 pub mod reports;
 
@@ -135,7 +138,15 @@ pub fn render(template: &str, args: &[(&str, &dyn fmt::Display)]) -> String {
 
 /// Every catalog, for the completeness test and for tools that list texts.
 pub fn catalogs() -> Vec<&'static [&'static Text]> {
-    vec![common::ALL, agent::ALL, reports::ALL, orders::ALL]
+    vec![
+        common::ALL,
+        agent::ALL,
+        leads::ALL,
+        loyalty::ALL,
+        reports::ALL,
+        inbox::ALL,
+        orders::ALL,
+    ]
 }
 
 #[cfg(test)]

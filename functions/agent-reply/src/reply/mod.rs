@@ -19,6 +19,7 @@
 pub mod compose;
 pub mod decide;
 pub mod deliver;
+pub mod index;
 pub mod load;
 pub mod record;
 

@@ -159,6 +159,7 @@ pub fn plan(ctx: &Context, outcome: &Outcome, now_ms: i64) -> WritePlan<AlreadyH
         .when(Cond::item_exists().and(Cond::absent("reply_state")));
     plan.push_or(Op::Update(inbound), AlreadyHandled);
     plan.update(profile_update(ctx, outcome));
+    plan.update(super::index::row(ctx, outcome));
     plan.token = Some({
         use sha2::{Digest, Sha256};
         let digest = Sha256::digest(format!(
@@ -306,12 +307,12 @@ mod tests {
             delivered: sent(),
         };
         let plan = plan(&ctx, &outcome, testing::NOW);
-        assert_eq!(plan.len(), 4, "reply, pointer, inbound, profile");
+        assert_eq!(plan.len(), 5, "reply, pointer, inbound, profile, inbox row");
         assert!(plan.token.is_some());
         let guarded: Vec<bool> = plan.steps.iter().map(|s| s.on_fail.is_some()).collect();
         assert_eq!(
             guarded,
-            [false, false, true, false],
+            [false, false, true, false, false],
             "only the inbound guard answers"
         );
         let Op::Update(inbound) = &plan.steps[2].op else {
@@ -349,7 +350,7 @@ mod tests {
             },
         };
         let plan = plan(&ctx, &outcome, testing::NOW);
-        assert_eq!(plan.len(), 2, "inbound and profile only");
+        assert_eq!(plan.len(), 3, "inbound, profile and the inbox row only");
         let mut d = CounterDelta::default();
         count(&ctx, &outcome, &mut d);
         assert_eq!(d.metrics.get(metric::REPLIES_NOT_SENT), Some(&1));

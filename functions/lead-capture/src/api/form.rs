@@ -12,15 +12,18 @@ use crate::cors;
 use crate::service;
 use crate::validate::{self, ValidLead};
 use crate::Deps;
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{FromRequestParts, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
 use http::request::Parts;
 use http::{header, HeaderMap, HeaderValue, StatusCode};
 use lambda_http::request::RequestContext;
+use sauda_shared::api::body::{parse_json, IDEMPOTENCY_HEADER};
+use sauda_shared::api::{IdempotencyKey, Tenant};
+use sauda_shared::redact::Address;
 use sauda_shared::tenant::TenantConfig;
-use sauda_shared::{ApiError, TenantId};
+use sauda_shared::ApiError;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use std::convert::Infallible;
@@ -31,7 +34,6 @@ use tracing::{info, warn};
 
 /// A form body is a few fields; anything bigger is not a person typing.
 pub const MAX_FORM_BYTES: usize = 16 * 1024;
-const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 
 /// The caller's address as API Gateway saw it (`requestContext.http.sourceIp`).
 /// Headers such as `X-Forwarded-For` are not used: a client can write them.
@@ -65,28 +67,6 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     }
 }
 
-async fn active_tenant(deps: &Deps, raw: &str) -> Result<Arc<TenantConfig>, ApiError> {
-    let unknown = || ApiError::new(StatusCode::NOT_FOUND, "tenant_not_found", "no such tenant");
-    let tenant = TenantId::parse(raw).map_err(|_| unknown())?;
-    let config = deps
-        .tenants
-        .tenant(&tenant)
-        .await
-        .map_err(|e| {
-            warn!(%tenant, error = %e, "tenant lookup failed");
-            ApiError::dependency("tenant directory unavailable")
-        })?
-        .ok_or_else(unknown)?;
-    if !config.is_active() {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "tenant_suspended",
-            "tenant is suspended",
-        ));
-    }
-    Ok(config)
-}
-
 /// The request's origin, if the tenant allows it; `Err` for a foreign one.
 fn allowed_origin(
     headers: &HeaderMap,
@@ -110,15 +90,8 @@ fn allowed_origin(
     }
 }
 
-pub async fn preflight(
-    State(deps): State<Arc<Deps>>,
-    Path(tenant): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    let config = match active_tenant(&deps, &tenant).await {
-        Ok(c) => c,
-        Err(e) => return e.into_response(),
-    };
+pub async fn preflight(Tenant(config): Tenant, headers: HeaderMap) -> Response {
+    let tenant = &config.tenant;
     match allowed_origin(&headers, &config) {
         Ok(Some(origin)) => {
             (StatusCode::NO_CONTENT, cors::preflight_headers(&origin)).into_response()
@@ -140,15 +113,12 @@ pub async fn preflight(
 
 pub async fn submit(
     State(deps): State<Arc<Deps>>,
-    Path(tenant): Path<String>,
+    Tenant(config): Tenant,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let config = match active_tenant(&deps, &tenant).await {
-        Ok(c) => c,
-        Err(e) => return e.into_response(),
-    };
+    let tenant = &config.tenant;
     let origin = match allowed_origin(&headers, &config) {
         Ok(o) => o,
         Err(e) => {
@@ -187,9 +157,13 @@ async fn accept(
             "this tenant does not take leads from a web form",
         ));
     }
-    let scope = format!("form#{}", ip_scope(ip));
+    let client = ip_scope(ip);
+    let scope = format!("form#{client}");
+    // Logs name the client by a keyed digest, never by its address.
+    let client = Address(tenant, &client);
     let now = sauda_shared::now_ms();
     let decision = deps
+        .api
         .limiter
         .hit(tenant, &scope, limit, Duration::from_secs(3600), now)
         .await
@@ -198,18 +172,15 @@ async fn accept(
             ApiError::dependency("rate limiter unavailable")
         })?;
     if !decision.allowed {
-        info!(%tenant, scope, "form rate limit reached");
-        let mut e = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
+        info!(%tenant, %client, "form rate limit reached");
+        return Err(ApiError::too_many_requests(
             format!("at most {limit} submissions per hour from one address"),
-        );
-        e.retry_after_s = Some(decision.retry_after_s);
-        return Err(e);
+            decision.retry_after_s,
+        ));
     }
     let fields = parse_body(headers, body)?;
     if validate::is_honeypot_filled(&fields) {
-        info!(%tenant, scope, "honeypot filled: submission dropped");
+        info!(%tenant, %client, "honeypot filled: submission dropped");
         return Ok(());
     }
     let key = idempotency_key(headers, &fields)?;
@@ -234,22 +205,8 @@ fn parse_body(headers: &HeaderMap, body: &Bytes) -> Result<Map<String, Value>, A
         })
         .unwrap_or_else(|| "application/json".to_owned());
     match content_type.as_str() {
-        "application/json" | "text/plain" => {
-            // `text/plain` is what `fetch` sends to skip a preflight; it must still be JSON.
-            match serde_json::from_slice::<Value>(body) {
-                Ok(Value::Object(map)) => Ok(map),
-                Ok(_) => Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_body",
-                    "the body must be a JSON object of form fields",
-                )),
-                Err(_) => Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "malformed_json",
-                    "the body is not valid JSON",
-                )),
-            }
-        }
+        // `text/plain` is what `fetch` sends to skip a preflight; it must still be JSON.
+        "application/json" | "text/plain" => parse_json(body, MAX_FORM_BYTES),
         "application/x-www-form-urlencoded" => {
             let pairs: Vec<(String, String)> =
                 serde_urlencoded::from_bytes(body).map_err(|_| {
@@ -275,16 +232,7 @@ fn parse_body(headers: &HeaderMap, body: &Bytes) -> Result<Map<String, Value>, A
 /// The client's `Idempotency-Key`, or else a digest of the content: a double click or a
 /// browser retry of the same form is one submission, not a merge.
 fn idempotency_key(headers: &HeaderMap, fields: &Map<String, Value>) -> Result<String, ApiError> {
-    if let Some(value) = headers.get(IDEMPOTENCY_HEADER) {
-        let key = value.to_str().unwrap_or_default().trim();
-        let ok = (1..=100).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic());
-        if !ok {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_idempotency_key",
-                "Idempotency-Key must be 1-100 visible ASCII characters",
-            ));
-        }
+    if let IdempotencyKey(Some(key)) = IdempotencyKey::parse(headers.get(IDEMPOTENCY_HEADER))? {
         return Ok(format!("key:{key}"));
     }
     let mut digest = Sha256::new();

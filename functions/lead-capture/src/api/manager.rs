@@ -1,82 +1,40 @@
-//! The manager API under `/t/{tenant}/leads/…`, authenticated with the tenant's API
-//! keys (`Authorization: Bearer sk_…` or `X-Api-Key`), role manager or admin. A key is
-//! looked up inside the URL's tenant only, so another tenant's key is simply unknown.
+//! The manager API under `/t/{tenant}/leads/…`: the shared `Caller<Managers>` checks
+//! the tenant (exists, active), the API key inside that tenant only (`Authorization:
+//! Bearer sk_…` or `X-Api-Key`; another tenant's key is unknown here), the role
+//! (manager, admin or tenant admin) and the per-key rate limit.
 
-use super::{json_body, MAX_MANAGER_BYTES};
-use crate::cursor;
+use crate::domain::{Assignment, StageChange, StageMove};
 use crate::model::Actor;
 use crate::service;
-use crate::store::{Assignment, StageChange, StageMove};
+use crate::store::ListPosition;
 use crate::validate::{self, valid_contact_id, NOTE_MAX, REASON_MAX};
 use crate::Deps;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use bytes::Bytes;
-use http::{HeaderMap, StatusCode};
-use sauda_shared::api::extract::auth_error;
-use sauda_shared::apikey::{self, Role};
+use http::StatusCode;
+use sauda_shared::api::{ApiPath, ApiQuery, Caller, JsonBody, Managers};
 use sauda_shared::funnel::Stage;
 use sauda_shared::partner::valid_partner_id;
-use sauda_shared::tenant::TenantConfig;
-use sauda_shared::{ApiError, TenantId};
+use sauda_shared::ApiError;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
+
+use super::MAX_MANAGER_BYTES;
 
 pub const DEFAULT_PAGE: usize = 25;
 pub const MAX_PAGE: usize = 100;
 
 type Reply = Result<Response, ApiError>;
+type Manager = Caller<Managers>;
+type Body<T> = JsonBody<T, MAX_MANAGER_BYTES>;
 
-/// Authenticates the key against the URL's tenant and loads the tenant.
-async fn manager(
-    deps: &Deps,
-    raw_tenant: &str,
-    headers: &HeaderMap,
-) -> Result<(Arc<TenantConfig>, Actor), ApiError> {
-    let presented = apikey::from_headers(headers);
-    if presented.is_none_or(str::is_empty) {
-        return Err(auth_error(apikey::AuthError::Missing));
+/// Who did it, in the lead's history: `manager:{key_id}`.
+fn actor(caller: &Manager) -> Actor {
+    Actor::Manager {
+        key_id: caller.key_id().to_owned(),
     }
-    // An id that cannot be a tenant has no keys: the same answer as a wrong key.
-    let tenant = TenantId::parse(raw_tenant).map_err(|_| auth_error(apikey::AuthError::Invalid))?;
-    let principal = deps
-        .api_keys
-        .authenticate(&tenant, presented)
-        .await
-        .map_err(auth_error)?;
-    if !matches!(principal.role, Role::Manager | Role::Admin) {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "role_not_allowed",
-            "this key may not work with leads; use a manager or admin key",
-        ));
-    }
-    let config = deps
-        .tenants
-        .tenant(&tenant)
-        .await
-        .map_err(|e| {
-            tracing::warn!(%tenant, error = %e, "tenant lookup failed");
-            ApiError::dependency("tenant directory unavailable")
-        })?
-        .ok_or_else(|| {
-            ApiError::new(StatusCode::NOT_FOUND, "tenant_not_found", "no such tenant")
-        })?;
-    if !config.is_active() {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "tenant_suspended",
-            "tenant is suspended",
-        ));
-    }
-    Ok((
-        config,
-        Actor::Manager {
-            key_id: principal.key_id,
-        },
-    ))
 }
 
 fn contact(raw: &str) -> Result<&str, ApiError> {
@@ -132,12 +90,11 @@ pub struct ListQuery {
 }
 
 pub async fn list(
+    caller: Manager,
     State(deps): State<Arc<Deps>>,
-    Path(tenant): Path<String>,
-    headers: HeaderMap,
-    Query(query): Query<ListQuery>,
+    ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Reply {
-    let (config, _) = manager(&deps, &tenant, &headers).await?;
+    let tenant = caller.tenant();
     let stage = parse_stage("stage", query.stage.as_deref().unwrap_or("new"))?;
     let limit = match query.limit.as_deref() {
         None => DEFAULT_PAGE,
@@ -153,39 +110,29 @@ pub async fn list(
                 )
             })?,
     };
-    let after = match query.cursor.as_deref().filter(|c| !c.is_empty()) {
-        None => None,
-        Some(raw) => Some(cursor::decode(raw, stage).ok_or_else(|| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_cursor",
-                "the cursor is not one this listing returned",
-            )
-        })?),
-    };
+    let after = ListPosition::from_cursor(tenant, stage, query.cursor.as_deref())?;
     let (leads, next) = deps
         .store
-        .list(&config.tenant, stage, limit, after)
+        .list(tenant, stage, limit, after)
         .await
         .map_err(crate::LeadError::from)?;
     Ok(Json(json!({
         "stage": stage,
         "leads": leads.iter().map(|l| l.to_json()).collect::<Vec<Value>>(),
-        "next_cursor": next.map(|(gsi1sk, _)| cursor::encode(stage, &gsi1sk)),
+        "next_cursor": next.map(|p| p.cursor(tenant, stage)),
     }))
     .into_response())
 }
 
 pub async fn get(
+    caller: Manager,
     State(deps): State<Arc<Deps>>,
-    Path((tenant, cid)): Path<(String, String)>,
-    headers: HeaderMap,
+    ApiPath((_, cid)): ApiPath<(String, String)>,
 ) -> Reply {
-    let (config, _) = manager(&deps, &tenant, &headers).await?;
     let cid = contact(&cid)?;
     let view = deps
         .store
-        .view(&config.tenant, cid)
+        .view(caller.tenant(), cid)
         .await
         .map_err(crate::LeadError::from)?
         .ok_or_else(|| crate::LeadError::NotFound(cid.to_owned()))?;
@@ -203,20 +150,20 @@ pub async fn get(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct StageBody {
+pub struct StageBody {
     stage: Option<String>,
     /// Apply only if the lead is still in this stage (guards a stale screen).
     expected_stage: Option<String>,
     reason: Option<String>,
 }
 
-async fn stage_change(
-    deps: &Deps,
-    config: &TenantConfig,
-    actor: &Actor,
-    cid: &str,
-    body: StageBody,
+pub async fn stage(
+    caller: Manager,
+    State(deps): State<Arc<Deps>>,
+    ApiPath((_, cid)): ApiPath<(String, String)>,
+    JsonBody(body): Body<StageBody>,
 ) -> Reply {
+    let cid = contact(&cid)?;
     let to = match body
         .stage
         .as_deref()
@@ -233,15 +180,15 @@ async fn stage_change(
         .transpose()?;
     let reason = bounded_text("reason", body.reason, REASON_MAX, false)?;
     let (change, announced) = service::change_stage(
-        deps,
-        config,
+        &deps,
+        &caller.config,
         cid,
         StageMove {
             to,
             expected,
             reason,
         },
-        actor,
+        &actor(&caller),
     )
     .await?;
     let (lead, changed) = match change {
@@ -254,41 +201,34 @@ async fn stage_change(
     .into_response())
 }
 
-pub async fn stage(
-    State(deps): State<Arc<Deps>>,
-    Path((tenant, cid)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Reply {
-    let (config, actor) = manager(&deps, &tenant, &headers).await?;
-    let cid = contact(&cid)?;
-    let body: StageBody = json_body(&body, MAX_MANAGER_BYTES)?;
-    stage_change(&deps, &config, &actor, cid, body).await
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct AssignBody {
+pub struct AssignBody {
     partner_id: Option<String>,
     note: Option<String>,
 }
 
 pub async fn assign(
+    caller: Manager,
     State(deps): State<Arc<Deps>>,
-    Path((tenant, cid)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Bytes,
+    ApiPath((_, cid)): ApiPath<(String, String)>,
+    JsonBody(body): Body<AssignBody>,
 ) -> Reply {
-    let (config, actor) = manager(&deps, &tenant, &headers).await?;
     let cid = contact(&cid)?;
-    let body: AssignBody = json_body(&body, MAX_MANAGER_BYTES)?;
     let partner_id = bounded_text("partner_id", body.partner_id, 40, true)?.unwrap_or_default();
     if !valid_partner_id(&partner_id) {
         return Err(crate::LeadError::PartnerNotFound(partner_id).into());
     }
     let note = bounded_text("note", body.note, NOTE_MAX, false)?;
-    let (assignment, partner, announced) =
-        service::assign(&deps, &config, cid, &partner_id, note, &actor).await?;
+    let (assignment, partner, announced) = service::assign(
+        &deps,
+        &caller.config,
+        cid,
+        &partner_id,
+        note,
+        &actor(&caller),
+    )
+    .await?;
     let (lead, changed) = match assignment {
         Assignment::Unchanged(lead) => (lead, false),
         Assignment::Assigned { lead, .. } => (lead, true),
@@ -304,35 +244,28 @@ pub async fn assign(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct NoteBody {
+pub struct NoteBody {
     text: Option<String>,
 }
 
 pub async fn note(
+    caller: Manager,
     State(deps): State<Arc<Deps>>,
-    Path((tenant, cid)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Bytes,
+    ApiPath((_, cid)): ApiPath<(String, String)>,
+    JsonBody(body): Body<NoteBody>,
 ) -> Reply {
-    let (config, actor) = manager(&deps, &tenant, &headers).await?;
     let cid = contact(&cid)?;
-    let body: NoteBody = json_body(&body, MAX_MANAGER_BYTES)?;
     let text = bounded_text("text", body.text, NOTE_MAX, true)?.unwrap_or_default();
-    let entry = service::add_note(&deps, &config, cid, text, &actor).await?;
+    let entry = service::add_note(&deps, &caller.config, cid, text, &actor(&caller)).await?;
     Ok((StatusCode::CREATED, Json(json!({"note": entry.to_json()}))).into_response())
 }
 
 pub async fn resume_agent(
+    caller: Manager,
     State(deps): State<Arc<Deps>>,
-    Path((tenant, cid)): Path<(String, String)>,
-    headers: HeaderMap,
+    ApiPath((_, cid)): ApiPath<(String, String)>,
 ) -> Reply {
-    let (config, actor) = manager(&deps, &tenant, &headers).await?;
     let cid = contact(&cid)?;
-    let resumed = deps
-        .store
-        .resume_agent(&config.tenant, cid, &actor, sauda_shared::now_ms())
-        .await?;
-    tracing::info!(tenant = %config.tenant, contact = cid, ?resumed, "agent resumed by a manager");
+    let resumed = service::resume_agent(&deps, &caller.config, cid, &actor(&caller)).await?;
     Ok(Json(json!({"resumed": resumed})).into_response())
 }

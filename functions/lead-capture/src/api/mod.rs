@@ -10,6 +10,11 @@
 //! | `POST` | `/t/{tenant}/leads/{contact}/assign` | manager / admin key |
 //! | `POST` | `/t/{tenant}/leads/{contact}/notes` | manager / admin key |
 //! | `POST` | `/t/{tenant}/leads/{contact}/resume-agent` | manager / admin key |
+//!
+//! Every route passes the shared extractors: [`Tenant`](sauda_shared::api::Tenant)
+//! (unknown: 404 `tenant_not_found`; suspended: 404 `tenant_suspended`), and on the
+//! manager routes [`Caller<Managers>`](sauda_shared::api::Caller) (key, role, per-key
+//! rate limit).
 
 mod form;
 mod manager;
@@ -20,9 +25,7 @@ use crate::Deps;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
-use bytes::Bytes;
-use sauda_shared::api::{json_fallbacks, ApiError};
-use serde::de::DeserializeOwned;
+use sauda_shared::api::json_fallbacks;
 use std::sync::Arc;
 
 /// Bodies of manager requests are small JSON documents.
@@ -45,13 +48,9 @@ pub fn router(deps: Arc<Deps>) -> Router {
                 "/t/{tenant}/leads/{contact}/resume-agent",
                 post(manager::resume_agent),
             )
-            // Limits are enforced in the handlers, so a 413 carries the JSON error body.
+            // Limits are enforced by the form and `JsonBody`, so a 413 carries the
+            // JSON error body.
             .layer(DefaultBodyLimit::disable()),
     )
     .with_state(deps)
-}
-
-/// Parses a JSON request body by the shared rules (an empty body reads as `{}`).
-fn json_body<T: DeserializeOwned>(body: &Bytes, limit: usize) -> Result<T, ApiError> {
-    sauda_shared::api::body::parse_json(body, limit)
 }

@@ -9,5 +9,7 @@ async fn main() -> Result<(), Error> {
     let sdk = load_sdk_config().await;
     let config = LeadsConfig::from_env()?;
     let deps = Deps::from_aws(&AwsClients::new(&sdk), &config);
+    // Page cursors and log digests are keyed with the deployment's signing key.
+    sauda_shared::signing::init(deps.secrets.as_ref()).await;
     run(api::router(Arc::new(deps))).await
 }

@@ -8,5 +8,7 @@ async fn main() -> Result<(), Error> {
     let sdk = load_sdk_config().await;
     let config = LeadsConfig::from_env()?;
     let deps = Deps::from_aws(&AwsClients::new(&sdk), &config);
+    // Log digests of contacts are keyed with the deployment's signing key.
+    sauda_shared::signing::init(deps.secrets.as_ref()).await;
     run(service_fn(|event| worker::handle(&deps, event))).await
 }
