@@ -38,7 +38,7 @@ impl LoyaltyCashback {
             planner,
         )
         .await
-            .map(|outcome| outcome.body)
+        .map(|outcome| outcome.body)
     }
 }
 
