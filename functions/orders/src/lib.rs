@@ -76,7 +76,7 @@ impl OrdersConfig {
             stripe_api_base: required("STRIPE_API_BASE")?,
             kaspi_api_base: required("KASPI_API_BASE")?,
             bucket: optional("BUCKET_NAME"),
-            catalog_cache_bytes: parse_or::<usize>("CATALOG_CACHE_MB", 128)? * 1024 * 1024,
+            catalog_cache_bytes: parse_or::<usize>("PRICE_BOOK_CACHE_MB", 128)? * 1024 * 1024,
         })
     }
 }
