@@ -732,7 +732,11 @@ async fn order_steps(
         paid.text().await?
     );
     if let Some(line) = await_outbox(&urls.outbox, start, |l| {
-        l["channel"] == "whatsapp" && l["to"] == wa_from
+        l["channel"] == "whatsapp"
+            && l["to"] == wa_from
+            && l["body"]["text"]["body"]
+                .as_str()
+                .is_some_and(|text| !text.contains(link))
     })
     .await
     {

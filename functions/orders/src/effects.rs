@@ -126,9 +126,14 @@ pub async fn run(
                     ("lines", &lines_text(&order, lang)),
                 ],
             );
-            if let Some(p) = points.filter(|p| *p > 0) {
+            // One point is worth one minor unit of the programme's currency (the order's:
+            // cashback accrues only then), so people read points as money.
+            let cashback = points
+                .filter(|p| *p > 0)
+                .map(|p| format_amount(p, &order.currency));
+            if let Some(amount) = &cashback {
                 receipt.push('\n');
-                receipt.push_str(&t::CASHBACK.render(lang, &[("points", &p)]));
+                receipt.push_str(&t::CASHBACK.render(lang, &[("amount", amount)]));
             }
             outbox::send(
                 deps.notify.as_ref(),
@@ -153,9 +158,9 @@ pub async fn run(
                 PaymentEffect::PaidLate { .. } => t::CARD_PAID_LATE.render(mlang, &args),
                 _ => t::CARD_PAID.render(mlang, &args),
             };
-            if let Some(p) = points.filter(|p| *p > 0) {
+            if let Some(amount) = &cashback {
                 html.push('\n');
-                html.push_str(&t::CARD_CASHBACK.render(mlang, &[("points", &p)]));
+                html.push_str(&t::CARD_CASHBACK.render(mlang, &[("amount", amount)]));
             }
             tell_managers(
                 deps,

@@ -183,7 +183,7 @@ fn link_message(
         &format!("invoice:{}:{provider}:{attempt}", order.order_id),
         "invoice",
         Body::Text {
-            text: format!("{text}\n{url}"),
+            text,
             buttons: vec![Button {
                 title: button,
                 data: None,

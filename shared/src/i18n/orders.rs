@@ -24,10 +24,10 @@ pub const LINE: Text = Text {
 
 pub const CASHBACK: Text = Text {
     key: "orders.cashback",
-    ru: "+{points} бонусных баллов на ваш счёт",
-    en: "+{points} bonus points to your account",
-    kk: "Шотыңызға +{points} бонус ұпай",
-    ky: "Эсебиңизге +{points} бонус упай",
+    ru: "+{amount} бонусами на ваш счёт",
+    en: "+{amount} in bonus points to your account",
+    kk: "Шотыңызға +{amount} бонус",
+    ky: "Эсебиңизге +{amount} бонус",
 };
 
 pub const INVOICE_TITLE: Text = Text {
@@ -164,10 +164,10 @@ pub const CARD_REFUNDED: Text = Text {
 
 pub const CARD_CASHBACK: Text = Text {
     key: "orders.card_cashback",
-    ru: "Кешбэк: +{points} баллов",
-    en: "Cashback: +{points} points",
-    kk: "Кэшбэк: +{points} ұпай",
-    ky: "Кешбэк: +{points} упай",
+    ru: "Кешбэк: +{amount} баллами",
+    en: "Cashback: +{amount} in points",
+    kk: "Кэшбэк: +{amount} ұпаймен",
+    ky: "Кешбэк: +{amount} упай менен",
 };
 
 pub const ALL: &[&Text] = &[
