@@ -99,6 +99,7 @@ fn agent_config(env: &TestEnv, fakes: &Fakes) -> AgentConfig {
         leads_queue_url: env.queue_url("LeadsQueue"),
         notify_queue_url: env.queue_url("NotifyQueue"),
         inbound_queue_url: env.queue_url("InboundQueue"),
+        payments_queue_url: Some(env.queue_url("PaymentsQueue")),
         bucket: env.stack.bucket.clone(),
         telegram_api_base: fakes.telegram.base_url.clone(),
         whatsapp_api_base: fakes.whatsapp.base_url.clone(),
@@ -399,6 +400,7 @@ async fn signed_webhook_to_agent_reply_end_to_end() {
                 table_name: env.stack.table.clone(),
             },
             inbound_queue_url: env.queue_url("InboundQueue"),
+            payments_queue_url: env.queue_url("PaymentsQueue"),
             notify_queue_url: env.queue_url("NotifyQueue"),
         },
     );

@@ -82,6 +82,7 @@ impl Fx {
                 core: core.clone(),
                 inbound_queue_url: env.queue_url("InboundQueue"),
                 notify_queue_url: env.queue_url("NotifyQueue"),
+                payments_queue_url: env.queue_url("PaymentsQueue"),
             },
         );
         let mut agent = agent_reply::Deps::from_aws(
@@ -91,6 +92,7 @@ impl Fx {
                 leads_queue_url: env.queue_url("LeadsQueue"),
                 notify_queue_url: env.queue_url("NotifyQueue"),
                 inbound_queue_url: env.queue_url("InboundQueue"),
+                payments_queue_url: Some(env.queue_url("PaymentsQueue")),
                 bucket: env.stack.bucket.clone(),
                 telegram_api_base: telegram.base_url.clone(),
                 whatsapp_api_base: whatsapp.base_url.clone(),

@@ -7,15 +7,12 @@
 //! deep copy of the whole table taken when *it* started, which erases writes other
 //! requests committed meanwhile (moto 5.2, `moto/dynamodb/models/__init__.py`). DynamoDB
 //! itself serialises transactions. So the handlers here talk to moto through
-//! [`serial_proxy`], which forwards one request at a time: every request is atomic, as
+//! [`sauda_tests::serial::serial_proxy`], which forwards one request at a time: every request is atomic, as
 //! on DynamoDB, while the handlers still run concurrently and interleave their reads and
 //! transactions freely: the races under test are the application's own.
 
-use axum::body::{Body, Bytes};
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, Request, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
-use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode};
 use http_body_util::BodyExt;
 use loyalty::model::{account_key, Account};
 use loyalty::store::{self as ledger, LoyaltyStore};
@@ -35,61 +32,6 @@ use std::sync::Arc;
 use tower::ServiceExt;
 
 // ---------------------------------------------------------------------------- harness
-
-struct ProxyState {
-    http: reqwest::Client,
-    upstream: String,
-    turn: tokio::sync::Mutex<()>,
-}
-
-/// A loopback proxy to moto that admits one request at a time (see the module docs).
-async fn serial_proxy(upstream: String) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let state = Arc::new(ProxyState {
-        http: reqwest::Client::new(),
-        upstream: upstream.trim_end_matches('/').to_owned(),
-        turn: tokio::sync::Mutex::new(()),
-    });
-    let app = Router::new().fallback(forward).with_state(state);
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}")
-}
-
-async fn forward(
-    State(state): State<Arc<ProxyState>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let _turn = state.turn.lock().await;
-    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    let mut request = state
-        .http
-        .request(method, format!("{}{path}", state.upstream))
-        .body(body);
-    for (name, value) in &headers {
-        if name != http::header::HOST && name != http::header::CONTENT_LENGTH {
-            request = request.header(name, value);
-        }
-    }
-    match request.send().await {
-        Ok(upstream) => {
-            let status = upstream.status();
-            let headers = upstream.headers().clone();
-            let bytes = upstream.bytes().await.unwrap_or_default();
-            let mut response = (status, bytes).into_response();
-            for (name, value) in &headers {
-                if name != http::header::CONTENT_LENGTH && name != http::header::TRANSFER_ENCODING {
-                    response.headers_mut().insert(name, value.clone());
-                }
-            }
-            response
-        }
-        Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
-    }
-}
 
 /// Milliseconds added to the wall clock of the ledger (to cross days and expiry dates).
 #[derive(Clone, Default)]
@@ -117,7 +59,7 @@ async fn deps_for(env: &TestEnv, calls: &AwsCallCounter, shift: &Shift) -> Deps 
     let endpoint = std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL (moto)");
     let proxied = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new(REGION))
-        .endpoint_url(serial_proxy(endpoint).await)
+        .endpoint_url(sauda_tests::serial::serial_proxy(endpoint).await)
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
             "test", "test", None, None, "tests",
         ))

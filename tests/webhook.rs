@@ -27,6 +27,7 @@ fn deps_with(env: &TestEnv, clients: &AwsClients) -> Deps {
             table_name: env.stack.table.clone(),
         },
         inbound_queue_url: env.queue_url("InboundQueue"),
+        payments_queue_url: env.queue_url("PaymentsQueue"),
         notify_queue_url: env.queue_url("NotifyQueue"),
     };
     Deps::from_aws(clients, &config)

@@ -14,7 +14,7 @@ ensure_venv
 mkdir -p .local
 
 sections=("$@")
-[ ${#sections[@]} -gt 0 ] || sections=(webhook agent leads loyalty reports)
+[ ${#sections[@]} -gt 0 ] || sections=(webhook agent leads loyalty reports orders)
 
 MOTO_PID=
 trap '[ -z "$MOTO_PID" ] || kill $MOTO_PID 2>/dev/null || true' EXIT
@@ -63,9 +63,15 @@ reports() {
   cargo bench -q -p reports --bench reports --profile dev
 }
 
+orders() {
+  echo "==> orders: Telegram pre-checkout answer latency in process against moto, AWS calls"
+  fresh_moto orders
+  cargo bench -q -p orders --bench precheckout --profile dev
+}
+
 for section in "${sections[@]}"; do
   case "$section" in
-    webhook | agent | leads | loyalty | reports | soak) "$section" ;;
-    *) echo "unknown section $section (webhook, agent, leads, loyalty, reports, soak)" >&2; exit 2 ;;
+    webhook | agent | leads | loyalty | reports | orders | soak) "$section" ;;
+    *) echo "unknown section $section (webhook, agent, leads, loyalty, reports, orders, soak)" >&2; exit 2 ;;
   esac
 done

@@ -102,11 +102,14 @@ stack_start() {
   export AWS_ENDPOINT_URL="http://127.0.0.1:$MOTO_PORT"
   start_moto_watched
   wait_http "$AWS_ENDPOINT_URL/moto-api/" moto
-  stack_run fake-saas .local/fake-saas.log $SAUDA local fake-saas --port "$FAKE_PORT" --log .local/outbox.jsonl
+  stack_run fake-saas .local/fake-saas.log $SAUDA local fake-saas --port "$FAKE_PORT" --log .local/outbox.jsonl \
+    --stripe-webhook-url "http://127.0.0.1:$LAMBDA_PORT/lambda-url/webhook/t/demo/stripe"
 
   echo "==> provisioning stage $STAGE from template.yaml"
   local params=(--param "TelegramApiBase=http://127.0.0.1:$FAKE_PORT/telegram"
-    --param "WhatsappApiBase=http://127.0.0.1:$FAKE_PORT/whatsapp")
+    --param "WhatsappApiBase=http://127.0.0.1:$FAKE_PORT/whatsapp"
+    --param "StripeApiBase=http://127.0.0.1:$FAKE_PORT/stripe"
+    --param "KaspiApiBase=http://127.0.0.1:$FAKE_PORT/kaspi")
   # A real model is optional: without a key the agent answers from the catalog alone.
   [ -n "${SAUDA_LLM_BASE_URL:-}" ] && params+=(--param "LlmBaseUrl=$SAUDA_LLM_BASE_URL")
   [ -n "${SAUDA_LLM_MODEL:-}" ] && params+=(--param "LlmModel=$SAUDA_LLM_MODEL")

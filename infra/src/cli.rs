@@ -233,13 +233,19 @@ pub enum LocalCommand {
         #[arg(long, default_value = "http://127.0.0.1:9000")]
         functions_url: String,
     },
-    /// Serve fake Telegram, WhatsApp and CRM APIs that print what Sauda sends.
+    /// Serve fake Telegram, WhatsApp, Stripe and CRM APIs that print what Sauda sends.
     FakeSaas {
         #[arg(long, default_value_t = 9100)]
         port: u16,
         /// Also append every request as JSON lines here.
         #[arg(long, default_value = ".local/outbox.jsonl")]
         log: PathBuf,
+        /// Where the fake Stripe posts its signed events (the demo tenant's Stripe webhook).
+        #[arg(long)]
+        stripe_webhook_url: Option<String>,
+        /// The demo tenant whose `stripe_webhook_secret` signs those events.
+        #[arg(long, default_value = "infra/demo/tenant.json")]
+        demo: PathBuf,
     },
     /// Send signed demo updates through the local webhook endpoint and show the result.
     Demo {
@@ -629,7 +635,23 @@ async fn local_command(
                 println!("{}", f.binary);
             }
         }
-        LocalCommand::FakeSaas { port, log } => crate::fake_saas::serve(port, &log).await?,
+        LocalCommand::FakeSaas {
+            port,
+            log,
+            stripe_webhook_url,
+            demo,
+        } => {
+            let webhook_secret = DemoTenant::load(&demo)
+                .ok()
+                .and_then(|d| d.secrets.stripe_webhook_secret)
+                .map(|s| s.expose().to_owned());
+            let stripe = crate::fake_saas::StripeEndpoint {
+                webhook_url: stripe_webhook_url,
+                webhook_secret,
+                public_base: String::new(),
+            };
+            crate::fake_saas::serve(port, &log, stripe).await?
+        }
         LocalCommand::Demo {
             template,
             demo,

@@ -85,6 +85,49 @@ pub fn telegram_reply(
     update
 }
 
+/// Telegram asking whether to take the money for `order_id` (answered in the response).
+pub fn telegram_pre_checkout(
+    update_id: u64,
+    query_id: &str,
+    chat_id: i64,
+    currency: &str,
+    total_amount: i64,
+    order_id: &str,
+) -> Value {
+    json!({
+        "update_id": update_id,
+        "pre_checkout_query": {
+            "id": query_id,
+            "from": {"id": chat_id, "is_bot": false, "first_name": "Aida", "language_code": "ru"},
+            "currency": currency, "total_amount": total_amount, "invoice_payload": order_id
+        }
+    })
+}
+
+/// The service message Telegram sends once the customer paid an invoice.
+pub fn telegram_successful_payment(
+    update_id: u64,
+    message_id: i64,
+    chat_id: i64,
+    date: i64,
+    (currency, total_amount, order_id): (&str, i64, &str),
+    charge_id: &str,
+) -> Value {
+    json!({
+        "update_id": update_id,
+        "message": {
+            "message_id": message_id, "date": date,
+            "chat": {"id": chat_id, "type": "private", "first_name": "Aida"},
+            "from": {"id": chat_id, "is_bot": false, "first_name": "Aida", "language_code": "ru"},
+            "successful_payment": {
+                "currency": currency, "total_amount": total_amount, "invoice_payload": order_id,
+                "telegram_payment_charge_id": charge_id,
+                "provider_payment_charge_id": format!("prov-{charge_id}")
+            }
+        }
+    })
+}
+
 pub fn telegram_voice(update_id: u64, message_id: i64, chat_id: i64, date: i64) -> Value {
     json!({
         "update_id": update_id,

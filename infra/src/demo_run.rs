@@ -45,6 +45,7 @@ pub async fn play(
     let notices_start = outbox_len(&urls.outbox);
     lead_steps(&http, demo, urls, &keys, run).await?;
     loyalty_steps(&http, demo, urls, &keys, run, wa_from).await?;
+    order_steps(&http, demo, urls, &keys, run, now, (chat_id, wa_from)).await?;
     report_step(clients, stack, demo).await?;
     if let Some(link) =
         await_manager_notices(&urls.outbox, notices_start, Duration::from_secs(90)).await
@@ -578,6 +579,182 @@ async fn loyalty_steps(
         .send()
         .await?;
     show("balance", response).await?;
+    Ok(())
+}
+
+/// A pump from the demo catalog (the seed's generator is deterministic): its SKU.
+fn demo_pump_sku() -> Option<String> {
+    agent_reply::catalog::generate::demo_items(64, 7)
+        .into_iter()
+        .find(|item| {
+            item.name.starts_with("Насос")
+                && item.availability == agent_reply::catalog::Availability::InStock
+                && item.price_minor.is_some()
+        })
+        .map(|item| item.sku)
+}
+
+/// Two sales closing in chat. The Telegram customer orders a pump: the invoice, Telegram's
+/// pre-checkout question answered in the webhook's own response, the payment, then the
+/// receipt, the managers' order card and the cashback. The WhatsApp customer pays the same
+/// through a Stripe Checkout link: the fake Stripe posts the signed event when the link
+/// is opened.
+async fn order_steps(
+    http: &reqwest::Client,
+    demo: &DemoTenant,
+    urls: &DemoUrls,
+    keys: &crate::demo_seed::DemoKeys,
+    run: i64,
+    now: i64,
+    (chat_id, wa_from): (i64, &str),
+) -> DemoResult {
+    println!("\n== orders and payments: Telegram Payments and a Stripe link ==");
+    let t = &demo.tenant;
+    let Some(sku) = demo_pump_sku() else {
+        println!("  (no pump in the demo catalog; skipped)");
+        return Ok(());
+    };
+    let orders = format!(
+        "{}/lambda-url/orders-api/t/{t}/orders",
+        urls.functions.trim_end_matches('/')
+    );
+    let create = |contact: String, provider: &'static str, key: String| {
+        http.post(&orders)
+            .bearer_auth(&keys.manager)
+            .header("idempotency-key", key)
+            .json(&serde_json::json!({
+                "contact_id": contact,
+                "items": [{"sku": sku, "quantity": 1}],
+                "invoice": true,
+                "provider": provider,
+            }))
+            .send()
+    };
+
+    let start = outbox_len(&urls.outbox);
+    let response = create(
+        format!("tg-{chat_id}"),
+        "telegram",
+        format!("demo-tg-{run}"),
+    )
+    .await?;
+    let order = show("manager: order + Telegram invoice", response).await?;
+    let order_id = order["order_id"].as_str().unwrap_or_default().to_owned();
+    let total = order["total_minor"].as_i64().unwrap_or_default();
+    let currency = order["currency"].as_str().unwrap_or("KZT").to_owned();
+    let customer = chat_id.to_string();
+    if await_outbox(&urls.outbox, start, |l| {
+        l["to"] == customer.as_str() && l["body"]["payload"] == order_id.as_str()
+    })
+    .await
+    .is_some()
+    {
+        println!("  the customer got the invoice (sendInvoice, payload = order id)");
+    }
+    let tg_secret = demo
+        .secrets
+        .telegram_webhook_secret
+        .as_ref()
+        .map(|s| s.expose().to_owned())
+        .unwrap_or_default();
+    let tg_url = format!("{}/t/{t}/telegram", urls.webhook.trim_end_matches('/'));
+    let post_update = |update: Value| {
+        http.post(&tg_url)
+            .header("x-telegram-bot-api-secret-token", &tg_secret)
+            .json(&update)
+            .send()
+    };
+    let query = demo::telegram_pre_checkout(
+        run as u64 + 20,
+        &format!("pcq-{run}"),
+        chat_id,
+        &currency,
+        total,
+        &order_id,
+    );
+    show("pre-checkout (answered inline)", post_update(query).await?).await?;
+    let start = outbox_len(&urls.outbox);
+    let paid = demo::telegram_successful_payment(
+        run as u64 + 21,
+        run + 21,
+        chat_id,
+        now + 40,
+        (&currency, total, &order_id),
+        &format!("tgcharge-{run}"),
+    );
+    show("successful_payment", post_update(paid.clone()).await?).await?;
+    show("successful_payment, redelivered", post_update(paid).await?).await?;
+    let manager = demo.settings["managers"][0]["chat_id"].to_string();
+    let receipt = await_outbox(&urls.outbox, start, |l| l["to"] == customer.as_str()).await;
+    let card = await_outbox(&urls.outbox, start, |l| {
+        l["to"] == manager.as_str()
+            && l["body"]["text"]
+                .as_str()
+                .is_some_and(|text| text.contains(&order_id))
+    })
+    .await;
+    for (label, line) in [
+        ("receipt → customer", receipt),
+        ("order card → managers", card),
+    ] {
+        if let Some(line) = line {
+            println!(
+                "  {label}:\n{}",
+                indent(line["body"]["text"].as_str().unwrap_or_default())
+            );
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let balance = http
+        .get(format!(
+            "{}/lambda-url/loyalty/t/{t}/loyalty/balance?contact_id=tg-{chat_id}",
+            urls.functions.trim_end_matches('/')
+        ))
+        .bearer_auth(&keys.partner)
+        .send()
+        .await?;
+    show("cashback on the order (balance)", balance).await?;
+
+    let response = create(format!("wa-{wa_from}"), "stripe", format!("demo-wa-{run}")).await?;
+    let order = show("manager: order + Stripe link", response).await?;
+    let stripe_order = order["order_id"].as_str().unwrap_or_default().to_owned();
+    let Some(link) = order["invoice"]["url"].as_str() else {
+        println!("  (no Stripe link; see .local/watch.log)");
+        return Ok(());
+    };
+    let start = outbox_len(&urls.outbox);
+    // The customer opens the link and pays; the fake Stripe posts the signed webhook.
+    let paid = http.get(link).send().await?;
+    println!(
+        "  {:<30} -> {} {}",
+        "customer pays on the Stripe page",
+        paid.status().as_u16(),
+        paid.text().await?
+    );
+    if let Some(line) = await_outbox(&urls.outbox, start, |l| {
+        l["channel"] == "whatsapp"
+            && l["to"] == wa_from
+            && l["body"]["text"]["body"]
+                .as_str()
+                .is_some_and(|text| !text.contains(link))
+    })
+    .await
+    {
+        println!(
+            "  receipt → WhatsApp customer:\n{}",
+            indent(line["body"]["text"]["body"].as_str().unwrap_or_default())
+        );
+    }
+    let response = http
+        .get(format!("{orders}/{stripe_order}"))
+        .bearer_auth(&keys.manager)
+        .send()
+        .await?;
+    let order = show("manager: the Stripe order", response).await?;
+    println!(
+        "  status {} / payment {} / fulfillment {}",
+        order["status"], order["payment_status"], order["fulfillment_status"]
+    );
     Ok(())
 }
 

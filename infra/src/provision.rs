@@ -461,6 +461,23 @@ Resources:
         assert_eq!(env.len(), 3);
     }
 
+    /// `make local` serves every function of the real template from one env file, so
+    /// their variables must agree (a per-function value needs a name of its own).
+    #[test]
+    fn the_template_gives_one_local_env() {
+        let template = include_str!("../../template.yaml");
+        let mut stack = stack(template);
+        // Values naming provisioned resources (queue URLs) cannot resolve without the
+        // emulator; every plain value must agree.
+        let context = stack.context.clone();
+        for f in &mut stack.functions {
+            f.environment.retain(|(_, v)| eval(v, &context).is_ok());
+        }
+        let env = local_env(&stack, &[]).unwrap();
+        assert!(env.contains_key("CATALOG_CACHE_MB"), "{env:?}");
+        assert!(env.contains_key("PRICE_BOOK_CACHE_MB"), "{env:?}");
+    }
+
     #[test]
     fn the_local_env_refuses_unknown_overrides_and_disagreeing_functions() {
         let unknown = local_env(&stack(TWO_FUNCTIONS), &["NOPE=1".into()]).unwrap_err();

@@ -447,6 +447,16 @@ pub fn generate_secret_token() -> Secret {
     Secret::new(Alphanumeric.sample_string(&mut rand::rng(), 48))
 }
 
+/// The updates Sauda acts on: messages (payment receipts arrive as messages too),
+/// edits, button presses and Telegram Payments' pre-checkout queries, which must be
+/// answered within 10 s and only reach a bot that subscribed to them.
+pub const ALLOWED_UPDATES: [&str; 4] = [
+    "message",
+    "edited_message",
+    "callback_query",
+    "pre_checkout_query",
+];
+
 /// Calls Telegram's `setWebhook` with a secret token. `api_base` is configurable so
 /// tests and local runs can point it at a fake server.
 pub async fn set_telegram_webhook(
@@ -466,7 +476,7 @@ pub async fn set_telegram_webhook(
         .json(&serde_json::json!({
             "url": url,
             "secret_token": secret_token.expose(),
-            "allowed_updates": ["message"],
+            "allowed_updates": ALLOWED_UPDATES,
             "max_connections": 40,
         }))
         .send()

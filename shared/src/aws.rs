@@ -425,23 +425,17 @@ impl MessageStore for DynamoMessageStore {
         contact: &str,
         limit: i32,
     ) -> Result<Vec<MessageItem>, StoreError> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-            .expression_attribute_values(":pk", s(keys::contact_pk(tenant, contact)))
-            .expression_attribute_values(":prefix", s(keys::MESSAGE_SK_PREFIX))
-            .scan_index_forward(false)
-            .limit(limit)
-            .send()
-            .await
-            .map_err(|e| store_err("query messages", e))?;
-        out.items
-            .unwrap_or_default()
-            .into_iter()
-            .map(from_item)
-            .collect()
+        crate::dynamo::query_newest(
+            &self.client,
+            &self.table,
+            &keys::contact_pk(tenant, contact),
+            keys::MESSAGE_SK_PREFIX,
+            limit,
+        )
+        .await?
+        .into_iter()
+        .map(from_item)
+        .collect()
     }
 }
 

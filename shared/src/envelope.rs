@@ -37,6 +37,8 @@ pub enum Job {
     CustomerMessage {
         message: crate::outbox::CustomerMessage,
     },
+    /// `payments` → payments-worker (orders).
+    Order { job: crate::order::OrderJob },
     /// `notify` → notifier: a manager wrote in their Telegram chat with the bot.
     ManagerUpdate { update: crate::inbox::ManagerUpdate },
     /// `notify` → notifier: WhatsApp reported that an outbound message failed; the
@@ -94,6 +96,10 @@ impl Envelope {
         Self::new(message.tenant.clone(), Job::CustomerMessage { message })
     }
 
+    pub fn order(tenant: TenantId, job: crate::order::OrderJob) -> Self {
+        Self::new(tenant, Job::Order { job })
+    }
+
     pub fn manager_update(update: crate::inbox::ManagerUpdate) -> Self {
         Self::new(update.tenant.clone(), Job::ManagerUpdate { update })
     }
@@ -112,6 +118,7 @@ impl Envelope {
             Job::Notify { .. } => "notify",
             Job::CrmWebhook { .. } => "crm_webhook",
             Job::Report { .. } => "report",
+            Job::Order { .. } => "order",
         }
     }
 
@@ -132,7 +139,7 @@ impl Envelope {
             Job::CustomerMessage { message } => Some(&message.tenant),
             Job::ManagerUpdate { update } => Some(&update.tenant),
             Job::DeliveryFailed { status } => Some(&status.tenant),
-            Job::CrmWebhook { .. } | Job::Report { .. } => None,
+            Job::CrmWebhook { .. } | Job::Report { .. } | Job::Order { .. } => None,
         };
         if let Some(payload) = payload_tenant.filter(|p| **p != envelope.tenant) {
             return Err(EnvelopeError::TenantMismatch {

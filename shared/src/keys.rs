@@ -136,11 +136,87 @@ pub fn ai_usage(t: &TenantId, month: &str) -> (String, String) {
     (format!("T#{t}#USAGE#{month}"), "USAGE".to_owned())
 }
 
-/// A generated report's record: idempotency per `(tenant, period)`.
+// ---- Orders (`functions/orders`) ----
+// One partition per order: the order itself (`ORDER`), its history (`HIST#…`) and its
+// append-only payment ledger (`PAY#…`), so the order with everything that happened to
+// it is one Query, and a transition writes the order, a history item and a ledger item
+// of the same partition in one transaction.
+
+pub const ORDER_SK: &str = "ORDER";
+pub const ORDER_HISTORY_SK_PREFIX: &str = "HIST#";
+pub const ORDER_PAYMENT_SK_PREFIX: &str = "PAY#";
+
 pub fn order(t: &TenantId, order_id: &str) -> (String, String) {
-    (format!("T#{t}#O#{order_id}"), "ORDER".to_owned())
+    (format!("T#{t}#O#{order_id}"), ORDER_SK.to_owned())
 }
 
+/// A history item: `seq` is the order's revision after the change, so it is unique.
+pub fn order_history(t: &TenantId, order_id: &str, ts_ms: i64, seq: i64) -> (String, String) {
+    (
+        order(t, order_id).0,
+        format!("{ORDER_HISTORY_SK_PREFIX}{ts_ms:013}#{seq:06}"),
+    )
+}
+
+/// A payment-ledger item, unique on (provider, provider reference, event type).
+pub fn order_payment(
+    t: &TenantId,
+    order_id: &str,
+    provider: &str,
+    reference: &str,
+    event: &str,
+) -> (String, String) {
+    (
+        order(t, order_id).0,
+        format!("{ORDER_PAYMENT_SK_PREFIX}{provider}#{reference}#{event}"),
+    )
+}
+
+/// GSI1 partition listing a tenant's orders in one status, newest change first.
+pub fn orders_by_status_gsi(t: &TenantId, status: &str) -> String {
+    format!("T#{t}#ORDERS#{status}")
+}
+
+pub fn orders_by_status_gsi_sk(updated_ms: i64, order_id: &str) -> String {
+    format!("{updated_ms:013}#{order_id}")
+}
+
+/// "My orders": a pointer in the contact's partition. `BUY#` sorts below `MSG#` (see
+/// the note on contact sort keys above); `ORDER#` would not.
+pub const CONTACT_ORDER_SK_PREFIX: &str = "BUY#";
+
+pub fn contact_order_sk(created_ms: i64, order_id: &str) -> String {
+    format!("{CONTACT_ORDER_SK_PREFIX}{created_ms:013}#{order_id}")
+}
+
+/// Unpaid placed orders by expiry time: the hourly sweep reads `SK <= now`.
+pub fn order_expiry_pk(t: &TenantId) -> String {
+    format!("T#{t}#OEXP")
+}
+
+pub fn order_expiry(t: &TenantId, expires_at_ms: i64, order_id: &str) -> (String, String) {
+    (
+        order_expiry_pk(t),
+        format!("{expires_at_ms:013}#{order_id}"),
+    )
+}
+
+/// A provider's payment reference (Stripe payment intent, …) → its order, for events
+/// that name only the payment (`charge.refunded`).
+pub fn payment_reference(t: &TenantId, provider: &str, reference: &str) -> (String, String) {
+    (
+        format!("T#{t}#PAYREF#{provider}#{reference}"),
+        "PAYREF".to_owned(),
+    )
+}
+
+/// A provider's event already applied (Stripe `event.id`).
+pub fn provider_event(t: &TenantId, provider: &str, event_id: &str) -> (String, String) {
+    (format!("T#{t}#EVT#{provider}#{event_id}"), "EVT".to_owned())
+}
+// ---- end of orders ----
+
+/// A generated report's record: idempotency per `(tenant, period)`.
 pub fn report(t: &TenantId, period: &str) -> (String, String) {
     (format!("T#{t}#REPORT#{period}"), "REPORT".to_owned())
 }
@@ -168,6 +244,12 @@ mod tests {
             ai_usage(&t, "2026-11").0,
             report(&t, "2026-11").0,
             order(&t, "01jd").0,
+            order_history(&t, "01jd", 1, 2).0,
+            order_payment(&t, "01jd", "stripe", "pi_1", "paid").0,
+            orders_by_status_gsi(&t, "placed"),
+            order_expiry(&t, 5, "01jd").0,
+            payment_reference(&t, "stripe", "pi_1").0,
+            provider_event(&t, "stripe", "evt_1").0,
             leads_by_stage_gsi(&t, "new"),
             conversations_gsi(&t),
             manager_card(&t, -100, 7).0,
@@ -195,6 +277,7 @@ mod tests {
             lead_history_sk(1, "x"),
             LOYALTY_SK.to_owned(),
             ledger_sk("01J"),
+            contact_order_sk(9_999_999_999_999, "zzzz"),
         ] {
             assert!(below.as_str() < MESSAGE_SK_PREFIX, "{below}");
         }

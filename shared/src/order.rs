@@ -141,6 +141,16 @@ pub enum OrderError {
     RefundNotPositive,
     #[error("the discount is larger than the order")]
     DiscountTooLarge,
+    #[error("no payment {0} on this order")]
+    UnknownPayment(String),
+    #[error("price of {0} is not a whole amount in this currency")]
+    FractionalPrice(String),
+    #[error("item {sku} is priced in {currency}, orders are in {expected}")]
+    CurrencyMismatch {
+        sku: String,
+        currency: String,
+        expected: String,
+    },
 }
 
 impl OrderError {
@@ -157,6 +167,9 @@ impl OrderError {
             OrderError::RefundTooLarge { .. } => "refund_exceeds_payment",
             OrderError::RefundNotPositive => "refund_not_positive",
             OrderError::DiscountTooLarge => "discount_too_large",
+            OrderError::UnknownPayment(_) => "payment_not_found",
+            OrderError::FractionalPrice(_) => "item_not_priced",
+            OrderError::CurrencyMismatch { .. } => "currency_mismatch",
         }
     }
 }
@@ -167,6 +180,110 @@ pub struct PricedItem {
     pub sku: String,
     pub name: String,
     pub price_minor: Option<i64>,
+}
+
+/// Currencies whose minor unit is the whole unit (Telegram Stars, yen, …).
+pub fn is_zero_decimal(currency: &str) -> bool {
+    matches!(
+        currency.to_ascii_uppercase().as_str(),
+        "XTR" | "JPY" | "KRW" | "VND" | "CLP" | "ISK" | "UGX" | "XAF" | "XOF"
+    )
+}
+
+/// A catalog price (always hundredths of the listed price, whatever the currency) in
+/// minor units of `currency`: the same number, except for zero-decimal currencies,
+/// where a price with a fraction cannot be charged and is refused.
+pub fn minor_from_catalog(sku: &str, hundredths: i64, currency: &str) -> Result<i64, OrderError> {
+    if !is_zero_decimal(currency) {
+        return Ok(hundredths);
+    }
+    if hundredths % 100 != 0 {
+        return Err(OrderError::FractionalPrice(sku.to_owned()));
+    }
+    Ok(hundredths / 100)
+}
+
+/// A catalog entry as pricing reads it: its price in hundredths of the listed price
+/// (as catalog imports store every price) and the currency it is listed in, if any.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CatalogPrice {
+    pub sku: String,
+    pub name: String,
+    pub price_hundredths: Option<i64>,
+    pub currency: Option<String>,
+}
+
+/// Prices `requests` from catalog entries (`lookup` finds one by its exact SKU) in the
+/// orders' `currency`: an entry listed in another currency is refused, and so is a
+/// fraction in a zero-decimal currency. SKUs are trimmed; the rest is [`price_lines`].
+pub fn price_from_catalog(
+    requests: &[LineRequest],
+    lookup: impl Fn(&str) -> Option<CatalogPrice>,
+    currency: &str,
+) -> Result<(Vec<OrderLine>, i64), OrderError> {
+    let trimmed: Vec<LineRequest> = requests
+        .iter()
+        .map(|r| LineRequest {
+            sku: r.sku.trim().to_owned(),
+            quantity: r.quantity,
+        })
+        .collect();
+    let mut priced: Vec<PricedItem> = Vec::new();
+    for request in &trimmed {
+        let Some(entry) = lookup(&request.sku) else {
+            continue; // price_lines reports it as unknown
+        };
+        if let Some(listed) = entry.currency.as_deref() {
+            if !listed.eq_ignore_ascii_case(currency) {
+                return Err(OrderError::CurrencyMismatch {
+                    sku: request.sku.clone(),
+                    currency: listed.to_owned(),
+                    expected: currency.to_owned(),
+                });
+            }
+        }
+        let price_minor = entry
+            .price_hundredths
+            .map(|p| minor_from_catalog(&request.sku, p, currency))
+            .transpose()?;
+        priced.push(PricedItem {
+            sku: entry.sku,
+            name: entry.name,
+            price_minor,
+        });
+    }
+    price_lines(&trimmed, |sku| {
+        priced.iter().find(|p| p.sku.trim() == sku).cloned()
+    })
+}
+
+/// A new order id: a ULID (time-ordered, 26 characters of Crockford base32).
+pub fn new_id(now_ms: i64) -> String {
+    ulid::Ulid::from_parts(u64::try_from(now_ms).unwrap_or(0), rand::random()).to_string()
+}
+
+/// A stable order id for a caller that retries (the agent: its message; the API: an
+/// Idempotency-Key): a ULID whose time is `at_ms` and whose randomness is a digest of
+/// `seed`.
+pub fn stable_id(at_ms: i64, seed: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(seed.as_bytes());
+    let mut random = [0u8; 16];
+    random.copy_from_slice(&digest[..16]);
+    ulid::Ulid::from_parts(
+        u64::try_from(at_ms).unwrap_or(0),
+        u128::from_be_bytes(random),
+    )
+    .to_string()
+}
+
+/// Order ids in paths and payloads: 1-64 of `[A-Za-z0-9_-]` (a ULID or a caller's id;
+/// Telegram's invoice payload holds up to 128 bytes).
+pub fn valid_id(raw: &str) -> bool {
+    (1..=64).contains(&raw.len())
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// What was asked for: a SKU and a quantity.
@@ -277,6 +394,10 @@ pub struct Order {
     /// A payment whose amount or currency did not match arrived; managers were told.
     #[serde(default)]
     pub payment_mismatch: bool,
+    /// Every charge accepted for this order (two when it was paid twice), with what was
+    /// refunded of each: refunds go back through the charge they return.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub payments: Vec<PaymentPart>,
     /// Delivery address and notes the customer gave (sensitive).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivery: Option<String>,
@@ -291,9 +412,147 @@ pub struct Order {
     pub revision: i64,
 }
 
+/// Who an order is for and where to reach them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Customer {
+    /// `{channel}-{external id}`.
+    pub contact: String,
+    pub channel: Channel,
+    /// Telegram chat id or WhatsApp `wa_id`.
+    pub reply_to: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+}
+
+/// A request for an order (manager API, the agent's `create_order` tool, a "Buy"
+/// button): SKUs and quantities only; `create_order` reads the prices from the catalog.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderRequest {
+    /// Set by callers that retry (the agent derives it from the message), so a retry
+    /// finds the order it made; otherwise a new id is drawn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<String>,
+    pub customer: Customer,
+    pub items: Vec<LineRequest>,
+    pub source: OrderSource,
+    /// `agent`, `customer`, `manager:{key_id}`.
+    pub actor: String,
+    /// The catalog version the caller showed prices from; the active one when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalog_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<String>,
+}
+
+/// What a confirmed payment event leaves for the payments worker to do (receipt,
+/// managers' card, cashback), named so that a redelivery repeats none of it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PaymentEffect {
+    Paid {
+        reference: String,
+    },
+    /// Paid after it expired or was canceled: kept, managers decide.
+    PaidLate {
+        reference: String,
+    },
+    Overpaid {
+        reference: String,
+        amount_minor: i64,
+    },
+    /// Money that did not match the order: not paid, managers told.
+    Mismatch {
+        reference: String,
+        amount_minor: i64,
+        currency: String,
+    },
+    Refunded {
+        /// The provider's id of the refund (unique per refund).
+        refund_id: String,
+        amount_minor: i64,
+        /// Of which goods: the share cashback is taken back on.
+        goods_minor: i64,
+    },
+}
+
+/// Jobs on the payments queue (envelope kind `order`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum OrderJob {
+    /// Create and place an order, then send its invoice (the agent, a "Buy" button).
+    Create {
+        request: OrderRequest,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        provider: Option<Provider>,
+    },
+    /// Receipt, managers' card and cashback after a payment event.
+    Effects {
+        order_id: String,
+        effect: PaymentEffect,
+    },
+    /// Ask Kaspi for a QR payment's status; queued again (with a delay of the API's
+    /// polling interval) until it is processed, failed or past `until_ms`.
+    KaspiPoll {
+        order_id: String,
+        qr_payment_id: String,
+        until_ms: i64,
+        interval_s: u32,
+    },
+}
+
 impl Order {
     pub fn key(tenant: &TenantId, order_id: &str) -> (String, String) {
         keys::order(tenant, order_id)
+    }
+
+    /// A new order in `draft`, priced already (see [`price_lines`]).
+    pub fn draft(
+        tenant: TenantId,
+        order_id: String,
+        request: &OrderRequest,
+        lines: Vec<OrderLine>,
+        subtotal_minor: i64,
+        currency: &str,
+        now_ms: i64,
+    ) -> Order {
+        Order {
+            tenant,
+            order_id,
+            contact: request.customer.contact.clone(),
+            channel: request.customer.channel,
+            reply_to: request.customer.reply_to.clone(),
+            language: request.customer.language.clone(),
+            source: request.source,
+            lines,
+            currency: currency.to_ascii_uppercase(),
+            subtotal_minor,
+            discount_points: 0,
+            total_minor: subtotal_minor,
+            status: OrderStatus::Draft,
+            payment_status: PaymentStatus::Unpaid,
+            fulfillment_status: FulfillmentStatus::Unfulfilled,
+            paid_minor: 0,
+            refunded_minor: 0,
+            provider: None,
+            payment_ref: None,
+            payment_mismatch: false,
+            payments: Vec::new(),
+            delivery: request.delivery.clone(),
+            created_ms: now_ms,
+            updated_ms: now_ms,
+            expires_at_ms: None,
+            paid_ms: None,
+            revision: 0,
+        }
+    }
+
+    /// Whether the order still waits for money (and so may expire).
+    pub fn awaits_payment(&self) -> bool {
+        self.status == OrderStatus::Placed
+            && matches!(
+                self.payment_status,
+                PaymentStatus::Unpaid | PaymentStatus::Pending | PaymentStatus::Failed
+            )
     }
 
     /// Whether the customer may still pay it now.
@@ -409,6 +668,14 @@ impl Order {
                 | PaymentStatus::Refunded
         );
         self.paid_minor = self.paid_minor.saturating_add(payment.amount_minor);
+        self.payments.push(PaymentPart {
+            provider: payment.provider,
+            reference: payment.reference.clone(),
+            amount_minor: payment.amount_minor,
+            refunded_minor: 0,
+            payer_id: payment.payer_id,
+            at_ms: now_ms,
+        });
         if already_paid {
             self.payment_status = PaymentStatus::Overpaid;
             return Confirmation::Overpaid(self.changed(
@@ -443,20 +710,56 @@ impl Order {
         }
     }
 
-    /// Money returned, whole or in part. `amount_minor = None` refunds what is left.
+    /// Money returned, whole or in part. `amount_minor = None` refunds what is left of
+    /// the charge refunded (the latest one with anything left).
     pub fn refund(
-        mut self,
+        self,
         amount_minor: Option<i64>,
         now_ms: i64,
         actor: &str,
         reason: Option<String>,
     ) -> Result<(Change, i64), OrderError> {
-        let remaining = self.paid_minor.saturating_sub(self.refunded_minor);
+        self.refund_payment(None, amount_minor, now_ms, actor, reason)
+            .map(|r| (r.change, r.amount_minor))
+    }
+
+    /// The charge a refund goes back through: `reference`, or the latest with money left.
+    pub fn refundable_payment(&self, reference: Option<&str>) -> Result<&PaymentPart, OrderError> {
+        match reference {
+            Some(r) => self
+                .payments
+                .iter()
+                .find(|p| p.reference == r)
+                .ok_or_else(|| OrderError::UnknownPayment(r.to_owned())),
+            None => self
+                .payments
+                .iter()
+                .rev()
+                .find(|p| p.remaining_minor() > 0)
+                .ok_or_else(|| self.refusal("be refunded")),
+        }
+    }
+
+    /// Money returned through one charge, whole or in part; the order's payment status
+    /// follows from what is still held: nothing → `refunded`, less than the total →
+    /// `partially_refunded`, the total → `paid`, more → `overpaid`.
+    pub fn refund_payment(
+        mut self,
+        reference: Option<&str>,
+        amount_minor: Option<i64>,
+        now_ms: i64,
+        actor: &str,
+        reason: Option<String>,
+    ) -> Result<Refunded, OrderError> {
         if !matches!(
             self.payment_status,
             PaymentStatus::Paid | PaymentStatus::Overpaid | PaymentStatus::PartiallyRefunded
-        ) || remaining <= 0
-        {
+        ) {
+            return Err(self.refusal("be refunded"));
+        }
+        let part = self.refundable_payment(reference)?.clone();
+        let remaining = part.remaining_minor();
+        if remaining <= 0 {
             return Err(self.refusal("be refunded"));
         }
         let amount = amount_minor.unwrap_or(remaining);
@@ -466,13 +769,43 @@ impl Order {
         if amount > remaining {
             return Err(OrderError::RefundTooLarge { remaining });
         }
+        let goods_before = self.goods_refunded_minor();
+        if let Some(p) = self
+            .payments
+            .iter_mut()
+            .find(|p| p.reference == part.reference)
+        {
+            p.refunded_minor += amount;
+        }
         self.refunded_minor += amount;
-        self.payment_status = if self.refunded_minor >= self.paid_minor {
+        let held = self.paid_minor - self.refunded_minor;
+        self.payment_status = if held <= 0 {
             PaymentStatus::Refunded
-        } else {
+        } else if held < self.total_minor {
             PaymentStatus::PartiallyRefunded
+        } else if held == self.total_minor {
+            PaymentStatus::Paid
+        } else {
+            PaymentStatus::Overpaid
         };
-        Ok((self.changed(now_ms, actor, "refunded", reason), amount))
+        let goods_refunded = self.goods_refunded_minor() - goods_before;
+        Ok(Refunded {
+            change: self.changed(now_ms, actor, "refunded", reason),
+            amount_minor: amount,
+            goods_refunded_minor: goods_refunded,
+            payment: part,
+        })
+    }
+
+    /// How much of the goods' price has been given back: refunds beyond an overpayment.
+    /// Cashback follows this, not the money refunded (returning a duplicate charge
+    /// keeps the cashback of the purchase).
+    pub fn goods_refunded_minor(&self) -> i64 {
+        let held = self.paid_minor - self.refunded_minor;
+        if self.paid_minor < self.total_minor {
+            return 0;
+        }
+        (self.total_minor - held).clamp(0, self.total_minor)
     }
 
     /// Only an order nobody paid for can be canceled; a paid one is refunded instead.
@@ -543,6 +876,39 @@ pub struct Change {
     pub event: OrderEvent,
 }
 
+/// A refund applied to an order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refunded {
+    pub change: Change,
+    /// Money returned now.
+    pub amount_minor: i64,
+    /// Of which goods (the rest returned an overpayment): what cashback is taken back on.
+    pub goods_refunded_minor: i64,
+    /// The charge it went back through, as it was before.
+    pub payment: PaymentPart,
+}
+
+/// One charge accepted for an order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentPart {
+    pub provider: Provider,
+    pub reference: String,
+    pub amount_minor: i64,
+    #[serde(default)]
+    pub refunded_minor: i64,
+    /// Telegram user who paid (Stars refunds name the user).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payer_id: Option<i64>,
+    #[serde(default)]
+    pub at_ms: i64,
+}
+
+impl PaymentPart {
+    pub fn remaining_minor(&self) -> i64 {
+        self.amount_minor - self.refunded_minor
+    }
+}
+
 /// A provider's report of money received for an order.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Payment {
@@ -552,6 +918,9 @@ pub struct Payment {
     pub reference: String,
     pub amount_minor: i64,
     pub currency: String,
+    /// Telegram user who paid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payer_id: Option<i64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -589,11 +958,7 @@ impl Confirmation {
 /// zero-decimal currencies (Telegram Stars, JPY, …); `.00` is not shown.
 pub fn format_amount(minor: i64, currency: &str) -> String {
     let cur = currency.to_ascii_uppercase();
-    let zero_decimal = matches!(
-        cur.as_str(),
-        "XTR" | "JPY" | "KRW" | "VND" | "CLP" | "ISK" | "UGX" | "XAF" | "XOF"
-    );
-    let (whole, frac) = if zero_decimal {
+    let (whole, frac) = if is_zero_decimal(&cur) {
         (minor, None)
     } else {
         (minor / 100, Some((minor % 100).abs()))
@@ -651,37 +1016,25 @@ mod tests {
     }
 
     fn placed(total: i64) -> Order {
-        Order {
-            tenant: TenantId::parse("acme").unwrap(),
-            order_id: "o1".into(),
-            contact: "tg-1".into(),
-            channel: Channel::Telegram,
-            reply_to: "1".into(),
-            language: None,
+        let request = OrderRequest {
+            order_id: None,
+            customer: Customer {
+                contact: "tg-1".into(),
+                channel: Channel::Telegram,
+                reply_to: "1".into(),
+                language: None,
+            },
+            items: Vec::new(),
             source: OrderSource::Agent,
-            lines: Vec::new(),
-            currency: "KZT".into(),
-            subtotal_minor: total,
-            discount_points: 0,
-            total_minor: total,
-            status: OrderStatus::Draft,
-            payment_status: PaymentStatus::Unpaid,
-            fulfillment_status: FulfillmentStatus::Unfulfilled,
-            paid_minor: 0,
-            refunded_minor: 0,
-            provider: None,
-            payment_ref: None,
-            payment_mismatch: false,
+            actor: "agent".into(),
+            catalog_version: None,
             delivery: None,
-            created_ms: 0,
-            updated_ms: 0,
-            expires_at_ms: None,
-            paid_ms: None,
-            revision: 0,
-        }
-        .place(1_000, 86_400_000, "agent")
-        .unwrap()
-        .order
+        };
+        let tenant = TenantId::parse("acme").unwrap();
+        Order::draft(tenant, "o1".into(), &request, Vec::new(), total, "KZT", 0)
+            .place(1_000, 86_400_000, "agent")
+            .unwrap()
+            .order
     }
 
     fn pay(amount: i64, reference: &str) -> Payment {
@@ -690,6 +1043,7 @@ mod tests {
             reference: reference.into(),
             amount_minor: amount,
             currency: "KZT".into(),
+            payer_id: None,
         }
     }
 
@@ -830,6 +1184,128 @@ mod tests {
                 .is_err(),
             "never backwards"
         );
+    }
+
+    #[test]
+    fn refunding_a_duplicate_charge_leaves_the_order_paid_and_its_cashback() {
+        let order = placed(45_000);
+        let Confirmation::Paid(c) = order.confirm_payment(&pay(45_000, "ch1"), 2) else {
+            panic!()
+        };
+        let Confirmation::Overpaid(c) = c.order.confirm_payment(&pay(45_000, "ch2"), 3) else {
+            panic!()
+        };
+        assert_eq!(c.order.payments.len(), 2);
+        let r = c.order.refund_payment(None, None, 4, "m", None).unwrap();
+        assert_eq!(
+            r.payment.reference, "ch2",
+            "the latest charge goes back first"
+        );
+        assert_eq!(r.amount_minor, 45_000);
+        assert_eq!(r.goods_refunded_minor, 0, "an overpayment is not goods");
+        assert_eq!(r.change.order.payment_status, PaymentStatus::Paid);
+        let r = r
+            .change
+            .order
+            .refund_payment(Some("ch1"), Some(5_000), 5, "m", None)
+            .unwrap();
+        assert_eq!(r.goods_refunded_minor, 5_000);
+        assert_eq!(
+            r.change.order.payment_status,
+            PaymentStatus::PartiallyRefunded
+        );
+        assert_eq!(
+            r.change
+                .order
+                .clone()
+                .refund_payment(Some("ch2"), Some(1), 6, "m", None)
+                .unwrap_err(),
+            OrderError::Transition {
+                status: "placed/partially_refunded/unfulfilled".into(),
+                action: "be refunded"
+            },
+            "nothing left of that charge"
+        );
+        assert_eq!(
+            r.change
+                .order
+                .refund_payment(Some("nope"), None, 6, "m", None)
+                .unwrap_err(),
+            OrderError::UnknownPayment("nope".into())
+        );
+    }
+
+    #[test]
+    fn catalog_prices_convert_to_the_orders_minor_units() {
+        assert_eq!(minor_from_catalog("A", 1_250_050, "KZT"), Ok(1_250_050));
+        assert_eq!(minor_from_catalog("A", 5_000, "XTR"), Ok(50));
+        assert_eq!(
+            minor_from_catalog("A", 5_050, "xtr"),
+            Err(OrderError::FractionalPrice("A".into()))
+        );
+    }
+
+    #[test]
+    fn catalog_entries_price_in_the_orders_currency() {
+        let entry = |sku: &str, price: Option<i64>, currency: Option<&str>| CatalogPrice {
+            sku: sku.into(),
+            name: format!("Item {sku}"),
+            price_hundredths: price,
+            currency: currency.map(Into::into),
+        };
+        let catalog = |sku: &str| match sku {
+            "A" => Some(entry("A", Some(4_500_000), Some("KZT"))),
+            "B" => Some(entry("B", Some(5_000), None)),
+            "C" => Some(entry("C", None, None)),
+            _ => None,
+        };
+        let (lines, total) =
+            price_from_catalog(&[req(" A ", 2), req("B", 1)], catalog, "KZT").unwrap();
+        assert_eq!(lines[0].sku, "A");
+        assert_eq!(total, 9_005_000);
+        assert_eq!(
+            price_from_catalog(&[req("A", 1)], catalog, "USD").unwrap_err(),
+            OrderError::CurrencyMismatch {
+                sku: "A".into(),
+                currency: "KZT".into(),
+                expected: "USD".into()
+            }
+        );
+        let (_, stars) = price_from_catalog(&[req("B", 3)], catalog, "XTR").unwrap();
+        assert_eq!(stars, 150, "50 stars each");
+        assert_eq!(
+            price_from_catalog(&[req("Z", 1)], catalog, "KZT").unwrap_err(),
+            OrderError::UnknownItem("Z".into())
+        );
+        assert_eq!(
+            price_from_catalog(&[req("C", 1)], catalog, "KZT").unwrap_err(),
+            OrderError::Unpriced("C".into())
+        );
+    }
+
+    #[test]
+    fn ids_are_stable_when_seeded_and_bounded() {
+        assert!(valid_id(&new_id(1)));
+        assert_eq!(stable_id(5, "a"), stable_id(5, "a"));
+        assert_ne!(stable_id(5, "a"), stable_id(5, "b"));
+        assert!(!valid_id("a#b"));
+        assert!(!valid_id(""));
+    }
+
+    #[test]
+    fn jobs_round_trip_with_their_tags() {
+        let job = OrderJob::Effects {
+            order_id: "o1".into(),
+            effect: PaymentEffect::Paid {
+                reference: "ch1".into(),
+            },
+        };
+        let json = serde_json::to_value(&job).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"type": "effects", "order_id": "o1", "effect": {"kind": "paid", "reference": "ch1"}})
+        );
+        assert_eq!(serde_json::from_value::<OrderJob>(json).unwrap(), job);
     }
 
     #[test]

@@ -48,6 +48,23 @@ pub struct TenantSecrets {
     pub whatsapp_access_token: Option<Secret>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stripe_webhook_secret: Option<Secret>,
+    /// The endpoint secret before a rotation, accepted too until it is removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stripe_webhook_secret_previous: Option<Secret>,
+    /// Stripe API key (`sk_…` or a restricted `rk_…`): Checkout Sessions and refunds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stripe_secret_key: Option<Secret>,
+    /// Telegram Payments provider token (from @BotFather); Stars need none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub telegram_provider_token: Option<Secret>,
+    /// Kaspi Pay QR API key and the merchant's trade point (`DeviceToken`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kaspi_api_key: Option<Secret>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kaspi_merchant_id: Option<Secret>,
+    /// Signs payment notifications pushed by the tenant's Kaspi aggregator (HMAC-SHA256).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kaspi_webhook_secret: Option<Secret>,
     /// The tenant's own LLM key; when absent the platform key is used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub llm_api_key: Option<Secret>,
@@ -65,6 +82,12 @@ impl TenantSecrets {
         "whatsapp_verify_token",
         "whatsapp_access_token",
         "stripe_webhook_secret",
+        "stripe_webhook_secret_previous",
+        "stripe_secret_key",
+        "telegram_provider_token",
+        "kaspi_api_key",
+        "kaspi_merchant_id",
+        "kaspi_webhook_secret",
         "llm_api_key",
         "crm_webhook_secret",
     ];

@@ -141,6 +141,59 @@ pub mod metric {
     pub const PARTNER_CLIENTS_NEW: &str = "clients_new";
     // ---- end of loyalty additions ----
 
+    // ---- Orders and payments (functions/orders), written in the transaction of the
+    // transition they count, so reports always agree with the orders ----
+    /// Orders placed (`draft → placed`).
+    pub const ORDERS_PLACED: &str = "orders_placed";
+    /// Orders paid (first accepted charge), their money and their units.
+    pub const ORDERS_PAID: &str = "orders_paid";
+    /// Money received, in minor units of `orders.currency` (a second charge included).
+    pub const ORDERS_REVENUE_MINOR: &str = "orders_revenue_minor";
+    pub const ORDERS_CANCELED: &str = "orders_canceled";
+    pub const ORDERS_EXPIRED: &str = "orders_expired";
+    pub const ORDERS_FULFILLED: &str = "orders_fulfilled";
+    pub const ORDERS_DELIVERED: &str = "orders_delivered";
+    /// Charges for an order already paid (the second press of a Pay button).
+    pub const ORDERS_OVERPAID: &str = "orders_overpaid";
+    /// Payments whose amount or currency did not match (never marked paid).
+    pub const ORDERS_PAYMENT_MISMATCH: &str = "orders_payment_mismatch";
+    pub const ORDERS_PAYMENT_FAILED: &str = "orders_payment_failed";
+    /// Refunds and the money they returned.
+    pub const ORDERS_REFUNDS: &str = "orders_refunds";
+    pub const ORDERS_REFUNDED_MINOR: &str = "orders_refunded_minor";
+    /// Payment events naming an order this tenant does not have (answered 200).
+    pub const PAYMENTS_UNKNOWN_ORDER: &str = "payments_unknown_order";
+    /// Charges and money by provider: `orders_paid_{provider}`, `orders_revenue_{provider}_minor`.
+    pub fn orders_paid_by(provider: &str) -> String {
+        format!("orders_paid_{provider}")
+    }
+    pub fn orders_revenue_by(provider: &str) -> String {
+        format!("orders_revenue_{provider}_minor")
+    }
+    pub const SKU_REVENUE_PREFIX: &str = "sku_rev_";
+    pub const SKU_UNITS_PREFIX: &str = "sku_units_";
+    /// Revenue and units of one SKU in paid orders (`sku_rev_{sku}`, `sku_units_{sku}`);
+    /// the SKU is kept to 64 characters of `[A-Za-z0-9._-]` (others become `_`).
+    pub fn sku_revenue(sku: &str) -> String {
+        format!("{SKU_REVENUE_PREFIX}{}", sku_token(sku))
+    }
+    pub fn sku_units(sku: &str) -> String {
+        format!("{SKU_UNITS_PREFIX}{}", sku_token(sku))
+    }
+    fn sku_token(sku: &str) -> String {
+        sku.chars()
+            .take(64)
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    }
+    // ---- end of orders ----
+
     // Notifications (notifier).
     pub const NOTICES_SENT: &str = "notices_sent";
     /// Recipients Telegram refused for good (bot blocked, chat not found).

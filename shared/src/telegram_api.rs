@@ -99,7 +99,7 @@ impl TelegramApi {
         extras: &Extras,
     ) -> Result<i32, TelegramError> {
         let params = SendMessageParams::builder()
-            .chat_id(chat(chat_id))
+            .chat_id(chat_id_of(chat_id))
             .text(text)
             .maybe_parse_mode((format == Format::Html).then_some(ParseMode::Html))
             .link_preview_options(LinkPreviewOptions::builder().is_disabled(true).build())
@@ -122,7 +122,7 @@ impl TelegramApi {
         extras: &Extras,
     ) -> Result<i32, TelegramError> {
         let params = SendPhotoParams::builder()
-            .chat_id(chat(chat_id))
+            .chat_id(chat_id_of(chat_id))
             .photo(FileUpload::String(photo.to_owned()))
             .maybe_caption(caption.map(str::to_owned))
             .maybe_message_thread_id(extras.thread_id)
@@ -175,9 +175,10 @@ impl TelegramApi {
             })
     }
 
-    /// One Bot API call: the answer's `result`, or the error sorted into retry-later
-    /// (429 with `retry_after`, 5xx, network) and refused-for-good.
-    async fn call<P: serde::Serialize, R: serde::de::DeserializeOwned>(
+    /// Calls any Bot API method (`sendInvoice`, `refundStarPayment`, …) and decodes its
+    /// `result`, or the error sorted into retry-later (429 with `retry_after`, 5xx,
+    /// network) and refused-for-good.
+    pub async fn call<P: serde::Serialize + ?Sized, R: serde::de::DeserializeOwned>(
         &self,
         token: &Secret,
         method: &str,
@@ -336,7 +337,8 @@ impl Extras {
     }
 }
 
-fn chat(chat_id: &str) -> frankenstein::types::ChatId {
+/// A numeric chat id as a number, anything else (`@channel`) as a string.
+pub fn chat_id_of(chat_id: &str) -> frankenstein::types::ChatId {
     match chat_id.parse::<i64>() {
         Ok(id) => id.into(),
         Err(_) => chat_id.to_owned().into(),

@@ -102,7 +102,41 @@ pub struct TenantConfig {
     #[serde(default)]
     pub inbox: InboxSettings,
     #[serde(default)]
+    pub orders: OrderSettings,
+    #[serde(default)]
     pub created_at_ms: i64,
+}
+
+/// Orders and payments (`functions/orders`). Provider credentials are in the tenant
+/// secret (`telegram_provider_token`, `stripe_secret_key`, `kaspi_api_key`, …).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OrderSettings {
+    /// An unpaid placed order expires after this many hours (1-720).
+    pub expiry_hours: u32,
+    /// ISO 4217 code of every order (`XTR` for Telegram Stars); catalog prices in
+    /// another currency are refused.
+    pub currency: String,
+    /// Providers customers may pay with, in order of preference.
+    pub providers: Vec<crate::order::Provider>,
+    /// Where Stripe Checkout sends the customer after paying or giving up (https).
+    pub stripe_success_url: Option<String>,
+    pub stripe_cancel_url: Option<String>,
+    /// The loyalty partner paid orders are booked to for cashback (with `loyalty.enabled`).
+    pub loyalty_partner_id: Option<String>,
+}
+
+impl Default for OrderSettings {
+    fn default() -> Self {
+        Self {
+            expiry_hours: 24,
+            currency: "KZT".to_owned(),
+            providers: Vec::new(),
+            stripe_success_url: None,
+            stripe_cancel_url: None,
+            loyalty_partner_id: None,
+        }
+    }
 }
 
 /// An approved WhatsApp template as registered with Meta: its name, language and the
@@ -153,6 +187,13 @@ impl Default for InboxSettings {
         Self {
             pause_agent_on_reply: true,
         }
+    }
+}
+
+impl OrderSettings {
+    /// The expiry window, clamped to 1 hour..30 days whatever was stored.
+    pub fn expiry_ms(&self) -> i64 {
+        i64::from(self.expiry_hours.clamp(1, 720)) * 3_600_000
     }
 }
 
@@ -420,6 +461,7 @@ impl TenantConfig {
             loyalty: LoyaltySettings::default(),
             reports: ReportSettings::default(),
             api: ApiSettings::default(),
+            orders: OrderSettings::default(),
             whatsapp_templates: Vec::new(),
             inbox: InboxSettings::default(),
             created_at_ms: crate::now_ms(),
@@ -480,5 +522,13 @@ mod tests {
             serde_json::from_str(r#"{"tenant":"acme","loyalty":{"enabled":true}}"#).unwrap();
         assert!(partial.loyalty.enabled);
         assert_eq!(partial.loyalty.max_redeem_percent, 50);
+        assert_eq!(partial.orders.expiry_hours, 24);
+        assert_eq!(partial.orders.currency, "KZT");
+        let orders: TenantConfig = serde_json::from_str(
+            r#"{"tenant":"acme","orders":{"expiry_hours":0,"providers":["stripe","kaspi"]}}"#,
+        )
+        .unwrap();
+        assert_eq!(orders.orders.expiry_ms(), 3_600_000, "at least an hour");
+        assert_eq!(orders.orders.providers.len(), 2);
     }
 }

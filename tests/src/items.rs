@@ -24,13 +24,25 @@ impl TestEnv {
 
     /// An active partner of `tenant`, as the partner API stores it.
     pub async fn put_partner(&self, tenant: &TenantId, id: &str, name: &str) {
+        self.put_partner_as(tenant, id, name, Default::default())
+            .await
+    }
+
+    /// A partner of `tenant` in `status`, as the partner API stores it.
+    pub async fn put_partner_as(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        name: &str,
+        status: sauda_shared::partner::PartnerStatus,
+    ) {
         let (pk, sk) = Partner::key(tenant, id);
         self.put(Partner {
             pk,
             sk,
             partner_id: id.into(),
             name: name.into(),
-            status: Default::default(),
+            status,
             kind: "cafe".into(),
             telegram_chat_id: None,
             cashback_bp: None,

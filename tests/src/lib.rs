@@ -2,8 +2,12 @@
 //! `template.yaml` (own table, queues, bucket, secrets) and creates its own tenants,
 //! so tests run in parallel without seeing each other's data.
 
+mod catalog;
 pub mod fake;
+pub mod fake_kaspi;
+pub mod fake_stripe;
 mod items;
+pub mod serial;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::types::AttributeValue;

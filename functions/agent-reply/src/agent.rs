@@ -9,6 +9,9 @@ use sauda_shared::envelope::Envelope;
 use sauda_shared::lead::{LeadSource, LeadSubmission};
 use sauda_shared::message::InboundMessage;
 use sauda_shared::notify;
+use sauda_shared::order::{
+    self, format_amount, CatalogPrice, Customer, LineRequest, OrderJob, OrderRequest, OrderSource,
+};
 use sauda_shared::ports::MessageQueue;
 use sauda_shared::tenant::TenantConfig;
 use serde_json::{json, Value};
@@ -21,6 +24,8 @@ const MAX_TOKENS: u32 = 700;
 #[derive(Debug, Default)]
 pub struct Effects {
     pub leads: u32,
+    /// Orders placed with `create_order` (numbers the next one's id).
+    pub orders: u32,
     /// Set by `handoff_to_manager`: the reason; the job pauses the agent.
     pub handoff: Option<String>,
     pub tools: Vec<String>,
@@ -47,6 +52,9 @@ pub struct ToolPorts<'a> {
     pub leads: &'a dyn MessageQueue,
     pub notify: &'a dyn MessageQueue,
     pub store: &'a dyn ConversationStore,
+    /// The payments queue, where `create_order` leaves orders for the orders worker;
+    /// `None`: the tool is not offered.
+    pub orders: Option<&'a dyn MessageQueue>,
 }
 
 impl ToolPorts<'_> {
@@ -83,7 +91,7 @@ pub struct Turn<'a> {
     pub calls: u32,
 }
 
-pub fn tool_definitions(loyalty: bool) -> Value {
+pub fn tool_definitions(loyalty: bool, orders: bool) -> Value {
     let mut tools = vec![
         json!({"type": "function", "function": {
             "name": "search_catalog",
@@ -110,6 +118,21 @@ pub fn tool_definitions(loyalty: bool) -> Value {
             }, "required": ["reason"]}
         }}),
     ];
+    if orders {
+        tools.push(json!({"type": "function", "function": {
+            "name": "create_order",
+            "description": "Place an order for catalog items the customer chose. First call it without confirmed: it returns the lines and the total from the catalog; read them back and ask the customer to confirm. Only after the customer clearly agrees, call it again with the same items and confirmed=true: the order is placed and the customer gets a payment link or invoice in this chat.",
+            "parameters": {"type": "object", "properties": {
+                "items": {"type": "array", "description": "SKUs exactly as in the catalog results, with quantities", "items": {
+                    "type": "object", "properties": {
+                        "sku": {"type": "string"},
+                        "quantity": {"type": "integer", "minimum": 1}
+                    }, "required": ["sku", "quantity"]}},
+                "confirmed": {"type": "boolean", "description": "true only after the customer confirmed these items, quantities and total"},
+                "delivery": {"type": "string", "description": "Delivery address or notes the customer gave, if any"}
+            }, "required": ["items"]}
+        }}));
+    }
     if loyalty {
         tools.push(json!({"type": "function", "function": {
             "name": "get_loyalty_balance",
@@ -130,7 +153,7 @@ impl Turn<'_> {
         deadline: Instant,
     ) -> Result<TurnOutput, TurnError> {
         let loyalty = self.config.loyalty.enabled;
-        let tools = tool_definitions(loyalty);
+        let tools = tool_definitions(loyalty, self.orders_offered());
         let steps = self.config.agent.max_tool_steps.clamp(1, 8);
         for step in 1..=steps {
             let last = step == steps;
@@ -227,6 +250,7 @@ impl Turn<'_> {
                 json!({"ok": true, "note": "A manager was notified. Tell the customer a manager will reply soon; you will stay silent until then."})
             }
             "get_loyalty_balance" if self.config.loyalty.enabled => self.loyalty_balance().await?,
+            "create_order" if self.orders_offered() => self.create_order(&args).await?,
             other => json!({"error": format!("unknown tool {other}")}),
         })
     }
@@ -278,6 +302,120 @@ impl Turn<'_> {
         self.ports.capture_lead(lead).await?;
         self.effects.leads += 1;
         Ok(json!({"ok": true, "note": "The lead was passed to the sales team."}))
+    }
+
+    /// Orders are offered when the tenant takes payments, the queue is wired and a
+    /// catalog is loaded (prices come from it, never from the model).
+    fn orders_offered(&self) -> bool {
+        self.ports.orders.is_some()
+            && self.catalog.is_some()
+            && !self.config.orders.providers.is_empty()
+    }
+
+    /// Prices the items from the catalog by SKU; unconfirmed, returns the summary to
+    /// read back; confirmed, queues the order (its id stable for this message, so a
+    /// redelivered job places the same order) for the orders worker, which places it
+    /// and sends the invoice.
+    async fn create_order(&mut self, args: &Value) -> Result<Value, TurnError> {
+        let (Some(queue), Some(catalog)) = (self.ports.orders, self.catalog) else {
+            return Ok(json!({"ok": false, "error": "orders are not available"}));
+        };
+        let items: Option<Vec<LineRequest>> = args
+            .get("items")
+            .and_then(Value::as_array)
+            .map(|items| {
+                items
+                    .iter()
+                    .map(|i| {
+                        Some(LineRequest {
+                            sku: i.get("sku")?.as_str()?.chars().take(200).collect(),
+                            quantity: u32::try_from(i.get("quantity")?.as_u64()?).ok()?,
+                        })
+                    })
+                    .collect::<Option<Vec<_>>>()
+            })
+            .unwrap_or_default();
+        let Some(items) = items.filter(|i| !i.is_empty()) else {
+            return Ok(
+                json!({"ok": false, "error": "items must be a non-empty list of {sku, quantity}"}),
+            );
+        };
+        let currency = self.config.orders.currency.to_ascii_uppercase();
+        let priced = order::price_from_catalog(
+            &items,
+            |sku| {
+                catalog.by_sku(sku).map(|i| CatalogPrice {
+                    sku: i.sku,
+                    name: i.name,
+                    price_hundredths: i.price_minor,
+                    currency: i.currency,
+                })
+            },
+            &currency,
+        );
+        let (lines, total) = match priced {
+            Ok(priced) => priced,
+            Err(e) => {
+                return Ok(
+                    json!({"ok": false, "code": e.code(), "error": e.to_string(),
+                    "note": "Use SKUs exactly as search_catalog returned them; offer a manager for items without a price."}),
+                )
+            }
+        };
+        let summary: Vec<Value> = lines
+            .iter()
+            .map(|l| {
+                json!({"sku": l.sku, "name": l.name, "quantity": l.quantity,
+                    "unit_price": format_amount(l.unit_price_minor, &currency),
+                    "line_total": format_amount(l.line_total_minor, &currency)})
+            })
+            .collect();
+        let total = format_amount(total, &currency);
+        if args.get("confirmed").and_then(Value::as_bool) != Some(true) {
+            return Ok(
+                json!({"ok": true, "status": "needs_confirmation", "lines": summary, "total": total,
+                "note": "Read these items, quantities and the total back to the customer and ask them to confirm. Call create_order again with confirmed=true only after they clearly agree."}),
+            );
+        }
+        let m = self.message;
+        let seed = format!(
+            "agent:{}:{}:{}",
+            m.contact, m.platform_message_id, self.effects.orders
+        );
+        let order_id = order::stable_id(m.timestamp_ms, &seed);
+        let delivery = args
+            .get("delivery")
+            .and_then(Value::as_str)
+            .map(|d| d.trim().chars().take(1_000).collect::<String>())
+            .filter(|d| !d.is_empty());
+        let request = OrderRequest {
+            order_id: Some(order_id.clone()),
+            customer: Customer {
+                contact: m.contact.clone(),
+                channel: m.channel,
+                reply_to: m.reply_to.clone(),
+                language: m.language.clone(),
+            },
+            items,
+            source: OrderSource::Agent,
+            actor: "agent".into(),
+            catalog_version: self.config.catalog.active_version.clone(),
+            delivery,
+        };
+        let job = OrderJob::Create {
+            request,
+            provider: None,
+        };
+        queue
+            .send(&Envelope::order(m.tenant.clone(), job), 0)
+            .await
+            .map_err(|e| TurnError::Infra(e.to_string()))?;
+        self.effects.orders += 1;
+        let number = &order_id[order_id.len().saturating_sub(8)..];
+        Ok(
+            json!({"ok": true, "status": "placed", "order_number": number, "lines": summary, "total": total,
+            "note": "The order is placed. The customer receives the invoice or payment link in this chat in a moment; tell them so, with the order number and total."}),
+        )
     }
 
     async fn loyalty_balance(&self) -> Result<Value, TurnError> {

@@ -12,6 +12,8 @@ pub struct AgentConfig {
     pub leads_queue_url: String,
     pub notify_queue_url: String,
     pub inbound_queue_url: String,
+    /// The payments queue: the `create_order` tool is offered only with it.
+    pub payments_queue_url: Option<String>,
     /// Catalog bucket; without it the agent runs without a catalog.
     pub bucket: Option<String>,
     pub telegram_api_base: String,
@@ -67,6 +69,7 @@ impl AgentConfig {
             leads_queue_url: required("LEADS_QUEUE_URL")?,
             notify_queue_url: required("NOTIFY_QUEUE_URL")?,
             inbound_queue_url: required("INBOUND_QUEUE_URL")?,
+            payments_queue_url: optional("PAYMENTS_QUEUE_URL"),
             bucket: optional("BUCKET_NAME"),
             telegram_api_base: required("TELEGRAM_API_BASE")?,
             whatsapp_api_base: required("WHATSAPP_API_BASE")?,

@@ -65,6 +65,8 @@ pub struct Deps {
     pub counters: Arc<dyn CounterSink>,
     pub leads: Arc<dyn MessageQueue>,
     pub notify: Arc<dyn MessageQueue>,
+    /// The payments queue (`create_order`); `None` without one.
+    pub orders: Option<Arc<dyn MessageQueue>>,
     pub queue: Arc<dyn QueueControl>,
     /// `None` without a bucket: the agent answers without a catalog.
     pub catalogs: Option<Arc<catalog::CatalogCache>>,
@@ -98,6 +100,9 @@ impl Deps {
             counters: Arc::new(DynamoCounters::new(clients.dynamo.clone(), table)),
             leads: Arc::new(SqsQueue::new(clients.sqs.clone(), &config.leads_queue_url)),
             notify: Arc::new(SqsQueue::new(clients.sqs.clone(), &config.notify_queue_url)),
+            orders: config.payments_queue_url.as_ref().map(|url| {
+                Arc::new(SqsQueue::new(clients.sqs.clone(), url)) as Arc<dyn MessageQueue>
+            }),
             queue: Arc::new(sauda_shared::aws::SqsQueueControl::new(clients.sqs.clone())),
             catalogs: config.bucket.as_ref().map(|bucket| {
                 Arc::new(catalog::CatalogCache::new(
@@ -136,6 +141,7 @@ impl Deps {
             leads: self.leads.as_ref(),
             notify: self.notify.as_ref(),
             store: self.store.as_ref(),
+            orders: self.orders.as_deref(),
         }
     }
 

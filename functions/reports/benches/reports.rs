@@ -285,6 +285,7 @@ async fn bench_reports(stage: &Stage) {
             currency: "KZT".into(),
             monthly_budget_micros: Some(100_000_000),
             partner_names: Default::default(),
+            sales_currency: "KZT".into(),
         };
         let mut cpu = Vec::new();
         for _ in 0..ROUNDS {

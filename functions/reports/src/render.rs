@@ -2,7 +2,7 @@
 //! report renders to the same bytes, so re-runs are byte-identical.
 
 use crate::chart::{self, Series};
-use crate::report::{Figure, Latency, Rate, Report};
+use crate::report::{Figure, Latency, Rate, Report, Sales};
 use askama::Template;
 use sauda_shared::funnel::Stage;
 use sauda_shared::i18n::{reports as t, Lang, Text};
@@ -83,6 +83,19 @@ pub fn known_columns() -> Vec<String> {
             metric::LOYALTY_ACTIVE_DAY,
             metric::LOYALTY_ACTIVE_WEEK,
             metric::LOYALTY_ACTIVE_MONTH,
+            metric::ORDERS_PLACED,
+            metric::ORDERS_PAID,
+            metric::ORDERS_REVENUE_MINOR,
+            metric::ORDERS_REFUNDS,
+            metric::ORDERS_REFUNDED_MINOR,
+            metric::ORDERS_CANCELED,
+            metric::ORDERS_EXPIRED,
+            metric::ORDERS_FULFILLED,
+            metric::ORDERS_DELIVERED,
+            metric::ORDERS_OVERPAID,
+            metric::ORDERS_PAYMENT_MISMATCH,
+            metric::ORDERS_PAYMENT_FAILED,
+            metric::PAYMENTS_UNKNOWN_ORDER,
             metric::NOTICES_SENT,
             metric::NOTICES_UNDELIVERABLE,
         ]
@@ -224,6 +237,17 @@ impl Fmt {
         }
     }
 
+    /// An amount of another currency (orders'), in its minor units: hundredths, or
+    /// whole units for zero-decimal currencies (Telegram Stars).
+    pub fn money_in(&self, minor: i64, currency: &str) -> String {
+        if sauda_shared::order::is_zero_decimal(currency) {
+            return format!("{} {currency}", self.int(minor));
+        }
+        let sign = if minor < 0 { "-" } else { "" };
+        let m = minor.abs();
+        format!("{sign}{} {currency}", self.decimal(m / 100, m % 100, 2))
+    }
+
     /// An amount in the currency's minor units (1/100).
     pub fn money(&self, minor: i64) -> String {
         let sign = if minor < 0 { "-" } else { "" };
@@ -314,6 +338,14 @@ pub struct Tile {
     pub trend: &'static str,
 }
 
+pub struct ProductRow {
+    pub sku: String,
+    pub revenue: String,
+    pub units: String,
+    pub change: String,
+    pub trend: &'static str,
+}
+
 pub struct PartnerRow {
     pub name: String,
     pub turnover: String,
@@ -334,6 +366,7 @@ struct Page<'a> {
     tiles: Vec<Tile>,
     sections: Vec<Section>,
     partners: Vec<PartnerRow>,
+    products: Vec<ProductRow>,
     h: Headings,
 }
 
@@ -351,6 +384,10 @@ struct Headings {
     redeemed: &'static str,
     nps: &'static str,
     ratings: &'static str,
+    top_products: &'static str,
+    product: &'static str,
+    revenue: &'static str,
+    units: &'static str,
     footer: &'static str,
 }
 
@@ -369,6 +406,10 @@ impl Headings {
             redeemed: fmt.t(&t::REDEEMED),
             nps: fmt.t(&t::NPS),
             ratings: fmt.t(&t::RATINGS),
+            top_products: fmt.t(&t::TOP_PRODUCTS),
+            product: fmt.t(&t::PRODUCT),
+            revenue: fmt.t(&t::REVENUE),
+            units: fmt.t(&t::UNITS),
             footer: fmt.t(&t::FOOTER),
         }
     }
@@ -410,6 +451,69 @@ impl Fmt {
             trend,
         }
     }
+}
+
+/// The names customers and managers know payment methods by.
+pub fn method_name(provider: &str) -> &str {
+    match provider {
+        "telegram" => "Telegram",
+        "telegram_stars" => "Telegram Stars",
+        "stripe" => "Stripe",
+        "kaspi" => "Kaspi",
+        other => other,
+    }
+}
+
+/// Whether the period or the one before had any order activity.
+fn has_sales(s: &Sales) -> bool {
+    [
+        &s.orders_placed,
+        &s.orders_paid,
+        &s.revenue_minor,
+        &s.refunds,
+        &s.canceled,
+        &s.expired,
+    ]
+    .iter()
+    .any(|f| f.value != 0 || f.previous != 0)
+}
+
+fn sales_rows(fmt: &Fmt, s: &Sales) -> Vec<Row> {
+    let l = |text: &Text| fmt.t(text);
+    let money = |n: i64| fmt.money_in(n, &s.currency);
+    let average = |v: Option<i64>| v.map(money).unwrap_or_else(|| DASH.to_owned());
+    let mut rows = vec![
+        fmt.count(l(&t::ORDERS_PLACED), &s.orders_placed),
+        fmt.count(l(&t::ORDERS_PAID), &s.orders_paid),
+        fmt.row(l(&t::REVENUE), &s.revenue_minor, money),
+        Row {
+            label: l(&t::AVERAGE_ORDER).to_owned(),
+            value: average(s.average_order_minor),
+            previous: average(s.previous_average_order_minor),
+            change: String::new(),
+            trend: "flat",
+        },
+        fmt.count(l(&t::REFUNDS), &s.refunds),
+        fmt.row(l(&t::REFUNDED), &s.refunded_minor, money),
+        fmt.row(l(&t::NET_REVENUE), &s.net_revenue_minor, money),
+    ];
+    for m in &s.methods {
+        let name = method_name(&m.provider);
+        rows.push(fmt.count(format!("{} · {name}", l(&t::ORDERS_PAID)), &m.orders));
+        rows.push(fmt.row(
+            format!("{} · {name}", l(&t::REVENUE)),
+            &m.revenue_minor,
+            money,
+        ));
+    }
+    rows.extend([
+        fmt.count(l(&t::ORDERS_CANCELED), &s.canceled),
+        fmt.count(l(&t::ORDERS_EXPIRED), &s.expired),
+        fmt.count(l(&t::ORDERS_OVERPAID), &s.overpaid),
+        fmt.count(l(&t::PAYMENT_MISMATCH), &s.payment_mismatch),
+        fmt.count(l(&t::PAYMENT_FAILED), &s.payment_failed),
+    ]);
+    rows
 }
 
 fn latency_row(fmt: &Fmt, label: &str, lat: &Latency) -> Row {
@@ -547,13 +651,22 @@ pub fn html(report: &Report) -> Result<Vec<u8>, RenderError> {
     let money = |n: i64| fmt.money(n);
     let usd = |n: i64| fmt.usd(n);
 
-    let tiles = vec![
+    let sales = &report.sales;
+    let mut tiles = vec![
         fmt.tile(l(&t::CONVERSATIONS), &c.conversations, |n| fmt.int(n)),
         fmt.tile(l(&t::LEADS_NEW), &leads.new_total, |n| fmt.int(n)),
         fmt.tile(l(&t::WON), &leads.won, |n| fmt.int(n)),
         fmt.tile(l(&t::ACCRUED), &loyalty.accrued, |n| fmt.int(n)),
         fmt.tile(l(&t::COST), &ai.cost_micros, usd),
     ];
+    if has_sales(sales) {
+        tiles.insert(
+            3,
+            fmt.tile(l(&t::REVENUE), &sales.revenue_minor, |n| {
+                fmt.money_in(n, &sales.currency)
+            }),
+        );
+    }
 
     let mut conv_rows = vec![
         fmt.count(l(&t::CONVERSATIONS), &c.conversations),
@@ -694,7 +807,22 @@ pub fn html(report: &Report) -> Result<Vec<u8>, RenderError> {
         })
         .collect();
 
-    let sections = vec![
+    let products = sales
+        .top_products
+        .iter()
+        .map(|p| {
+            let (change, trend) = fmt.change(&p.revenue_minor);
+            ProductRow {
+                sku: p.sku.clone(),
+                revenue: fmt.money_in(p.revenue_minor.value, &sales.currency),
+                units: fmt.int(p.units.value),
+                change,
+                trend,
+            }
+        })
+        .collect();
+
+    let mut sections = vec![
         Section {
             id: "conversations",
             title: l(&t::CONVERSATIONS).to_owned(),
@@ -720,6 +848,17 @@ pub fn html(report: &Report) -> Result<Vec<u8>, RenderError> {
             charts: vec![ai_chart(report, &fmt)],
         },
     ];
+    if has_sales(sales) {
+        sections.insert(
+            2,
+            Section {
+                id: "sales",
+                title: l(&t::SALES_HEADING).to_owned(),
+                rows: sales_rows(&fmt, sales),
+                charts: Vec::new(),
+            },
+        );
+    }
 
     let p = &report.period;
     let q = &report.previous_period;
@@ -741,6 +880,7 @@ pub fn html(report: &Report) -> Result<Vec<u8>, RenderError> {
         tiles,
         sections,
         partners,
+        products,
         h: Headings::new(&fmt),
     };
     Ok(page.render()?.into_bytes())
@@ -790,6 +930,22 @@ pub fn summary(report: &Report, link: &str) -> String {
             fmt.int(leads.lost.value)
         ),
     ];
+    let sales = &report.sales;
+    if has_sales(sales) {
+        let money = |n: i64| fmt.money_in(n, &sales.currency);
+        lines.push(format!(
+            "🛒 {}: {} · {}: {} · {}: {}",
+            l(&t::ORDERS_PAID),
+            with_change(&sales.orders_paid, &int),
+            l(&t::REVENUE),
+            with_change(&sales.revenue_minor, &money),
+            l(&t::AVERAGE_ORDER),
+            sales
+                .average_order_minor
+                .map(money)
+                .unwrap_or_else(|| DASH.to_owned()),
+        ));
+    }
     let loyalty_active = loyalty.accrued.value + loyalty.redeemed.value + loyalty.purchases.value;
     if loyalty_active > 0 || loyalty.active_members.previous > 0 {
         lines.push(format!(

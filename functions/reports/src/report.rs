@@ -241,6 +241,52 @@ pub struct Ai {
     pub budget: Budget,
 }
 
+/// One product's sales (from the `sku_rev_*` / `sku_units_*` counters of paid orders).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProductSales {
+    pub sku: String,
+    pub revenue_minor: Figure,
+    pub units: Figure,
+}
+
+/// One payment method's orders and money.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MethodSales {
+    /// `telegram`, `telegram_stars`, `stripe`, `kaspi`.
+    pub provider: String,
+    pub orders: Figure,
+    pub revenue_minor: Figure,
+}
+
+/// Orders and payments (`functions/orders`), in minor units of `currency`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Sales {
+    /// The tenant's `orders.currency`.
+    pub currency: String,
+    pub orders_placed: Figure,
+    pub orders_paid: Figure,
+    /// Money received (a second charge included).
+    pub revenue_minor: Figure,
+    /// Revenue per paid order, rounded; `None` without paid orders.
+    pub average_order_minor: Option<i64>,
+    pub previous_average_order_minor: Option<i64>,
+    pub refunds: Figure,
+    pub refunded_minor: Figure,
+    pub net_revenue_minor: Figure,
+    pub canceled: Figure,
+    pub expired: Figure,
+    pub overpaid: Figure,
+    pub payment_mismatch: Figure,
+    pub payment_failed: Figure,
+    /// Every method with orders or money in either period, most revenue first.
+    pub methods: Vec<MethodSales>,
+    /// The period's ten best sellers by revenue.
+    pub top_products: Vec<ProductSales>,
+}
+
+/// How many products the sales section lists.
+pub const TOP_PRODUCTS: usize = 10;
+
 /// One day of the period with every counter (the CSV's rows).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DayRow {
@@ -262,6 +308,9 @@ pub struct Report {
     pub conversations: Conversations,
     pub leads: Leads,
     pub loyalty: Loyalty,
+    /// Added with orders; absent from reports made before them.
+    #[serde(default = "Sales::empty")]
+    pub sales: Sales,
     pub ai: Ai,
     pub days: Vec<DayRow>,
 }
@@ -277,6 +326,8 @@ pub struct ReportContext {
     pub monthly_budget_micros: Option<i64>,
     /// Partner id → name, for the partner table.
     pub partner_names: BTreeMap<String, String>,
+    /// The currency of orders (`orders.currency`), for the sales section.
+    pub sales_currency: String,
 }
 
 /// Every day whose counters a report of `period` reads: the period, the previous period,
@@ -380,6 +431,7 @@ pub fn build(ctx: &ReportContext, period: Period, counters: &DayCounters) -> Rep
     let conversations = conversations(&c, period.kind());
     let leads = leads(&c);
     let loyalty = loyalty(&c, period.kind(), &ctx.partner_names);
+    let sales = sales(&c, &ctx.sales_currency);
     let ai = ai(&c, ctx, period, counters, &conversations.conversations);
     let days = c
         .now
@@ -402,6 +454,7 @@ pub fn build(ctx: &ReportContext, period: Period, counters: &DayCounters) -> Rep
         conversations,
         leads,
         loyalty,
+        sales,
         ai,
         days,
     }
@@ -606,6 +659,103 @@ fn loyalty(c: &Compare<'_>, kind: ReportPeriodKind, names: &BTreeMap<String, Str
     }
 }
 
+impl Sales {
+    fn empty() -> Self {
+        sales(
+            &Compare {
+                now: Window {
+                    counters: &BTreeMap::new(),
+                    days: Vec::new(),
+                },
+                before: Window {
+                    counters: &BTreeMap::new(),
+                    days: Vec::new(),
+                },
+            },
+            "",
+        )
+    }
+}
+
+fn average(revenue: i64, orders: i64) -> Option<i64> {
+    (orders != 0).then(|| (revenue as f64 / orders as f64).round() as i64)
+}
+
+fn sales(c: &Compare<'_>, currency: &str) -> Sales {
+    let revenue = c.fig(metric::ORDERS_REVENUE_MINOR);
+    let paid = c.fig(metric::ORDERS_PAID);
+    let refunded = c.fig(metric::ORDERS_REFUNDED_MINOR);
+    let mut methods: Vec<MethodSales> = c
+        .names_with_prefix("orders_paid_")
+        .into_iter()
+        .chain(
+            c.names_with_prefix("orders_revenue_")
+                .into_iter()
+                .filter(|n| n.ends_with("_minor") && n != metric::ORDERS_REVENUE_MINOR)
+                .map(|n| {
+                    let provider = &n["orders_revenue_".len()..n.len() - "_minor".len()];
+                    metric::orders_paid_by(provider)
+                }),
+        )
+        .collect::<BTreeSet<String>>()
+        .into_iter()
+        .map(|n| {
+            let provider = n["orders_paid_".len()..].to_owned();
+            MethodSales {
+                orders: c.fig(&n),
+                revenue_minor: c.fig(&metric::orders_revenue_by(&provider)),
+                provider,
+            }
+        })
+        .collect();
+    methods.sort_by(|a, b| {
+        b.revenue_minor
+            .value
+            .cmp(&a.revenue_minor.value)
+            .then_with(|| a.provider.cmp(&b.provider))
+    });
+    let mut top_products: Vec<ProductSales> = c
+        .now
+        .names()
+        .into_iter()
+        .filter_map(|n| n.strip_prefix(metric::SKU_REVENUE_PREFIX))
+        .map(|sku| ProductSales {
+            sku: sku.to_owned(),
+            revenue_minor: c.fig(&format!("{}{sku}", metric::SKU_REVENUE_PREFIX)),
+            units: c.fig(&format!("{}{sku}", metric::SKU_UNITS_PREFIX)),
+        })
+        .filter(|p| p.revenue_minor.value > 0 || p.units.value > 0)
+        .collect();
+    top_products.sort_by(|a, b| {
+        b.revenue_minor
+            .value
+            .cmp(&a.revenue_minor.value)
+            .then_with(|| a.sku.cmp(&b.sku))
+    });
+    top_products.truncate(TOP_PRODUCTS);
+    Sales {
+        currency: currency.to_owned(),
+        orders_placed: c.fig(metric::ORDERS_PLACED),
+        average_order_minor: average(revenue.value, paid.value),
+        previous_average_order_minor: average(revenue.previous, paid.previous),
+        net_revenue_minor: Figure::new(
+            revenue.value - refunded.value,
+            revenue.previous - refunded.previous,
+        ),
+        orders_paid: paid,
+        revenue_minor: revenue,
+        refunds: c.fig(metric::ORDERS_REFUNDS),
+        refunded_minor: refunded,
+        canceled: c.fig(metric::ORDERS_CANCELED),
+        expired: c.fig(metric::ORDERS_EXPIRED),
+        overpaid: c.fig(metric::ORDERS_OVERPAID),
+        payment_mismatch: c.fig(metric::ORDERS_PAYMENT_MISMATCH),
+        payment_failed: c.fig(metric::ORDERS_PAYMENT_FAILED),
+        methods,
+        top_products,
+    }
+}
+
 fn per_conversation(cost: i64, conversations: i64) -> Option<i64> {
     (conversations != 0).then(|| (cost as f64 / conversations as f64).round() as i64)
 }
@@ -676,6 +826,7 @@ mod tests {
             currency: "KZT".into(),
             monthly_budget_micros: Some(10_000_000),
             partner_names: BTreeMap::from([("cafe-1".to_owned(), "Cafe One".to_owned())]),
+            sales_currency: "KZT".into(),
         }
     }
 
@@ -833,5 +984,78 @@ mod tests {
         assert!(r.loyalty.partners.is_empty());
         assert_eq!(r.ai.budget.used_pct, Some(0.0));
         assert_eq!(r.days.len(), 7);
+    }
+
+    #[test]
+    fn sales_come_from_order_counters() {
+        let mut c = DayCounters::new();
+        day(
+            &mut c,
+            "2026-11-10",
+            &[
+                ("orders_placed", 5),
+                ("orders_paid", 3),
+                ("orders_revenue_minor", 100_000),
+                ("orders_paid_kaspi", 2),
+                ("orders_revenue_kaspi_minor", 70_000),
+                ("orders_paid_stripe", 1),
+                ("orders_revenue_stripe_minor", 30_000),
+                ("orders_refunds", 1),
+                ("orders_refunded_minor", 10_000),
+                ("orders_expired", 1),
+                ("sku_rev_PUMP-1", 90_000),
+                ("sku_units_PUMP-1", 2),
+                ("sku_rev_FILTER", 10_000),
+                ("sku_units_FILTER", 4),
+            ],
+        );
+        day(
+            &mut c,
+            "2026-10-10",
+            &[
+                ("orders_paid", 1),
+                ("orders_revenue_minor", 40_000),
+                ("orders_paid_telegram", 1),
+                ("orders_revenue_telegram_minor", 40_000),
+            ],
+        );
+        let r = build(&ctx(), Period::parse("2026-11").unwrap(), &c);
+        let s = &r.sales;
+        assert_eq!(s.currency, "KZT");
+        assert_eq!((s.orders_placed.value, s.orders_paid.value), (5, 3));
+        assert_eq!(s.revenue_minor, Figure::new(100_000, 40_000));
+        assert_eq!(s.average_order_minor, Some(33_333));
+        assert_eq!(s.previous_average_order_minor, Some(40_000));
+        assert_eq!(s.net_revenue_minor.value, 90_000);
+        assert_eq!(s.expired.value, 1);
+        let methods: Vec<(&str, i64, i64)> = s
+            .methods
+            .iter()
+            .map(|m| (m.provider.as_str(), m.orders.value, m.revenue_minor.value))
+            .collect();
+        assert_eq!(
+            methods,
+            [
+                ("kaspi", 2, 70_000),
+                ("stripe", 1, 30_000),
+                ("telegram", 0, 0)
+            ],
+            "every method of either period, most revenue first"
+        );
+        let top: Vec<(&str, i64)> = s
+            .top_products
+            .iter()
+            .map(|p| (p.sku.as_str(), p.units.value))
+            .collect();
+        assert_eq!(top, [("PUMP-1", 2), ("FILTER", 4)]);
+        let json = serde_json::to_value(&r).unwrap();
+        let mut old = json.clone();
+        old.as_object_mut().unwrap().remove("sales");
+        let back: Report = serde_json::from_value(old).unwrap();
+        assert_eq!(
+            back.sales.orders_paid,
+            Figure::new(0, 0),
+            "older reports still load"
+        );
     }
 }

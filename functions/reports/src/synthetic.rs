@@ -43,6 +43,7 @@ pub fn demo_context(tenant: &str, name: &str, timezone: &str, language: &str) ->
             .iter()
             .map(|(id, n)| ((*id).to_owned(), (*n).to_owned()))
             .collect(),
+        sales_currency: "KZT".to_owned(),
     }
 }
 
@@ -135,6 +136,31 @@ pub fn counters(period: Period, seed: u64) -> DayCounters {
                 &metric::partner(pid, "nps_sum"),
                 promoters * 10 + detractors * 4 + (ratings - promoters - detractors) * 8,
             );
+        }
+        // Orders: a few a day, mostly through Kaspi, some refunded.
+        let paid = base / 15;
+        let (pump, filter) = (4_500_000, 250_000);
+        add(metric::ORDERS_PLACED, paid + 2);
+        add(metric::ORDERS_PAID, paid);
+        add(metric::ORDERS_REVENUE_MINOR, paid * pump + paid * filter);
+        add(&metric::orders_paid_by("kaspi"), paid - paid / 3);
+        add(
+            &metric::orders_revenue_by("kaspi"),
+            (paid - paid / 3) * (pump + filter),
+        );
+        add(&metric::orders_paid_by("telegram"), paid / 3);
+        add(
+            &metric::orders_revenue_by("telegram"),
+            paid / 3 * (pump + filter),
+        );
+        add(&metric::sku_revenue("GR-CR10-2"), paid * pump);
+        add(&metric::sku_units("GR-CR10-2"), paid);
+        add(&metric::sku_revenue("FLT-50"), paid * filter);
+        add(&metric::sku_units("FLT-50"), paid);
+        add(metric::ORDERS_EXPIRED, 2);
+        if base % 7 == 0 {
+            add(metric::ORDERS_REFUNDS, 1);
+            add(metric::ORDERS_REFUNDED_MINOR, filter);
         }
         out.insert(date.to_string(), m);
     }

@@ -168,6 +168,7 @@ pub async fn run_report(
         currency: config.loyalty.currency.clone(),
         monthly_budget_micros: config.agent.monthly_budget_micros,
         partner_names,
+        sales_currency: config.orders.currency.to_ascii_uppercase(),
     };
     let report = report::build(&ctx, period, &counters);
     let json = render::json(&report)?;

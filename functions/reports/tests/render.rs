@@ -307,3 +307,51 @@ fn a_kyrgyz_report_is_in_kyrgyz() {
     assert!(text.contains("Толук отчётту ачуу"), "{text}");
     assert!(!text.contains("Monthly") && !html.contains("Monthly report"));
 }
+
+#[test]
+fn the_sales_section_shows_orders_methods_and_top_products() {
+    let r = report("2026-10", "ru");
+    let s = &r.sales;
+    assert!(s.orders_paid.value > 0);
+    assert_eq!(
+        s.average_order_minor,
+        Some((s.revenue_minor.value as f64 / s.orders_paid.value as f64).round() as i64)
+    );
+    let html = String::from_utf8(render::html(&r).unwrap()).unwrap();
+    let doc = Html::parse_document(&html);
+    assert!(doc.errors.is_empty(), "{:?}", doc.errors);
+    let heading: String = doc
+        .select(&sel("section#sales h2"))
+        .next()
+        .unwrap()
+        .text()
+        .collect();
+    assert_eq!(heading, "Продажи");
+    let skus: Vec<String> = doc
+        .select(&sel("table#products tbody td:first-child"))
+        .map(|td| td.text().collect())
+        .collect();
+    assert_eq!(skus, ["GR-CR10-2", "FLT-50"], "by revenue");
+    for row in [
+        "Средний чек",
+        "Оплачено заказов · Kaspi",
+        "Выручка · Telegram",
+    ] {
+        assert!(html.contains(row), "{row}");
+    }
+    let text = render::summary(&r, "https://x");
+    assert!(text.contains("🛒 Оплачено заказов:"), "{text}");
+    let (header, _) = read_csv(&r);
+    assert!(header.iter().any(|h| h == "orders_revenue_minor"));
+    assert!(header.iter().any(|h| h == "sku_rev_GR-CR10-2"));
+    // A tenant without orders gets no sales section.
+    let mut quiet = synthetic::counters(Period::parse("2026-10").unwrap(), 7);
+    for day in quiet.values_mut() {
+        day.retain(|k, _| !k.starts_with("orders_") && !k.starts_with("sku_"));
+    }
+    let ctx = synthetic::demo_context("demo", "Demo", "Asia/Almaty", "ru");
+    let r = build(&ctx, Period::parse("2026-10").unwrap(), &quiet);
+    let html = String::from_utf8(render::html(&r).unwrap()).unwrap();
+    assert!(!html.contains("id=\"sales\""));
+    assert!(!render::summary(&r, "https://x").contains("🛒"));
+}

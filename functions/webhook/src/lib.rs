@@ -1,7 +1,10 @@
-//! Webhook ingress for Telegram and WhatsApp.
+//! Webhook ingress for Telegram and WhatsApp, and for payment providers (Telegram
+//! Payments' updates, Stripe, a Kaspi aggregator).
 //!
 //! Each inbound message costs exactly one conditional PutItem (store + deduplicate) and
-//! one SQS SendMessage. Tenant config and secrets come from warm caches.
+//! one SQS SendMessage. A pre-checkout query costs one GetItem; a payment event at most
+//! a GetItem, a TransactWriteItems and a SendMessage (see `orders::confirm`). Tenant
+//! config and secrets come from warm caches.
 //!
 //! A Telegram message from one of the tenant's managers' chats never reaches the agent:
 //! it is queued for the notifier (one SendMessage, nothing stored here), which relays a
@@ -9,6 +12,7 @@
 //! as before and also queued for the notifier, which tells the managers why.
 
 mod config;
+mod payments;
 mod routes;
 
 pub use config::WebhookConfig;
@@ -29,6 +33,8 @@ pub struct Deps {
     pub secrets: Arc<dyn SecretSource>,
     pub store: Arc<dyn MessageStore>,
     pub queue: Arc<dyn JobQueue>,
+    /// The one confirmation of payment events (orders crate).
+    pub payments: orders::Payments,
     /// The notifier's queue: managers' updates, failed deliveries.
     pub notify: Arc<dyn MessageQueue>,
 }
@@ -53,6 +59,7 @@ impl Deps {
                 clients.sqs.clone(),
                 &config.inbound_queue_url,
             )),
+            payments: orders::Payments::from_aws(clients, table, &config.payments_queue_url),
             notify: Arc::new(SqsQueue::new(clients.sqs.clone(), &config.notify_queue_url)),
         }
     }

@@ -6,7 +6,7 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use sauda_shared::api::{json_fallbacks, ApiQuery, Tenant};
 use sauda_shared::inbox::ManagerUpdate;
@@ -31,11 +31,13 @@ pub const WHATSAPP_SIGNATURE_HEADER: &str = "x-hub-signature-256";
 pub fn router(deps: Arc<Deps>) -> Router {
     json_fallbacks(
         Router::new()
-            .route("/t/{tenant}/telegram", axum::routing::post(telegram))
+            .route("/t/{tenant}/telegram", post(telegram))
             .route(
                 "/t/{tenant}/whatsapp",
                 get(whatsapp_verify).post(whatsapp_events),
             )
+            .route("/t/{tenant}/stripe", post(crate::payments::stripe))
+            .route("/t/{tenant}/kaspi", post(crate::payments::kaspi))
             // The size limit is enforced in the handlers, so the 413 carries our JSON body.
             .layer(DefaultBodyLimit::disable()),
     )
@@ -62,6 +64,11 @@ async fn telegram(
     })
     .await?;
 
+    // Payment updates (pre-checkout queries, payment messages) go to the orders
+    // crate; a pre-checkout answer is this response's body.
+    if let Some(answer) = crate::payments::telegram_update(&deps, &config, &body).await? {
+        return Ok(Json(answer));
+    }
     match telegram::parse_update(tenant, &body).map_err(invalid_body)? {
         TelegramUpdate::Ignored { update_id, kind } => {
             info!(%tenant, update_id, kind, "telegram update ignored: unsupported kind");
@@ -296,7 +303,7 @@ fn store_failure(tenant: &TenantId, what: &str, e: StoreError) -> ApiError {
     }
 }
 
-fn within_limit(body_len: usize) -> Result<(), ApiError> {
+pub(crate) fn within_limit(body_len: usize) -> Result<(), ApiError> {
     if body_len > MAX_BODY_BYTES {
         return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
     }
@@ -323,7 +330,7 @@ async fn tenant_secrets(
 /// Runs `check` against the cached secrets; if it fails, once more against a fresh read
 /// (the adapter allows one per tenant every few seconds), so a rotated secret works at
 /// once and the old one stops working as soon as the new one has been read.
-async fn verified<F>(
+pub(crate) async fn verified<F>(
     deps: &Deps,
     tenant: &TenantId,
     channel: &str,
@@ -350,7 +357,10 @@ where
     }
 }
 
-fn configured<'a>(secret: &'a Option<Secret>, channel: &str) -> Result<&'a Secret, ApiError> {
+pub(crate) fn configured<'a>(
+    secret: &'a Option<Secret>,
+    channel: &str,
+) -> Result<&'a Secret, ApiError> {
     secret.as_ref().ok_or_else(|| {
         ApiError::not_found(
             "channel_not_configured",
@@ -359,13 +369,17 @@ fn configured<'a>(secret: &'a Option<Secret>, channel: &str) -> Result<&'a Secre
     })
 }
 
-fn rejected(tenant: &TenantId, channel: &str, error: SignatureError) -> ApiError {
+pub(crate) fn rejected(tenant: &TenantId, channel: &str, error: SignatureError) -> ApiError {
     warn!(%tenant, channel, %error, "webhook authentication failed");
     let code = match channel {
         "telegram" => "invalid_secret_token",
         _ => "invalid_signature",
     };
     ApiError::unauthorized(code, error.to_string())
+}
+
+pub(crate) fn invalid_payload(detail: impl Into<String>) -> ApiError {
+    ApiError::bad_request("invalid_payload", detail)
 }
 
 fn invalid_body(error: ParseError) -> ApiError {

@@ -454,6 +454,53 @@ pub async fn batch_get(
     Ok(reads)
 }
 
+/// The newest `limit` items of a partition under a sort-key prefix (one Query,
+/// descending): a conversation's last messages, a contact's last orders.
+pub async fn query_newest(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    pk: &str,
+    sk_prefix: &str,
+    limit: i32,
+) -> Result<Vec<Item>, StoreError> {
+    let out = client
+        .query()
+        .table_name(table)
+        .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+        .expression_attribute_values(":pk", s(pk))
+        .expression_attribute_values(":prefix", s(sk_prefix))
+        .scan_index_forward(false)
+        .limit(limit)
+        .send()
+        .await
+        .map_err(|e| store_err("query newest items", e))?;
+    Ok(out.items.unwrap_or_default())
+}
+
+/// One page of GSI1's partition `gsi1pk`, newest (highest `GSI1SK`) first, from
+/// `start` (a page's last key): the items and where the next page starts.
+pub async fn query_gsi1_page(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    gsi1pk: &str,
+    start: Option<Item>,
+    limit: i32,
+) -> Result<(Vec<Item>, Option<Item>), StoreError> {
+    let out = client
+        .query()
+        .table_name(table)
+        .index_name("GSI1")
+        .key_condition_expression("GSI1PK = :pk")
+        .expression_attribute_values(":pk", s(gsi1pk))
+        .scan_index_forward(false)
+        .limit(limit)
+        .set_exclusive_start_key(start)
+        .send()
+        .await
+        .map_err(|e| store_err("query GSI1", e))?;
+    Ok((out.items.unwrap_or_default(), out.last_evaluated_key))
+}
+
 /// Every item of one partition (optionally under a sort-key prefix), following pages.
 pub async fn query_partition(
     client: &aws_sdk_dynamodb::Client,

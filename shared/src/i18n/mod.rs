@@ -11,6 +11,7 @@ pub mod common;
 pub mod inbox;
 pub mod leads;
 pub mod loyalty;
+pub mod orders;
 pub mod reports;
 
 use serde::{Deserialize, Serialize};
@@ -144,6 +145,7 @@ pub fn catalogs() -> Vec<&'static [&'static Text]> {
         loyalty::ALL,
         reports::ALL,
         inbox::ALL,
+        orders::ALL,
     ]
 }
 

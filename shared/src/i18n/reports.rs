@@ -710,6 +710,152 @@ pub const FALLBACK_QUOTA: Text = Text {
     ky: "провайдердин квотасы",
 };
 
+// ---- The sales section (orders and payments) ----
+
+pub const SALES_HEADING: Text = Text {
+    key: "reports.sales_heading",
+    ru: "Продажи",
+    en: "Sales",
+    kk: "Сату",
+    ky: "Сатуу",
+};
+
+pub const ORDERS_PLACED: Text = Text {
+    key: "reports.orders_placed",
+    ru: "Оформлено заказов",
+    en: "Orders placed",
+    kk: "Рәсімделген тапсырыстар",
+    ky: "Таризделген буйрутмалар",
+};
+
+pub const ORDERS_PAID: Text = Text {
+    key: "reports.orders_paid",
+    ru: "Оплачено заказов",
+    en: "Orders paid",
+    kk: "Төленген тапсырыстар",
+    ky: "Төлөнгөн буйрутмалар",
+};
+
+pub const REVENUE: Text = Text {
+    key: "reports.revenue",
+    ru: "Выручка",
+    en: "Revenue",
+    kk: "Түсім",
+    ky: "Киреше",
+};
+
+pub const AVERAGE_ORDER: Text = Text {
+    key: "reports.average_order",
+    ru: "Средний чек",
+    en: "Average order value",
+    kk: "Орташа чек",
+    ky: "Орточо чек",
+};
+
+pub const REFUNDS: Text = Text {
+    key: "reports.refunds",
+    ru: "Возвраты",
+    en: "Refunds",
+    kk: "Қайтарымдар",
+    ky: "Кайтаруулар",
+};
+
+pub const REFUNDED: Text = Text {
+    key: "reports.refunded",
+    ru: "Возвращено денег",
+    en: "Money refunded",
+    kk: "Қайтарылған ақша",
+    ky: "Кайтарылган акча",
+};
+
+pub const NET_REVENUE: Text = Text {
+    key: "reports.net_revenue",
+    ru: "Выручка за вычетом возвратов",
+    en: "Revenue net of refunds",
+    kk: "Қайтарымдарды шегергендегі түсім",
+    ky: "Кайтарууларды чегергендеги киреше",
+};
+
+pub const ORDERS_CANCELED: Text = Text {
+    key: "reports.orders_canceled",
+    ru: "Отменено заказов",
+    en: "Orders canceled",
+    kk: "Тоқтатылған тапсырыстар",
+    ky: "Жокко чыгарылган буйрутмалар",
+};
+
+pub const ORDERS_EXPIRED: Text = Text {
+    key: "reports.orders_expired",
+    ru: "Истекло без оплаты",
+    en: "Expired unpaid",
+    kk: "Төленбей мерзімі өткендер",
+    ky: "Төлөнбөй мөөнөтү өткөндөр",
+};
+
+pub const ORDERS_OVERPAID: Text = Text {
+    key: "reports.orders_overpaid",
+    ru: "Оплачено дважды",
+    en: "Paid twice",
+    kk: "Екі рет төленгендер",
+    ky: "Эки жолу төлөнгөндөр",
+};
+
+pub const PAYMENT_MISMATCH: Text = Text {
+    key: "reports.payment_mismatch",
+    ru: "Платежи с неверной суммой",
+    en: "Payments with a wrong amount",
+    kk: "Сомасы қате төлемдер",
+    ky: "Суммасы туура эмес төлөмдөр",
+};
+
+pub const PAYMENT_FAILED: Text = Text {
+    key: "reports.payment_failed",
+    ru: "Неудачные оплаты",
+    en: "Failed payments",
+    kk: "Сәтсіз төлемдер",
+    ky: "Ийгиликсиз төлөмдөр",
+};
+
+pub const PAYMENT_METHODS: Text = Text {
+    key: "reports.payment_methods",
+    ru: "Способы оплаты",
+    en: "Payment methods",
+    kk: "Төлем тәсілдері",
+    ky: "Төлөө ыкмалары",
+};
+
+pub const PAYMENT_METHOD: Text = Text {
+    key: "reports.payment_method",
+    ru: "Способ",
+    en: "Method",
+    kk: "Тәсіл",
+    ky: "Ыкма",
+};
+
+pub const TOP_PRODUCTS: Text = Text {
+    key: "reports.top_products",
+    ru: "Лучшие товары по выручке",
+    en: "Top products by revenue",
+    kk: "Түсім бойынша үздік тауарлар",
+    ky: "Киреше боюнча алдыңкы товарлар",
+};
+
+pub const PRODUCT: Text = Text {
+    key: "reports.product",
+    ru: "Товар (артикул)",
+    en: "Product (SKU)",
+    kk: "Тауар (артикул)",
+    ky: "Товар (артикул)",
+};
+
+pub const UNITS: Text = Text {
+    key: "reports.units",
+    ru: "Штук",
+    en: "Units",
+    kk: "Дана",
+    ky: "Даана",
+};
+
 pub const ALL: &[&Text] = &[
     &DAILY,
     &WEEKLY,
@@ -799,6 +945,24 @@ pub const ALL: &[&Text] = &[
     &FALLBACK_LLM_ERROR,
     &FALLBACK_BUDGET,
     &FALLBACK_QUOTA,
+    &SALES_HEADING,
+    &ORDERS_PLACED,
+    &ORDERS_PAID,
+    &REVENUE,
+    &AVERAGE_ORDER,
+    &REFUNDS,
+    &REFUNDED,
+    &NET_REVENUE,
+    &ORDERS_CANCELED,
+    &ORDERS_EXPIRED,
+    &ORDERS_OVERPAID,
+    &PAYMENT_MISMATCH,
+    &PAYMENT_FAILED,
+    &PAYMENT_METHODS,
+    &PAYMENT_METHOD,
+    &TOP_PRODUCTS,
+    &PRODUCT,
+    &UNITS,
 ];
 
 /// The title of a report of `kind` (the period id follows it).

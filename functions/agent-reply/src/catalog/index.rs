@@ -495,6 +495,29 @@ impl CatalogIndex {
     }
 }
 
+impl CatalogIndex {
+    /// The item whose SKU is exactly `sku` (spaces around it aside): what an order is
+    /// priced from. Normalised SKUs can collide (`CR-10`, `CR10`), so the stored SKU
+    /// must match as written.
+    pub fn by_sku(&self, sku: &str) -> Option<CatalogItem> {
+        let wanted = sku.trim();
+        let normalised = normalise_sku(wanted);
+        if normalised.is_empty() {
+            return None;
+        }
+        let searcher = self.reader.searcher();
+        let term = Term::from_field_text(self.fields.sku, &normalised);
+        let query = TermQuery::new(term, IndexRecordOption::Basic);
+        let top = searcher.search(&query, &TopDocs::with_limit(16)).ok()?;
+        top.into_iter().find_map(|(_, address)| {
+            let doc: TantivyDocument = searcher.doc(address).ok()?;
+            let json = doc.get_first(self.fields.item)?.as_str()?;
+            let item: CatalogItem = serde_json::from_str(json).ok()?;
+            (item.sku.trim() == wanted).then_some(item)
+        })
+    }
+}
+
 fn append(tar: &mut tar::Builder<Vec<u8>>, path: &Path, data: &[u8]) -> Result<(), CatalogError> {
     let mut header = tar::Header::new_gnu();
     header.set_size(data.len() as u64);
@@ -574,6 +597,22 @@ mod tests {
 
     fn skus(hits: &[Hit]) -> Vec<&str> {
         hits.iter().map(|h| h.item.sku.as_str()).collect()
+    }
+
+    #[test]
+    fn by_sku_finds_exactly_the_sku_written() {
+        let c = catalog();
+        assert_eq!(
+            c.by_sku("GR-CR10-2").unwrap().name,
+            "Насос Grundfos CR 10-2 вертикальный"
+        );
+        assert_eq!(c.by_sku(" ZD-100 ").unwrap().sku, "ZD-100");
+        assert!(
+            c.by_sku("GRCR102").is_none(),
+            "normalised alike is not the same SKU"
+        );
+        assert!(c.by_sku("GR-CR10").is_none());
+        assert!(c.by_sku("--").is_none());
     }
 
     #[test]

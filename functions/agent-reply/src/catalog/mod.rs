@@ -138,6 +138,24 @@ pub struct CatalogItem {
 }
 
 impl CatalogItem {
+    /// An item with only its SKU and name (the rest unknown), to fill in field by field.
+    pub fn new(sku: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            sku: sku.into(),
+            name: name.into(),
+            name_en: None,
+            price_minor: None,
+            currency: None,
+            availability: Availability::Unknown,
+            quantity: None,
+            url: None,
+            photo_url: None,
+            category: None,
+            brand: None,
+            description: None,
+        }
+    }
+
     /// `12 500 KZT`, `1 299.90 USD`; `None` without a price.
     pub fn price_label(&self) -> Option<String> {
         let minor = self.price_minor?;
@@ -226,18 +244,9 @@ mod tests {
     #[test]
     fn price_labels_group_thousands() {
         let mut item = CatalogItem {
-            sku: "A".into(),
-            name: "x".into(),
-            name_en: None,
             price_minor: Some(1_250_050),
             currency: Some("KZT".into()),
-            availability: Availability::InStock,
-            quantity: None,
-            url: None,
-            photo_url: None,
-            category: None,
-            brand: None,
-            description: None,
+            ..CatalogItem::new("A", "x")
         };
         assert_eq!(item.price_label().unwrap(), "12\u{a0}500.50 KZT");
         item.price_minor = Some(99_900);

@@ -382,8 +382,10 @@ mod tests {
         model: ScriptedModel,
         leads: MemoryQueue,
         notify: MemoryQueue,
+        orders: MemoryQueue,
         store: MemoryStore,
         prices: BTreeMap<String, ModelPrice>,
+        catalog: Option<CatalogIndex>,
     }
 
     impl World {
@@ -392,8 +394,10 @@ mod tests {
                 model,
                 leads: MemoryQueue::default(),
                 notify: MemoryQueue::default(),
+                orders: MemoryQueue::default(),
                 store: MemoryStore::default(),
                 prices: crate::config::builtin_prices(),
+                catalog: None,
             }
         }
 
@@ -404,13 +408,14 @@ mod tests {
                     leads: &self.leads,
                     notify: &self.notify,
                     store: &self.store,
+                    orders: Some(&self.orders),
                 },
                 prices: &self.prices,
             };
             let input = Input {
                 ctx,
                 route,
-                catalog: None,
+                catalog: self.catalog.as_ref(),
                 deadline: Instant::now() + Duration::from_secs(10),
             };
             compose(&ports, input).await.unwrap()
@@ -532,6 +537,84 @@ mod tests {
         };
         assert_eq!(lead.phone.as_deref(), Some("+77017654321"));
         assert_eq!(lead.idempotency_key, "agent:tg-42:7:contact");
+    }
+
+    #[tokio::test]
+    async fn an_order_is_confirmed_with_catalog_prices_then_queued_once() {
+        let item = CatalogItem {
+            price_minor: Some(4_500_000),
+            currency: Some("KZT".into()),
+            ..CatalogItem::new("GR-CR10-2", "Насос Grundfos CR 10-2")
+        };
+        let mut w = World::new(ScriptedModel::answers(vec![
+            // A price in the model's arguments is ignored: the catalog's is used.
+            testing::tool_answer(
+                "create_order",
+                serde_json::json!({"items": [{"sku": "GR-CR10-2", "quantity": 2, "price": 1}]}),
+            ),
+            testing::tool_answer(
+                "create_order",
+                serde_json::json!({"items": [{"sku": "GR-CR10-2", "quantity": 2}], "confirmed": true}),
+            ),
+            testing::text_answer("Заказ оформлен: 90 000 ₸. Ссылка на оплату придёт сейчас."),
+        ]));
+        w.catalog = Some(CatalogIndex::build(&[item], |_, _| {}).unwrap());
+        let ctx = testing::ctx(
+            |c| c.orders.providers = vec![sauda_shared::order::Provider::Kaspi],
+            |_| {},
+        );
+        let out = w.compose(&ctx, Route::Model(testing::endpoint())).await;
+        assert_eq!(out.reply.tools, ["create_order", "create_order"]);
+        let requests = w.model.requests.lock().unwrap().clone();
+        let offered: Vec<&str> = requests[0]["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["function"]["name"].as_str().unwrap())
+            .collect();
+        assert!(offered.contains(&"create_order"), "{offered:?}");
+        let preview: serde_json::Value = serde_json::from_str(
+            requests[1]["messages"].as_array().unwrap().last().unwrap()["content"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(preview["status"], "needs_confirmation");
+        assert_eq!(
+            preview["total"], "90\u{a0}000\u{a0}₸",
+            "2 × 45 000 ₸ from the catalog"
+        );
+        let jobs = w.orders.sent();
+        assert_eq!(jobs.len(), 1, "only the confirmed call queues an order");
+        let Job::Order {
+            job: sauda_shared::order::OrderJob::Create { request, provider },
+        } = &jobs[0].job
+        else {
+            panic!("{:?}", jobs[0].job)
+        };
+        assert_eq!(*provider, None);
+        assert_eq!(request.items[0].quantity, 2);
+        assert_eq!(request.customer.contact, ctx.message.contact);
+        assert_eq!(request.source, sauda_shared::order::OrderSource::Agent);
+        let seed = format!(
+            "agent:{}:{}:0",
+            ctx.message.contact, ctx.message.platform_message_id
+        );
+        assert_eq!(
+            request.order_id.as_deref(),
+            Some(sauda_shared::order::stable_id(ctx.message.timestamp_ms, &seed).as_str()),
+            "stable for this message: a redelivery places the same order"
+        );
+    }
+
+    #[tokio::test]
+    async fn without_payment_providers_no_order_tool_is_offered() {
+        let w = World::new(ScriptedModel::answers(vec![testing::text_answer("ok")]));
+        let ctx = testing::ctx(|_| {}, |_| {});
+        w.compose(&ctx, Route::Model(testing::endpoint())).await;
+        let requests = w.model.requests.lock().unwrap().clone();
+        let offered = requests[0]["tools"].to_string();
+        assert!(!offered.contains("create_order"), "{offered}");
     }
 
     fn voice(app_language: &str) -> sauda_shared::message::InboundMessage {
