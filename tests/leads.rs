@@ -2428,4 +2428,24 @@ async fn logs_name_no_phone_email_name_or_client_address() {
     ] {
         assert!(!text.contains(private), "{private} in the logs:\n{text}");
     }
+    // The form's rate-limit window is keyed by the address's digest, not the address.
+    let items = env
+        .clients
+        .dynamo
+        .scan()
+        .table_name(&env.stack.table)
+        .send()
+        .await
+        .unwrap();
+    let keys: Vec<String> = items
+        .items()
+        .iter()
+        .filter_map(|item| item.get("PK")?.as_s().ok().cloned())
+        .filter(|pk| pk.starts_with(&format!("T#{t}#RL#form")))
+        .collect();
+    assert!(!keys.is_empty(), "the form's window is stored");
+    assert!(
+        keys.iter().all(|pk| !pk.contains(ip)),
+        "a client address in a key: {keys:?}"
+    );
 }

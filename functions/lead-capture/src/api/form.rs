@@ -157,10 +157,10 @@ async fn accept(
             "this tenant does not take leads from a web form",
         ));
     }
-    let client = ip_scope(ip);
+    // Logs and the rate-limit window name the client by a keyed digest, never by its
+    // address (the window is stored for an hour).
+    let client = Address(tenant, &ip_scope(ip)).to_string();
     let scope = format!("form#{client}");
-    // Logs name the client by a keyed digest, never by its address.
-    let client = Address(tenant, &client);
     let now = sauda_shared::now_ms();
     let decision = deps
         .api
