@@ -50,7 +50,14 @@ pub enum Job {
 
 #[derive(Debug, thiserror::Error)]
 pub enum EnvelopeError {
-    #[error("envelope is not valid JSON of a known kind: {0}")]
+    /// Only the error's kind and place: serde's own message may quote the value it choked
+    /// on (a phone number), and this text goes to logs and dead-letter reasons.
+    #[error(
+        "envelope is not valid JSON of a known kind ({:?} error at line {}, column {})",
+        .0.classify(),
+        .0.line(),
+        .0.column()
+    )]
     Malformed(#[from] serde_json::Error),
     #[error("envelope version {0} is not supported (expected {ENVELOPE_VERSION})")]
     UnsupportedVersion(u8),
@@ -194,5 +201,13 @@ mod tests {
             Envelope::from_json(r#"{"v":1,"tenant":"acme","kind":"nope"}"#),
             Err(EnvelopeError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn a_malformed_envelope_is_described_without_its_values() {
+        let raw = r#"{"v":1,"tenant":"acme","kind":"notify","notice":{"tenant":"acme","id":"n","kind":"k","to":"managers","html":77015550040}}"#;
+        let error = Envelope::from_json(raw).unwrap_err().to_string();
+        assert!(error.contains("line 1"), "{error}");
+        assert!(!error.contains("77015550040"), "{error}");
     }
 }

@@ -14,7 +14,7 @@ use crate::Deps;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::LambdaEvent;
 use sauda_shared::consumer::{self, receive_count, JobFailure, Ordering};
-use sauda_shared::envelope::{Envelope, EnvelopeError, Job};
+use sauda_shared::envelope::{Envelope, Job};
 use sauda_shared::lead::LeadSubmission;
 use sauda_shared::stats::{self, metric, CounterBatch};
 use sauda_shared::TenantId;
@@ -72,7 +72,7 @@ async fn handle_record(
     counters: &Mutex<CounterBatch>,
 ) -> Result<(), JobFailure> {
     let body = record.body.as_deref().unwrap_or_default();
-    let envelope = Envelope::from_json(body).map_err(|e| JobFailure::Poison(envelope_error(&e)))?;
+    let envelope = Envelope::from_json(body).map_err(|e| JobFailure::Poison(e.to_string()))?;
     match envelope.job {
         Job::CaptureLead { lead } => capture(deps, lead).await,
         Job::CrmWebhook { delivery_id, event } => {
@@ -90,20 +90,6 @@ async fn handle_record(
             "lead-worker got a {} job",
             envelope.kind()
         ))),
-    }
-}
-
-/// Why a record is not an envelope, for the log and the dead-letter queue: serde's
-/// messages may quote the value they choked on (a phone number), so only its place.
-fn envelope_error(e: &EnvelopeError) -> String {
-    match e {
-        EnvelopeError::Malformed(json) => format!(
-            "envelope is not valid JSON of a known kind ({:?} at line {}, column {})",
-            json.classify(),
-            json.line(),
-            json.column()
-        ),
-        other => other.to_string(),
     }
 }
 
