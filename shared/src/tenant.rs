@@ -124,6 +124,22 @@ pub struct OrderSettings {
     pub stripe_cancel_url: Option<String>,
     /// The loyalty partner paid orders are booked to for cashback (with `loyalty.enabled`).
     pub loyalty_partner_id: Option<String>,
+    /// Registered WhatsApp templates sent instead of a message once the customer's 24-hour
+    /// window has closed (without one, the managers are told the message did not go).
+    pub whatsapp_templates: OrderTemplates,
+}
+
+/// Names of registered WhatsApp templates (`whatsapp_templates`) for order messages, and
+/// the parameters each gets, in order.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OrderTemplates {
+    /// A payment link: order number, total, the link.
+    pub payment_link: Option<String>,
+    /// The receipt: order number, total.
+    pub receipt: Option<String>,
+    /// A refund: order number, the amount refunded.
+    pub refund: Option<String>,
 }
 
 impl Default for OrderSettings {
@@ -135,6 +151,7 @@ impl Default for OrderSettings {
             stripe_success_url: None,
             stripe_cancel_url: None,
             loyalty_partner_id: None,
+            whatsapp_templates: OrderTemplates::default(),
         }
     }
 }

@@ -6,7 +6,7 @@
 
 use crate::cashback::{partner_for, CashbackError, CashbackResult};
 use crate::domain::display_number;
-use crate::invoice::{customer_lang, lines_text, to_customer};
+use crate::invoice::{customer_lang, lines_text, to_customer, with_template};
 use crate::Deps;
 use sauda_shared::i18n::{orders as t, Lang};
 use sauda_shared::notify::{self, notice_id, Notice, Recipients};
@@ -137,11 +137,16 @@ pub async fn run(
             }
             outbox::send(
                 deps.notify.as_ref(),
-                to_customer(
-                    &order,
-                    &format!("receipt:{id}"),
-                    "receipt",
-                    Body::text(receipt),
+                with_template(
+                    to_customer(
+                        &order,
+                        &format!("receipt:{id}"),
+                        "receipt",
+                        Body::text(receipt),
+                    ),
+                    config,
+                    config.orders.whatsapp_templates.receipt.as_deref(),
+                    vec![number.to_owned(), total.clone()],
                 ),
             )
             .await
@@ -230,11 +235,16 @@ pub async fn run(
             let text = t::REFUNDED.render(lang, &[("amount", &amount), ("order", &number)]);
             outbox::send(
                 deps.notify.as_ref(),
-                to_customer(
-                    &order,
-                    &format!("refund:{id}:{refund_id}"),
-                    "refund",
-                    Body::text(text),
+                with_template(
+                    to_customer(
+                        &order,
+                        &format!("refund:{id}:{refund_id}"),
+                        "refund",
+                        Body::text(text),
+                    ),
+                    config,
+                    config.orders.whatsapp_templates.refund.as_deref(),
+                    vec![number.to_owned(), amount.clone()],
                 ),
             )
             .await

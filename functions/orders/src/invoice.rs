@@ -156,6 +156,28 @@ pub fn to_customer(order: &Order, id: &str, kind: &str, body: Body) -> CustomerM
     }
 }
 
+/// Outside WhatsApp's 24-hour window only a registered template is delivered: the one the
+/// tenant named for this kind of order message, with `params` in order. Without one (or
+/// when it does not fit the registration), the notifier tells the managers instead.
+pub fn with_template(
+    message: CustomerMessage,
+    config: &TenantConfig,
+    template: Option<&str>,
+    params: Vec<String>,
+) -> CustomerMessage {
+    let Some(name) = template.filter(|_| message.channel == Channel::Whatsapp) else {
+        return message;
+    };
+    match message.clone().or_template(config, name, params) {
+        Ok(with_template) => with_template,
+        Err(e) => {
+            tracing::warn!(tenant = %config.tenant, template = name, error = %e,
+                "order template does not fit its registration; managers are told instead");
+            message
+        }
+    }
+}
+
 fn link_message(
     order: &Order,
     lang: Lang,
@@ -245,7 +267,16 @@ pub async fn send_invoice(
                 .stripe
                 .create_checkout_session(key, &order, &back, order.revision, now_ms)
                 .await?;
-            let message = link_message(&order, lang, provider, &session.url, &session.id);
+            let message = with_template(
+                link_message(&order, lang, provider, &session.url, &session.id),
+                config,
+                config.orders.whatsapp_templates.payment_link.as_deref(),
+                vec![
+                    display_number(&order.order_id).to_owned(),
+                    format_amount(order.total_minor, &order.currency),
+                    session.url.clone(),
+                ],
+            );
             outbox::send(deps.notify.as_ref(), message)
                 .await
                 .map_err(|e| InvoiceError::Unavailable(e.to_string()))?;
@@ -261,7 +292,16 @@ pub async fn send_invoice(
                 .kaspi
                 .create_link(&merchant, &order.order_id, order.total_minor)
                 .await?;
-            let message = link_message(&order, lang, provider, &link.url, &link.qr_payment_id);
+            let message = with_template(
+                link_message(&order, lang, provider, &link.url, &link.qr_payment_id),
+                config,
+                config.orders.whatsapp_templates.payment_link.as_deref(),
+                vec![
+                    display_number(&order.order_id).to_owned(),
+                    format_amount(order.total_minor, &order.currency),
+                    link.url.clone(),
+                ],
+            );
             outbox::send(deps.notify.as_ref(), message)
                 .await
                 .map_err(|e| InvoiceError::Unavailable(e.to_string()))?;
@@ -365,5 +405,70 @@ mod tests {
         wa.channel = Channel::Whatsapp;
         wa.currency = "USD".into();
         assert_eq!(choose(&config, &wa, None).unwrap(), Provider::Stripe);
+    }
+}
+
+#[cfg(test)]
+mod template_tests {
+    use super::*;
+    use sauda_shared::tenant::{TemplateParamSpec, WhatsappTemplate};
+
+    fn message(channel: Channel) -> CustomerMessage {
+        CustomerMessage {
+            tenant: sauda_shared::TenantId::parse("acme").unwrap(),
+            id: "m".into(),
+            contact: "wa-77011234567".into(),
+            channel,
+            reply_to: "77011234567".into(),
+            author: Author::System {
+                kind: "receipt".into(),
+            },
+            body: Body::text("paid"),
+            thread_id: None,
+            outside_window: OutsideWindow::default(),
+        }
+    }
+
+    #[test]
+    fn order_messages_take_the_tenants_template_outside_whatsapps_window() {
+        let mut config = TenantConfig::new(sauda_shared::TenantId::parse("acme").unwrap(), "A");
+        config.whatsapp_templates = vec![WhatsappTemplate {
+            name: "order_paid".into(),
+            language: "ru".into(),
+            category: "utility".into(),
+            params: ["order", "total"]
+                .map(|p| TemplateParamSpec {
+                    name: p.into(),
+                    example: "x".into(),
+                })
+                .to_vec(),
+        }];
+        let params = || vec!["ZA5GM97M".to_owned(), "172 600 ₸".to_owned()];
+        let whatsapp = with_template(
+            message(Channel::Whatsapp),
+            &config,
+            Some("order_paid"),
+            params(),
+        );
+        assert!(matches!(
+            whatsapp.outside_window,
+            OutsideWindow::Template { ref name, ref params, .. }
+                if name == "order_paid" && params.len() == 2
+        ));
+        // Telegram has no window; no template named, or one that does not fit: the
+        // managers are told instead.
+        for (channel, name, params) in [
+            (Channel::Telegram, Some("order_paid"), params()),
+            (Channel::Whatsapp, None, params()),
+            (
+                Channel::Whatsapp,
+                Some("order_paid"),
+                vec!["one".to_owned()],
+            ),
+            (Channel::Whatsapp, Some("unknown"), params()),
+        ] {
+            let sent = with_template(message(channel), &config, name, params);
+            assert_eq!(sent.outside_window, OutsideWindow::default());
+        }
     }
 }
