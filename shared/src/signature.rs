@@ -138,7 +138,8 @@ pub fn verify_stripe_signature_any(
     if !matched {
         return Err(SignatureError::Mismatch);
     }
-    if (now_s - timestamp).abs() > tolerance_s {
+    // `abs_diff`: a signed timestamp may be any i64; a subtraction could overflow.
+    if now_s.abs_diff(timestamp) > tolerance_s.unsigned_abs() {
         return Err(SignatureError::Expired);
     }
     Ok(())

@@ -125,7 +125,8 @@ pub async fn kaspi(
         event,
         timestamp_s,
     } = kaspi::parse_notification(&body).map_err(|e| invalid_payload(e.0))?;
-    if (now_s(&deps) - timestamp_s).abs() > kaspi::TIMESTAMP_TOLERANCE_S {
+    // `abs_diff`: the signed body may carry any i64; a subtraction could overflow.
+    if now_s(&deps).abs_diff(timestamp_s) > kaspi::TIMESTAMP_TOLERANCE_S.unsigned_abs() {
         return Err(rejected(tenant, "kaspi", SignatureError::Expired));
     }
     webhooks::payment_event(&deps.payments, &config, order_id, event, None)
