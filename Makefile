@@ -2,13 +2,14 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help local test lint fmt bench events report-preview
+.PHONY: help local test lint fmt bench fuzz events report-preview
 
 help:
 	@echo "make local   - local AWS emulator + functions + demo conversation (Ctrl-C stops all)"
 	@echo "make test    - cfn-lint + the whole test suite against a private emulator"
 	@echo "make lint    - cargo fmt --check and clippy -D warnings"
 	@echo "make bench   - every benchmark behind the README figures (SECTIONS="webhook reports" for some)"
+	@echo "make fuzz    - a million generated inputs for every internet-facing parser"
 	@echo "make events  - regenerate the signed sample events under events/"
 	@echo "make report-preview - render the demo tenant's HTML report to a PNG (headless Chromium)"
 
@@ -27,6 +28,9 @@ fmt:
 
 bench:
 	@bash infra/bench/run.sh $(SECTIONS)
+
+fuzz:
+	@bash infra/scripts/fuzz.sh
 
 events:
 	cargo run -q -p sauda-infra --bin sauda -- local events

@@ -6,6 +6,7 @@ mod catalog;
 pub mod fake;
 pub mod fake_kaspi;
 pub mod fake_stripe;
+pub mod gen;
 mod items;
 pub mod serial;
 

@@ -14,134 +14,8 @@ use sauda_shared::signature::{
     whatsapp_signature, SignatureError,
 };
 use sauda_shared::{phone, telegram, whatsapp, TenantId};
+use sauda_tests::gen::{json_value, mutated};
 use serde_json::{json, Value};
-
-/// The field names the parsers look for, so generated objects reach past the first check.
-const FIELDS: &[&str] = &[
-    "update_id",
-    "message",
-    "edited_message",
-    "callback_query",
-    "chat",
-    "id",
-    "type",
-    "date",
-    "text",
-    "caption",
-    "from",
-    "first_name",
-    "language_code",
-    "voice",
-    "photo",
-    "video",
-    "document",
-    "contact",
-    "location",
-    "file_id",
-    "reply_to_message",
-    "message_id",
-    "object",
-    "entry",
-    "changes",
-    "value",
-    "field",
-    "metadata",
-    "phone_number_id",
-    "contacts",
-    "profile",
-    "name",
-    "wa_id",
-    "messages",
-    "statuses",
-    "timestamp",
-    "status",
-    "recipient_id",
-    "errors",
-    "code",
-    "title",
-    "body",
-    "image",
-    "interactive",
-    "v",
-    "kind",
-    "tenant",
-];
-
-fn json_value() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::Bool),
-        any::<i64>().prop_map(|n| json!(n)),
-        any::<u64>().prop_map(|n| json!(n)),
-        any::<f64>().prop_map(|f| json!(f)),
-        prop_oneof![
-            Just(i64::MAX),
-            Just(i64::MIN),
-            Just(10_i64.pow(16)),
-            Just(-1)
-        ]
-        .prop_map(|n| json!(n)),
-        ".{0,40}".prop_map(Value::String),
-    ];
-    leaf.prop_recursive(5, 96, 8, |inner| {
-        prop_oneof![
-            proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-            proptest::collection::vec(
-                (
-                    prop_oneof![
-                        proptest::sample::select(FIELDS).prop_map(str::to_owned),
-                        ".{0,12}"
-                    ],
-                    inner
-                ),
-                0..8
-            )
-            .prop_map(|fields| Value::Object(fields.into_iter().collect())),
-        ]
-    })
-}
-
-/// A well-formed body with one field, somewhere inside, replaced by generated JSON.
-fn mutated(sample: Value) -> impl Strategy<Value = Value> {
-    (json_value(), any::<proptest::sample::Index>()).prop_map(move |(replacement, index)| {
-        let mut body = sample.clone();
-        let mut paths = Vec::new();
-        collect_paths(&body, &mut Vec::new(), &mut paths);
-        if !paths.is_empty() {
-            let path = &paths[index.index(paths.len())];
-            if let Some(slot) = pointer_mut(&mut body, path) {
-                *slot = replacement;
-            }
-        }
-        body
-    })
-}
-
-fn collect_paths(value: &Value, at: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
-    out.push(at.clone());
-    match value {
-        Value::Object(map) => {
-            for (k, v) in map {
-                at.push(k.clone());
-                collect_paths(v, at, out);
-                at.pop();
-            }
-        }
-        Value::Array(items) => {
-            for (i, v) in items.iter().enumerate() {
-                at.push(i.to_string());
-                collect_paths(v, at, out);
-                at.pop();
-            }
-        }
-        _ => {}
-    }
-}
-
-fn pointer_mut<'a>(value: &'a mut Value, path: &[String]) -> Option<&'a mut Value> {
-    let pointer: String = path.iter().map(|p| format!("/{p}")).collect();
-    value.pointer_mut(&pointer)
-}
 
 fn telegram_sample() -> Value {
     json!({
@@ -323,6 +197,118 @@ proptest! {
                 // What decodes encodes back to an envelope that decodes the same way.
                 let again = Envelope::from_json(&envelope.to_json()).unwrap();
                 prop_assert_eq!(again.to_json(), envelope.to_json());
+            }
+        }
+    }
+}
+
+fn stripe_sample() -> Value {
+    json!({
+        "id": "evt_1", "object": "event", "type": "checkout.session.completed",
+        "data": {"object": {
+            "id": "cs_1", "object": "checkout.session", "client_reference_id": "0000000000ABCDEFGH12345678",
+            "metadata": {"order_id": "0000000000ABCDEFGH12345678"}, "payment_status": "paid",
+            "payment_intent": "pi_1", "amount_total": 4500000, "currency": "kzt",
+            "amount": 4500000, "amount_refunded": 100, "refunded": false
+        }}
+    })
+}
+
+fn kaspi_sample() -> Value {
+    json!({"event": "payment.processed", "qr_payment_id": 15, "external_id": "0000000000ABCDEFGH12345678",
+        "amount": 45000.5, "currency": "KZT", "timestamp": 1_795_000_000})
+}
+
+fn telegram_payment_sample() -> Value {
+    json!({"update_id": 1, "message": {"message_id": 2, "date": 1_795_000_000,
+        "chat": {"id": 42, "type": "private"}, "from": {"id": 42, "is_bot": false, "first_name": "A"},
+        "successful_payment": {"currency": "KZT", "total_amount": 4500000,
+            "invoice_payload": "0000000000ABCDEFGH12345678",
+            "telegram_payment_charge_id": "tg_1", "provider_payment_charge_id": "p_1"}},
+        "pre_checkout_query": {"id": "q1", "from": {"id": 42, "is_bot": false, "first_name": "A"},
+            "currency": "KZT", "total_amount": 4500000, "invoice_payload": "0000000000ABCDEFGH12345678"}})
+}
+
+/// Money a payment event reports is never negative, whatever the provider sent.
+fn money_is_sane(event: &orders::confirm::PaymentEvent) -> bool {
+    use orders::confirm::PaymentEvent;
+    match event {
+        PaymentEvent::Paid(payment) => payment.amount_minor >= 0 && payment.currency.len() == 3,
+        PaymentEvent::Refunded {
+            cumulative_minor, ..
+        } => *cumulative_minor >= 0,
+        PaymentEvent::Pending { .. } | PaymentEvent::Failed { .. } => true,
+    }
+}
+
+proptest! {
+    #[test]
+    fn stripe_events(body in mutated(stripe_sample()), bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+        use orders::providers::stripe;
+        let _ = stripe::parse_event(&bytes);
+        if let Ok(event) = stripe::parse_event(body.to_string().as_bytes()) {
+            match stripe::action(&event) {
+                Ok(stripe::Action::Order { event, .. }) => {
+                    prop_assert!(money_is_sane(&event), "{event:?}")
+                }
+                Ok(stripe::Action::Refund { cumulative_minor, .. }) => {
+                    prop_assert!(cumulative_minor >= 0, "{cumulative_minor}")
+                }
+                _ => {}
+            }
+        }
+    }
+
+    #[test]
+    fn kaspi_notifications(body in mutated(kaspi_sample()), bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+        use orders::providers::kaspi;
+        let _ = kaspi::parse_notification(&bytes);
+        if let Ok(notification) = kaspi::parse_notification(body.to_string().as_bytes()) {
+            prop_assert!(money_is_sane(&notification.event), "{notification:?}");
+        }
+    }
+
+    #[test]
+    fn telegram_payment_updates(body in mutated(telegram_payment_sample()), bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+        use orders::providers::telegram::{parse_update, PaymentUpdate};
+        let _ = parse_update(&bytes);
+        match parse_update(body.to_string().as_bytes()) {
+            Ok(Some(PaymentUpdate::Event { event, .. })) => {
+                prop_assert!(money_is_sane(&event), "{event:?}")
+            }
+            Ok(Some(PaymentUpdate::PreCheckout(query))) => {
+                prop_assert!(!query.query_id.is_empty() && query.query_id.len() <= 200)
+            }
+            Ok(None) | Err(_) => {}
+        }
+    }
+
+    #[test]
+    fn web_forms(body in json_value(), region in prop_oneof![Just("KZ".to_owned()), Just("KG".to_owned()), ".{0,3}"]) {
+        // A form is accepted clean or refused with one stable code per field.
+        let fields = match body {
+            Value::Object(map) => map,
+            other => [("name".to_owned(), other)].into_iter().collect(),
+        };
+        if let Err(errors) = lead_capture::validate::web_form(&fields, &region, "k".into(), 0) {
+            prop_assert!(!errors.is_empty());
+            for e in errors {
+                prop_assert!(!e.code.is_empty() && e.code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'), "{}", e.code);
+            }
+        }
+    }
+
+    #[test]
+    fn catalog_rows(csv in "(([^\n]{0,30},){0,6}[^\n]{0,30}\n){0,8}", bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+        use agent_reply::catalog::import;
+        let _ = import::read_csv(&bytes).map(|sheet| import::validate(sheet, Some("KZT"), |_, _| {}));
+        let with_header = format!("sku,name,price,currency,availability,quantity\n{csv}");
+        if let Ok(sheet) = import::read_csv(with_header.as_bytes()) {
+            if let Ok(report) = import::validate(sheet, Some("KZT"), |_, _| {}) {
+                for item in &report.items {
+                    prop_assert!(!item.sku.is_empty(), "{item:?}");
+                    prop_assert!(item.price_minor.is_none_or(|p| p >= 0), "{item:?}");
+                }
             }
         }
     }
