@@ -4,7 +4,7 @@
 use crate::cli::{tenant_id, CliResult};
 use crate::loyalty_cli::{print_issued, print_keys, revoke, rotate, AdminKeyCommand};
 use crate::tenant;
-use clap::{Args, Subcommand};
+use clap::Args;
 use sauda_shared::apikey::{ApiKeyRecord, ApiKeyStore, Role};
 use sauda_shared::aws::AwsClients;
 use sauda_shared::limits::{Limits, PlanId};
