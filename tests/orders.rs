@@ -193,6 +193,7 @@ impl Fx {
             kaspi_api_base: kaspi.base_url.clone(),
             bucket: env.stack.bucket.clone(),
             catalog_cache_bytes: 32 * 1024 * 1024,
+            operator_chat_id: Some(OPERATOR_CHAT),
         };
         let mut deps = OrdersDeps::from_aws(clients, &config);
         let jobs = Arc::new(Recording {
@@ -1932,4 +1933,76 @@ async fn set_webhook_subscribes_to_pre_checkout_queries() {
             "pre_checkout_query"
         ])
     );
+}
+
+const OPERATOR_CHAT: i64 = 4242;
+
+/// Orders per month are a soft limit: a buyer past the plan's orders still buys; the
+/// managers get the 80 % and 100 % warnings once each, the operator is told once, and
+/// the month's usage flags the tenant as over its plan.
+#[tokio::test]
+async fn orders_past_the_plan_are_placed_flagged_and_warned_once_per_period() {
+    let fx = Fx::with(|c| {
+        configure(c);
+        c.plan.id = sauda_shared::limits::PlanId::Free;
+        c.plan.overrides.orders_per_month = Some(5);
+    })
+    .await;
+    let mut kinds = Vec::new();
+    for n in 1..=7 {
+        let order = fx
+            .create(
+                &format!("tg-{n}"),
+                json!([{"sku": "FILTER-2", "quantity": 1}]),
+                None,
+            )
+            .await;
+        assert_eq!(order["status"], "placed", "order {n} is never refused");
+        let (notices, _) = fx.outbox().await;
+        kinds.push(
+            notices
+                .iter()
+                .filter(|n| n.kind.starts_with("plan_"))
+                .map(|n| (n.kind.clone(), n.to.clone(), n.html.contains("5")))
+                .collect::<Vec<_>>(),
+        );
+    }
+    use sauda_shared::notify::Recipients;
+    let managers = |kind: &str| (kind.to_owned(), Recipients::Managers, true);
+    assert_eq!(
+        kinds,
+        vec![
+            vec![],
+            vec![],
+            vec![],
+            vec![managers("plan_limit")],
+            vec![
+                managers("plan_limit"),
+                (
+                    "plan_over".to_owned(),
+                    Recipients::Chats(vec![OPERATOR_CHAT]),
+                    true
+                ),
+            ],
+            vec![],
+            vec![],
+        ],
+        "80 % at the 4th order, 100 % at the 5th, nothing after"
+    );
+    let month = sauda_shared::limits::month_of(
+        &sauda_infra::tenant::read_config(&fx.env.clients.dynamo, &fx.env.stack.table, &fx.tenant)
+            .await
+            .unwrap(),
+        fx.now_ms(),
+    );
+    let usage = sauda_shared::limits_dynamo::DynamoUsage::new(
+        fx.env.clients.dynamo.clone(),
+        &fx.env.stack.table,
+    );
+    let used = sauda_shared::limits::UsageStore::month(&usage, &fx.tenant, &month)
+        .await
+        .unwrap();
+    assert_eq!(used.orders, 7);
+    assert!(used.over(sauda_shared::limits::Metric::OrdersPerMonth));
+    assert!(used.warned(sauda_shared::limits::Metric::OrdersPerMonth, 80));
 }

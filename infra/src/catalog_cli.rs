@@ -106,6 +106,9 @@ pub enum CatalogCliError {
     Tenant(#[from] tenant::OnboardingError),
     #[error("{0}")]
     Invalid(String),
+    /// The import has more items than the tenant's plan allows: nothing is uploaded.
+    #[error("{0}")]
+    PlanLimit(#[from] sauda_shared::limits::LimitExceeded),
 }
 
 /// What an import produced.
@@ -159,7 +162,7 @@ pub async fn import_catalog(
     progress: &dyn Progress,
 ) -> Result<ImportOutcome, CatalogCliError> {
     // The tenant must exist before anything is uploaded under its name.
-    tenant::read_config(&clients.dynamo, table, tenant).await?;
+    let config = tenant::read_config(&clients.dynamo, table, tenant).await?;
     if let Some(c) = default_currency {
         if c.len() != 3 || !c.chars().all(|ch| ch.is_ascii_alphabetic()) {
             return Err(CatalogCliError::Invalid(format!(
@@ -184,6 +187,12 @@ pub async fn import_catalog(
             report.rejected.len()
         )));
     }
+    // A hard limit of the plan: refused before anything is built or uploaded.
+    sauda_shared::limits::check(
+        &config,
+        sauda_shared::limits::Metric::CatalogItems,
+        report.items.len() as u64,
+    )?;
     progress.stage("building the index", report.items.len() as u64);
     let started = Instant::now();
     // A CLI run has nothing else to do meanwhile: building on this thread is fine.

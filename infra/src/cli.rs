@@ -117,6 +117,11 @@ pub enum TenantCommand {
         #[arg(long)]
         tenant: String,
     },
+    /// Set the tenant's plan (free, start, business) and overrides of its limits.
+    Plan(crate::plan_cli::PlanArgs),
+    /// Keys of the tenant admin API (settings, managers, templates, keys, usage).
+    #[command(subcommand)]
+    AdminKey(crate::loyalty_cli::AdminKeyCommand),
     /// Merge channel secrets (JSON from --file or standard input) into the tenant's secret.
     /// Keys: telegram_bot_token, telegram_webhook_secret, whatsapp_app_secret,
     /// whatsapp_verify_token, whatsapp_access_token, stripe_webhook_secret, llm_api_key
@@ -470,6 +475,16 @@ async fn tenant_command(
             };
             tenant::configure(&clients.dynamo, table, &tenant, &patch, policy).await?;
             println!("tenant {tenant} configured; functions pick it up within a minute");
+        }
+        TenantCommand::Plan(args) => crate::plan_cli::plan_command(clients, table, args).await?,
+        TenantCommand::AdminKey(cmd) => {
+            crate::plan_cli::role_key_command(
+                clients,
+                table,
+                sauda_shared::apikey::Role::TenantAdmin,
+                cmd,
+            )
+            .await?
         }
         TenantCommand::Suspend { tenant } => {
             let tenant = tenant_id(&tenant)?;

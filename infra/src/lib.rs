@@ -17,6 +17,7 @@ pub mod fake_saas;
 pub mod leads_cli;
 pub mod local_soak;
 pub mod loyalty_cli;
+pub mod plan_cli;
 pub mod provision;
 pub mod pump;
 pub mod queue_cli;

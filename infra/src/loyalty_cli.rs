@@ -495,13 +495,13 @@ async fn moderate(
     Ok(())
 }
 
-fn print_issued(issued: &sauda_shared::apikey::IssuedKey) {
+pub(crate) fn print_issued(issued: &sauda_shared::apikey::IssuedKey) {
     println!("key id: {}", issued.record.key_id);
     println!("key:    {}", issued.presented.expose());
     println!("(shown once; store it in the partner's POS or bot now)");
 }
 
-fn print_keys(records: &[ApiKeyRecord]) {
+pub(crate) fn print_keys(records: &[ApiKeyRecord]) {
     if records.is_empty() {
         println!("no keys");
     }
@@ -521,7 +521,7 @@ fn print_keys(records: &[ApiKeyRecord]) {
     }
 }
 
-async fn rotate(keys: &ApiKeyStore, args: RotateArgs) -> CliResult {
+pub(crate) async fn rotate(keys: &ApiKeyStore, args: RotateArgs) -> CliResult {
     let tenant = tenant_id(&args.tenant)?;
     let grace = Duration::from_secs(args.grace_hours * 3600);
     let issued = keys
@@ -536,7 +536,7 @@ async fn rotate(keys: &ApiKeyStore, args: RotateArgs) -> CliResult {
     Ok(())
 }
 
-async fn revoke(keys: &ApiKeyStore, args: KeyIdArgs) -> CliResult {
+pub(crate) async fn revoke(keys: &ApiKeyStore, args: KeyIdArgs) -> CliResult {
     let tenant = tenant_id(&args.tenant)?;
     if !keys.revoke(&tenant, &args.key_id).await? {
         return Err(format!("no key {} in tenant {tenant}", args.key_id).into());
@@ -596,27 +596,7 @@ async fn partner_key_command(
 }
 
 async fn admin_key_command(ctx: &CliContext, cmd: AdminKeyCommand) -> CliResult {
-    let keys_store = ApiKeyStore::new(ctx.clients.dynamo.clone(), &ctx.table);
-    match cmd {
-        AdminKeyCommand::Issue { tenant, label } => {
-            let tenant = tenant_id(&tenant)?;
-            config(ctx, &tenant).await?;
-            print_issued(&keys_store.issue(&tenant, Role::Admin, &label).await?);
-        }
-        AdminKeyCommand::Rotate(args) => rotate(&keys_store, args).await?,
-        AdminKeyCommand::Revoke(args) => revoke(&keys_store, args).await?,
-        AdminKeyCommand::List { tenant } => {
-            let tenant = tenant_id(&tenant)?;
-            let records: Vec<ApiKeyRecord> = keys_store
-                .list(&tenant)
-                .await?
-                .into_iter()
-                .filter(|r| r.role == Role::Admin)
-                .collect();
-            print_keys(&records);
-        }
-    }
-    Ok(())
+    crate::plan_cli::role_key_command(&ctx.clients, &ctx.table, Role::Admin, cmd).await
 }
 
 #[cfg(test)]

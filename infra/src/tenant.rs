@@ -6,6 +6,7 @@ use rand::distr::{Alphanumeric, SampleString};
 use sauda_shared::keys;
 use sauda_shared::outbound::{UrlError, UrlPolicy};
 use sauda_shared::secrets::{Secret, TenantSecrets};
+use sauda_shared::settings::{self, FieldError, PatchError, Scope};
 use sauda_shared::tenant::{ConfigItem, RegistryEntry, TenantConfig, TenantStatus};
 use sauda_shared::TenantId;
 use std::collections::HashMap;
@@ -136,53 +137,21 @@ pub async fn put_config(
     }
 }
 
-/// Every URL a tenant's config names, with its place in the config (`agent.llm_base_url`,
-/// `leads.crm_webhook_url`): the value of any field whose name ends in `_url` (or each
-/// of a `_urls` list), wherever a capability puts it, so a new setting is covered too.
-pub fn configured_urls(config: &TenantConfig) -> Vec<(String, String)> {
-    fn walk(value: &serde_json::Value, path: &str, out: &mut Vec<(String, String)>) {
-        let serde_json::Value::Object(fields) = value else {
-            return;
-        };
-        for (name, value) in fields {
-            let here = if path.is_empty() {
-                name.clone()
-            } else {
-                format!("{path}.{name}")
-            };
-            match value {
-                serde_json::Value::String(url) if name.ends_with("_url") => {
-                    out.push((here, url.clone()))
-                }
-                serde_json::Value::Array(urls) if name.ends_with("_urls") => {
-                    for (i, url) in urls.iter().enumerate() {
-                        if let Some(url) = url.as_str() {
-                            out.push((format!("{here}[{i}]"), url.to_owned()));
-                        }
-                    }
-                }
-                _ => walk(value, &here, out),
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(
-        &serde_json::to_value(config).unwrap_or_default(),
-        "",
-        &mut out,
-    );
-    out
-}
+pub use sauda_shared::settings::configured_urls;
 
-/// Refuses a config naming a URL that Sauda's outbound policy would refuse to call, with
-/// the policy's reason: checked before storing, as the functions check it again per call.
+/// The first configured URL the policy refuses, as the CLI reports it.
 pub fn check_urls(config: &TenantConfig, policy: UrlPolicy) -> Result<(), OnboardingError> {
-    for (field, url) in configured_urls(config) {
-        policy
-            .check(&url)
-            .map_err(|error| OnboardingError::Url { field, error })?;
+    match sauda_shared::settings::url_errors(config, policy)
+        .into_iter()
+        .next()
+    {
+        Some(FieldError {
+            field,
+            url: Some(error),
+            ..
+        }) => Err(OnboardingError::Url { field, error }),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// `sauda tenant configure`: applies a JSON merge patch (RFC 7386) to the stored config,
@@ -196,19 +165,22 @@ pub async fn configure(
     policy: UrlPolicy,
 ) -> Result<TenantConfig, OnboardingError> {
     let current = read_config(dynamo, table, tenant).await?;
-    let mut merged = serde_json::to_value(&current)
-        .map_err(|e| OnboardingError::Invalid(format!("config of {tenant}: {e}")))?;
-    json_patch::merge(&mut merged, patch);
-    let config: TenantConfig = serde_json::from_value(merged)
-        .map_err(|e| OnboardingError::Invalid(format!("the patched config is invalid: {e}")))?;
-    if config.tenant != *tenant {
-        return Err(OnboardingError::Invalid(
-            "a config cannot change its tenant id".into(),
-        ));
-    }
-    jiff::tz::TimeZone::get(&config.timezone)
-        .map_err(|e| OnboardingError::Invalid(format!("timezone {:?}: {e}", config.timezone)))?;
-    check_urls(&config, policy)?;
+    let config =
+        settings::apply(&current, patch, policy, Scope::Operator).map_err(|e| match e {
+            // A refused URL keeps its typed reason for the operator.
+            PatchError::Fields(fields) => match fields.iter().find(|f| f.url.is_some()) {
+                Some(FieldError {
+                    field,
+                    url: Some(error),
+                    ..
+                }) => OnboardingError::Url {
+                    field: field.clone(),
+                    error: error.clone(),
+                },
+                _ => OnboardingError::Invalid(PatchError::Fields(fields).to_string()),
+            },
+            PatchError::Limit(e) => OnboardingError::Invalid(e.to_string()),
+        })?;
     put_config(dynamo, table, &config).await?;
     Ok(config)
 }

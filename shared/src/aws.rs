@@ -165,26 +165,34 @@ impl TenantDirectory for DynamoTenantDirectory {
         if let Some(hit) = self.cache.get(tenant) {
             return Ok(hit);
         }
-        let (pk, sk) = keys::tenant_config(tenant);
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("PK", s(pk))
-            .key("SK", s(sk))
-            .send()
-            .await
-            .map_err(|e| store_err("get tenant config", e))?;
-        let config = match out.item {
-            None => None,
-            Some(item) => {
-                let parsed: ConfigItem = from_item(item)?;
-                Some(Arc::new(parsed.config))
-            }
-        };
+        let config = read_tenant_config(&self.client, &self.table, tenant, false)
+            .await?
+            .map(Arc::new);
         self.cache.insert(tenant.clone(), config.clone());
         Ok(config)
     }
+}
+
+/// One GetItem of a tenant's config; `consistent` for a read-modify-write.
+pub async fn read_tenant_config(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    tenant: &TenantId,
+    consistent: bool,
+) -> Result<Option<TenantConfig>, StoreError> {
+    let (pk, sk) = keys::tenant_config(tenant);
+    let out = client
+        .get_item()
+        .table_name(table)
+        .key("PK", s(pk))
+        .key("SK", s(sk))
+        .consistent_read(consistent)
+        .send()
+        .await
+        .map_err(|e| store_err("get tenant config", e))?;
+    out.item
+        .map(|item| from_item::<ConfigItem>(item).map(|parsed| parsed.config))
+        .transpose()
 }
 
 /// Secrets Manager reader with a 5-minute in-memory cache. Values are never logged.

@@ -103,6 +103,9 @@ pub struct TenantConfig {
     pub inbox: InboxSettings,
     #[serde(default)]
     pub orders: OrderSettings,
+    /// The plan and the tenant's overrides of its limits (`crate::limits`).
+    #[serde(default)]
+    pub plan: crate::limits::PlanSettings,
     #[serde(default)]
     pub created_at_ms: i64,
 }
@@ -481,7 +484,28 @@ impl TenantConfig {
             orders: OrderSettings::default(),
             whatsapp_templates: Vec::new(),
             inbox: InboxSettings::default(),
+            plan: crate::limits::PlanSettings::default(),
             created_at_ms: crate::now_ms(),
+        }
+    }
+
+    /// Requests per API key and minute: the tenant's setting within its plan's limit.
+    pub fn api_rate_limit(&self) -> u32 {
+        match self.plan.limits().api_rate_per_key {
+            Some(cap) if self.api.rate_limit_per_minute == 0 => cap,
+            Some(cap) => self.api.rate_limit_per_minute.min(cap),
+            None => self.api.rate_limit_per_minute,
+        }
+    }
+
+    /// The monthly AI budget: the tenant's own within its plan's (USD micros).
+    pub fn ai_budget_micros(&self) -> Option<i64> {
+        match (
+            self.agent.monthly_budget_micros,
+            self.plan.limits().ai_budget_micros,
+        ) {
+            (Some(own), Some(cap)) => Some(own.min(cap)),
+            (own, cap) => own.or(cap),
         }
     }
 

@@ -10,6 +10,7 @@
 use crate::catalog::{PriceBook, PriceError};
 use crate::domain::{self, Conflict};
 use crate::store::OrderStore;
+use sauda_shared::limits::{self, Metric};
 use sauda_shared::message::Channel;
 use sauda_shared::order::{self, CatalogPrice, LineRequest, Order, OrderError, OrderRequest};
 use sauda_shared::plan::PlanError;
@@ -145,10 +146,14 @@ pub fn price(
     )
 }
 
-/// Creates and places an order for `request.customer` from the catalog's prices.
+/// Creates and places an order for `request.customer` from the catalog's prices. The
+/// month's order counter of the plan is counted in the placement's transaction; past the
+/// plan's orders the order is still placed (a buyer is never blocked) and the managers
+/// and the operator are told (`limits::after_consumption`).
 pub async fn create_order(
     store: &dyn OrderStore,
     book: &dyn PriceBook,
+    watch: &limits::Watch<'_>,
     config: &TenantConfig,
     request: &OrderRequest,
     now_ms: i64,
@@ -187,11 +192,16 @@ pub async fn create_order(
         now_ms,
     );
     let change = draft.place(now_ms, config.orders.expiry_ms(), &request.actor)?;
-    let plan = domain::placement(&config.tenant, &config.timezone, &change);
+    let mut plan = domain::placement(&config.tenant, &config.timezone, &change);
+    let month = limits::month_of(config, now_ms);
+    if let Some(count) = limits::count(&config.tenant, &month, Metric::OrdersPerMonth, 1) {
+        plan.update(count);
+    }
     for attempt in 1..=3 {
         match store.commit(&plan).await {
             Ok(()) => {
                 tracing::info!(tenant = %config.tenant, order = %order_id, total = change.order.total_minor, source = ?request.source, "order placed");
+                limits::after_consumption(watch, config, Metric::OrdersPerMonth, now_ms).await;
                 return Ok(Created {
                     order: change.order,
                     new: true,

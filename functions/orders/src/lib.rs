@@ -64,6 +64,8 @@ pub struct OrdersConfig {
     /// Catalog bucket; without it orders cannot be priced (the API answers `no_catalog`).
     pub bucket: Option<String>,
     pub catalog_cache_bytes: usize,
+    /// The platform operator's Telegram chat, told when a tenant passes its plan's orders.
+    pub operator_chat_id: Option<i64>,
 }
 
 impl OrdersConfig {
@@ -77,6 +79,7 @@ impl OrdersConfig {
             kaspi_api_base: required("KASPI_API_BASE")?,
             bucket: optional("BUCKET_NAME"),
             catalog_cache_bytes: parse_or::<usize>("PRICE_BOOK_CACHE_MB", 128)? * 1024 * 1024,
+            operator_chat_id: optional("OPERATOR_CHAT_ID").and_then(|c| c.parse().ok()),
         })
     }
 }
@@ -112,6 +115,9 @@ pub struct Deps {
     pub providers: Providers,
     pub registry: Arc<dyn TenantRegistry>,
     pub queue: Arc<dyn QueueControl>,
+    /// The month's plan usage: orders over the plan are flagged, never refused.
+    pub usage: Arc<dyn sauda_shared::limits::UsageStore>,
+    pub operator_chat_id: Option<i64>,
 }
 
 impl HasApi for Deps {
@@ -159,6 +165,20 @@ impl Deps {
             providers: Providers::new(config),
             registry: Arc::new(DynamoTenantRegistry::new(clients.dynamo.clone(), table)),
             queue: Arc::new(SqsQueueControl::new(clients.sqs.clone())),
+            usage: Arc::new(sauda_shared::limits_dynamo::DynamoUsage::new(
+                clients.dynamo.clone(),
+                table,
+            )),
+            operator_chat_id: config.operator_chat_id,
+        }
+    }
+
+    /// Where plan warnings of this function go.
+    pub fn plan_watch(&self) -> sauda_shared::limits::Watch<'_> {
+        sauda_shared::limits::Watch {
+            usage: self.usage.as_ref(),
+            notify: self.notify.as_ref(),
+            operator_chat: self.operator_chat_id,
         }
     }
 

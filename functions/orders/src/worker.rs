@@ -139,6 +139,7 @@ async fn create(
     let created = create_order(
         deps.payments.store.as_ref(),
         prices,
+        &deps.plan_watch(),
         config,
         request,
         now_ms,

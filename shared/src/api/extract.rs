@@ -255,7 +255,7 @@ impl<S: HasApi, R: Roles> FromRequestParts<S> for Caller<R> {
             ));
         }
         if R::RATE_LIMITED {
-            let limit = config.api.rate_limit_per_minute;
+            let limit = config.api_rate_limit();
             if limit > 0 {
                 let scope = format!("key#{}", principal.key_id);
                 let decision = api

@@ -10,6 +10,7 @@ pub mod agent;
 pub mod common;
 pub mod inbox;
 pub mod leads;
+pub mod limits;
 pub mod loyalty;
 pub mod orders;
 pub mod reports;
@@ -146,6 +147,7 @@ pub fn catalogs() -> Vec<&'static [&'static Text]> {
         reports::ALL,
         inbox::ALL,
         orders::ALL,
+        limits::ALL,
     ]
 }
 

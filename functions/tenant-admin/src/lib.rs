@@ -1,0 +1,86 @@
+//! The tenant admin API (`tenant-admin-api`): a business runs itself with its
+//! tenant-admin key (`sauda tenant admin-key issue`): its settings through the same
+//! validated merge patch as the operator's CLI, its managers, WhatsApp templates and
+//! API keys, its usage against its plan, and the history of every change with its actor.
+//!
+//! Its own function, not routes in an existing one: it is the only HTTP function that
+//! writes tenant configs and issues keys, so its IAM grant to do so stays its own, and
+//! no customer- or manager-facing function gains it.
+//!
+//! - `domain`: the rules (managers, templates, keys, the usage view);
+//! - `store`: the ports; `dynamo`: their DynamoDB adapters;
+//! - `routes`: thin handlers on the shared API layer; this file: configuration, wiring.
+
+pub mod domain;
+pub mod dynamo;
+pub mod routes;
+pub mod store;
+
+pub use routes::router;
+
+use sauda_shared::api::{ApiDeps, HasApi};
+use sauda_shared::aws::{AwsClients, SecretsManagerSource};
+use sauda_shared::changes::ChangeLog;
+use sauda_shared::config::{ConfigError, CoreConfig};
+use sauda_shared::limits::UsageStore;
+use sauda_shared::outbound::UrlPolicy;
+use sauda_shared::ports::SecretSource;
+use std::sync::Arc;
+
+#[derive(Clone, Debug)]
+pub struct AdminConfig {
+    pub core: CoreConfig,
+    /// Tenant-configured URLs in patched settings: https, public addresses only.
+    pub url_policy: UrlPolicy,
+}
+
+impl AdminConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            core: CoreConfig::from_env()?,
+            url_policy: UrlPolicy::from_env(),
+        })
+    }
+}
+
+pub struct Deps {
+    pub api: ApiDeps,
+    pub store: Arc<dyn store::AdminStore>,
+    pub keys: Arc<dyn store::KeyAdmin>,
+    pub usage: Arc<dyn UsageStore>,
+    pub history: Arc<dyn ChangeLog>,
+    /// The deployment key behind cursors and log digests.
+    pub secrets: Arc<dyn SecretSource>,
+    pub urls: UrlPolicy,
+}
+
+impl HasApi for Deps {
+    fn api(&self) -> &ApiDeps {
+        &self.api
+    }
+}
+
+impl Deps {
+    pub fn from_aws(clients: &AwsClients, config: &AdminConfig) -> Self {
+        let table = &config.core.table_name;
+        let store = Arc::new(dynamo::DynamoAdmin::new(clients.dynamo.clone(), table));
+        Self {
+            api: ApiDeps::on_dynamo(&clients.dynamo, table),
+            store: store.clone(),
+            keys: Arc::new(sauda_shared::apikey::ApiKeyStore::new(
+                clients.dynamo.clone(),
+                table.clone(),
+            )),
+            usage: Arc::new(sauda_shared::limits_dynamo::DynamoUsage::new(
+                clients.dynamo.clone(),
+                table,
+            )),
+            history: store,
+            secrets: Arc::new(SecretsManagerSource::new(
+                clients.secrets.clone(),
+                &config.core.stage,
+            )),
+            urls: config.url_policy,
+        }
+    }
+}

@@ -1,0 +1,686 @@
+//! The tenant admin API against moto: every route with its exact AWS calls, patches
+//! refused whole with per-field errors, the channel limit at its boundary, keys issued
+//! and revoked, the history of every change with its actor, `sauda tenant plan`, and
+//! every cross-tenant and non-admin attempt refused.
+
+use axum::body::Body;
+use http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use sauda_shared::apikey::{ApiKeyStore, Role};
+use sauda_shared::limits::PlanId;
+use sauda_shared::outbound::UrlPolicy;
+use sauda_shared::TenantId;
+use sauda_tests::TestEnv;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tower::ServiceExt;
+
+struct Fx {
+    env: TestEnv,
+    tenant: TenantId,
+    admin: String,
+    deps: Arc<tenant_admin::Deps>,
+}
+
+async fn issue(env: &TestEnv, tenant: &TenantId, role: Role) -> String {
+    ApiKeyStore::new(env.clients.dynamo.clone(), &env.stack.table)
+        .issue(tenant, role, "test")
+        .await
+        .unwrap()
+        .presented
+        .expose()
+        .to_owned()
+}
+
+fn deps(env: &TestEnv) -> Arc<tenant_admin::Deps> {
+    Arc::new(tenant_admin::Deps::from_aws(
+        &env.clients,
+        &tenant_admin::AdminConfig {
+            core: env.core_config(),
+            url_policy: UrlPolicy::default(),
+        },
+    ))
+}
+
+impl Fx {
+    async fn new(configure: impl FnOnce(&mut sauda_shared::tenant::TenantConfig)) -> Self {
+        let env = TestEnv::new().await;
+        let tenant = env.tenant_with(configure, Default::default()).await;
+        let admin = issue(&env, &tenant, Role::TenantAdmin).await;
+        let deps = deps(&env);
+        Self {
+            env,
+            tenant,
+            admin,
+            deps,
+        }
+    }
+
+    async fn call(
+        &self,
+        key: &str,
+        tenant: &TenantId,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let request = Request::builder()
+            .method(method)
+            .uri(format!("/t/{tenant}/admin{path}"))
+            .header("authorization", format!("Bearer {key}"))
+            .header("content-type", "application/json")
+            .body(Body::from(body.map(|b| b.to_string()).unwrap_or_default()))
+            .unwrap();
+        let response = tenant_admin::router(self.deps.clone())
+            .oneshot(request)
+            .await
+            .unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    async fn api(&self, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        self.call(&self.admin, &self.tenant, method, path, body)
+            .await
+    }
+
+    fn calls(&self) -> BTreeMap<String, usize> {
+        let c = self.env.counter.snapshot();
+        self.env.counter.reset();
+        c
+    }
+}
+
+fn code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or("")
+}
+
+fn want(pairs: &[(&str, usize)]) -> BTreeMap<String, usize> {
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
+}
+
+const RATE: (&str, usize) = ("DynamoDB.UpdateItem", 1);
+
+#[tokio::test]
+async fn every_route_works_for_the_tenant_admin_with_exact_calls_and_a_history() {
+    let fx = Fx::new(|_| {}).await;
+    // Warm the tenant and key caches.
+    let (status, settings) = fx.api("GET", "/settings", None).await;
+    assert_eq!(status, StatusCode::OK, "{settings}");
+    assert_eq!(settings["tenant"], fx.tenant.as_str());
+    fx.env.counter.reset();
+
+    let (status, _) = fx.api("GET", "/settings", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(fx.calls(), want(&[RATE, ("DynamoDB.GetItem", 1)]));
+
+    let (status, patched) = fx
+        .api(
+            "PATCH",
+            "/settings",
+            Some(json!({"timezone": "Asia/Almaty", "agent": {"persona": "Айгерим"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{patched}");
+    assert_eq!(
+        (
+            patched["timezone"].as_str(),
+            patched["agent"]["persona"].as_str()
+        ),
+        (Some("Asia/Almaty"), Some("Айгерим"))
+    );
+    assert_eq!(
+        fx.calls(),
+        want(&[
+            RATE,
+            ("DynamoDB.GetItem", 1),
+            ("DynamoDB.TransactWriteItems", 1)
+        ])
+    );
+    let stored =
+        sauda_infra::tenant::read_config(&fx.env.clients.dynamo, &fx.env.stack.table, &fx.tenant)
+            .await
+            .unwrap();
+    assert_eq!(stored.timezone, "Asia/Almaty");
+    fx.env.counter.reset();
+
+    let (status, managers) = fx
+        .api(
+            "POST",
+            "/managers",
+            Some(json!({"chat_id": 77, "name": "Dana"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{managers}");
+    assert_eq!(
+        managers["managers"],
+        json!([{"chat_id": 77, "name": "Dana"}])
+    );
+    assert_eq!(
+        fx.calls(),
+        want(&[
+            RATE,
+            ("DynamoDB.GetItem", 1),
+            ("DynamoDB.TransactWriteItems", 1)
+        ])
+    );
+    let (status, again) = fx
+        .api("POST", "/managers", Some(json!({"chat_id": 77})))
+        .await;
+    assert_eq!(
+        (status, code(&again)),
+        (StatusCode::CONFLICT, "manager_exists")
+    );
+    let (status, listed) = fx.api("GET", "/managers", None).await;
+    assert_eq!(
+        (status, listed["managers"][0]["chat_id"].as_i64()),
+        (StatusCode::OK, Some(77))
+    );
+    let (status, gone) = fx.api("DELETE", "/managers/77", None).await;
+    assert_eq!(
+        (status, gone["managers"].clone()),
+        (StatusCode::OK, json!([]))
+    );
+    let (status, missing) = fx.api("DELETE", "/managers/77", None).await;
+    assert_eq!(
+        (status, code(&missing)),
+        (StatusCode::NOT_FOUND, "manager_not_found")
+    );
+
+    let template = json!({"name": "order_ready", "language": "ru", "category": "utility", "params": [{"name": "order", "example": "A-1"}]});
+    let (status, templates) = fx.api("PUT", "/templates", Some(template.clone())).await;
+    assert_eq!(status, StatusCode::OK, "{templates}");
+    assert_eq!(templates["templates"][0]["name"], "order_ready");
+    let (status, bad) = fx
+        .api(
+            "PUT",
+            "/templates",
+            Some(json!({"name": "Order Ready", "language": "", "category": "spam"})),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&bad)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
+    );
+    let mut fields: Vec<&str> = bad["error"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
+    fields.sort();
+    assert_eq!(fields, ["category", "language", "name"]);
+    let (status, listed) = fx.api("GET", "/templates", None).await;
+    assert_eq!(
+        (status, listed["templates"].as_array().unwrap().len()),
+        (StatusCode::OK, 1)
+    );
+    let (status, removed) = fx.api("DELETE", "/templates/order_ready/ru", None).await;
+    assert_eq!(
+        (status, removed["templates"].clone()),
+        (StatusCode::OK, json!([]))
+    );
+    fx.env.counter.reset();
+
+    // Keys: a manager key and a partner key, shown once; the manager key works on the
+    // manager routes of other functions, and stops once revoked.
+    let (status, manager) = fx
+        .api(
+            "POST",
+            "/keys",
+            Some(json!({"role": "manager", "label": "Dana"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{manager}");
+    assert!(manager["key"].as_str().unwrap().starts_with("sk_"));
+    assert_eq!(fx.calls(), want(&[RATE, ("DynamoDB.PutItem", 2)]));
+    let (status, partner) = fx
+        .api(
+            "POST",
+            "/keys",
+            Some(json!({"role": "partner", "partner_id": "shop-1"})),
+        )
+        .await;
+    assert_eq!(
+        (status, partner["partner_id"].as_str()),
+        (StatusCode::CREATED, Some("shop-1"))
+    );
+    for (body, field) in [
+        (json!({"role": "tenant_admin"}), "role"),
+        (json!({"role": "admin"}), "role"),
+        (json!({"role": "partner"}), "partner_id"),
+        (
+            json!({"role": "manager", "partner_id": "shop-1"}),
+            "partner_id",
+        ),
+    ] {
+        let (status, refused) = fx.api("POST", "/keys", Some(body.clone())).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(refused["error"]["fields"][0]["field"], field, "{body}");
+    }
+    fx.env.counter.reset();
+    let (status, keys) = fx.api("GET", "/keys", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(fx.calls(), want(&[RATE, ("DynamoDB.Query", 1)]));
+    let keys = keys["keys"].as_array().unwrap().clone();
+    assert_eq!(
+        keys.len(),
+        3,
+        "the admin's own, the manager's, the partner's"
+    );
+    assert!(keys
+        .iter()
+        .all(|k| k.get("hash").is_none() && k.get("key").is_none()));
+    let manager_id = manager["key_id"].as_str().unwrap();
+    let (status, revoked) = fx.api("DELETE", &format!("/keys/{manager_id}"), None).await;
+    assert_eq!(
+        (status, revoked["status"].as_str()),
+        (StatusCode::OK, Some("revoked"))
+    );
+    // The rate limit's update, the key's revocation, the history item.
+    assert_eq!(
+        fx.calls(),
+        want(&[
+            ("DynamoDB.UpdateItem", 2),
+            ("DynamoDB.Query", 1),
+            ("DynamoDB.PutItem", 1)
+        ])
+    );
+    let own = keys.iter().find(|k| k["role"] == "tenant_admin").unwrap()["key_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, refused) = fx.api("DELETE", &format!("/keys/{own}"), None).await;
+    assert_eq!(
+        (status, code(&refused)),
+        (StatusCode::FORBIDDEN, "key_not_revocable")
+    );
+    let (status, refused) = fx.api("DELETE", "/keys/01unknown", None).await;
+    assert_eq!(
+        (status, code(&refused)),
+        (StatusCode::NOT_FOUND, "key_not_found")
+    );
+    let revoked_key = manager["key"].as_str().unwrap();
+    let fresh = ApiKeyStore::new(fx.env.clients.dynamo.clone(), &fx.env.stack.table);
+    assert!(
+        fresh
+            .authenticate(&fx.tenant, Some(revoked_key))
+            .await
+            .is_err(),
+        "revoked"
+    );
+    fx.env.counter.reset();
+
+    let (status, usage) = fx.api("GET", "/usage", None).await;
+    assert_eq!(status, StatusCode::OK, "{usage}");
+    assert_eq!(
+        fx.calls(),
+        want(&[RATE, ("DynamoDB.GetItem", 1), ("DynamoDB.Query", 1)])
+    );
+    assert_eq!(usage["plan"], "start");
+    assert_eq!(
+        usage["usage"]["orders_per_month"],
+        json!({"used": 0, "limit": 10000, "over": false})
+    );
+    assert_eq!(usage["usage"]["channels"]["limit"], 5);
+
+    // The history: every change, newest first, with its actor, paged.
+    let (status, page) = fx.api("GET", "/history?limit=3", None).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(fx.calls(), want(&[RATE, ("DynamoDB.Query", 1)]));
+    let actions: Vec<&str> = page["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["key.revoke", "key.issue", "key.issue"]);
+    let actor = page["changes"][0]["actor"].as_str().unwrap();
+    assert_eq!(actor, format!("tenant_admin:{own}"));
+    let cursor = page["next_cursor"].as_str().unwrap().to_owned();
+    let (_, rest) = fx
+        .api("GET", &format!("/history?limit=100&cursor={cursor}"), None)
+        .await;
+    let actions: Vec<&str> = rest["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "template.remove",
+            "template.put",
+            "manager.remove",
+            "manager.add",
+            "settings.patch"
+        ]
+    );
+    assert_eq!(rest["next_cursor"], Value::Null);
+    let (status, forged) = fx.api("GET", "/history?cursor=abc", None).await;
+    assert_eq!(
+        (status, code(&forged)),
+        (StatusCode::BAD_REQUEST, "invalid_cursor")
+    );
+}
+
+#[tokio::test]
+async fn a_patch_that_would_break_the_config_is_refused_whole_with_per_field_errors() {
+    let fx = Fx::new(|_| {}).await;
+    let before =
+        sauda_infra::tenant::read_config(&fx.env.clients.dynamo, &fx.env.stack.table, &fx.tenant)
+            .await
+            .unwrap();
+    let (status, refused) = fx
+        .api(
+            "PATCH",
+            "/settings",
+            Some(json!({
+                "name": "Renamed",
+                "timezone": "Mars/Olympus",
+                "default_language": "fr",
+                "agent": {"llm_base_url": "https://169.254.169.254/latest"},
+                "leads": {"crm_webhook_url": "http://crm.example.kz/hook"}
+            })),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&refused)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
+    );
+    let mut fields: Vec<(String, String)> = refused["error"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["field"].as_str().unwrap().to_owned(),
+                f["code"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    fields.sort();
+    assert_eq!(
+        fields,
+        [
+            (
+                "agent.llm_base_url".to_owned(),
+                "url_forbidden_address".to_owned()
+            ),
+            (
+                "default_language".to_owned(),
+                "unsupported_language".to_owned()
+            ),
+            (
+                "leads.crm_webhook_url".to_owned(),
+                "url_not_https".to_owned()
+            ),
+            ("timezone".to_owned(), "unknown_time_zone".to_owned()),
+        ]
+    );
+    for (patch, field, code_) in [
+        (
+            json!({"plan": {"id": "business"}}),
+            "plan",
+            "field_read_only",
+        ),
+        (json!({"status": "suspended"}), "status", "field_read_only"),
+        (
+            json!({"catalog": {"active_version": "v9"}}),
+            "catalog",
+            "field_read_only",
+        ),
+        (json!({"tenant": "other"}), "tenant", "field_read_only"),
+        (
+            json!({"agent": {"temperature": "hot"}}),
+            "agent",
+            "invalid_value",
+        ),
+    ] {
+        let (status, refused) = fx.api("PATCH", "/settings", Some(patch.clone())).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{patch}");
+        assert_eq!(
+            (
+                refused["error"]["fields"][0]["field"].as_str(),
+                refused["error"]["fields"][0]["code"].as_str()
+            ),
+            (Some(field), Some(code_)),
+            "{patch}"
+        );
+    }
+    let after =
+        sauda_infra::tenant::read_config(&fx.env.clients.dynamo, &fx.env.stack.table, &fx.tenant)
+            .await
+            .unwrap();
+    assert_eq!(after, before, "nothing of a refused patch is stored");
+    let (_, history) = fx.api("GET", "/history", None).await;
+    assert_eq!(history["changes"], json!([]), "nothing recorded");
+}
+
+#[tokio::test]
+async fn the_channel_limit_admits_exactly_the_limit_and_refuses_one_over() {
+    let fx = Fx::new(|c| c.plan.id = PlanId::Free).await;
+    let (status, body) = fx
+        .api(
+            "PATCH",
+            "/settings",
+            Some(json!({"whatsapp_phone_number_id": "1001"})),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "one channel on free: at the limit, {body}"
+    );
+    let (status, refused) = fx
+        .api(
+            "PATCH",
+            "/settings",
+            Some(json!({"telegram_bot_username": "shop_bot"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::PAYMENT_REQUIRED, "{refused}");
+    assert_eq!(code(&refused), "plan_limit_exceeded");
+    assert_eq!(
+        (
+            refused["error"]["limit"].as_u64(),
+            refused["error"]["usage"].as_u64()
+        ),
+        (Some(1), Some(2))
+    );
+    assert_eq!(refused["error"]["limit_name"], "channels");
+    let stored =
+        sauda_infra::tenant::read_config(&fx.env.clients.dynamo, &fx.env.stack.table, &fx.tenant)
+            .await
+            .unwrap();
+    assert_eq!(stored.telegram_bot_username, None, "nothing half-done");
+    // The operator raises the tenant's limit with `sauda tenant plan`: now it fits.
+    let args = sauda_infra::plan_cli::PlanArgs {
+        tenant: fx.tenant.to_string(),
+        plan: None,
+        channels: Some(2),
+        catalog_items: None,
+        orders_per_month: None,
+        conversations_per_month: None,
+        ai_budget_micros: None,
+        api_rate_per_key: None,
+        clear_overrides: false,
+    };
+    sauda_infra::plan_cli::plan_command(&fx.env.clients, &fx.env.stack.table, args)
+        .await
+        .unwrap();
+    // A new instance: its tenant directory reads the config again.
+    let mut admin = fx;
+    admin.deps = deps(&admin.env);
+    let (status, body) = admin
+        .api(
+            "PATCH",
+            "/settings",
+            Some(json!({"telegram_bot_username": "shop_bot"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["plan"]["id"], "free");
+    let (_, usage) = admin.api("GET", "/usage", None).await;
+    assert_eq!(
+        usage["usage"]["channels"],
+        json!({"used": 2, "limit": 2, "over": false})
+    );
+}
+
+#[tokio::test]
+async fn another_tenants_key_and_other_roles_do_nothing() {
+    let fx = Fx::new(|_| {}).await;
+    let other = fx.env.tenant_with(|_| {}, Default::default()).await;
+    let other_admin = issue(&fx.env, &other, Role::TenantAdmin).await;
+    let manager = issue(&fx.env, &fx.tenant, Role::Manager).await;
+    let loyalty_admin = issue(&fx.env, &fx.tenant, Role::Admin).await;
+    let other_manager_key = ApiKeyStore::new(fx.env.clients.dynamo.clone(), &fx.env.stack.table)
+        .issue(&other, Role::Manager, "victim")
+        .await
+        .unwrap();
+    let routes: [(&str, &str, Option<Value>); 13] = [
+        ("GET", "/settings", None),
+        ("PATCH", "/settings", Some(json!({"name": "Hijacked"}))),
+        ("GET", "/managers", None),
+        ("POST", "/managers", Some(json!({"chat_id": 1}))),
+        ("DELETE", "/managers/1", None),
+        ("GET", "/templates", None),
+        (
+            "PUT",
+            "/templates",
+            Some(json!({"name": "x", "language": "ru", "category": "utility"})),
+        ),
+        ("DELETE", "/templates/x/ru", None),
+        ("GET", "/keys", None),
+        ("POST", "/keys", Some(json!({"role": "manager"}))),
+        ("DELETE", "/keys/k", None),
+        ("GET", "/usage", None),
+        ("GET", "/history", None),
+    ];
+    for (method, path, body) in routes {
+        // Tenant B's admin key on tenant A's routes: not a key of A.
+        let (status, refused) = fx
+            .call(&other_admin, &fx.tenant, method, path, body.clone())
+            .await;
+        assert_eq!(
+            (status, code(&refused)),
+            (StatusCode::UNAUTHORIZED, "invalid_api_key"),
+            "{method} {path}"
+        );
+        for key in [&manager, &loyalty_admin] {
+            let (status, refused) = fx.call(key, &fx.tenant, method, path, body.clone()).await;
+            assert_eq!(
+                (status, code(&refused)),
+                (StatusCode::FORBIDDEN, "role_not_allowed"),
+                "{method} {path}"
+            );
+        }
+        let (status, _) = fx
+            .call(&fx.admin, &fx.tenant, "GET", "/settings", None)
+            .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    // A's admin naming B's key on A's routes: B's key is not found in A.
+    let (status, refused) = fx
+        .api(
+            "DELETE",
+            &format!("/keys/{}", other_manager_key.record.key_id),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, code(&refused)),
+        (StatusCode::NOT_FOUND, "key_not_found")
+    );
+    let b = sauda_infra::tenant::read_config(&fx.env.clients.dynamo, &fx.env.stack.table, &other)
+        .await
+        .unwrap();
+    assert_eq!(b.name, "Test shop", "B untouched");
+    let keys = ApiKeyStore::new(fx.env.clients.dynamo.clone(), &fx.env.stack.table);
+    assert!(keys
+        .authenticate(&other, Some(other_manager_key.presented.expose()))
+        .await
+        .is_ok());
+    let (_, history) = fx.call(&other_admin, &other, "GET", "/history", None).await;
+    assert_eq!(history["changes"], json!([]), "nothing happened to B");
+}
+
+/// The catalog item limit is hard: an import of exactly the limit is activated, one over
+/// is refused before anything is uploaded, and the active catalog stays.
+#[tokio::test]
+async fn a_catalog_import_over_the_item_limit_is_refused_and_the_active_one_stays() {
+    use agent_reply::catalog::{generate, CatalogItem};
+    use sauda_infra::catalog_cli::{self, CatalogCliError};
+    let env = TestEnv::new().await;
+    let tenant = env
+        .tenant_with(
+            |c| {
+                c.plan.id = PlanId::Free;
+                c.plan.overrides.catalog_items = Some(3);
+            },
+            Default::default(),
+        )
+        .await;
+    let dir = std::env::temp_dir().join(sauda_tests::unique("catalog"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let import = |n: usize| {
+        let path = dir.join(format!("catalog-{n}.csv"));
+        let items: Vec<CatalogItem> = (0..n)
+            .map(|i| CatalogItem {
+                price_minor: Some(100_000),
+                currency: Some("KZT".into()),
+                availability: agent_reply::catalog::Availability::InStock,
+                ..CatalogItem::new(format!("SKU-{i}"), format!("Item {i}"))
+            })
+            .collect();
+        generate::write_csv(&items, std::fs::File::create(&path).unwrap()).unwrap();
+        let env = &env;
+        let tenant = &tenant;
+        async move {
+            catalog_cli::import_catalog(
+                &env.clients,
+                &env.stack.table,
+                env.stack.bucket.as_deref().unwrap(),
+                tenant,
+                &path,
+                None,
+                true,
+                &catalog_cli::Quiet,
+            )
+            .await
+        }
+    };
+    let at_limit = import(3).await.expect("exactly the limit is accepted");
+    assert!(at_limit.activated);
+    let bucket = env.stack.bucket.clone().unwrap();
+    let versions_before = agent_reply::catalog::CatalogStore::new(env.clients.s3.clone(), &bucket)
+        .list(&tenant)
+        .await
+        .unwrap()
+        .len();
+    let refused = import(4).await.unwrap_err();
+    let CatalogCliError::PlanLimit(e) = refused else {
+        panic!("{refused}");
+    };
+    assert_eq!((e.limit, e.usage), (3, 4));
+    let config = sauda_infra::tenant::read_config(&env.clients.dynamo, &env.stack.table, &tenant)
+        .await
+        .unwrap();
+    assert_eq!(
+        config.catalog.active_version.as_deref(),
+        Some(at_limit.manifest.version.as_str())
+    );
+    let versions_after = agent_reply::catalog::CatalogStore::new(env.clients.s3.clone(), &bucket)
+        .list(&tenant)
+        .await
+        .unwrap()
+        .len();
+    assert_eq!(versions_after, versions_before, "nothing uploaded");
+}
