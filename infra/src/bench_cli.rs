@@ -28,6 +28,26 @@ pub enum BenchCommand {
         #[arg(long, default_value = "infra/demo/tenant.json")]
         demo: PathBuf,
     },
+    /// Whole-process CPU per invocation, init, wall p50/p99 and peak RSS of each function
+    /// under the Runtime API emulator, side by side with a Python 3.11 + boto3 webhook
+    /// doing the same job on the same events, in one run; prints the ratios.
+    Functions {
+        /// Where the binaries are: `cargo build --profile profiling` puts them here.
+        #[arg(long, default_value = "target/profiling")]
+        binaries: PathBuf,
+        /// The Python reference (`infra/bench/python_webhook.py`) runs with this.
+        #[arg(long, default_value = ".venv/bin/python")]
+        python: PathBuf,
+        #[arg(long, default_value_t = 1000)]
+        invocations: usize,
+        /// Runs of each function (a range is printed: the machine may be busy).
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+        #[arg(long, default_value = "template.yaml")]
+        template: PathBuf,
+        #[arg(long, default_value = "infra/demo/tenant.json")]
+        demo: PathBuf,
+    },
 }
 
 pub async fn run(ctx: &CliContext, command: BenchCommand) -> CliResult {
@@ -42,6 +62,27 @@ pub async fn run(ctx: &CliContext, command: BenchCommand) -> CliResult {
             template,
             demo,
         } => webhook(ctx, &binary, invocations, cold_starts, &template, &demo).await,
+        BenchCommand::Functions {
+            binaries,
+            python,
+            invocations,
+            repeats,
+            template,
+            demo,
+        } => {
+            crate::bench_functions::run(
+                ctx,
+                &crate::bench_functions::Options {
+                    binaries,
+                    python,
+                    invocations,
+                    repeats,
+                    template,
+                    demo,
+                },
+            )
+            .await
+        }
     }
 }
 
@@ -116,6 +157,7 @@ async fn webhook(
     for k in 0..cold_starts {
         let report = runtime_bench::run(Run {
             binary: binary.to_owned(),
+            args: Vec::new(),
             env: env.clone(),
             events: vec![event(1_000_000 + k)],
         })
@@ -124,6 +166,7 @@ async fn webhook(
     }
     let report = runtime_bench::run(Run {
         binary: binary.to_owned(),
+        args: Vec::new(),
         env,
         events: (1..=invocations).map(event).collect(),
     })

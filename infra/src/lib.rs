@@ -8,6 +8,7 @@
 //! - `local_soak`: a long session against the local stack, sampling the emulator's memory.
 
 pub mod bench_cli;
+pub mod bench_functions;
 pub mod catalog_cli;
 pub mod cli;
 pub mod demo;

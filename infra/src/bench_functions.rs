@@ -1,0 +1,241 @@
+//! `sauda bench functions`: every function's whole-process cost per invocation under the
+//! Runtime API emulator, with a Python + boto3 webhook doing the webhook's job on the same
+//! events in the same run, so the ratio is measured rather than remembered.
+
+use crate::cli::{CliContext, CliResult};
+use crate::demo::{self, DemoTenant};
+use crate::provision;
+use crate::runtime_bench::{self, quantile, Report, Run};
+use crate::template::Template;
+use serde_json::Value;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub struct Options {
+    pub binaries: PathBuf,
+    pub python: PathBuf,
+    pub invocations: usize,
+    pub repeats: usize,
+    pub template: PathBuf,
+    pub demo: PathBuf,
+}
+
+/// One function measured: how to start it and the events it gets (`n` of them, numbered
+/// from `from` so that every run stores new messages).
+struct Case {
+    name: &'static str,
+    program: PathBuf,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    events: Box<dyn Fn(usize) -> Value>,
+}
+
+/// The variables a function process gets from the harness, as Lambda would set them.
+const PASSED: [&str; 6] = [
+    "AWS_ENDPOINT_URL",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_EC2_METADATA_DISABLED",
+];
+
+pub async fn run(ctx: &CliContext, o: &Options) -> CliResult {
+    let stage = format!(
+        "bench{}",
+        &ulid::Ulid::new().to_string().to_ascii_lowercase()[16..]
+    );
+    let stack = provision::provision(
+        &ctx.clients,
+        &Template::load(&o.template)?,
+        &stage,
+        &ctx.region,
+    )
+    .await?;
+    let demo = DemoTenant::load(&o.demo)?;
+    crate::tenant::create_tenant(&ctx.clients.dynamo, &stack.table, &demo.config()).await?;
+    crate::tenant::merge_tenant_secrets(
+        &ctx.clients.secrets,
+        &stage,
+        &demo.tenant,
+        demo.secrets.clone(),
+    )
+    .await?;
+    let env_of = |binary: &str| -> Result<Vec<(String, String)>, Box<dyn std::error::Error>> {
+        let mut env = stack.function_env(binary)?;
+        for key in PASSED {
+            if let Ok(value) = std::env::var(key) {
+                env.push((key.to_owned(), value));
+            }
+        }
+        Ok(env)
+    };
+
+    let t = demo.tenant.to_string();
+    let tg_secret = demo
+        .secrets
+        .telegram_webhook_secret
+        .as_ref()
+        .map(|s| s.expose().to_owned())
+        .unwrap_or_default();
+    let telegram = {
+        let t = t.clone();
+        move |i: usize| {
+            let update = demo::telegram_text(
+                i as u64,
+                i as i64,
+                4_200_000 + (i % 50) as i64,
+                1_795_860_000 + (i % 100_000) as i64,
+                "Сколько стоит насос?",
+            );
+            demo::http_api_event(
+                "POST",
+                "/t/{tenant}/telegram",
+                &t,
+                &format!("/t/{t}/telegram"),
+                "",
+                &[("x-telegram-bot-api-secret-token", &tg_secret)],
+                Some(&update.to_string()),
+            )
+        }
+    };
+    let wa_secret = demo
+        .secrets
+        .whatsapp_app_secret
+        .as_ref()
+        .map(|s| s.expose().to_owned())
+        .unwrap_or_default();
+    let phone_number_id = demo.whatsapp_phone_number_id.clone().unwrap_or_default();
+    let whatsapp = {
+        let t = t.clone();
+        move |i: usize| {
+            let body = demo::whatsapp_text(
+                &phone_number_id,
+                &format!("7701{:07}", i % 50),
+                &format!("wamid.bench{i}"),
+                1_795_860_000 + (i % 100_000) as i64,
+                "Сколько стоит насос?",
+            )
+            .to_string();
+            let signature = sauda_shared::signature::whatsapp_signature(&wa_secret, body.as_bytes());
+            demo::http_api_event(
+                "POST",
+                "/t/{tenant}/whatsapp",
+                &t,
+                &format!("/t/{t}/whatsapp"),
+                "",
+                &[("x-hub-signature-256", &signature)],
+                Some(&body),
+            )
+        }
+    };
+
+    let bin = |name: &str| o.binaries.join(name);
+    let reference = "python-boto3 webhook (Telegram)";
+    let cases = vec![
+        Case {
+            name: "webhook (Telegram)",
+            program: bin("webhook"),
+            args: Vec::new(),
+            env: env_of("webhook")?,
+            events: Box::new(telegram.clone()),
+        },
+        Case {
+            name: "webhook (WhatsApp)",
+            program: bin("webhook"),
+            args: Vec::new(),
+            env: env_of("webhook")?,
+            events: Box::new(whatsapp),
+        },
+        Case {
+            name: reference,
+            program: o.python.clone(),
+            args: vec!["infra/bench/python_webhook.py".into()],
+            env: env_of("webhook")?,
+            events: Box::new(telegram),
+        },
+    ];
+
+    let mut results: Vec<(&str, Vec<Report>)> = Vec::new();
+    for case in &cases {
+        let mut reports = Vec::new();
+        for r in 0..o.repeats {
+            let from = 1 + (r + 1) * 10_000_000 + results.len() * 1_000_000;
+            let report = runtime_bench::run(Run {
+                binary: case.program.clone(),
+                args: case.args.clone(),
+                env: case.env.clone(),
+                events: (from..from + o.invocations).map(&case.events).collect(),
+            })
+            .await?;
+            if let Some(error) = &report.first_error {
+                return Err(format!(
+                    "{}: {} of {} invocations failed; first: {error}",
+                    case.name, report.errors, o.invocations
+                )
+                .into());
+            }
+            reports.push(report);
+        }
+        results.push((case.name, reports));
+    }
+    print_table(&results, reference, o.invocations, o.repeats);
+    Ok(())
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// `min–max` of a figure over the runs.
+fn range(reports: &[Report], f: impl Fn(&Report) -> f64, digits: usize) -> String {
+    let values: Vec<f64> = reports.iter().map(f).collect();
+    let (lo, hi) = values
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
+    if (hi - lo).abs() < f64::EPSILON {
+        format!("{lo:.digits$}")
+    } else {
+        format!("{lo:.digits$}–{hi:.digits$}")
+    }
+}
+
+fn median_cpu(reports: &[Report]) -> f64 {
+    let mut v: Vec<f64> = reports
+        .iter()
+        .map(|r| ms(r.cpu_per_invocation()))
+        .collect();
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
+fn print_table(results: &[(&str, Vec<Report>)], reference: &str, n: usize, repeats: usize) {
+    let reference_cpu = results
+        .iter()
+        .find(|(name, _)| *name == reference)
+        .map(|(_, r)| median_cpu(r))
+        .unwrap_or(0.0);
+    println!(
+        "{n} invocations per run, {repeats} runs per function (min–max over the runs); CPU is user + system of the whole process"
+    );
+    println!();
+    println!("| function | init wall (ms) | init CPU (ms) | CPU per invocation (ms) | wall p50 / p99 (ms) | peak RSS (MiB) | Python ÷ this, CPU per invocation |");
+    println!("|---|---|---|---|---|---|---|");
+    for (name, reports) in results {
+        let ratio = median_cpu(reports);
+        let ratio = if ratio > 0.0 && reference_cpu > 0.0 {
+            format!("{:.1}×", reference_cpu / ratio)
+        } else {
+            "–".into()
+        };
+        println!(
+            "| {name} | {} | {} | {} | {} / {} | {} | {ratio} |",
+            range(reports, |r| ms(r.init), 1),
+            range(reports, |r| ms(r.init_cpu), 0),
+            range(reports, |r| ms(r.cpu_per_invocation()), 3),
+            range(reports, |r| ms(quantile(&r.latencies, 0.5)), 2),
+            range(reports, |r| ms(quantile(&r.latencies, 0.99)), 2),
+            range(reports, |r| r.peak_rss_kib as f64 / 1024.0, 1),
+        );
+    }
+}
