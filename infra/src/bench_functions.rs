@@ -53,7 +53,10 @@ pub async fn run(ctx: &CliContext, o: &Options) -> CliResult {
     )
     .await?;
     let demo = DemoTenant::load(&o.demo)?;
-    crate::tenant::create_tenant(&ctx.clients.dynamo, &stack.table, &demo.config()).await?;
+    let mut config = demo.config();
+    // Every bench form comes from a fresh client address; the limit is not measured here.
+    config.leads.form_rate_limit_per_hour = 1_000_000;
+    crate::tenant::create_tenant(&ctx.clients.dynamo, &stack.table, &config).await?;
     crate::tenant::merge_tenant_secrets(
         &ctx.clients.secrets,
         &stage,
@@ -130,6 +133,27 @@ pub async fn run(ctx: &CliContext, o: &Options) -> CliResult {
         }
     };
 
+    let lead_form = {
+        let t = t.clone();
+        move |i: usize| {
+            let body = serde_json::json!({
+                "name": "Bench Customer", "phone": format!("+7701{:07}", i % 10_000_000),
+                "message": format!("Please call me back (#{i})"), "source": "bench", "consent": true,
+            });
+            let mut event = demo::http_api_event(
+                "POST",
+                "/t/{tenant}/leads",
+                &t,
+                &format!("/t/{t}/leads"),
+                "",
+                &[("origin", "http://localhost:8080")],
+                Some(&body.to_string()),
+            );
+            event["requestContext"]["http"]["sourceIp"] =
+                Value::String(format!("10.{}.{}.{}", i % 200, (i / 200) % 200, i % 7));
+            event
+        }
+    };
     let bin = |name: &str| o.binaries.join(name);
     let reference = "python-boto3 webhook (Telegram)";
     let cases = vec![
@@ -146,6 +170,13 @@ pub async fn run(ctx: &CliContext, o: &Options) -> CliResult {
             args: Vec::new(),
             env: env_of("webhook")?,
             events: Box::new(whatsapp),
+        },
+        Case {
+            name: "lead-api (web form)",
+            program: bin("lead-api"),
+            args: Vec::new(),
+            env: env_of("lead-api")?,
+            events: Box::new(lead_form),
         },
         Case {
             name: reference,

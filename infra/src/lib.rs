@@ -10,6 +10,7 @@
 pub mod bench_cli;
 pub mod bench_functions;
 pub mod catalog_cli;
+pub mod cost;
 pub mod cli;
 pub mod demo;
 pub mod demo_run;
@@ -19,6 +20,7 @@ pub mod leads_cli;
 pub mod local_soak;
 pub mod loyalty_cli;
 pub mod provision;
+pub mod release;
 pub mod pump;
 pub mod queue_cli;
 pub mod queue_ops;

@@ -23,6 +23,7 @@ pub mod inbox;
 pub mod keys;
 pub mod lead;
 pub mod message;
+pub mod metrics;
 pub mod notify;
 pub mod order;
 pub mod outbound;
