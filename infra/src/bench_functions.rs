@@ -120,7 +120,8 @@ pub async fn run(ctx: &CliContext, o: &Options) -> CliResult {
                 "Сколько стоит насос?",
             )
             .to_string();
-            let signature = sauda_shared::signature::whatsapp_signature(&wa_secret, body.as_bytes());
+            let signature =
+                sauda_shared::signature::whatsapp_signature(&wa_secret, body.as_bytes());
             demo::http_api_event(
                 "POST",
                 "/t/{tenant}/whatsapp",
@@ -232,10 +233,7 @@ fn range(reports: &[Report], f: impl Fn(&Report) -> f64, digits: usize) -> Strin
 }
 
 fn median_cpu(reports: &[Report]) -> f64 {
-    let mut v: Vec<f64> = reports
-        .iter()
-        .map(|r| ms(r.cpu_per_invocation()))
-        .collect();
+    let mut v: Vec<f64> = reports.iter().map(|r| ms(r.cpu_per_invocation())).collect();
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or(0.0)
 }

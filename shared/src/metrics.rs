@@ -74,9 +74,13 @@ mod tests {
 
     #[test]
     fn a_line_is_an_emf_document_for_its_one_metric() {
-        let v: Value =
-            serde_json::from_str(&line(Metric::MessagesDeadLettered, 2, "prod", 1_700_000_000_000))
-                .unwrap();
+        let v: Value = serde_json::from_str(&line(
+            Metric::MessagesDeadLettered,
+            2,
+            "prod",
+            1_700_000_000_000,
+        ))
+        .unwrap();
         assert_eq!(v["_aws"]["Timestamp"], 1_700_000_000_000_i64);
         let directive = &v["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(directive["Namespace"], "Sauda");
