@@ -155,6 +155,49 @@ pub async fn run(ctx: &CliContext, o: &Options) -> CliResult {
             event
         }
     };
+    // Fake Telegram for the agent's replies (fallback replies: no model key is set).
+    let fakes = crate::fake_saas::router(
+        &std::path::PathBuf::from(".local/bench-fakes.jsonl"),
+        crate::fake_saas::StripeEndpoint::default(),
+    )?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let fakes_base = format!("http://{}", listener.local_addr()?);
+    let fakes_server = tokio::spawn(async move { axum::serve(listener, fakes).await });
+    let mut agent_env = env_of("agent-reply")?;
+    agent_env.retain(|(k, _)| k != "TELEGRAM_API_BASE");
+    agent_env.push(("TELEGRAM_API_BASE".into(), format!("{fakes_base}/telegram")));
+    agent_env.push((
+        sauda_shared::outbound::ALLOW_LOOPBACK_ENV.into(),
+        "true".into(),
+    ));
+    // The agent answers the messages the Telegram webhook runs stored: the same run and
+    // index (cases are numbered from 1,000,000 × their position in the list).
+    let agent_event = {
+        let tenant = demo.tenant.clone();
+        move |i: usize| {
+            let j = i / 10_000_000 * 10_000_000 + i % 1_000_000;
+            let update = demo::telegram_text(
+                j as u64,
+                j as i64,
+                4_200_000 + (j % 50) as i64,
+                1_795_860_000 + (j % 100_000) as i64,
+                "Сколько стоит насос?",
+            );
+            let message = match sauda_shared::telegram::parse_update(&tenant, update.to_string().as_bytes()) {
+                Ok(sauda_shared::telegram::TelegramUpdate::Message { message, .. }) => *message,
+                other => panic!("the bench's update parses as a message: {other:?}"),
+            };
+            let group = message.message_group_id();
+            let body = sauda_shared::envelope::Envelope::inbound(message).to_json();
+            serde_json::json!({"Records": [{
+                "messageId": format!("m{i}"), "receiptHandle": format!("r{i}"), "body": body,
+                "attributes": {"MessageGroupId": group, "ApproximateReceiveCount": "1"},
+                "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:sauda-bench-inbound.fifo",
+                "awsRegion": "us-east-1",
+            }]})
+        }
+    };
     let bin = |name: &str| o.binaries.join(name);
     let reference = "python-boto3 webhook (Telegram)";
     let cases = vec![
@@ -171,6 +214,13 @@ pub async fn run(ctx: &CliContext, o: &Options) -> CliResult {
             args: Vec::new(),
             env: env_of("webhook")?,
             events: Box::new(whatsapp),
+        },
+        Case {
+            name: "agent-reply (no model: fallback reply sent)",
+            program: bin("agent-reply"),
+            args: Vec::new(),
+            env: agent_env,
+            events: Box::new(agent_event),
         },
         Case {
             name: "lead-api (web form)",
@@ -191,6 +241,11 @@ pub async fn run(ctx: &CliContext, o: &Options) -> CliResult {
     let mut results: Vec<(&str, Vec<Report>)> = Vec::new();
     for case in &cases {
         let mut reports = Vec::new();
+        if !case.program.exists() {
+            eprintln!("{}: {} not built, skipped", case.name, case.program.display());
+            results.push((case.name, reports));
+            continue;
+        }
         for r in 0..o.repeats {
             let from = 1 + (r + 1) * 10_000_000 + results.len() * 1_000_000;
             let report = runtime_bench::run(Run {
@@ -211,6 +266,7 @@ pub async fn run(ctx: &CliContext, o: &Options) -> CliResult {
         }
         results.push((case.name, reports));
     }
+    fakes_server.abort();
     print_table(&results, reference, o.invocations, o.repeats);
     Ok(())
 }
@@ -250,7 +306,7 @@ fn print_table(results: &[(&str, Vec<Report>)], reference: &str, n: usize, repea
     println!();
     println!("| function | init wall (ms) | init CPU (ms) | CPU per invocation (ms) | wall p50 / p99 (ms) | peak RSS (MiB) | Python ÷ this, CPU per invocation |");
     println!("|---|---|---|---|---|---|---|");
-    for (name, reports) in results {
+    for (name, reports) in results.iter().filter(|(_, r)| !r.is_empty()) {
         let ratio = median_cpu(reports);
         let ratio = if ratio > 0.0 && reference_cpu > 0.0 {
             format!("{:.1}×", reference_cpu / ratio)
