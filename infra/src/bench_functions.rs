@@ -11,13 +11,78 @@ use serde_json::Value;
 use std::path::PathBuf;
 use std::time::Duration;
 
+#[derive(clap::Args, Debug)]
 pub struct Options {
+    /// Where the binaries are: `cargo build --profile profiling` puts them here.
+    #[arg(long, default_value = "target/profiling")]
     pub binaries: PathBuf,
+    /// The Python reference (`infra/bench/python_webhook.py`) runs with this.
+    #[arg(long, default_value = ".venv/bin/python")]
     pub python: PathBuf,
+    #[arg(long, default_value_t = 1000)]
     pub invocations: usize,
+    /// Runs of each function (a range is printed: the machine may be busy).
+    #[arg(long, default_value_t = 3)]
     pub repeats: usize,
+    #[arg(long, default_value = "template.yaml")]
     pub template: PathBuf,
+    #[arg(long, default_value = "infra/demo/tenant.json")]
     pub demo: PathBuf,
+}
+
+/// A secret's value, or empty when the demo tenant has none.
+fn exposed(secret: &Option<sauda_shared::secrets::Secret>) -> String {
+    secret
+        .as_ref()
+        .map(|s| s.expose().to_owned())
+        .unwrap_or_default()
+}
+
+/// A fresh stage provisioned from the template, with the demo tenant (its config as
+/// `tweak` leaves it) and its secrets.
+pub async fn bench_stage(
+    ctx: &CliContext,
+    template: &std::path::Path,
+    demo_file: &std::path::Path,
+    tweak: impl FnOnce(&mut sauda_shared::tenant::TenantConfig),
+) -> Result<(String, provision::Stack, DemoTenant), Box<dyn std::error::Error>> {
+    let stage = format!(
+        "bench{}",
+        &ulid::Ulid::new().to_string().to_ascii_lowercase()[16..]
+    );
+    let stack = provision::provision(
+        &ctx.clients,
+        &Template::load(template)?,
+        &stage,
+        &ctx.region,
+    )
+    .await?;
+    let demo = DemoTenant::load(demo_file)?;
+    let mut config = demo.config();
+    tweak(&mut config);
+    crate::tenant::create_tenant(&ctx.clients.dynamo, &stack.table, &config).await?;
+    crate::tenant::merge_tenant_secrets(
+        &ctx.clients.secrets,
+        &stage,
+        &demo.tenant,
+        demo.secrets.clone(),
+    )
+    .await?;
+    Ok((stage, stack, demo))
+}
+
+/// A function's template environment plus the harness's AWS settings.
+pub fn function_env(
+    stack: &provision::Stack,
+    binary: &str,
+) -> Result<Vec<(String, String)>, Box<dyn std::error::Error>> {
+    let mut env = stack.function_env(binary)?;
+    for key in PASSED {
+        if let Ok(value) = std::env::var(key) {
+            env.push((key.to_owned(), value));
+        }
+    }
+    Ok(env)
 }
 
 /// One function measured: how to start it and the events it gets (`n` of them, numbered
@@ -41,46 +106,15 @@ const PASSED: [&str; 6] = [
 ];
 
 pub async fn run(ctx: &CliContext, o: &Options) -> CliResult {
-    let stage = format!(
-        "bench{}",
-        &ulid::Ulid::new().to_string().to_ascii_lowercase()[16..]
-    );
-    let stack = provision::provision(
-        &ctx.clients,
-        &Template::load(&o.template)?,
-        &stage,
-        &ctx.region,
-    )
-    .await?;
-    let demo = DemoTenant::load(&o.demo)?;
-    let mut config = demo.config();
     // Every bench form comes from a fresh client address; the limit is not measured here.
-    config.leads.form_rate_limit_per_hour = 1_000_000;
-    crate::tenant::create_tenant(&ctx.clients.dynamo, &stack.table, &config).await?;
-    crate::tenant::merge_tenant_secrets(
-        &ctx.clients.secrets,
-        &stage,
-        &demo.tenant,
-        demo.secrets.clone(),
-    )
+    let (_, stack, demo) = bench_stage(ctx, &o.template, &o.demo, |c| {
+        c.leads.form_rate_limit_per_hour = 1_000_000
+    })
     .await?;
-    let env_of = |binary: &str| -> Result<Vec<(String, String)>, Box<dyn std::error::Error>> {
-        let mut env = stack.function_env(binary)?;
-        for key in PASSED {
-            if let Ok(value) = std::env::var(key) {
-                env.push((key.to_owned(), value));
-            }
-        }
-        Ok(env)
-    };
+    let env_of = |binary: &str| function_env(&stack, binary);
 
     let t = demo.tenant.to_string();
-    let tg_secret = demo
-        .secrets
-        .telegram_webhook_secret
-        .as_ref()
-        .map(|s| s.expose().to_owned())
-        .unwrap_or_default();
+    let tg_secret = exposed(&demo.secrets.telegram_webhook_secret);
     let telegram = {
         let t = t.clone();
         move |i: usize| {
@@ -102,12 +136,7 @@ pub async fn run(ctx: &CliContext, o: &Options) -> CliResult {
             )
         }
     };
-    let wa_secret = demo
-        .secrets
-        .whatsapp_app_secret
-        .as_ref()
-        .map(|s| s.expose().to_owned())
-        .unwrap_or_default();
+    let wa_secret = exposed(&demo.secrets.whatsapp_app_secret);
     let phone_number_id = demo.whatsapp_phone_number_id.clone().unwrap_or_default();
     let whatsapp = {
         let t = t.clone();
@@ -183,7 +212,10 @@ pub async fn run(ctx: &CliContext, o: &Options) -> CliResult {
                 1_795_860_000 + (j % 100_000) as i64,
                 "Сколько стоит насос?",
             );
-            let message = match sauda_shared::telegram::parse_update(&tenant, update.to_string().as_bytes()) {
+            let message = match sauda_shared::telegram::parse_update(
+                &tenant,
+                update.to_string().as_bytes(),
+            ) {
                 Ok(sauda_shared::telegram::TelegramUpdate::Message { message, .. }) => *message,
                 other => panic!("the bench's update parses as a message: {other:?}"),
             };
@@ -242,7 +274,11 @@ pub async fn run(ctx: &CliContext, o: &Options) -> CliResult {
     for case in &cases {
         let mut reports = Vec::new();
         if !case.program.exists() {
-            eprintln!("{}: {} not built, skipped", case.name, case.program.display());
+            eprintln!(
+                "{}: {} not built, skipped",
+                case.name,
+                case.program.display()
+            );
             results.push((case.name, reports));
             continue;
         }

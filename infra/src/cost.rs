@@ -58,6 +58,7 @@ pub fn snapshot(calls: Calls) -> std::collections::BTreeMap<String, usize> {
 }
 
 /// What a unit of work costs beyond its calls' count: the assumptions, stated.
+#[derive(Clone)]
 pub struct Flow {
     pub name: &'static str,
     pub calls: Calls,
@@ -127,49 +128,34 @@ pub fn per_million(flow: &Flow, fifo_send: bool, memory_mb: f64) -> (f64, f64, f
 /// (CPU per invocation on this machine, scaled by the vCPU share of the memory: a full
 /// vCPU at 1,769 MB) rounded up to Lambda's 1 ms, plus the wait on AWS calls.
 pub fn flows(model_wait_ms: f64) -> Vec<(Flow, bool)> {
+    let ingest = Flow {
+        name: "inbound message ingested (function URL; FIFO batches of 10)",
+        calls: INGEST_CALLS,
+        units: &[],
+        http_api: 0.0,
+        sqs_fifo_polling: 0.2,
+        sqs_standard_polling: 0.0,
+        function: "webhook",
+        billed_ms: 12.0,
+        invocations: 1.0,
+        log_bytes: 600.0,
+    };
     vec![
-        (
-            Flow {
-                name: "inbound message ingested (function URL; FIFO batches of 10)",
-                calls: INGEST_CALLS,
-                units: &[],
-                http_api: 0.0,
-                sqs_fifo_polling: 0.2,
-                sqs_standard_polling: 0.0,
-                function: "webhook",
-                billed_ms: 12.0,
-                invocations: 1.0,
-                log_bytes: 600.0,
-            },
-            true,
-        ),
+        (ingest.clone(), true),
         (
             Flow {
                 name: "inbound message ingested (function URL; FIFO polled one at a time)",
-                calls: INGEST_CALLS,
-                units: &[],
-                http_api: 0.0,
                 sqs_fifo_polling: 2.0,
-                sqs_standard_polling: 0.0,
-                function: "webhook",
-                billed_ms: 12.0,
-                invocations: 1.0,
-                log_bytes: 600.0,
+                ..ingest.clone()
             },
             true,
         ),
         (
             Flow {
                 name: "inbound message ingested through the HTTP API instead (FIFO polled one at a time)",
-                calls: INGEST_CALLS,
-                units: &[],
                 http_api: 1.0,
                 sqs_fifo_polling: 2.0,
-                sqs_standard_polling: 0.0,
-                function: "webhook",
-                billed_ms: 15.0,
-                invocations: 1.0,
-                log_bytes: 600.0,
+                ..ingest
             },
             true,
         ),
@@ -179,9 +165,10 @@ pub fn flows(model_wait_ms: f64) -> Vec<(Flow, bool)> {
                 calls: AGENT_REPLY_CALLS,
                 // The transaction writes the reply and the conversation state: 2 items.
                 units: &[("DynamoDB.TransactWriteItems", 4.0)],
+                // Its queue's receive and delete are counted with the ingestion.
                 http_api: 0.0,
                 sqs_fifo_polling: 0.0,
-                sqs_standard_polling: 1.0,
+                sqs_standard_polling: 0.0,
                 function: "agent-reply",
                 billed_ms: model_wait_ms + 40.0,
                 invocations: 1.0,
