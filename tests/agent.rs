@@ -1380,6 +1380,11 @@ async fn aws_calls_per_reply() {
         "counters + monthly usage, once per batch"
     );
     assert_eq!(env.counter.total(), 4);
+    // The README's cost table is computed from these.
+    assert_eq!(
+        calls,
+        sauda_infra::cost::snapshot(sauda_infra::cost::AGENT_REPLY_CALLS)
+    );
     assert_eq!(fakes.telegram_texts().len(), 2);
 }
 

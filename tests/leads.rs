@@ -494,6 +494,11 @@ async fn form_to_stored_to_notified_call_budget() {
             "the notice: {calls:?}"
         );
         assert_eq!(env.counter.total(), 3, "{calls:?}");
+        // The README's cost table is computed from these.
+        assert_eq!(
+            calls,
+            sauda_infra::cost::snapshot(sauda_infra::cost::LEAD_FORM_CALLS)
+        );
 
         // The notifier (its SQS polling is Lambda's, not the function's): which chats
         // have it, the delivery marker, the day counter. One manager here.

@@ -653,6 +653,11 @@ async fn hot_path_makes_two_aws_calls_per_message() {
         assert_eq!(calls.get("DynamoDB.PutItem"), Some(&1), "{calls:?}");
         assert_eq!(calls.get("SQS.SendMessage"), Some(&1), "{calls:?}");
         assert_eq!(env.counter.total(), 2, "{calls:?}");
+        // The README's cost table is computed from these.
+        assert_eq!(
+            calls,
+            sauda_infra::cost::snapshot(sauda_infra::cost::INGEST_CALLS)
+        );
     }
     env.counter.reset();
     let body = demo::whatsapp_text(&t.phone_number_id, "7701", "wamid.HOT", 1, "hot").to_string();

@@ -14,7 +14,7 @@ ensure_venv
 mkdir -p .local
 
 sections=("$@")
-[ ${#sections[@]} -gt 0 ] || sections=(webhook agent leads loyalty reports orders)
+[ ${#sections[@]} -gt 0 ] || sections=(functions webhook agent leads loyalty reports orders)
 
 MOTO_PID=
 trap '[ -z "$MOTO_PID" ] || kill $MOTO_PID 2>/dev/null || true' EXIT
@@ -31,6 +31,16 @@ webhook() {
   cargo build -q -p sauda-infra --bin sauda
   fresh_moto webhook
   target/debug/sauda bench webhook --binary target/release/webhook --invocations 1000 --cold-starts 10
+}
+
+functions() {
+  echo "==> every function's whole-process CPU, init, latency and RSS beside a Python + boto3 webhook"
+  local target="${CARGO_TARGET_DIR:-target}"
+  cargo build -q --profile profiling --bin webhook --bin agent-reply --bin lead-api --bin loyalty --bin notifier --bin report-worker
+  cargo build -q -p sauda-infra --bin sauda
+  fresh_moto functions
+  "$target/debug/sauda" bench functions --binaries "$target/profiling" --python "$VENV/bin/python" \
+    --invocations "${INVOCATIONS:-1000}" --repeats "${REPEATS:-3}"
 }
 
 agent() {
@@ -71,7 +81,7 @@ orders() {
 
 for section in "${sections[@]}"; do
   case "$section" in
-    webhook | agent | leads | loyalty | reports | orders | soak) "$section" ;;
-    *) echo "unknown section $section (webhook, agent, leads, loyalty, reports, orders, soak)" >&2; exit 2 ;;
+    functions | webhook | agent | leads | loyalty | reports | orders | soak) "$section" ;;
+    *) echo "unknown section $section (functions, webhook, agent, leads, loyalty, reports, orders, soak)" >&2; exit 2 ;;
   esac
 done

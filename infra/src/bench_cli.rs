@@ -2,10 +2,8 @@
 //! local emulator only (`AWS_ENDPOINT_URL` must be set), in a stage of their own.
 
 use crate::cli::{CliContext, CliResult};
-use crate::demo::{self, DemoTenant};
-use crate::provision;
+use crate::demo;
 use crate::runtime_bench::{self, quantile, Run};
-use crate::template::Template;
 use clap::Subcommand;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -28,6 +26,10 @@ pub enum BenchCommand {
         #[arg(long, default_value = "infra/demo/tenant.json")]
         demo: PathBuf,
     },
+    /// Whole-process CPU per invocation, init, wall p50/p99 and peak RSS of each function
+    /// under the Runtime API emulator, side by side with a Python 3.11 + boto3 webhook
+    /// doing the same job on the same events, in one run; prints the ratios.
+    Functions(crate::bench_functions::Options),
 }
 
 pub async fn run(ctx: &CliContext, command: BenchCommand) -> CliResult {
@@ -42,6 +44,7 @@ pub async fn run(ctx: &CliContext, command: BenchCommand) -> CliResult {
             template,
             demo,
         } => webhook(ctx, &binary, invocations, cold_starts, &template, &demo).await,
+        BenchCommand::Functions(options) => crate::bench_functions::run(ctx, &options).await,
     }
 }
 
@@ -53,38 +56,9 @@ async fn webhook(
     template: &std::path::Path,
     demo_file: &std::path::Path,
 ) -> CliResult {
-    let stage = format!(
-        "bench{}",
-        &ulid::Ulid::new().to_string().to_ascii_lowercase()[16..]
-    );
-    let stack = provision::provision(
-        &ctx.clients,
-        &Template::load(template)?,
-        &stage,
-        &ctx.region,
-    )
-    .await?;
-    let demo = DemoTenant::load(demo_file)?;
-    crate::tenant::create_tenant(&ctx.clients.dynamo, &stack.table, &demo.config()).await?;
-    crate::tenant::merge_tenant_secrets(
-        &ctx.clients.secrets,
-        &stage,
-        &demo.tenant,
-        demo.secrets.clone(),
-    )
-    .await?;
-
-    let mut env = stack.function_env("webhook")?;
-    for key in [
-        "AWS_ENDPOINT_URL",
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_REGION",
-    ] {
-        if let Ok(value) = std::env::var(key) {
-            env.push((key.to_owned(), value));
-        }
-    }
+    let (_, stack, demo) =
+        crate::bench_functions::bench_stage(ctx, template, demo_file, |_| {}).await?;
+    let env = crate::bench_functions::function_env(&stack, "webhook")?;
     let secret = demo
         .secrets
         .telegram_webhook_secret
@@ -116,6 +90,7 @@ async fn webhook(
     for k in 0..cold_starts {
         let report = runtime_bench::run(Run {
             binary: binary.to_owned(),
+            args: Vec::new(),
             env: env.clone(),
             events: vec![event(1_000_000 + k)],
         })
@@ -124,6 +99,7 @@ async fn webhook(
     }
     let report = runtime_bench::run(Run {
         binary: binary.to_owned(),
+        args: Vec::new(),
         env,
         events: (1..=invocations).map(event).collect(),
     })

@@ -8,8 +8,10 @@
 //! - `local_soak`: a long session against the local stack, sampling the emulator's memory.
 
 pub mod bench_cli;
+pub mod bench_functions;
 pub mod catalog_cli;
 pub mod cli;
+pub mod cost;
 pub mod demo;
 pub mod demo_run;
 pub mod demo_seed;
@@ -22,6 +24,7 @@ pub mod provision;
 pub mod pump;
 pub mod queue_cli;
 pub mod queue_ops;
+pub mod release;
 pub mod report_cli;
 pub mod runtime_bench;
 pub mod schedule;

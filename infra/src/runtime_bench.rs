@@ -1,7 +1,9 @@
 //! A Lambda Runtime API emulator for benchmarks: starts a function binary the way Lambda
 //! does (`AWS_LAMBDA_RUNTIME_API`), measures process start → first `next` request (cold
 //! init), feeds it events one at a time, times each invocation and reads the process's
-//! peak RSS (`VmHWM`) before stopping it.
+//! peak RSS (`VmHWM`) before stopping it. CPU is the whole process's user + system time
+//! (`/proc/<pid>/stat`, every thread, the runtime client and logging included): spent
+//! before the first event (init) and over the events (per invocation).
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -17,6 +19,8 @@ use tokio::sync::{mpsc, Mutex};
 
 pub struct Run {
     pub binary: PathBuf,
+    /// Arguments to the binary (a Python function's script).
+    pub args: Vec<String>,
     pub env: Vec<(String, String)>,
     pub events: Vec<Value>,
 }
@@ -25,6 +29,10 @@ pub struct Run {
 pub struct Report {
     pub init: Duration,
     pub latencies: Vec<Duration>,
+    /// CPU (user + system) of the process until it asked for its first event.
+    pub init_cpu: Duration,
+    /// CPU (user + system) of the process over all the events.
+    pub events_cpu: Duration,
     pub errors: usize,
     /// Peak resident set size of the function process, in KiB.
     pub peak_rss_kib: u64,
@@ -134,6 +142,29 @@ fn peak_rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// User + system CPU of a process so far, every thread included (clock ticks of 10 ms:
+/// runs of a thousand invocations make that precise enough).
+fn cpu_time(pid: u32) -> Duration {
+    let ticks = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            // Fields after the command name, which may contain spaces, in parentheses.
+            let rest = stat.rsplit_once(')')?.1;
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            // utime and stime are fields 14 and 15 of the line, 12 and 13 of the rest.
+            Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+        })
+        .unwrap_or(0);
+    Duration::from_millis(ticks * 10)
+}
+
+impl Report {
+    /// CPU per invocation over the whole run.
+    pub fn cpu_per_invocation(&self) -> Duration {
+        self.events_cpu / self.latencies.len().max(1) as u32
+    }
+}
+
 /// Runs the binary under the emulator and feeds it every event in order.
 pub async fn run(run: Run) -> Result<Report, Box<dyn std::error::Error>> {
     let (event_tx, event_rx) = mpsc::channel::<Value>(1);
@@ -159,6 +190,7 @@ pub async fn run(run: Run) -> Result<Report, Box<dyn std::error::Error>> {
 
     let started = Instant::now();
     let mut child = tokio::process::Command::new(&run.binary)
+        .args(&run.args)
         .envs(run.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .env("AWS_LAMBDA_RUNTIME_API", address.to_string())
         .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
@@ -185,6 +217,8 @@ pub async fn run(run: Run) -> Result<Report, Box<dyn std::error::Error>> {
         tokio::time::sleep(Duration::from_micros(200)).await;
     };
 
+    // The function is parked in its `next` request: what it spent so far is init.
+    let init_cpu = cpu_time(pid);
     let mut latencies = Vec::with_capacity(run.events.len());
     let mut errors = 0;
     let mut first_error = None;
@@ -201,12 +235,17 @@ pub async fn run(run: Run) -> Result<Report, Box<dyn std::error::Error>> {
         }
         latencies.push(sent.elapsed());
     }
+    // Let the last invocation finish its bookkeeping and park in `next` again.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let events_cpu = cpu_time(pid).saturating_sub(init_cpu);
     let peak_rss_kib = peak_rss_kib(pid);
     child.kill().await.ok();
     server.abort();
     Ok(Report {
         init,
         latencies,
+        init_cpu,
+        events_cpu,
         errors,
         peak_rss_kib,
         first_error,

@@ -36,6 +36,11 @@ pub async fn load_sdk_config() -> SdkConfig {
         .build();
     aws_config::defaults(BehaviorVersion::latest())
         .timeout_config(timeouts)
+        // Stalled-stream protection arms a timer around every body; the attempt timeout
+        // above already bounds a stalled call, and the bodies here are small.
+        .stalled_stream_protection(
+            aws_config::stalled_stream_protection::StalledStreamProtectionConfig::disabled(),
+        )
         .load()
         .await
 }

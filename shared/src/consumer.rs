@@ -93,6 +93,7 @@ async fn settle(
         Err(JobFailure::Poison(reason)) => {
             match control.dead_letter(record, &reason).await {
                 Ok(()) => {
+                    crate::metrics::emit(crate::metrics::Metric::MessagesDeadLettered, 1);
                     tracing::error!(message_id = id, %reason, "poison record moved to the dead-letter queue");
                     false
                 }
@@ -104,6 +105,7 @@ async fn settle(
             }
         }
         Err(JobFailure::RetryAfter(wait, reason)) => {
+            crate::metrics::emit(crate::metrics::Metric::MessagesFailed, 1);
             tracing::warn!(message_id = id, %reason, wait_s = wait.as_secs(), "record failed; redelivery delayed");
             if let Err(error) = control.delay(record, wait).await {
                 // Not fatal: the queue's own visibility timeout still spaces the retry.
@@ -112,6 +114,7 @@ async fn settle(
             true
         }
         Err(JobFailure::Transient(reason)) => {
+            crate::metrics::emit(crate::metrics::Metric::MessagesFailed, 1);
             tracing::warn!(message_id = id, %reason, "record failed; it will be redelivered");
             true
         }

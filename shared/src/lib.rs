@@ -26,6 +26,7 @@ pub mod lead;
 pub mod limits;
 pub mod limits_dynamo;
 pub mod message;
+pub mod metrics;
 pub mod notify;
 pub mod order;
 pub mod outbound;

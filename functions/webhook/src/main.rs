@@ -3,7 +3,7 @@ use sauda_shared::aws::{load_sdk_config, AwsClients};
 use std::sync::Arc;
 use webhook::{router, Deps, WebhookConfig};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
     let sdk = load_sdk_config().await;

@@ -11,6 +11,7 @@ use axum::{Json, Router};
 use sauda_shared::api::{json_fallbacks, ApiQuery, Tenant};
 use sauda_shared::inbox::ManagerUpdate;
 use sauda_shared::message::{Attachment, DeliveryState, InboundMessage};
+use sauda_shared::metrics::{self, Metric};
 use sauda_shared::ports::{PutOutcome, StatusOutcome, StoreError};
 use sauda_shared::redact::Contact;
 use sauda_shared::secrets::{Secret, TenantSecrets};
@@ -242,6 +243,9 @@ async fn ingest(deps: &Deps, message: &InboundMessage) -> Result<PutOutcome, Api
         .put_inbound(message)
         .await
         .map_err(|e| store_failure(tenant, "inbound message not stored", e))?;
+    if outcome == PutOutcome::Stored {
+        metrics::emit(Metric::MessagesReceived, 1);
+    }
     let envelope = Envelope::inbound(message.clone());
     deps.queue
         .enqueue(&envelope, &message.message_group_id(), &message.deduplication_id())

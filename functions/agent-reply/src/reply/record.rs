@@ -193,9 +193,11 @@ pub fn count(ctx: &Context, outcome: &Outcome, d: &mut CounterDelta) {
     );
     match outcome.state() {
         ReplyState::Replied => {
+            sauda_shared::metrics::emit(sauda_shared::metrics::Metric::MessagesAnswered, 1);
             d.add(metric::REPLIES_LLM, 1);
         }
         ReplyState::Fallback => {
+            sauda_shared::metrics::emit(sauda_shared::metrics::Metric::MessagesFallenBack, 1);
             d.add(metric::REPLIES_FALLBACK, 1);
             if let Some(reason) = outcome.reply.and_then(|r| r.fallback_reason) {
                 d.add(&metric::fallback_reason(reason.as_str()), 1);

@@ -3,7 +3,7 @@ use lead_capture::{api, Deps, LeadsConfig};
 use sauda_shared::aws::{load_sdk_config, AwsClients};
 use std::sync::Arc;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
     let sdk = load_sdk_config().await;

@@ -3,7 +3,7 @@ use loyalty::expiry::{handle, ExpiryDeps};
 use loyalty::LoyaltyConfig;
 use sauda_shared::aws::{load_sdk_config, AwsClients};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
     let sdk = load_sdk_config().await;

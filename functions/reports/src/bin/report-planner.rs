@@ -2,7 +2,7 @@ use lambda_runtime::{run, service_fn, tracing, Error};
 use reports::planner::{handle, PlannerConfig, PlannerDeps};
 use sauda_shared::aws::{load_sdk_config, AwsClients};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
     let sdk = load_sdk_config().await;
