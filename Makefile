@@ -52,7 +52,7 @@ SAM_FUNCTIONS := \
   LoyaltyFunction:loyalty LoyaltyExpiryFunction:loyalty-expiry \
   ReportPlannerFunction:report-planner ReportWorkerFunction:report-worker \
   ReportLinkFunction:report-link OrdersApiFunction:orders-api \
-  PaymentsWorkerFunction:payments-worker
+  PaymentsWorkerFunction:payments-worker TenantAdminApiFunction:tenant-admin-api
 BINARIES := $(foreach f,$(SAM_FUNCTIONS),$(word 2,$(subst :, ,$(f))))
 
 $(VENV)/.build-tools: infra/requirements-build.txt

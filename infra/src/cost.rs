@@ -124,9 +124,10 @@ pub fn per_million(flow: &Flow, fifo_send: bool, memory_mb: f64) -> (f64, f64, f
     (calls * 1e6, lambda * 1e6, other * 1e6)
 }
 
-/// The flows of the README's table. Billed durations come from `sauda bench functions`
-/// (CPU per invocation on this machine, scaled by the vCPU share of the memory: a full
-/// vCPU at 1,769 MB) rounded up to Lambda's 1 ms, plus the wait on AWS calls.
+/// The flows of the README's table. Billed durations are estimates until `sauda bench
+/// functions` measures them (CPU per invocation on this machine, scaled by the vCPU share
+/// of the memory: a full vCPU at 1,769 MB, rounded up to Lambda's 1 ms, plus the wait on
+/// AWS calls).
 pub fn flows(model_wait_ms: f64) -> Vec<(Flow, bool)> {
     let ingest = Flow {
         name: "inbound message ingested (function URL; FIFO batches of 10)",
