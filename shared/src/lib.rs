@@ -12,6 +12,7 @@ pub mod api;
 pub mod apikey;
 pub mod aws;
 pub mod cache;
+pub mod chat;
 pub mod config;
 pub mod consumer;
 pub mod contact;
