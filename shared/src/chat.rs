@@ -60,8 +60,9 @@ impl DeepLink {
                     .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
         };
         Some(
-            if let Some(code) = payload.strip_prefix("ref-").filter(|s| valid(s)) {
-                DeepLink::Referral(code.to_owned())
+            // A malformed code is still a referral link: the join says it is unknown.
+            if let Some(code) = payload.strip_prefix("ref-") {
+                DeepLink::Referral(code.chars().take(64).collect())
             } else if let Some(sku) = payload.strip_prefix("p-").filter(|s| valid(s)) {
                 DeepLink::Product(sku.to_owned())
             } else if let Some(id) = payload.strip_prefix("o-").filter(|s| valid(s)) {
@@ -245,7 +246,7 @@ mod tests {
         assert_eq!(parse_command("/start", None), Some(Command::Start(None)));
         assert_eq!(
             parse_command("/start ref-", None),
-            Some(Command::Start(Some(DeepLink::Other("ref-".into()))))
+            Some(Command::Start(Some(DeepLink::Referral(String::new()))))
         );
         assert_eq!(
             parse_command("/balance@Shop_Bot", Some("@shop_bot")),
