@@ -12,7 +12,6 @@ use super::compose::{Reply, ReplyKind};
 use super::load::Context;
 use super::{transient, JobError};
 use crate::agent::ToolPorts;
-use crate::llm::Usage;
 use crate::notices;
 use loyalty::error::LoyaltyError;
 use loyalty::input::CustomerRef;
@@ -55,17 +54,8 @@ pub fn asked(ctx: &Context) -> Option<Asked> {
 /// A command's answer: text, buttons, and what it changed.
 fn reply(text: String, buttons: Vec<Button>) -> Reply {
     Reply {
-        text,
-        kind: ReplyKind::Command,
-        fallback_reason: None,
-        model: None,
-        usage: Usage::default(),
-        calls: 0,
-        cost_micros: 0,
-        tools: Vec::new(),
-        handoff: None,
         buttons,
-        language: None,
+        ..Reply::plain(text, ReplyKind::Command)
     }
 }
 

@@ -73,18 +73,28 @@ impl Reply {
 
 /// The one polite notice to a customer over the rate limit.
 pub fn rate_limit_notice(lang: Lang) -> Reply {
-    Reply {
-        text: t::RATE_LIMITED.get(lang).to_owned(),
-        kind: ReplyKind::RateLimitNotice,
-        fallback_reason: None,
-        model: None,
-        usage: Usage::default(),
-        calls: 0,
-        cost_micros: 0,
-        tools: Vec::new(),
-        handoff: None,
-        buttons: Vec::new(),
-        language: None,
+    Reply::plain(
+        t::RATE_LIMITED.get(lang).to_owned(),
+        ReplyKind::RateLimitNotice,
+    )
+}
+
+impl Reply {
+    /// A reply no model wrote: no usage, no tools, no buttons.
+    pub fn plain(text: String, kind: ReplyKind) -> Self {
+        Reply {
+            text,
+            kind,
+            fallback_reason: None,
+            model: None,
+            usage: Usage::default(),
+            calls: 0,
+            cost_micros: 0,
+            tools: Vec::new(),
+            handoff: None,
+            buttons: Vec::new(),
+            language: None,
+        }
     }
 }
 
