@@ -31,6 +31,9 @@ pub struct ContactProfile {
     pub display_name: Option<String>,
     #[serde(default)]
     pub language: Option<String>,
+    /// The language the customer chose in chat (`/language`): it wins over detection.
+    #[serde(default)]
+    pub language_chosen: Option<String>,
     /// Where replies go: Telegram chat id or WhatsApp `wa_id`.
     #[serde(default)]
     pub reply_to: Option<String>,

@@ -13,6 +13,7 @@ pub mod apikey;
 pub mod aws;
 pub mod cache;
 pub mod changes;
+pub mod chat;
 pub mod config;
 pub mod consumer;
 pub mod contact;

@@ -40,6 +40,8 @@ pub mod metric {
     pub const CONVERSATIONS_MONTH: &str = "conversations_m";
     pub const REPLIES_LLM: &str = "replies_llm";
     pub const REPLIES_FALLBACK: &str = "replies_fallback";
+    /// Commands and buttons answered without a model (`/start`, balance, ...).
+    pub const REPLIES_COMMAND: &str = "replies_command";
     /// Replies that could not be sent (e.g. outside WhatsApp's 24-hour window).
     pub const REPLIES_NOT_SENT: &str = "replies_not_sent";
     pub const RATE_LIMITED: &str = "rate_limited";

@@ -78,6 +78,35 @@ struct WaMessage {
     location: Option<Location>,
     #[serde(default)]
     contacts: Option<Vec<SharedContact>>,
+    /// A tap on an interactive reply button or list row.
+    #[serde(default)]
+    interactive: Option<Interactive>,
+    /// A tap on a template's quick-reply button.
+    #[serde(default)]
+    button: Option<QuickReply>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Interactive {
+    #[serde(default)]
+    button_reply: Option<Choice>,
+    #[serde(default)]
+    list_reply: Option<Choice>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Choice {
+    id: String,
+    #[serde(default)]
+    title: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct QuickReply {
+    #[serde(default)]
+    payload: Option<String>,
+    #[serde(default)]
+    text: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -313,6 +342,31 @@ fn classify(m: &WaMessage) -> (MessageKind, Option<String>, Option<Attachment>) 
                 None => (MessageKind::Other, None, None),
             }
         }
+        // What was chosen becomes the text: the reply id Sauda set (signed button data,
+        // see `crate::chat`), else the title the customer saw.
+        "interactive" => {
+            let choice = m
+                .interactive
+                .as_ref()
+                .and_then(|i| i.button_reply.as_ref().or(i.list_reply.as_ref()));
+            match choice {
+                Some(c) if !c.id.is_empty() => (MessageKind::Text, Some(c.id.clone()), None),
+                Some(c) => (MessageKind::Text, c.title.clone(), None),
+                None => (MessageKind::Other, None, None),
+            }
+        }
+        "button" => {
+            let text = m.button.as_ref().and_then(|b| {
+                b.payload
+                    .clone()
+                    .filter(|p| !p.is_empty())
+                    .or(b.text.clone())
+            });
+            match text {
+                Some(text) => (MessageKind::Text, Some(text), None),
+                None => (MessageKind::Other, None, None),
+            }
+        }
         _ => (MessageKind::Other, None, None),
     }
 }
@@ -477,5 +531,43 @@ mod tests {
             parse_webhook(&tenant(), other_field.as_bytes()).unwrap()[0].ignored,
             1
         );
+    }
+
+    #[test]
+    fn taps_on_buttons_lists_and_quick_replies_carry_what_was_chosen() {
+        let cases = [
+            (
+                r#""type":"interactive","interactive":{"type":"button_reply","button_reply":{"id":"s1|balance||x","title":"Balance"}}"#,
+                Some("s1|balance||x"),
+            ),
+            (
+                r#""type":"interactive","interactive":{"type":"list_reply","list_reply":{"id":"s1|lang|kk|y","title":"Қазақша","description":"d"}}"#,
+                Some("s1|lang|kk|y"),
+            ),
+            (
+                r#""type":"button","button":{"payload":"STOP","text":"Stop promotions"}"#,
+                Some("STOP"),
+            ),
+            (r#""type":"button","button":{"text":"Yes"}"#, Some("Yes")),
+            (
+                r#""type":"interactive","interactive":{"type":"nfm_reply"}"#,
+                None,
+            ),
+        ];
+        for (fragment, expected) in cases {
+            let body = format!(
+                r#"{{"object":"whatsapp_business_account","entry":[{{"id":"1","changes":[{{"field":"messages","value":{{"messaging_product":"whatsapp","metadata":{{"display_phone_number":"1","phone_number_id":"PN"}},"messages":[{{"from":"77011234567","id":"wamid.b","timestamp":"1732460000",{fragment}}}]}}}}]}}]}}"#
+            );
+            let batches = parse_webhook(&tenant(), body.as_bytes())
+                .unwrap_or_else(|e| panic!("{fragment}: {e}"));
+            let m = &batches[0].messages[0];
+            assert_eq!(m.text.as_deref(), expected, "{fragment}");
+            let kind = if expected.is_some() {
+                MessageKind::Text
+            } else {
+                MessageKind::Other
+            };
+            assert_eq!(m.kind, kind, "{fragment}");
+        }
     }
 }

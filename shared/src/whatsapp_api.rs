@@ -273,6 +273,12 @@ pub enum Payload {
         text: String,
         buttons: Vec<(String, String)>,
     },
+    /// Text with a list of up to ten rows `(id, title)` behind a button labelled `button`.
+    List {
+        text: String,
+        button: String,
+        rows: Vec<(String, String)>,
+    },
     /// An approved template with its body's parameters in order.
     Template {
         name: String,
@@ -311,6 +317,16 @@ impl Payload {
                     })).collect::<Vec<_>>()}
                 }
             }),
+            Payload::List { text, button, rows } => json!({
+                "type": "interactive",
+                "interactive": {
+                    "type": "list",
+                    "body": {"text": text},
+                    "action": {"button": button, "sections": [{"rows": rows.iter().map(|(id, title)| json!({
+                        "id": id, "title": title
+                    })).collect::<Vec<_>>()}]}
+                }
+            }),
             Payload::Template {
                 name,
                 language,
@@ -325,6 +341,58 @@ impl Payload {
                 }
                 json!({"type": "template", "template": template})
             }
+        }
+    }
+}
+
+/// WhatsApp's limits on list messages.
+pub const MAX_LIST_ROWS: usize = 10;
+pub const MAX_ROW_TITLE_CHARS: usize = 24;
+
+impl Payload {
+    /// A text with buttons: up to three reply buttons; more (up to ten) as a list
+    /// behind `list_label` when one is given, else the text alone. Link buttons are
+    /// written out under the text.
+    pub fn with_buttons(
+        text: &str,
+        buttons: &[crate::outbox::Button],
+        list_label: Option<&str>,
+    ) -> Self {
+        let replies = |max: usize| -> Vec<(String, String)> {
+            buttons
+                .iter()
+                .filter(|b| b.url.is_none())
+                .filter_map(|b| {
+                    b.data
+                        .as_ref()
+                        .map(|d| (d.clone(), b.title.chars().take(max).collect()))
+                })
+                .collect()
+        };
+        let mut body = text.to_owned();
+        for b in buttons {
+            if let Some(url) = &b.url {
+                body.push('\n');
+                body.push_str(&format!("{}: {url}", b.title));
+            }
+        }
+        let buttons = replies(MAX_BUTTON_TITLE_CHARS);
+        if buttons.is_empty() || body.chars().count() > MAX_CAPTION_CHARS {
+            return Payload::Text(body);
+        }
+        if buttons.len() <= MAX_REPLY_BUTTONS {
+            return Payload::Buttons {
+                text: body,
+                buttons,
+            };
+        }
+        match list_label {
+            Some(label) if buttons.len() <= MAX_LIST_ROWS => Payload::List {
+                text: body,
+                button: label.chars().take(MAX_BUTTON_TITLE_CHARS).collect(),
+                rows: replies(MAX_ROW_TITLE_CHARS),
+            },
+            _ => Payload::Text(body),
         }
     }
 }

@@ -73,6 +73,8 @@ pub enum ReplyState {
     ChannelNotConfigured,
     /// The tenant switched the agent off.
     AgentDisabled,
+    /// A command or button, answered without a model.
+    Command,
 }
 
 impl ReplyState {
@@ -88,6 +90,7 @@ impl ReplyState {
             Self::Undeliverable => "undeliverable",
             Self::ChannelNotConfigured => "channel_not_configured",
             Self::AgentDisabled => "agent_disabled",
+            Self::Command => "command",
         }
     }
 }

@@ -71,6 +71,8 @@ pub struct Deps {
     /// `None` without a bucket: the agent answers without a catalog.
     pub catalogs: Option<Arc<catalog::CatalogCache>>,
     pub outbox: Arc<dyn reply::deliver::Outbox>,
+    /// The loyalty ledger (commands: join, balance, referral link).
+    pub ledger: Option<Arc<dyn loyalty::LoyaltyStore>>,
     pub llm: llm::LlmClient,
     pub settings: Settings,
 }
@@ -115,6 +117,10 @@ impl Deps {
                 whatsapp: WhatsappApi::new(&config.whatsapp_api_base),
                 secrets,
             }),
+            ledger: Some(Arc::new(loyalty::DynamoStore::new(
+                clients.dynamo.clone(),
+                table,
+            ))),
             llm: llm::LlmClient::new(retry, config.url_policy),
             settings: Settings {
                 platform_model: PlatformModel {
@@ -142,6 +148,13 @@ impl Deps {
             notify: self.notify.as_ref(),
             store: self.store.as_ref(),
             orders: self.orders.as_deref(),
+        }
+    }
+
+    fn commands_ports(&self) -> reply::commands::Ports<'_> {
+        reply::commands::Ports {
+            ledger: self.ledger.as_deref(),
+            tools: self.tool_ports(),
         }
     }
 

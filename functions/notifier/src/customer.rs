@@ -279,41 +279,7 @@ fn whatsapp_failure(e: WhatsappError) -> Result<NotSent, JobFailure> {
 /// A text with buttons on WhatsApp: up to three reply buttons; link buttons (and any
 /// beyond three) are written out under the text.
 fn whatsapp_text(text: &str, buttons: &[Button]) -> Payload {
-    let replies: Vec<(String, String)> = buttons
-        .iter()
-        .filter(|b| b.url.is_none())
-        .filter_map(|b| {
-            b.data.as_ref().map(|d| {
-                (
-                    d.clone(),
-                    b.title
-                        .chars()
-                        .take(whatsapp_api::MAX_BUTTON_TITLE_CHARS)
-                        .collect(),
-                )
-            })
-        })
-        .collect();
-    let links: Vec<String> = buttons
-        .iter()
-        .filter_map(|b| b.url.as_ref().map(|u| format!("{}: {u}", b.title)))
-        .collect();
-    let mut body = text.to_owned();
-    for link in &links {
-        body.push('\n');
-        body.push_str(link);
-    }
-    let fits = !replies.is_empty()
-        && replies.len() <= whatsapp_api::MAX_REPLY_BUTTONS
-        && body.chars().count() <= whatsapp_api::MAX_CAPTION_CHARS;
-    if fits {
-        Payload::Buttons {
-            text: body,
-            buttons: replies,
-        }
-    } else {
-        Payload::Text(body)
-    }
+    Payload::with_buttons(text, buttons, None)
 }
 
 /// Sends `body`: the platform's message ids, or why it cannot go, or a job failure

@@ -75,10 +75,26 @@ async fn telegram(
             info!(%tenant, update_id, kind, "telegram update ignored: unsupported kind");
             Ok(Json(json!({"ok": true, "ignored": kind})))
         }
+        TelegramUpdate::Callback {
+            update_id,
+            query_id,
+            message,
+        } => {
+            // Answered in this response, so the button's spinner stops at once; what the
+            // press does arrives as the agent's next message.
+            if let Some(message) = message {
+                let outcome = ingest(&deps, &message).await?;
+                info!(%tenant, update_id, contact = %Contact(tenant, &message.contact), ?outcome, "telegram button press accepted");
+            }
+            Ok(Json(
+                json!({"method": "answerCallbackQuery", "callback_query_id": query_id}),
+            ))
+        }
         TelegramUpdate::Message {
             update_id,
             message,
             replying_to,
+            chat,
         } => {
             if config
                 .managers
@@ -88,6 +104,20 @@ async fn telegram(
                 relay(&deps, &message, replying_to).await?;
                 info!(%tenant, update_id, "manager update routed to the inbox");
                 return Ok(Json(json!({"ok": true, "manager": true})));
+            }
+            if !chat.answerable(
+                message.text.as_deref(),
+                config.telegram_bot_username.as_deref(),
+            ) {
+                // Service messages and group chatter not addressed to the bot are
+                // neither stored nor answered.
+                let kind = if chat.service {
+                    "service"
+                } else {
+                    "not_addressed"
+                };
+                info!(%tenant, update_id, kind, "telegram message ignored");
+                return Ok(Json(json!({"ok": true, "ignored": kind})));
             }
             let outcome = ingest(&deps, &message).await?;
             info!(%tenant, update_id, contact = %Contact(tenant, &message.contact), ?outcome, "telegram message accepted");

@@ -7,6 +7,7 @@
 //! chosen by the customer's language when known, else by the tenant's default.
 
 pub mod agent;
+pub mod chat;
 pub mod common;
 pub mod inbox;
 pub mod leads;
@@ -148,6 +149,7 @@ pub fn catalogs() -> Vec<&'static [&'static Text]> {
         inbox::ALL,
         orders::ALL,
         limits::ALL,
+        chat::ALL,
     ]
 }
 

@@ -26,6 +26,8 @@ pub enum ReplyKind {
     Llm,
     Fallback,
     RateLimitNotice,
+    /// A command or button, answered without a model (`reply::commands`).
+    Command,
 }
 
 impl ReplyKind {
@@ -34,6 +36,7 @@ impl ReplyKind {
             Self::Llm => "llm",
             Self::Fallback => "fallback",
             Self::RateLimitNotice => "rate_limit_notice",
+            Self::Command => "command",
         }
     }
 }
@@ -51,6 +54,10 @@ pub struct Reply {
     pub tools: Vec<String>,
     /// Handed to a manager (the reason): the agent pauses for this customer.
     pub handoff: Option<String>,
+    /// Under the text: Telegram inline keyboard, WhatsApp reply buttons or a list.
+    pub buttons: Vec<sauda_shared::outbox::Button>,
+    /// The language the customer chose with this message (`/language`).
+    pub language: Option<Lang>,
 }
 
 impl Reply {
@@ -59,22 +66,35 @@ impl Reply {
             ReplyKind::Llm => ReplyState::Replied,
             ReplyKind::Fallback => ReplyState::Fallback,
             ReplyKind::RateLimitNotice => ReplyState::RateLimitNotice,
+            ReplyKind::Command => ReplyState::Command,
         }
     }
 }
 
 /// The one polite notice to a customer over the rate limit.
 pub fn rate_limit_notice(lang: Lang) -> Reply {
-    Reply {
-        text: t::RATE_LIMITED.get(lang).to_owned(),
-        kind: ReplyKind::RateLimitNotice,
-        fallback_reason: None,
-        model: None,
-        usage: Usage::default(),
-        calls: 0,
-        cost_micros: 0,
-        tools: Vec::new(),
-        handoff: None,
+    Reply::plain(
+        t::RATE_LIMITED.get(lang).to_owned(),
+        ReplyKind::RateLimitNotice,
+    )
+}
+
+impl Reply {
+    /// A reply no model wrote: no usage, no tools, no buttons.
+    pub fn plain(text: String, kind: ReplyKind) -> Self {
+        Reply {
+            text,
+            kind,
+            fallback_reason: None,
+            model: None,
+            usage: Usage::default(),
+            calls: 0,
+            cost_micros: 0,
+            tools: Vec::new(),
+            handoff: None,
+            buttons: Vec::new(),
+            language: None,
+        }
     }
 }
 
@@ -268,6 +288,8 @@ pub async fn compose(ports: &Ports<'_>, input: Input<'_>) -> Result<Composed, Jo
             cost_micros: cost,
             tools: model.effects.tools,
             handoff: model.effects.handoff,
+            buttons: Vec::new(),
+            language: None,
         },
         once,
     })

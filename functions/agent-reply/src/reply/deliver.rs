@@ -9,12 +9,14 @@ use crate::conversation::ReplyState;
 use crate::notices::OnceNotice;
 use crate::usage::UsageTracker;
 use async_trait::async_trait;
+use sauda_shared::i18n::{chat as chat_texts, Lang};
 use sauda_shared::message::{Channel, InboundMessage};
 use sauda_shared::notify::{self, Notice};
+use sauda_shared::outbox::Button;
 use sauda_shared::ports::{MessageQueue, SecretSource};
-use sauda_shared::telegram_api::{Format, PartialSend, TelegramApi, TelegramError};
+use sauda_shared::telegram_api::{Extras, Format, PartialSend, TelegramApi, TelegramError};
 use sauda_shared::tenant::TenantConfig;
-use sauda_shared::whatsapp_api::{WhatsappApi, WhatsappError};
+use sauda_shared::whatsapp_api::{Payload, WhatsappApi, WhatsappError};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -36,6 +38,7 @@ pub trait Outbox: Send + Sync {
         config: &TenantConfig,
         message: &InboundMessage,
         text: &str,
+        buttons: &[Button],
         max_wait: Duration,
     ) -> Result<Sent, JobError>;
 }
@@ -90,6 +93,7 @@ impl Outbox for Channels {
         config: &TenantConfig,
         message: &InboundMessage,
         text: &str,
+        buttons: &[Button],
         max_wait: Duration,
     ) -> Result<Sent, JobError> {
         let secrets = self
@@ -103,9 +107,20 @@ impl Outbox for Channels {
                 let Some(token) = secrets.telegram_bot_token.as_ref() else {
                     return Ok(Sent::Not(ReplyState::ChannelNotConfigured));
                 };
+                let extras = Extras {
+                    buttons: buttons.to_vec(),
+                    ..Extras::default()
+                };
                 telegram_outcome(
                     self.telegram
-                        .send_text(token, &message.reply_to, text, Format::Plain, max_wait)
+                        .send_text_with(
+                            token,
+                            &message.reply_to,
+                            text,
+                            Format::Plain,
+                            max_wait,
+                            &extras,
+                        )
                         .await,
                 )
             }
@@ -116,10 +131,22 @@ impl Outbox for Channels {
                 ) else {
                     return Ok(Sent::Not(ReplyState::ChannelNotConfigured));
                 };
+                if buttons.is_empty() {
+                    return whatsapp_outcome(
+                        self.whatsapp
+                            .send_text(token, phone_number_id, &message.reply_to, text)
+                            .await,
+                    );
+                }
+                let lang = Lang::pick(message.language.as_deref(), &config.default_language);
+                let payload =
+                    Payload::with_buttons(text, buttons, Some(chat_texts::MENU.get(lang)));
                 whatsapp_outcome(
                     self.whatsapp
-                        .send_text(token, phone_number_id, &message.reply_to, text)
-                        .await,
+                        .send(token, phone_number_id, &message.reply_to, &payload)
+                        .await
+                        .map(|id| vec![id])
+                        .map_err(|e| (Vec::new(), e)),
                 )
             }
         }
@@ -192,7 +219,13 @@ pub async fn deliver(
     };
     match ports
         .outbox
-        .send(&ctx.config, &ctx.message, &reply.text, ports.max_wait)
+        .send(
+            &ctx.config,
+            &ctx.message,
+            &reply.text,
+            &reply.buttons,
+            ports.max_wait,
+        )
         .await?
     {
         Sent::Ids(ids) => {
@@ -226,7 +259,6 @@ mod tests {
     use super::*;
     use crate::reply::compose;
     use crate::testing::{self, MemoryQueue, MemoryUsage};
-    use sauda_shared::i18n::Lang;
     use std::sync::Mutex;
 
     /// Records what it was asked to send, and what the notify queue held by then.
@@ -243,6 +275,7 @@ mod tests {
             _: &TenantConfig,
             _: &InboundMessage,
             text: &str,
+            _: &[Button],
             _: Duration,
         ) -> Result<Sent, JobError> {
             let notices = self.notify.sent().len();

@@ -62,13 +62,22 @@ impl Context {
         let unanswered = conv.unanswered_words(&inbound_sk, message.text.as_deref());
         let profile = conv.profile.as_ref();
         // The customer's own words decide the language, never our notes about attachments.
-        let language = prompt::detect_language(
-            &unanswered,
-            profile
-                .and_then(|p| p.language.as_deref())
-                .or(message.language.as_deref()),
-            &config.default_language,
-        );
+        // A language the customer chose in chat wins over detection.
+        // A command or a button says nothing about the customer's language.
+        let words = match message.text.as_deref().map(str::trim_start) {
+            Some(t) if t.starts_with('/') || sauda_shared::chat::is_button_data(t) => "",
+            _ => unanswered.as_str(),
+        };
+        let language = match profile.and_then(|p| p.language_chosen.clone()) {
+            Some(chosen) => chosen,
+            None => prompt::detect_language(
+                words,
+                profile
+                    .and_then(|p| p.language.as_deref())
+                    .or(message.language.as_deref()),
+                &config.default_language,
+            ),
+        };
         let lang = Lang::pick(Some(&language), &config.default_language);
         let rate = RateWindow::after(profile, message.timestamp_ms);
         let day = stats::local_day(&config.timezone, now_ms);

@@ -16,6 +16,7 @@
 //! write on every reply; tool side effects are idempotent anyway (the lead's
 //! idempotency key and the notices' ids derive from the inbound message).
 
+pub mod commands;
 pub mod compose;
 pub mod decide;
 pub mod deliver;
@@ -137,6 +138,15 @@ pub async fn process(
         Action::RateLimitNotice => {
             out.reply = Some(compose::rate_limit_notice(ctx.lang));
             crate::conversation::ReplyState::RateLimitNotice
+        }
+        Action::Answer(_) if commands::asked(&ctx).is_some() => {
+            // Commands and buttons never reach the model, with or without one.
+            let reply = commands::answer(&deps.commands_ports(), &ctx)
+                .await?
+                .ok_or_else(|| JobError::Transient("command without an answer".into()))?;
+            let state = reply.state();
+            out.reply = Some(reply);
+            state
         }
         Action::Answer(route) => {
             let catalog = load_catalog(deps, &ctx.config).await;

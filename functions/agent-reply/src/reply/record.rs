@@ -77,7 +77,13 @@ pub fn profile_update(ctx: &Context, outcome: &Outcome) -> Update {
         .set("channel", channel_name(m.channel))
         .set("reply_to", &m.reply_to)
         .set("last_inbound_ms", last_inbound)
-        .set("language", &ctx.language)
+        .set(
+            "language",
+            outcome
+                .reply
+                .and_then(|r| r.language)
+                .map_or(ctx.language.as_str(), |l| l.code()),
+        )
         .set("rl_window", ctx.rate.window)
         .set("rl_count", ctx.rate.count)
         .set("rl_prev", ctx.rate.previous)
@@ -101,6 +107,9 @@ pub fn profile_update(ctx: &Context, outcome: &Outcome) -> Update {
             .set("agent_paused", true)
             .set("agent_paused_reason", reason)
             .set("agent_paused_at_ms", ctx.now_ms);
+    }
+    if let Some(chosen) = outcome.reply.and_then(|r| r.language) {
+        u = u.set("language_chosen", chosen.code());
     }
     if let Some(sent) = &outcome.delivered.sent {
         u = u.set("last_reply_ms", sent.sent_ms);
@@ -218,6 +227,9 @@ pub fn count(ctx: &Context, outcome: &Outcome, d: &mut CounterDelta) {
             d.add(metric::REPLIES_NOT_SENT, 1);
         }
         ReplyState::AgentDisabled => {}
+        ReplyState::Command => {
+            d.add(metric::REPLIES_COMMAND, 1);
+        }
     }
     if let Some(sent) = &outcome.delivered.sent {
         d.add(metric::MESSAGES_OUT, 1);

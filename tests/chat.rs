@@ -1,0 +1,658 @@
+//! The deterministic chat side on moto with fake Telegram and WhatsApp: `/start ref-…`
+//! joins exactly once, balance and referral link without a model, signed buttons
+//! (stale, forged and foreign ones change nothing), language, contact a manager,
+//! WhatsApp taps, Telegram button presses and groups through the signed webhook.
+
+use agent_reply::config::builtin_prices;
+use agent_reply::{handle, AgentConfig, Deps};
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use axum::body::Body;
+use http::{Request, StatusCode};
+use loyalty::input::CustomerRef;
+use loyalty::model::{account_key, Account};
+use loyalty::ops::{Actor, Join, JoinInput, ReferralCodeFor, Scope};
+use loyalty::store::{self as ledger, LoyaltyStore};
+use sauda_shared::aws::DynamoMessageStore;
+use sauda_shared::envelope::{Envelope, Job};
+use sauda_shared::i18n::{agent as agent_texts, chat as texts, Lang};
+use sauda_shared::message::{Channel, InboundMessage, MessageKind};
+use sauda_shared::outbound::UrlPolicy;
+use sauda_shared::ports::MessageStore;
+use sauda_shared::stats::metric;
+use sauda_shared::tenant::{Manager, TenantConfig};
+use sauda_shared::TenantId;
+use sauda_tests::fake::FakeServer;
+use sauda_tests::{failed_ids, lambda_event, TestEnv, TestTenant};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+use tower::ServiceExt;
+
+struct Fakes {
+    telegram: FakeServer,
+    whatsapp: FakeServer,
+}
+
+impl Fakes {
+    async fn start() -> Self {
+        let fakes = Self {
+            telegram: FakeServer::start().await,
+            whatsapp: FakeServer::start().await,
+        };
+        fakes.telegram.set_default(
+            200,
+            json!({"ok": true, "result": {"message_id": 100, "date": 1, "chat": {"id": 1, "type": "private"}, "text": "x"}}),
+        );
+        fakes.whatsapp.set_default(
+            200,
+            json!({"messaging_product": "whatsapp", "contacts": [{"input": "x", "wa_id": "x"}], "messages": [{"id": "wamid.OUT"}]}),
+        );
+        fakes
+    }
+
+    /// What the bot sent on Telegram: (chat, text, callback data of its buttons).
+    fn telegram_sent(&self) -> Vec<(String, String, Vec<String>)> {
+        self.telegram
+            .requests()
+            .iter()
+            .filter(|r| r.path.ends_with("/sendMessage"))
+            .map(|r| {
+                let body = r.json();
+                let buttons = body["reply_markup"]["inline_keyboard"]
+                    .as_array()
+                    .map(|rows| {
+                        rows.iter()
+                            .flat_map(|row| row.as_array().cloned().unwrap_or_default())
+                            .filter_map(|b| b["callback_data"].as_str().map(str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                (
+                    body["chat_id"].to_string().trim_matches('"').to_owned(),
+                    body["text"].as_str().unwrap_or_default().to_owned(),
+                    buttons,
+                )
+            })
+            .collect()
+    }
+
+    fn last_telegram(&self) -> (String, Vec<String>) {
+        let (_, text, buttons) = self.telegram_sent().pop().expect("a Telegram message");
+        (text, buttons)
+    }
+}
+
+fn wa_sent(id: &str) -> Value {
+    json!({"messaging_product": "whatsapp", "contacts": [{"input": "x", "wa_id": "x"}], "messages": [{"id": id}]})
+}
+
+fn agent_config(env: &TestEnv, fakes: &Fakes) -> AgentConfig {
+    AgentConfig {
+        core: env.core_config(),
+        leads_queue_url: env.queue_url("LeadsQueue"),
+        notify_queue_url: env.queue_url("NotifyQueue"),
+        inbound_queue_url: env.queue_url("InboundQueue"),
+        payments_queue_url: None,
+        bucket: env.stack.bucket.clone(),
+        telegram_api_base: fakes.telegram.base_url.clone(),
+        whatsapp_api_base: fakes.whatsapp.base_url.clone(),
+        // No key anywhere: every answer here is the model-free path (fallback mode).
+        llm_base_url: "http://127.0.0.1:9/v1".into(),
+        llm_model: "gpt-4o-mini".into(),
+        llm_prices: builtin_prices(),
+        catalog_cache_bytes: 16 * 1024 * 1024,
+        llm_attempt_timeout: Duration::from_secs(2),
+        llm_turn_budget: Duration::from_secs(5),
+        url_policy: UrlPolicy {
+            allow_loopback: true,
+        },
+    }
+}
+
+fn deps(env: &TestEnv, fakes: &Fakes) -> Deps {
+    Deps::from_aws(&env.clients, &agent_config(env, fakes))
+}
+
+const BOT: &str = "shop_bot";
+const WELCOME: i64 = 100;
+
+/// A Telegram + WhatsApp tenant running the loyalty program (welcome bonus 100 points,
+/// points expire after 30 days).
+async fn tenant(env: &TestEnv, configure: impl FnOnce(&mut TenantConfig)) -> TestTenant {
+    let t = env.tenant().await;
+    sauda_infra::tenant::update_config(&env.clients.dynamo, &env.stack.table, &t.id, |c| {
+        c.default_language = "ru".into();
+        c.telegram_bot_username = Some(BOT.into());
+        c.managers = vec![Manager {
+            chat_id: 9001,
+            name: "Manager".into(),
+        }];
+        c.loyalty.enabled = true;
+        c.loyalty.welcome_bonus = WELCOME;
+        c.loyalty.expiry_days = Some(30);
+        configure(c);
+    })
+    .await
+    .unwrap();
+    t
+}
+
+fn now() -> i64 {
+    sauda_shared::now_ms()
+}
+
+fn telegram(tenant: &TenantId, chat: i64, id: &str, text: &str) -> InboundMessage {
+    InboundMessage {
+        tenant: tenant.clone(),
+        channel: Channel::Telegram,
+        contact: Channel::Telegram.contact_id(&chat.to_string()),
+        platform_message_id: id.into(),
+        timestamp_ms: now(),
+        kind: MessageKind::Text,
+        text: Some(text.into()),
+        attachment: None,
+        display_name: Some("Aida".into()),
+        language: Some("ru".into()),
+        reply_to: chat.to_string(),
+    }
+}
+
+fn whatsapp(tenant: &TenantId, number: &str, id: &str, text: &str) -> InboundMessage {
+    InboundMessage {
+        channel: Channel::Whatsapp,
+        contact: Channel::Whatsapp.contact_id(number),
+        reply_to: number.into(),
+        language: None,
+        ..telegram(tenant, 0, id, text)
+    }
+}
+
+fn event(m: &InboundMessage) -> SqsEvent {
+    let mut event = SqsEvent::default();
+    let mut record = SqsMessage::default();
+    record.message_id = Some("m0".into());
+    record.body = Some(Envelope::inbound(m.clone()).to_json());
+    record
+        .attributes
+        .insert("MessageGroupId".into(), m.message_group_id());
+    record
+        .attributes
+        .insert("ApproximateReceiveCount".into(), "1".into());
+    event.records.push(record);
+    event
+}
+
+/// Stores the message as the webhook does and runs it through agent-reply.
+async fn deliver(env: &TestEnv, deps: &Deps, m: &InboundMessage) {
+    DynamoMessageStore::new(env.clients.dynamo.clone(), &env.stack.table)
+        .put_inbound(m)
+        .await
+        .unwrap();
+    let response = handle(deps, lambda_event(event(m))).await.unwrap();
+    assert!(failed_ids(&response).is_empty());
+}
+
+fn store(env: &TestEnv) -> loyalty::DynamoStore {
+    loyalty::DynamoStore::new(env.clients.dynamo.clone(), &env.stack.table)
+}
+
+async fn config(env: &TestEnv, t: &TenantId) -> TenantConfig {
+    sauda_infra::tenant::read_config(&env.clients.dynamo, &env.stack.table, t)
+        .await
+        .unwrap()
+}
+
+async fn account(env: &TestEnv, t: &TenantId, contact: &str) -> Option<Account> {
+    ledger::get::<Account>(&store(env), &account_key(t, contact))
+        .await
+        .unwrap()
+}
+
+/// A member who joined at the till, with a referral code.
+async fn referrer(env: &TestEnv, t: &TenantId, contact: &str) -> String {
+    let config = config(env, t).await;
+    let scope = Scope {
+        tenant: t,
+        config: &config,
+    };
+    let input = JoinInput {
+        contact_id: Some(contact.into()),
+        phone: None,
+        referral_code: None,
+    };
+    let store = store(env);
+    ledger::execute(
+        &store,
+        None,
+        None,
+        t,
+        &Join {
+            scope,
+            actor: &Actor::Admin,
+            input: &input,
+        },
+    )
+    .await
+    .unwrap();
+    let customer = CustomerRef::Contact(contact.into());
+    let out = ledger::execute(
+        &store,
+        None,
+        None,
+        t,
+        &ReferralCodeFor {
+            scope,
+            actor: &Actor::Admin,
+            customer: &customer,
+        },
+    )
+    .await
+    .unwrap();
+    out.body["code"].as_str().unwrap().to_owned()
+}
+
+async fn ledger_points(env: &TestEnv, t: &TenantId, contact: &str) -> Vec<i64> {
+    store(env).ledger_points(t, contact).await.unwrap()
+}
+
+#[tokio::test]
+async fn start_ref_redelivered_ten_times_joins_once_with_one_bonus() {
+    let env = TestEnv::new().await;
+    let fakes = Fakes::start().await;
+    let t = tenant(&env, |_| {}).await;
+    let code = referrer(&env, &t.id, "tg-500").await;
+    let deps = deps(&env, &fakes);
+
+    let start = telegram(&t.id, 501, "1", &format!("/start ref-{code}"));
+    for _ in 0..10 {
+        deliver(&env, &deps, &start).await;
+    }
+    // And the link opened again later: a new message, still one join.
+    deliver(
+        &env,
+        &deps,
+        &telegram(&t.id, 501, "2", &format!("/start ref-{code}")),
+    )
+    .await;
+
+    let newcomer = account(&env, &t.id, "tg-501").await.expect("joined");
+    assert_eq!(newcomer.balance, WELCOME);
+    assert_eq!(newcomer.referred_by.as_deref(), Some("tg-500"));
+    assert_eq!(
+        ledger_points(&env, &t.id, "tg-501").await,
+        [WELCOME],
+        "one welcome entry"
+    );
+    let inviter = account(&env, &t.id, "tg-500").await.unwrap();
+    assert_eq!(inviter.referrals_joined, 1);
+    assert_eq!(
+        inviter.balance, WELCOME,
+        "the referrer's bonus waits for a purchase"
+    );
+
+    let sent = fakes.telegram_sent();
+    assert_eq!(sent.len(), 2, "one answer per message, none per redelivery");
+    let joined = texts::JOINED.render(Lang::Ru, &[("bonus", &WELCOME), ("balance", &WELCOME)]);
+    assert_eq!(sent[0].1, format!("{joined}\n{}", texts::REFERRED.ru));
+    assert_eq!(
+        sent[1].1,
+        texts::ALREADY_MEMBER.render(Lang::Ru, &[("balance", &WELCOME)])
+    );
+    assert_eq!(
+        sent[0].2.len(),
+        5,
+        "the menu: balance, referral, manager, language, help"
+    );
+    let config = config(&env, &t.id).await;
+    let day = sauda_shared::stats::local_day(&config.timezone, now());
+    let today = env.counters(&t.id, &day).await;
+    assert_eq!(today.get(metric::LOYALTY_MEMBERS_NEW), Some(&2));
+    assert_eq!(today.get(metric::LOYALTY_REFERRAL_JOINS), Some(&1));
+    assert_eq!(today.get(metric::REPLIES_COMMAND), Some(&2));
+}
+
+#[tokio::test]
+async fn an_unknown_code_joins_without_a_referral_and_says_so() {
+    let env = TestEnv::new().await;
+    let fakes = Fakes::start().await;
+    let t = tenant(&env, |_| {}).await;
+    let deps = deps(&env, &fakes);
+    for (chat, payload) in [(601, "ref-NOSUCHCODE"), (602, "ref-!!")] {
+        deliver(
+            &env,
+            &deps,
+            &telegram(&t.id, chat, "1", &format!("/start {payload}")),
+        )
+        .await;
+        let contact = format!("tg-{chat}");
+        let member = account(&env, &t.id, &contact).await.expect("joined anyway");
+        assert_eq!((member.balance, member.referred_by), (WELCOME, None));
+    }
+    let joined = texts::JOINED.render(Lang::Ru, &[("bonus", &WELCOME), ("balance", &WELCOME)]);
+    for (chat, text, _) in fakes.telegram_sent() {
+        assert_eq!(
+            text,
+            format!("{joined}\n{}", texts::UNKNOWN_CODE.ru),
+            "{chat}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn balance_in_fallback_mode_costs_four_aws_calls_and_no_model() {
+    let env = TestEnv::new().await;
+    let fakes = Fakes::start().await;
+    let t = tenant(&env, |_| {}).await;
+    let deps = deps(&env, &fakes);
+    // Warm: tenant config and secrets cached, the member joined.
+    deliver(&env, &deps, &telegram(&t.id, 700, "1", "/start")).await;
+
+    let m = telegram(&t.id, 700, "2", "/balance");
+    DynamoMessageStore::new(env.clients.dynamo.clone(), &env.stack.table)
+        .put_inbound(&m)
+        .await
+        .unwrap();
+    env.counter.reset();
+    let response = handle(&deps, lambda_event(event(&m))).await.unwrap();
+    assert!(failed_ids(&response).is_empty());
+    let calls = env.counter.snapshot();
+    println!("AWS calls for a balance request: {calls:?}");
+    assert_eq!(calls.get("DynamoDB.Query"), Some(&1), "profile + history");
+    assert_eq!(calls.get("DynamoDB.BatchGetItem"), Some(&1), "the account");
+    assert_eq!(
+        calls.get("DynamoDB.TransactWriteItems"),
+        Some(&1),
+        "reply + state"
+    );
+    assert_eq!(
+        calls.get("DynamoDB.UpdateItem"),
+        Some(&1),
+        "the day's counters"
+    );
+    assert_eq!(env.counter.total(), 4);
+
+    let (text, buttons) = fakes.last_telegram();
+    let config = config(&env, &t.id).await;
+    let today = sauda_shared::stats::local_day(&config.timezone, now());
+    let expires = loyalty::domain::expiry_date(&today, 30).unwrap();
+    assert_eq!(
+        text,
+        format!(
+            "{}\n{}",
+            texts::BALANCE.render(Lang::Ru, &[("balance", &WELCOME)]),
+            texts::EXPIRING.render(Lang::Ru, &[("points", &WELCOME), ("date", &expires)])
+        )
+    );
+    assert_eq!(buttons.len(), 5);
+
+    // A stranger is offered to join, and pressing "Join" joins.
+    deliver(&env, &deps, &telegram(&t.id, 701, "1", "/balance")).await;
+    let (text, buttons) = fakes.last_telegram();
+    assert_eq!(text, texts::NOT_MEMBER.ru);
+    assert_eq!(buttons.len(), 1);
+    deliver(&env, &deps, &telegram(&t.id, 701, "cb-join", &buttons[0])).await;
+    assert_eq!(
+        account(&env, &t.id, "tg-701").await.unwrap().balance,
+        WELCOME
+    );
+}
+
+#[tokio::test]
+async fn buttons_work_in_their_chat_only_and_forged_ones_change_nothing() {
+    let env = TestEnv::new().await;
+    let fakes = Fakes::start().await;
+    let t = tenant(&env, |_| {}).await;
+    let other = tenant(&env, |_| {}).await;
+    let deps = deps(&env, &fakes);
+    deliver(&env, &deps, &telegram(&t.id, 800, "1", "/help")).await;
+    let (text, buttons) = fakes.last_telegram();
+    assert_eq!(text, texts::HELP.ru);
+    let referral = buttons[1].clone();
+    let language = buttons[3].clone();
+
+    // The referral button in its own chat: a link for friends (no member yet: join first).
+    deliver(&env, &deps, &telegram(&t.id, 800, "cb-1", &referral)).await;
+    assert_eq!(fakes.last_telegram().0, texts::NOT_MEMBER.ru);
+    deliver(&env, &deps, &telegram(&t.id, 800, "2", "/start")).await;
+    deliver(&env, &deps, &telegram(&t.id, 800, "cb-2", &referral)).await;
+    let (text, _) = fakes.last_telegram();
+    let member = account(&env, &t.id, "tg-800").await.unwrap();
+    let code = member.referral_code.expect("a code was issued");
+    let link = format!("https://t.me/{BOT}?start=ref-{code}");
+    assert_eq!(
+        text,
+        texts::REFERRAL.render(Lang::Ru, &[("link", &link), ("joined", &0)])
+    );
+
+    // Someone else's button, another tenant's, a tampered one: a short message, nothing changes.
+    let tampered = language.replacen("language", "balance", 1);
+    let before = fakes.telegram_sent().len();
+    deliver(&env, &deps, &telegram(&t.id, 801, "cb-3", &referral)).await;
+    deliver(&env, &deps, &telegram(&other.id, 800, "cb-4", &referral)).await;
+    deliver(&env, &deps, &telegram(&t.id, 800, "cb-5", &tampered)).await;
+    let sent = fakes.telegram_sent();
+    assert_eq!(sent.len(), before + 3);
+    for (_, text, buttons) in &sent[before..] {
+        assert_eq!(text, texts::STALE_BUTTON.ru);
+        assert_eq!(buttons.len(), 5, "with the current menu");
+    }
+    assert!(account(&env, &t.id, "tg-801").await.is_none());
+    assert!(account(&env, &other.id, "tg-800").await.is_none());
+    assert_eq!(
+        account(&env, &t.id, "tg-800").await.unwrap().rev,
+        member.rev
+    );
+}
+
+#[tokio::test]
+async fn language_is_chosen_with_a_button_and_kept() {
+    let env = TestEnv::new().await;
+    let fakes = Fakes::start().await;
+    let t = tenant(&env, |_| {}).await;
+    let deps = deps(&env, &fakes);
+    deliver(&env, &deps, &telegram(&t.id, 900, "1", "/language")).await;
+    let (text, buttons) = fakes.last_telegram();
+    assert_eq!(text, texts::LANGUAGE_PICK.ru);
+    assert_eq!(buttons.len(), 4);
+    deliver(&env, &deps, &telegram(&t.id, 900, "cb-kk", &buttons[2])).await;
+    assert_eq!(fakes.last_telegram().0, texts::LANGUAGE_SET.kk);
+    // Written in Russian afterwards, still answered in Kazakh.
+    deliver(&env, &deps, &telegram(&t.id, 900, "2", "/balance")).await;
+    assert_eq!(fakes.last_telegram().0, texts::NOT_MEMBER.kk);
+}
+
+#[tokio::test]
+async fn contact_a_manager_hands_off_without_a_model() {
+    let env = TestEnv::new().await;
+    let fakes = Fakes::start().await;
+    let t = tenant(&env, |_| {}).await;
+    let deps = deps(&env, &fakes);
+    deliver(&env, &deps, &telegram(&t.id, 950, "1", "/manager")).await;
+    assert_eq!(fakes.last_telegram().0, agent_texts::HANDOFF_DONE.ru);
+    let notices: Vec<String> = env
+        .receive_all("NotifyQueue")
+        .await
+        .into_iter()
+        .filter_map(|m| match Envelope::from_json(m.body()?).ok()?.job {
+            Job::Notify { notice } => Some(notice.kind),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(notices, ["handoff"]);
+    // The agent is paused: the next message goes to the managers, not answered.
+    deliver(&env, &deps, &telegram(&t.id, 950, "2", "ещё вопрос")).await;
+    assert_eq!(fakes.telegram_sent().len(), 1);
+}
+
+#[tokio::test]
+async fn whatsapp_gets_a_list_and_a_tap_carries_the_choice() {
+    let env = TestEnv::new().await;
+    let fakes = Fakes::start().await;
+    let t = tenant(&env, |_| {}).await;
+    let deps = deps(&env, &fakes);
+    let number = "77015550101";
+    deliver(&env, &deps, &whatsapp(&t.id, number, "wamid.1", "/start")).await;
+    let sent = fakes.whatsapp.requests();
+    assert_eq!(sent.len(), 1);
+    let body = sent[0].json();
+    assert_eq!(body["type"], "interactive");
+    assert_eq!(body["interactive"]["type"], "list", "five choices: a list");
+    let rows = body["interactive"]["action"]["sections"][0]["rows"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(rows.len(), 5);
+    let balance = rows[0]["id"].as_str().unwrap().to_owned();
+
+    // Meta posts the tap; the webhook's parser turns it into the row's id.
+    let payload = json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "1", "phone_number_id": t.phone_number_id},
+        "messages": [{"from": number, "id": "wamid.2", "timestamp": (now() / 1000 + 1).to_string(), "type": "interactive",
+            "interactive": {"type": "list_reply", "list_reply": {"id": balance, "title": "Баланс"}}}]
+    }}]}]});
+    let batches =
+        sauda_shared::whatsapp::parse_webhook(&t.id, payload.to_string().as_bytes()).unwrap();
+    let tap = batches[0].messages[0].clone();
+    fakes.whatsapp.push(200, wa_sent("wamid.OUT2"));
+    deliver(&env, &deps, &tap).await;
+    let body = fakes.whatsapp.requests()[1].json();
+    let text = body["interactive"]["body"]["text"].as_str().unwrap();
+    assert!(
+        text.starts_with(&texts::BALANCE.render(Lang::Ru, &[("balance", &WELCOME)])),
+        "{text}"
+    );
+    // Three choices or fewer are reply buttons.
+    fakes.whatsapp.push(200, wa_sent("wamid.OUT3"));
+    deliver(
+        &env,
+        &deps,
+        &whatsapp(&t.id, "77015550102", "wamid.3", "/balance"),
+    )
+    .await;
+    let body = fakes.whatsapp.requests()[2].json();
+    assert_eq!(body["interactive"]["type"], "button");
+    assert_eq!(
+        body["interactive"]["action"]["buttons"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+fn webhook_deps(env: &TestEnv) -> Arc<webhook::Deps> {
+    Arc::new(webhook::Deps::from_aws(
+        &env.clients,
+        &webhook::WebhookConfig {
+            core: env.core_config(),
+            inbound_queue_url: env.queue_url("InboundQueue"),
+            payments_queue_url: env.queue_url("PaymentsQueue"),
+            notify_queue_url: env.queue_url("NotifyQueue"),
+        },
+    ))
+}
+
+async fn post_telegram(env: &TestEnv, t: &TestTenant, update: Value) -> Value {
+    let request = Request::post(format!("/t/{}/telegram", t.id))
+        .header("content-type", "application/json")
+        .header("x-telegram-bot-api-secret-token", t.telegram_secret())
+        .body(Body::from(update.to_string()))
+        .unwrap();
+    let response = webhook::router(webhook_deps(env))
+        .oneshot(request)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let bytes = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+#[tokio::test]
+async fn a_telegram_button_press_is_answered_at_once_and_acted_on() {
+    let env = TestEnv::new().await;
+    let fakes = Fakes::start().await;
+    let t = tenant(&env, |_| {}).await;
+    let deps = deps(&env, &fakes);
+    deliver(&env, &deps, &telegram(&t.id, 1000, "1", "/start")).await;
+    let (_, buttons) = fakes.last_telegram();
+
+    let press = json!({"update_id": 77, "callback_query": {"id": "q-1", "chat_instance": "c",
+        "from": {"id": 1000, "is_bot": false, "first_name": "Aida", "language_code": "ru"},
+        "message": {"message_id": 100, "date": now() / 1000, "chat": {"id": 1000, "type": "private"}, "text": "menu"},
+        "data": buttons[0]}});
+    let answer = post_telegram(&env, &t, press.clone()).await;
+    assert_eq!(
+        answer,
+        json!({"method": "answerCallbackQuery", "callback_query_id": "q-1"}),
+        "the spinner stops with the webhook's response"
+    );
+    // Telegram redelivers the same press: stored once.
+    post_telegram(&env, &t, press).await;
+    let event = env.sqs_event_from_queue("InboundQueue", 30).await;
+    assert!(!event.records.is_empty());
+    let response = handle(&deps, lambda_event(event)).await.unwrap();
+    assert!(failed_ids(&response).is_empty());
+    let (text, _) = fakes.last_telegram();
+    assert!(text.starts_with(&texts::BALANCE.render(Lang::Ru, &[("balance", &WELCOME)])));
+}
+
+#[tokio::test]
+async fn in_groups_the_bot_answers_only_when_addressed() {
+    let env = TestEnv::new().await;
+    let t = tenant(&env, |_| {}).await;
+    let group = |id: i64, extra: Value| {
+        let mut message = json!({"message_id": id, "date": now() / 1000,
+            "chat": {"id": -100_500, "type": "supergroup", "title": "Клуб"},
+            "from": {"id": 5, "is_bot": false, "first_name": "B"}});
+        for (k, v) in extra.as_object().unwrap() {
+            message[k] = v.clone();
+        }
+        json!({"update_id": id, "message": message})
+    };
+    let ignored = [
+        (group(1, json!({"text": "всем привет"})), "not_addressed"),
+        (
+            group(
+                2,
+                json!({"new_chat_members": [{"id": 6, "is_bot": false, "first_name": "C"}]}),
+            ),
+            "service",
+        ),
+        (
+            group(
+                3,
+                json!({"left_chat_member": {"id": 6, "is_bot": false, "first_name": "C"}}),
+            ),
+            "service",
+        ),
+        (
+            group(
+                4,
+                json!({"forum_topic_created": {"name": "Вопросы", "icon_color": 7322096}}),
+            ),
+            "service",
+        ),
+        (
+            group(5, json!({"text": "/help@other_bot"})),
+            "not_addressed",
+        ),
+    ];
+    for (update, kind) in ignored {
+        let answer = post_telegram(&env, &t, update).await;
+        assert_eq!(answer["ignored"], kind, "{answer}");
+    }
+    for (id, text) in [(6, "/balance"), (7, "@shop_bot есть скидки?")] {
+        let answer = post_telegram(&env, &t, group(id, json!({"text": text}))).await;
+        assert_eq!(answer["duplicate"], false, "{text}: {answer}");
+    }
+    let event = env.sqs_event_from_queue("InboundQueue", 30).await;
+    assert_eq!(
+        event.records.len(),
+        2,
+        "only the addressed messages are queued"
+    );
+}
