@@ -112,24 +112,8 @@ const SERVICE_FIELDS: &[&str] = &[
 /// other kind, including kinds newer than this code, is `Ignored` rather than rejected,
 /// because a rejected update would block the rest of that chat for 24 h.
 pub fn parse_update(tenant: &TenantId, body: &[u8]) -> Result<TelegramUpdate, ParseError> {
-    // Nearly every update is a well-formed message: parse it once, straight into its
-    // type. Anything else takes the slower path below, which names what is wrong.
-    #[derive(Deserialize)]
-    struct MessageUpdate {
-        update_id: u64,
-        message: Message,
-    }
-    if let Ok(update) = serde_json::from_slice::<MessageUpdate>(body) {
-        let message = update.message;
-        return Ok(TelegramUpdate::Message {
-            update_id: update.update_id,
-            replying_to: message
-                .reply_to_message
-                .as_ref()
-                .map(|r| i64::from(r.message_id)),
-            message: Box::new(normalise(tenant, &message)?),
-        });
-    }
+    // One parse into a JSON value: service messages (joins, pins, topics...) are told
+    // apart by their raw fields, which the typed message would drop.
     let value: Value =
         serde_json::from_slice(body).map_err(|e| ParseError::MalformedJson(e.to_string()))?;
     let object = value
