@@ -310,19 +310,7 @@ async fn inbox_steps(
         .await?;
     show("inbox: pause the agent", response).await?;
 
-    let tg_secret = demo
-        .secrets
-        .telegram_webhook_secret
-        .as_ref()
-        .map(|s| s.expose().to_owned())
-        .unwrap_or_default();
-    let tg_url = format!("{}/t/{t}/telegram", urls.webhook.trim_end_matches('/'));
-    let post_update = |update: Value| {
-        http.post(&tg_url)
-            .header("x-telegram-bot-api-secret-token", &tg_secret)
-            .json(&update)
-            .send()
-    };
+    let post_update = |update: Value| post_telegram(http, demo, urls, update);
     let start = outbox_len(&urls.outbox);
     let customer = demo::telegram_text(
         run as u64 + 10,
@@ -406,6 +394,31 @@ async fn inbox_steps(
         );
     }
     Ok(())
+}
+
+/// Posts an update to the demo tenant's Telegram webhook with its secret token, as
+/// Telegram does.
+async fn post_telegram(
+    http: &reqwest::Client,
+    demo: &DemoTenant,
+    urls: &DemoUrls,
+    update: Value,
+) -> reqwest::Result<reqwest::Response> {
+    let secret = demo
+        .secrets
+        .telegram_webhook_secret
+        .as_ref()
+        .map(|s| s.expose().to_owned())
+        .unwrap_or_default();
+    http.post(format!(
+        "{}/t/{}/telegram",
+        urls.webhook.trim_end_matches('/'),
+        demo.tenant
+    ))
+    .header("x-telegram-bot-api-secret-token", secret)
+    .json(&update)
+    .send()
+    .await
 }
 
 /// The first request logged by the fake SaaS after `start` that `wanted` accepts (30 s).
@@ -651,19 +664,7 @@ async fn order_steps(
     {
         println!("  the customer got the invoice (sendInvoice, payload = order id)");
     }
-    let tg_secret = demo
-        .secrets
-        .telegram_webhook_secret
-        .as_ref()
-        .map(|s| s.expose().to_owned())
-        .unwrap_or_default();
-    let tg_url = format!("{}/t/{t}/telegram", urls.webhook.trim_end_matches('/'));
-    let post_update = |update: Value| {
-        http.post(&tg_url)
-            .header("x-telegram-bot-api-secret-token", &tg_secret)
-            .json(&update)
-            .send()
-    };
+    let post_update = |update: Value| post_telegram(http, demo, urls, update);
     let query = demo::telegram_pre_checkout(
         run as u64 + 20,
         &format!("pcq-{run}"),
