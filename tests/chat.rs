@@ -656,3 +656,437 @@ async fn in_groups_the_bot_answers_only_when_addressed() {
         "only the addressed messages are queued"
     );
 }
+
+// ---- The shop in chat: product cards, Buy, my orders, an order's link ----------------
+
+const PUMP_SKU: &str = "GR-CR10";
+const PUMP_PHOTO: &str = "https://shop.example/img/gr-cr10.jpg";
+
+/// A tenant taking Telegram payments, with a catalog of two items (one with a photo).
+async fn shop_tenant(env: &TestEnv) -> TestTenant {
+    let t = tenant(env, |c| {
+        c.orders.providers = vec![sauda_shared::order::Provider::Telegram];
+        c.orders.currency = "KZT".into();
+    })
+    .await;
+    env.install_catalog_items(
+        &t.id,
+        &[
+            agent_reply::catalog::CatalogItem {
+                price_minor: Some(125_000_000),
+                currency: Some("KZT".into()),
+                photo_url: Some(PUMP_PHOTO.into()),
+                ..agent_reply::catalog::CatalogItem::new(PUMP_SKU, "Насос Grundfos CR 10")
+            },
+            agent_reply::catalog::CatalogItem {
+                price_minor: Some(450_000),
+                currency: Some("KZT".into()),
+                ..agent_reply::catalog::CatalogItem::new("DN-VLV-15", "Шаровый кран Danfoss")
+            },
+        ],
+    )
+    .await;
+    t
+}
+
+fn shop_deps(env: &TestEnv, fakes: &Fakes) -> Deps {
+    Deps::from_aws(
+        &env.clients,
+        &AgentConfig {
+            payments_queue_url: Some(env.queue_url("PaymentsQueue")),
+            ..agent_config(env, fakes)
+        },
+    )
+}
+
+/// The order jobs on the payments queue (taken off it).
+async fn order_jobs(env: &TestEnv) -> Vec<(String, sauda_shared::order::OrderJob)> {
+    env.receive_all("PaymentsQueue")
+        .await
+        .iter()
+        .map(|m| {
+            let body = m.body().unwrap().to_owned();
+            match Envelope::from_json(&body).unwrap().job {
+                Job::Order { job, .. } => (body, job),
+                other => panic!("not an order job: {other:?}"),
+            }
+        })
+        .collect()
+}
+
+/// Runs the orders crate's payments worker over these jobs (it creates the orders).
+async fn run_orders_worker(env: &TestEnv, fakes: &Fakes, bodies: Vec<String>) {
+    let config = orders::OrdersConfig {
+        core: env.core_config(),
+        payments_queue_url: env.queue_url("PaymentsQueue"),
+        notify_queue_url: env.queue_url("NotifyQueue"),
+        telegram_api_base: fakes.telegram.base_url.clone(),
+        stripe_api_base: fakes.telegram.base_url.clone(),
+        kaspi_api_base: fakes.telegram.base_url.clone(),
+        bucket: env.stack.bucket.clone(),
+        catalog_cache_bytes: 16 * 1024 * 1024,
+        operator_chat_id: None,
+    };
+    let deps = orders::Deps::from_aws(&env.clients, &config);
+    let response =
+        orders::worker::handle_sqs(&deps, env.sqs_event_on("PaymentsQueue", &bodies)).await;
+    assert!(failed_ids(&response).is_empty(), "{response:?}");
+}
+
+/// The last Telegram photo sent: (photo, caption, callback data of its buttons).
+fn last_photo(fakes: &Fakes) -> (String, String, Vec<String>) {
+    let r = fakes
+        .telegram
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/sendPhoto"))
+        .last()
+        .expect("a photo");
+    let body = r.json();
+    let buttons = body["reply_markup"]["inline_keyboard"]
+        .as_array()
+        .map(|rows| {
+            rows.iter()
+                .flat_map(|row| row.as_array().cloned().unwrap_or_default())
+                .filter_map(|b| b["callback_data"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    (
+        body["photo"].as_str().unwrap_or_default().to_owned(),
+        body["caption"].as_str().unwrap_or_default().to_owned(),
+        buttons,
+    )
+}
+
+async fn orders_of(env: &TestEnv, t: &TenantId, contact: &str) -> Vec<sauda_shared::order::Order> {
+    use sauda_shared::order_reads::{DynamoOrderReads, OrderReads};
+    DynamoOrderReads::new(env.clients.dynamo.clone(), &env.stack.table)
+        .of_contact(t, contact, 10)
+        .await
+        .unwrap()
+}
+
+fn shop_texts_status_awaiting() -> &'static str {
+    sauda_shared::i18n::shop::STATUS_AWAITING.ru
+}
+
+#[tokio::test]
+async fn a_product_link_shows_its_card_and_buy_places_one_order_however_often_pressed() {
+    use sauda_shared::i18n::shop;
+    let env = TestEnv::new().await;
+    let fakes = Fakes::start().await;
+    let t = shop_tenant(&env).await;
+    let deps = shop_deps(&env, &fakes);
+    // Warm: tenant config and secrets cached.
+    deliver(&env, &deps, &telegram(&t.id, 900, "0", "/help")).await;
+
+    // The product's deep link: its photo with the card as caption, Buy and My orders.
+    let m = telegram(&t.id, 900, "1", &format!("/start p-{PUMP_SKU}"));
+    DynamoMessageStore::new(env.clients.dynamo.clone(), &env.stack.table)
+        .put_inbound(&m)
+        .await
+        .unwrap();
+    env.counter.reset();
+    let response = handle(&deps, lambda_event(event(&m))).await.unwrap();
+    assert!(failed_ids(&response).is_empty());
+    let calls = env.counter.snapshot();
+    println!("AWS calls for a product card (catalog cold): {calls:?}");
+    assert_eq!(calls.get("DynamoDB.Query"), Some(&1), "profile + history");
+    assert_eq!(
+        calls.get("S3.GetObject"),
+        Some(&1),
+        "the catalog's index, once"
+    );
+    assert_eq!(
+        calls.get("DynamoDB.TransactWriteItems"),
+        Some(&1),
+        "reply + state"
+    );
+    assert_eq!(
+        calls.get("DynamoDB.UpdateItem"),
+        Some(&1),
+        "the day's counters"
+    );
+    assert_eq!(env.counter.total(), 4);
+    let (photo, caption, buttons) = last_photo(&fakes);
+    assert_eq!(photo, PUMP_PHOTO);
+    assert!(caption.starts_with("Насос Grundfos CR 10\n"), "{caption}");
+    let price = sauda_shared::order::format_amount(125_000_000, "KZT");
+    assert!(caption.contains(&price), "{caption}");
+    assert_eq!(buttons.len(), 2, "Buy and My orders");
+    let buy = buttons[0].clone();
+    assert!(buy.starts_with("s1|buy|"), "{buy}");
+
+    // Buy: one order job on the payments queue, priced from the catalog.
+    let m = telegram(&t.id, 900, "cb-1", &buy);
+    DynamoMessageStore::new(env.clients.dynamo.clone(), &env.stack.table)
+        .put_inbound(&m)
+        .await
+        .unwrap();
+    env.counter.reset();
+    let response = handle(&deps, lambda_event(event(&m))).await.unwrap();
+    assert!(failed_ids(&response).is_empty());
+    let calls = env.counter.snapshot();
+    println!("AWS calls for a Buy press: {calls:?}");
+    assert_eq!(calls.get("DynamoDB.Query"), Some(&1), "profile + history");
+    assert_eq!(
+        calls.get("DynamoDB.GetItem"),
+        Some(&1),
+        "is this button's order placed?"
+    );
+    assert_eq!(calls.get("SQS.SendMessage"), Some(&1), "the order job");
+    assert_eq!(
+        calls.get("DynamoDB.TransactWriteItems"),
+        Some(&1),
+        "reply + state"
+    );
+    assert_eq!(
+        calls.get("DynamoDB.UpdateItem"),
+        Some(&1),
+        "the day's counters"
+    );
+    assert_eq!(env.counter.total(), 5);
+    let jobs = order_jobs(&env).await;
+    assert_eq!(jobs.len(), 1);
+    let sauda_shared::order::OrderJob::Create { request, provider } = &jobs[0].1 else {
+        panic!("a create job");
+    };
+    assert_eq!(*provider, None);
+    assert_eq!(request.customer.contact, "tg-900");
+    assert_eq!(request.source, sauda_shared::order::OrderSource::Button);
+    assert_eq!(request.items.len(), 1);
+    assert_eq!(request.items[0].sku, PUMP_SKU);
+    assert_eq!(request.items[0].quantity, 1);
+    let order_id = request.order_id.clone().expect("a stable id");
+    let number = &order_id[order_id.len() - 8..];
+    let (text, _) = fakes.last_telegram();
+    assert_eq!(
+        text,
+        shop::BUY_PLACED.render(
+            Lang::Ru,
+            &[
+                ("number", &number),
+                ("name", &"Насос Grundfos CR 10"),
+                ("total", &price)
+            ]
+        )
+    );
+
+    // A press redelivered before the worker ran names the same order.
+    deliver(&env, &deps, &telegram(&t.id, 900, "cb-2", &buy)).await;
+    let again = order_jobs(&env).await;
+    assert_eq!(again.len(), 1);
+    let sauda_shared::order::OrderJob::Create {
+        request: second, ..
+    } = &again[0].1
+    else {
+        panic!("a create job");
+    };
+    assert_eq!(second.order_id.as_deref(), Some(order_id.as_str()));
+
+    // The orders worker places it once (both jobs name the same id).
+    run_orders_worker(&env, &fakes, vec![jobs[0].0.clone(), again[0].0.clone()]).await;
+    let placed = orders_of(&env, &t.id, "tg-900").await;
+    assert_eq!(placed.len(), 1, "one order however often Buy is pressed");
+    assert_eq!(placed[0].order_id, order_id);
+    assert_eq!(placed[0].total_minor, 125_000_000);
+
+    // Pressed again once it exists: its status, nothing queued.
+    for i in 3..6 {
+        deliver(&env, &deps, &telegram(&t.id, 900, &format!("cb-{i}"), &buy)).await;
+        let (text, _) = fakes.last_telegram();
+        assert_eq!(
+            text,
+            shop::BUY_AGAIN.render(
+                Lang::Ru,
+                &[
+                    ("number", &number),
+                    ("status", &shop_texts_status_awaiting())
+                ]
+            )
+        );
+    }
+    assert!(order_jobs(&env).await.is_empty());
+    assert_eq!(orders_of(&env, &t.id, "tg-900").await.len(), 1);
+
+    // The same Buy in another chat, another tenant, or tampered: refused, nothing queued.
+    let other = shop_tenant(&env).await;
+    let tampered = buy.replacen(PUMP_SKU, "DN-VLV-15", 1);
+    let before = fakes.telegram_sent().len();
+    deliver(&env, &deps, &telegram(&t.id, 901, "cb-x", &buy)).await;
+    deliver(&env, &deps, &telegram(&other.id, 900, "cb-y", &buy)).await;
+    deliver(&env, &deps, &telegram(&t.id, 900, "cb-z", &tampered)).await;
+    let sent = fakes.telegram_sent();
+    assert_eq!(sent.len(), before + 3);
+    for (_, text, _) in &sent[before..] {
+        assert_eq!(text, texts::STALE_BUTTON.ru);
+    }
+    assert!(order_jobs(&env).await.is_empty());
+    assert!(orders_of(&env, &t.id, "tg-901").await.is_empty());
+    assert!(orders_of(&env, &other.id, "tg-900").await.is_empty());
+
+    // An unknown product: said so, with the menu.
+    deliver(&env, &deps, &telegram(&t.id, 900, "7", "/start p-NOPE-1")).await;
+    assert_eq!(fakes.last_telegram().0, shop::PRODUCT_UNKNOWN.ru);
+}
+
+#[tokio::test]
+async fn my_orders_and_an_order_link_show_only_the_customers_own() {
+    use sauda_shared::i18n::shop;
+    let env = TestEnv::new().await;
+    let fakes = Fakes::start().await;
+    let t = shop_tenant(&env).await;
+    let deps = shop_deps(&env, &fakes);
+
+    // Nothing yet.
+    deliver(&env, &deps, &telegram(&t.id, 910, "1", "/orders")).await;
+    assert_eq!(fakes.last_telegram().0, shop::ORDERS_NONE.ru);
+
+    // One order through the card's Buy button and the worker.
+    deliver(
+        &env,
+        &deps,
+        &telegram(&t.id, 910, "2", "/start p-DN-VLV-15"),
+    )
+    .await;
+    let (text, buttons) = fakes.last_telegram();
+    assert!(
+        text.starts_with("Шаровый кран Danfoss\n"),
+        "no photo: a text card: {text}"
+    );
+    deliver(&env, &deps, &telegram(&t.id, 910, "cb-1", &buttons[0])).await;
+    let jobs = order_jobs(&env).await;
+    run_orders_worker(&env, &fakes, jobs.into_iter().map(|(b, _)| b).collect()).await;
+    let order_id = orders_of(&env, &t.id, "tg-910").await[0].order_id.clone();
+    let number = &order_id[order_id.len() - 8..];
+    let line = shop::ORDER_LINE.render(
+        Lang::Ru,
+        &[
+            ("number", &number),
+            ("total", &sauda_shared::order::format_amount(450_000, "KZT")),
+            ("status", &shop_texts_status_awaiting()),
+        ],
+    );
+
+    // "My orders", typed and from the menu's button.
+    let m = telegram(&t.id, 910, "3", "/orders");
+    DynamoMessageStore::new(env.clients.dynamo.clone(), &env.stack.table)
+        .put_inbound(&m)
+        .await
+        .unwrap();
+    env.counter.reset();
+    let response = handle(&deps, lambda_event(event(&m))).await.unwrap();
+    assert!(failed_ids(&response).is_empty());
+    let calls = env.counter.snapshot();
+    println!("AWS calls for my orders: {calls:?}");
+    assert_eq!(
+        calls.get("DynamoDB.Query"),
+        Some(&2),
+        "profile + history; the order pointers"
+    );
+    assert_eq!(calls.get("DynamoDB.BatchGetItem"), Some(&1), "the orders");
+    assert_eq!(
+        calls.get("DynamoDB.TransactWriteItems"),
+        Some(&1),
+        "reply + state"
+    );
+    assert_eq!(
+        calls.get("DynamoDB.UpdateItem"),
+        Some(&1),
+        "the day's counters"
+    );
+    assert_eq!(env.counter.total(), 5);
+    let (text, menu) = fakes.last_telegram();
+    assert_eq!(text, format!("{}\n{line}", shop::ORDERS_TITLE.ru));
+    assert_eq!(
+        menu.len(),
+        6,
+        "the menu has My orders when the tenant takes payments"
+    );
+    let mine = menu
+        .iter()
+        .find(|b| b.starts_with("s1|orders|"))
+        .unwrap()
+        .clone();
+    deliver(&env, &deps, &telegram(&t.id, 910, "cb-2", &mine)).await;
+    assert_eq!(
+        fakes.last_telegram().0,
+        format!("{}\n{line}", shop::ORDERS_TITLE.ru)
+    );
+
+    // The order's own link: its line and items.
+    deliver(
+        &env,
+        &deps,
+        &telegram(&t.id, 910, "4", &format!("/start o-{order_id}")),
+    )
+    .await;
+    assert_eq!(
+        fakes.last_telegram().0,
+        format!("{line}\n• Шаровый кран Danfoss × 1")
+    );
+
+    // Someone else's order, an unknown id, another tenant: not found, nothing changes.
+    for (tenant, chat, link) in [
+        (&t.id, 911, format!("o-{order_id}")),
+        (&t.id, 910, "o-01JUNKNOWN0000000000000000".to_owned()),
+    ] {
+        deliver(
+            &env,
+            &deps,
+            &telegram(tenant, chat, "5", &format!("/start {link}")),
+        )
+        .await;
+        assert_eq!(fakes.last_telegram().0, shop::ORDER_UNKNOWN.ru);
+    }
+    let other = shop_tenant(&env).await;
+    deliver(
+        &env,
+        &deps,
+        &telegram(&other.id, 910, "6", &format!("/start o-{order_id}")),
+    )
+    .await;
+    assert_eq!(fakes.last_telegram().0, shop::ORDER_UNKNOWN.ru);
+    let after = orders_of(&env, &t.id, "tg-910").await;
+    assert_eq!(after.len(), 1);
+    assert!(orders_of(&env, &t.id, "tg-911").await.is_empty());
+}
+
+#[tokio::test]
+async fn whatsapp_gets_the_product_photo_then_its_buttons_and_buys() {
+    let env = TestEnv::new().await;
+    let fakes = Fakes::start().await;
+    let t = shop_tenant(&env).await;
+    let deps = shop_deps(&env, &fakes);
+    let number = "77015550150";
+    fakes.whatsapp.push(200, wa_sent("wamid.IMG"));
+    fakes.whatsapp.push(200, wa_sent("wamid.CARD"));
+    deliver(
+        &env,
+        &deps,
+        &whatsapp(&t.id, number, "wamid.1", &format!("/start p-{PUMP_SKU}")),
+    )
+    .await;
+    let sent = fakes.whatsapp.requests();
+    assert_eq!(sent.len(), 2, "the image, then the card with its buttons");
+    assert_eq!(sent[0].json()["type"], "image");
+    assert_eq!(sent[0].json()["image"]["link"], PUMP_PHOTO);
+    let card = sent[1].json();
+    assert_eq!(card["interactive"]["type"], "button");
+    let buttons = card["interactive"]["action"]["buttons"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(buttons.len(), 2);
+    let buy = buttons[0]["reply"]["id"].as_str().unwrap().to_owned();
+    fakes.whatsapp.push(200, wa_sent("wamid.BUY"));
+    deliver(&env, &deps, &whatsapp(&t.id, number, "wamid.2", &buy)).await;
+    let jobs = order_jobs(&env).await;
+    assert_eq!(jobs.len(), 1);
+    let sauda_shared::order::OrderJob::Create { request, .. } = &jobs[0].1 else {
+        panic!("a create job");
+    };
+    assert_eq!(request.customer.contact, format!("wa-{number}"));
+    assert_eq!(request.customer.channel, Channel::Whatsapp);
+}

@@ -30,6 +30,7 @@ pub mod message;
 pub mod metrics;
 pub mod notify;
 pub mod order;
+pub mod order_reads;
 pub mod outbound;
 pub mod outbox;
 pub mod partner;

@@ -10,7 +10,7 @@ use sauda_shared::lead::{LeadSource, LeadSubmission};
 use sauda_shared::message::InboundMessage;
 use sauda_shared::notify;
 use sauda_shared::order::{
-    self, format_amount, CatalogPrice, Customer, LineRequest, OrderJob, OrderRequest, OrderSource,
+    self, format_amount, Customer, LineRequest, OrderJob, OrderRequest, OrderSource,
 };
 use sauda_shared::ports::MessageQueue;
 use sauda_shared::tenant::TenantConfig;
@@ -343,14 +343,7 @@ impl Turn<'_> {
         let currency = self.config.orders.currency.to_ascii_uppercase();
         let priced = order::price_from_catalog(
             &items,
-            |sku| {
-                catalog.by_sku(sku).map(|i| CatalogPrice {
-                    sku: i.sku,
-                    name: i.name,
-                    price_hundredths: i.price_minor,
-                    currency: i.currency,
-                })
-            },
+            |sku| crate::reply::shop::catalog_price(catalog, sku),
             &currency,
         );
         let (lines, total) = match priced {

@@ -73,6 +73,8 @@ pub struct Deps {
     pub outbox: Arc<dyn reply::deliver::Outbox>,
     /// The loyalty ledger (commands: join, balance, referral link).
     pub ledger: Option<Arc<dyn loyalty::LoyaltyStore>>,
+    /// The customer's orders ("my orders", an order's deep link, a repeated Buy).
+    pub order_reads: Option<Arc<dyn sauda_shared::order_reads::OrderReads>>,
     pub llm: llm::LlmClient,
     pub settings: Settings,
 }
@@ -121,6 +123,10 @@ impl Deps {
                 clients.dynamo.clone(),
                 table,
             ))),
+            order_reads: Some(Arc::new(sauda_shared::order_reads::DynamoOrderReads::new(
+                clients.dynamo.clone(),
+                table,
+            ))),
             llm: llm::LlmClient::new(retry, config.url_policy),
             settings: Settings {
                 platform_model: PlatformModel {
@@ -155,6 +161,10 @@ impl Deps {
         reply::commands::Ports {
             ledger: self.ledger.as_deref(),
             tools: self.tool_ports(),
+            shop: reply::shop::Ports {
+                orders: self.order_reads.as_deref(),
+                payments: self.orders.as_deref(),
+            },
         }
     }
 

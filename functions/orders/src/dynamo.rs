@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use sauda_shared::dynamo::{self, item_s, s, store_err, Item};
 use sauda_shared::keys;
 use sauda_shared::order::{Order, OrderStatus, Provider};
+use sauda_shared::order_reads::{DynamoOrderReads, OrderReads};
 use sauda_shared::plan::{Key, PlanError, WritePlan};
 use sauda_shared::ports::StoreError;
 use sauda_shared::TenantId;
@@ -16,27 +17,22 @@ use std::collections::HashMap;
 pub struct DynamoOrders {
     client: aws_sdk_dynamodb::Client,
     table: String,
+    /// The reads the chat shares (an order, a contact's orders).
+    reads: DynamoOrderReads,
 }
 
 impl DynamoOrders {
     pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        let table = table.into();
         Self {
+            reads: DynamoOrderReads::new(client.clone(), table.clone()),
             client,
-            table: table.into(),
+            table,
         }
     }
 
     async fn get_item(&self, key: &Key) -> Result<Option<Item>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(dynamo::key_attrs(key)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| store_err("get order item", e))?;
-        Ok(out.item)
+        self.reads.item(key).await
     }
 }
 
@@ -131,27 +127,7 @@ impl OrderStore for DynamoOrders {
         contact: &str,
         limit: i32,
     ) -> Result<Vec<Order>, StoreError> {
-        let pointers = dynamo::query_newest(
-            &self.client,
-            &self.table,
-            &keys::contact_pk(tenant, contact),
-            keys::CONTACT_ORDER_SK_PREFIX,
-            limit,
-        )
-        .await?;
-        let ids: Vec<String> = pointers
-            .iter()
-            .map(|i| item_s(i, "order_id").to_owned())
-            .collect();
-        let wanted: Vec<Key> = ids.iter().map(|id| keys::order(tenant, id)).collect();
-        let reads = dynamo::batch_get(&self.client, &self.table, &wanted, false).await?;
-        let mut orders = Vec::new();
-        for key in &wanted {
-            if let Some(record) = reads.get::<OrderRecord>(key)? {
-                orders.push(record.order);
-            }
-        }
-        Ok(orders)
+        self.reads.of_contact(tenant, contact, limit).await
     }
 
     async fn commit(&self, plan: &WritePlan<Conflict>) -> Result<(), PlanError<Conflict>> {

@@ -15,6 +15,7 @@ pub mod limits;
 pub mod loyalty;
 pub mod orders;
 pub mod reports;
+pub mod shop;
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -150,6 +151,7 @@ pub fn catalogs() -> Vec<&'static [&'static Text]> {
         orders::ALL,
         limits::ALL,
         chat::ALL,
+        shop::ALL,
     ]
 }
 

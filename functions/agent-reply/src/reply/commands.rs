@@ -10,8 +10,10 @@
 
 use super::compose::{Reply, ReplyKind};
 use super::load::Context;
+use super::shop;
 use super::{transient, JobError};
 use crate::agent::ToolPorts;
+use crate::catalog::CatalogIndex;
 use crate::notices;
 use loyalty::error::LoyaltyError;
 use loyalty::input::CustomerRef;
@@ -19,7 +21,7 @@ use loyalty::model::{account_key, Account};
 use loyalty::ops::{Actor, Join, JoinInput, ReferralCodeFor, Scope};
 use loyalty::store::{self as ledger, LoyaltyStore};
 use sauda_shared::chat::{self, ButtonError, Command, DeepLink};
-use sauda_shared::i18n::{agent as agent_texts, chat as t, Lang};
+use sauda_shared::i18n::{agent as agent_texts, chat as t, shop as shop_texts, Lang};
 use sauda_shared::outbox::Button;
 
 #[derive(Clone, Copy)]
@@ -27,6 +29,7 @@ pub struct Ports<'a> {
     /// `None` without a loyalty store (the program's commands then say so).
     pub ledger: Option<&'a dyn LoyaltyStore>,
     pub tools: ToolPorts<'a>,
+    pub shop: shop::Ports<'a>,
 }
 
 /// What the message asks for, if it is a command or a button.
@@ -34,6 +37,8 @@ pub struct Ports<'a> {
 pub enum Asked {
     Command(Command),
     Join,
+    /// A Buy button (its argument: `{nonce}.{sku}`).
+    Buy(String),
     /// Button data that is not this chat's: stale, forged or someone else's.
     Forged,
 }
@@ -44,6 +49,7 @@ pub fn asked(ctx: &Context) -> Option<Asked> {
     let tenant = ctx.message.tenant.as_str();
     match chat::verify_button(tenant, &ctx.message.contact, text) {
         Ok(pressed) if pressed.action == "join" => return Some(Asked::Join),
+        Ok(pressed) if pressed.action == "buy" => return Some(Asked::Buy(pressed.arg)),
         Ok(pressed) => return Some(pressed.command().map_or(Asked::Forged, Asked::Command)),
         Err(ButtonError::Forged) => return Some(Asked::Forged),
         Err(ButtonError::NotButton) => {}
@@ -51,8 +57,18 @@ pub fn asked(ctx: &Context) -> Option<Asked> {
     chat::parse_command(text, ctx.config.telegram_bot_username.as_deref()).map(Asked::Command)
 }
 
+impl Asked {
+    /// Whether the answer reads the catalog (loaded only then).
+    pub fn needs_catalog(&self) -> bool {
+        matches!(
+            self,
+            Asked::Buy(_) | Asked::Command(Command::Start(Some(DeepLink::Product(_))))
+        )
+    }
+}
+
 /// A command's answer: text, buttons, and what it changed.
-fn reply(text: String, buttons: Vec<Button>) -> Reply {
+pub(super) fn reply(text: String, buttons: Vec<Button>) -> Reply {
     Reply {
         buttons,
         ..Reply::plain(text, ReplyKind::Command)
@@ -82,6 +98,10 @@ pub fn menu(ctx: &Context, lang: Lang) -> Vec<Button> {
         items.push((t::BTN_BALANCE.get(lang), "balance"));
         items.push((t::BTN_REFERRAL.get(lang), "referral"));
     }
+    // Without payments the customer has no orders to list.
+    if !ctx.config.orders.providers.is_empty() {
+        items.push((shop_texts::BTN_ORDERS.get(lang), "orders"));
+    }
     items.push((t::BTN_MANAGER.get(lang), "manager"));
     items.push((t::BTN_LANGUAGE.get(lang), "language"));
     items.push((t::BTN_HELP.get(lang), "help"));
@@ -109,7 +129,11 @@ fn ledger_failure(e: LoyaltyError) -> JobError {
 }
 
 /// The answer to a command or a button; `None` for anything else (the model answers).
-pub async fn answer(ports: &Ports<'_>, ctx: &Context) -> Result<Option<Reply>, JobError> {
+pub async fn answer(
+    ports: &Ports<'_>,
+    ctx: &Context,
+    catalog: Option<&CatalogIndex>,
+) -> Result<Option<Reply>, JobError> {
     let Some(asked) = asked(ctx) else {
         return Ok(None);
     };
@@ -120,13 +144,19 @@ pub async fn answer(ports: &Ports<'_>, ctx: &Context) -> Result<Option<Reply>, J
             reply(t::STALE_BUTTON.get(lang).to_owned(), menu(ctx, lang))
         }
         Asked::Join => start(ports, ctx, None).await?,
+        Asked::Buy(arg) => shop::buy(&ports.shop, ctx, catalog, &arg).await?,
         Asked::Command(command) => match command {
+            Command::Start(Some(DeepLink::Product(sku))) => {
+                shop::product(&ports.shop, ctx, catalog, &sku)
+            }
+            Command::Start(Some(DeepLink::Order(id))) => {
+                shop::one_order(&ports.shop, ctx, &id).await?
+            }
+            Command::Orders => shop::my_orders(&ports.shop, ctx).await?,
             Command::Start(link) => start(ports, ctx, link).await?,
             Command::Balance => balance(ports, ctx).await?,
             Command::Referral => referral(ports, ctx).await?,
-            Command::Help | Command::Orders | Command::Phone => {
-                reply(t::HELP.get(lang).to_owned(), menu(ctx, lang))
-            }
+            Command::Help | Command::Phone => reply(t::HELP.get(lang).to_owned(), menu(ctx, lang)),
             Command::Language(None) => reply(
                 t::LANGUAGE_PICK.get(lang).to_owned(),
                 [

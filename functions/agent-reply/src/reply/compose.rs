@@ -58,6 +58,8 @@ pub struct Reply {
     pub buttons: Vec<sauda_shared::outbox::Button>,
     /// The language the customer chose with this message (`/language`).
     pub language: Option<Lang>,
+    /// A photo (URL) sent with the text: a product card.
+    pub photo: Option<String>,
 }
 
 impl Reply {
@@ -94,6 +96,7 @@ impl Reply {
             handoff: None,
             buttons: Vec::new(),
             language: None,
+            photo: None,
         }
     }
 }
@@ -290,6 +293,7 @@ pub async fn compose(ports: &Ports<'_>, input: Input<'_>) -> Result<Composed, Jo
             handoff: model.effects.handoff,
             buttons: Vec::new(),
             language: None,
+            photo: None,
         },
         once,
     })

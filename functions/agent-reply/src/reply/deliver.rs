@@ -12,9 +12,10 @@ use async_trait::async_trait;
 use sauda_shared::i18n::{chat as chat_texts, Lang};
 use sauda_shared::message::{Channel, InboundMessage};
 use sauda_shared::notify::{self, Notice};
-use sauda_shared::outbox::Button;
 use sauda_shared::ports::{MessageQueue, SecretSource};
-use sauda_shared::telegram_api::{Extras, Format, PartialSend, TelegramApi, TelegramError};
+use sauda_shared::telegram_api::{
+    Extras, Format, PartialSend, TelegramApi, TelegramError, MAX_CAPTION_CHARS,
+};
 use sauda_shared::tenant::TenantConfig;
 use sauda_shared::whatsapp_api::{Payload, WhatsappApi, WhatsappError};
 use std::sync::Arc;
@@ -32,13 +33,13 @@ pub enum Sent {
 /// The customer's channel.
 #[async_trait]
 pub trait Outbox: Send + Sync {
-    /// Sends a text of any length; waits out a rate limit of at most `max_wait`.
+    /// Sends a reply: its photo (if any), its text of any length and its buttons;
+    /// waits out a rate limit of at most `max_wait`.
     async fn send(
         &self,
         config: &TenantConfig,
         message: &InboundMessage,
-        text: &str,
-        buttons: &[Button],
+        reply: &Reply,
         max_wait: Duration,
     ) -> Result<Sent, JobError>;
 }
@@ -92,10 +93,10 @@ impl Outbox for Channels {
         &self,
         config: &TenantConfig,
         message: &InboundMessage,
-        text: &str,
-        buttons: &[Button],
+        reply: &Reply,
         max_wait: Duration,
     ) -> Result<Sent, JobError> {
+        let (text, buttons) = (reply.text.as_str(), reply.buttons.as_slice());
         let secrets = self
             .secrets
             .tenant_secrets(&message.tenant)
@@ -111,6 +112,21 @@ impl Outbox for Channels {
                     buttons: buttons.to_vec(),
                     ..Extras::default()
                 };
+                if let Some(photo) = &reply.photo {
+                    // A card fits a caption: one sendPhoto with the text and buttons.
+                    if text.chars().count() <= MAX_CAPTION_CHARS {
+                        return telegram_outcome(
+                            self.telegram
+                                .send_photo(token, &message.reply_to, photo, Some(text), &extras)
+                                .await
+                                .map(|id| vec![id])
+                                .map_err(|error| PartialSend {
+                                    sent: Vec::new(),
+                                    error,
+                                }),
+                        );
+                    }
+                }
                 telegram_outcome(
                     self.telegram
                         .send_text_with(
@@ -131,23 +147,44 @@ impl Outbox for Channels {
                 ) else {
                     return Ok(Sent::Not(ReplyState::ChannelNotConfigured));
                 };
+                let mut ids = Vec::new();
+                if let Some(photo) = &reply.photo {
+                    // An image message carries no buttons: the image, then the text.
+                    let image = Payload::Image {
+                        link: Some(photo.clone()),
+                        id: None,
+                        caption: None,
+                    };
+                    match self
+                        .whatsapp
+                        .send(token, phone_number_id, &message.reply_to, &image)
+                        .await
+                    {
+                        Ok(id) => ids.push(id),
+                        Err(e) => return whatsapp_outcome(Err((Vec::new(), e))),
+                    }
+                }
+                let with_image = |sent: Result<Sent, JobError>| match sent {
+                    Ok(Sent::Ids(more)) => Ok(Sent::Ids(ids.iter().cloned().chain(more).collect())),
+                    other => other,
+                };
                 if buttons.is_empty() {
-                    return whatsapp_outcome(
+                    return with_image(whatsapp_outcome(
                         self.whatsapp
                             .send_text(token, phone_number_id, &message.reply_to, text)
                             .await,
-                    );
+                    ));
                 }
                 let lang = Lang::pick(message.language.as_deref(), &config.default_language);
                 let payload =
                     Payload::with_buttons(text, buttons, Some(chat_texts::MENU.get(lang)));
-                whatsapp_outcome(
+                with_image(whatsapp_outcome(
                     self.whatsapp
                         .send(token, phone_number_id, &message.reply_to, &payload)
                         .await
                         .map(|id| vec![id])
                         .map_err(|e| (Vec::new(), e)),
-                )
+                ))
             }
         }
     }
@@ -219,13 +256,7 @@ pub async fn deliver(
     };
     match ports
         .outbox
-        .send(
-            &ctx.config,
-            &ctx.message,
-            &reply.text,
-            &reply.buttons,
-            ports.max_wait,
-        )
+        .send(&ctx.config, &ctx.message, reply, ports.max_wait)
         .await?
     {
         Sent::Ids(ids) => {
@@ -274,12 +305,14 @@ mod tests {
             &self,
             _: &TenantConfig,
             _: &InboundMessage,
-            text: &str,
-            _: &[Button],
+            reply: &Reply,
             _: Duration,
         ) -> Result<Sent, JobError> {
             let notices = self.notify.sent().len();
-            self.sent.lock().unwrap().push((text.to_owned(), notices));
+            self.sent
+                .lock()
+                .unwrap()
+                .push((reply.text.clone(), notices));
             Ok(self.answer.clone())
         }
     }

@@ -23,6 +23,7 @@ pub mod deliver;
 pub mod index;
 pub mod load;
 pub mod record;
+pub mod shop;
 
 use crate::catalog::CatalogIndex;
 use crate::Deps;
@@ -141,7 +142,11 @@ pub async fn process(
         }
         Action::Answer(_) if commands::asked(&ctx).is_some() => {
             // Commands and buttons never reach the model, with or without one.
-            let reply = commands::answer(&deps.commands_ports(), &ctx)
+            let catalog = match commands::asked(&ctx) {
+                Some(asked) if asked.needs_catalog() => load_catalog(deps, &ctx.config).await,
+                _ => None,
+            };
+            let reply = commands::answer(&deps.commands_ports(), &ctx, catalog.as_deref())
                 .await?
                 .ok_or_else(|| JobError::Transient("command without an answer".into()))?;
             let state = reply.state();
