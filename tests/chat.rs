@@ -1090,3 +1090,80 @@ async fn whatsapp_gets_the_product_photo_then_its_buttons_and_buys() {
     assert_eq!(request.customer.contact, format!("wa-{number}"));
     assert_eq!(request.customer.channel, Channel::Whatsapp);
 }
+
+#[tokio::test]
+async fn a_catalog_answer_without_a_model_has_the_photo_buy_and_more_like_this_with_pages() {
+    let env = TestEnv::new().await;
+    let fakes = Fakes::start().await;
+    let t = tenant(&env, |c| {
+        c.orders.providers = vec![sauda_shared::order::Provider::Telegram];
+    })
+    .await;
+    let pumps: Vec<agent_reply::catalog::CatalogItem> = (1..=7)
+        .map(|i| agent_reply::catalog::CatalogItem {
+            price_minor: Some(100_000 * i),
+            currency: Some("KZT".into()),
+            photo_url: (i == 1).then(|| PUMP_PHOTO.to_owned()),
+            ..agent_reply::catalog::CatalogItem::new(
+                format!("PUMP-{i}"),
+                format!("Насос Grundfos CR {i}"),
+            )
+        })
+        .collect();
+    env.install_catalog_items(&t.id, &pumps).await;
+    let deps = shop_deps(&env, &fakes);
+
+    deliver(
+        &env,
+        &deps,
+        &telegram(&t.id, 920, "1", "Насос Grundfos CR 1"),
+    )
+    .await;
+    let (photo, caption, buttons) = last_photo(&fakes);
+    assert_eq!(photo, PUMP_PHOTO, "the first match's photo");
+    assert!(caption.contains("(PUMP-1)"), "{caption}");
+    assert_eq!(buttons.len(), 2, "Buy and More like this");
+    assert!(buttons[0].starts_with("s1|buy|"));
+    assert!(
+        buttons[1].starts_with("s1|more|0.PUMP-1|"),
+        "{}",
+        buttons[1]
+    );
+
+    // More like this: three others, then the next page, then the rest without "next".
+    let mut seen = Vec::new();
+    let mut press = buttons[1].clone();
+    for (i, expect_next) in [(1, true), (2, false)] {
+        deliver(
+            &env,
+            &deps,
+            &telegram(&t.id, 920, &format!("cb-{i}"), &press),
+        )
+        .await;
+        let (text, buttons) = fakes.last_telegram();
+        let listed: Vec<String> = (2..=7)
+            .map(|n| format!("(PUMP-{n})"))
+            .filter(|sku| text.contains(sku.as_str()))
+            .collect();
+        assert!(!text.contains("(PUMP-1)"), "not the item itself: {text}");
+        assert_eq!(listed.len(), 3, "a page of three: {text}");
+        seen.extend(listed);
+        let next = buttons.iter().find(|b| b.starts_with("s1|more|")).cloned();
+        assert_eq!(next.is_some(), expect_next, "{buttons:?}");
+        assert!(buttons[0].starts_with("s1|buy|"));
+        if let Some(next) = next {
+            press = next;
+        }
+    }
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 6, "every other pump once");
+
+    // A forged page (offset changed) or someone else's: refused, nothing listed.
+    let forged = press.replacen("|3.", "|9.", 1);
+    deliver(&env, &deps, &telegram(&t.id, 920, "cb-9", &forged)).await;
+    // Mostly Latin letters: this customer is answered in English.
+    assert_eq!(fakes.last_telegram().0, texts::STALE_BUTTON.en);
+    deliver(&env, &deps, &telegram(&t.id, 921, "cb-9", &press)).await;
+    assert_eq!(fakes.last_telegram().0, texts::STALE_BUTTON.ru);
+}

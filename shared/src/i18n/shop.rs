@@ -140,7 +140,25 @@ pub const BTN_ORDERS: Text = Text {
     ky: "Буйрутмаларым",
 };
 
+pub const BTN_MORE: Text = Text {
+    key: "shop.btn_more",
+    ru: "Похожие",
+    en: "More like this",
+    kk: "Ұқсастары",
+    ky: "Окшоштору",
+};
+
+pub const BTN_NEXT: Text = Text {
+    key: "shop.btn_next",
+    ru: "Ещё",
+    en: "Next page",
+    kk: "Тағы",
+    ky: "Дагы",
+};
+
 pub const ALL: &[&Text] = &[
+    &BTN_MORE,
+    &BTN_NEXT,
     &PRODUCT_PRICE,
     &PRODUCT_NO_PRICE,
     &PRODUCT_UNKNOWN,

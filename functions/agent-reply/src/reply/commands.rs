@@ -39,6 +39,8 @@ pub enum Asked {
     Join,
     /// A Buy button (its argument: `{nonce}.{sku}`).
     Buy(String),
+    /// "More like this" / "next page" (`{offset}.{sku}`).
+    More(String),
     /// Button data that is not this chat's: stale, forged or someone else's.
     Forged,
 }
@@ -50,6 +52,7 @@ pub fn asked(ctx: &Context) -> Option<Asked> {
     match chat::verify_button(tenant, &ctx.message.contact, text) {
         Ok(pressed) if pressed.action == "join" => return Some(Asked::Join),
         Ok(pressed) if pressed.action == "buy" => return Some(Asked::Buy(pressed.arg)),
+        Ok(pressed) if pressed.action == "more" => return Some(Asked::More(pressed.arg)),
         Ok(pressed) => return Some(pressed.command().map_or(Asked::Forged, Asked::Command)),
         Err(ButtonError::Forged) => return Some(Asked::Forged),
         Err(ButtonError::NotButton) => {}
@@ -62,7 +65,9 @@ impl Asked {
     pub fn needs_catalog(&self) -> bool {
         matches!(
             self,
-            Asked::Buy(_) | Asked::Command(Command::Start(Some(DeepLink::Product(_))))
+            Asked::Buy(_)
+                | Asked::More(_)
+                | Asked::Command(Command::Start(Some(DeepLink::Product(_))))
         )
     }
 }
@@ -145,6 +150,7 @@ pub async fn answer(
         }
         Asked::Join => start(ports, ctx, None).await?,
         Asked::Buy(arg) => shop::buy(&ports.shop, ctx, catalog, &arg).await?,
+        Asked::More(arg) => shop::more_like(&ports.shop, ctx, catalog, &arg),
         Asked::Command(command) => match command {
             Command::Start(Some(DeepLink::Product(sku))) => {
                 shop::product(&ports.shop, ctx, catalog, &sku)

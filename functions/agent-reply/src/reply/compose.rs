@@ -272,9 +272,24 @@ pub async fn compose(ports: &Ports<'_>, input: Input<'_>) -> Result<Composed, Jo
             model.usage.completion_tokens,
         )
     });
+    let mut buttons = Vec::new();
+    let mut photo = None;
     let text = match model.text.take() {
         Some(text) => text,
-        None => fallback(ports.tools, ctx, &matches, &mut model.effects).await?,
+        None => {
+            let (text, listed) = fallback(ports.tools, ctx, &matches, &mut model.effects).await?;
+            // A catalog answer without a model: the first match's photo and buttons.
+            if listed {
+                if let Some(first) = matches.first() {
+                    let shop = super::shop::Ports {
+                        orders: None,
+                        payments: ports.tools.orders,
+                    };
+                    (photo, buttons) = super::shop::extras(&shop, ctx, first, None);
+                }
+            }
+            text
+        }
     };
     Ok(Composed {
         reply: Reply {
@@ -291,9 +306,9 @@ pub async fn compose(ports: &Ports<'_>, input: Input<'_>) -> Result<Composed, Jo
             cost_micros: cost,
             tools: model.effects.tools,
             handoff: model.effects.handoff,
-            buttons: Vec::new(),
+            buttons,
             language: None,
-            photo: None,
+            photo,
         },
         once,
     })
@@ -345,10 +360,12 @@ async fn fallback(
     ctx: &Context,
     matches: &[CatalogItem],
     effects: &mut Effects,
-) -> Result<String, JobError> {
+) -> Result<(String, bool), JobError> {
     let lang = ctx.lang;
     let m = &ctx.message;
-    Ok(match fallback_plan(ctx, effects) {
+    let plan = fallback_plan(ctx, effects);
+    let listed = matches!(plan, FallbackPlan::Catalog { .. });
+    let text = match plan {
         FallbackPlan::AlreadyHandedOff => t::HANDOFF_DONE.get(lang).to_owned(),
         FallbackPlan::HandOff => {
             let reason = t::HANDOFF_ASKED
@@ -393,7 +410,8 @@ async fn fallback(
                 reply
             }
         }
-    })
+    };
+    Ok((text, listed))
 }
 
 #[cfg(test)]

@@ -105,6 +105,88 @@ fn parse_buy_arg(arg: &str) -> Option<(i64, &str)> {
     (!sku.is_empty()).then_some((seconds.checked_mul(1000)?, sku))
 }
 
+/// Items a "more like this" page shows.
+pub const PAGE: usize = 3;
+/// The furthest "next page" goes (a catalog search is cheap, but not endless).
+const MAX_OFFSET: usize = 30;
+
+/// Under a catalog answer about `first`: its photo, Buy, and "more like this" (from
+/// the start, or the page at `next`).
+pub fn extras(
+    ports: &Ports<'_>,
+    ctx: &Context,
+    first: &CatalogItem,
+    next: Option<(usize, &str)>,
+) -> (Option<String>, Vec<Button>) {
+    let lang = ctx.lang;
+    let mut buttons = Vec::new();
+    if buying(ports, ctx) && first.price_minor.is_some() {
+        buttons.extend(button(
+            ctx,
+            t::BTN_BUY.get(lang),
+            "buy",
+            &buy_arg(ctx, &first.sku),
+        ));
+    }
+    match next {
+        Some((offset, sku)) => buttons.extend(button(
+            ctx,
+            t::BTN_NEXT.get(lang),
+            "more",
+            &format!("{offset}.{sku}"),
+        )),
+        None => buttons.extend(button(
+            ctx,
+            t::BTN_MORE.get(lang),
+            "more",
+            &format!("0.{}", first.sku),
+        )),
+    }
+    (first.photo_url.clone(), buttons)
+}
+
+/// "More like this" (`{offset}.{sku}`): the items found by the item's own name, past
+/// the item itself, a page at a time, with "next page" while more remain.
+pub fn more_like(
+    ports: &Ports<'_>,
+    ctx: &Context,
+    catalog: Option<&CatalogIndex>,
+    arg: &str,
+) -> Reply {
+    let lang = ctx.lang;
+    let parsed = arg
+        .split_once('.')
+        .and_then(|(offset, sku)| Some((offset.parse::<usize>().ok()?, sku)))
+        .filter(|(offset, _)| *offset <= MAX_OFFSET);
+    let (Some(catalog), Some((offset, sku))) = (catalog, parsed) else {
+        return reply(t::PRODUCT_UNKNOWN.get(lang).to_owned(), menu(ctx, lang));
+    };
+    let Some(item) = catalog.by_sku(sku) else {
+        return reply(t::PRODUCT_UNKNOWN.get(lang).to_owned(), menu(ctx, lang));
+    };
+    let similar: Vec<CatalogItem> = catalog
+        .search(&item.name, offset + PAGE + 2)
+        .into_iter()
+        .map(|hit| hit.item)
+        .filter(|i| i.sku != item.sku)
+        .collect();
+    let page: Vec<CatalogItem> = similar.iter().skip(offset).take(PAGE).cloned().collect();
+    let text = crate::prompt::fallback_reply(lang, &page);
+    let Some(first) = page.first() else {
+        return reply(text, menu(ctx, lang));
+    };
+    let more = similar.len() > offset + PAGE && offset + PAGE <= MAX_OFFSET;
+    let next = more.then_some((offset + PAGE, item.sku.as_str()));
+    let (photo, mut buttons) = extras(ports, ctx, first, next);
+    if !more {
+        buttons.retain(|b| !b.data.as_deref().is_some_and(|d| d.starts_with("s1|more|")));
+    }
+    Reply {
+        photo,
+        ..reply(text, buttons)
+    }
+}
+
 /// The product card: name, price, availability, link, photo; Buy when it can be bought.
 pub fn product(
     ports: &Ports<'_>,
