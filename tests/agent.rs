@@ -238,6 +238,7 @@ fn inbound(tenant: &TenantId, chat: i64, id: &str, text: &str, ts_ms: i64) -> In
         display_name: Some("Aida".into()),
         language: Some("ru".into()),
         reply_to: chat.to_string(),
+        thread_id: None,
     }
 }
 

@@ -38,6 +38,7 @@ fn message(tenant: &TenantId, number: &str, id: &str, ts_ms: i64) -> InboundMess
         display_name: Some("Aida".into()),
         language: None,
         reply_to: number.into(),
+        thread_id: None,
     }
 }
 

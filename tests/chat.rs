@@ -154,6 +154,7 @@ fn telegram(tenant: &TenantId, chat: i64, id: &str, text: &str) -> InboundMessag
         display_name: Some("Aida".into()),
         language: Some("ru".into()),
         reply_to: chat.to_string(),
+        thread_id: None,
     }
 }
 
@@ -1166,4 +1167,81 @@ async fn a_catalog_answer_without_a_model_has_the_photo_buy_and_more_like_this_w
     assert_eq!(fakes.last_telegram().0, texts::STALE_BUTTON.en);
     deliver(&env, &deps, &telegram(&t.id, 921, "cb-9", &press)).await;
     assert_eq!(fakes.last_telegram().0, texts::STALE_BUTTON.ru);
+}
+
+#[tokio::test]
+async fn in_a_forum_topic_the_bot_answers_in_that_topic_and_its_buttons_too() {
+    let env = TestEnv::new().await;
+    let fakes = Fakes::start().await;
+    let t = tenant(&env, |_| {}).await;
+    let deps = deps(&env, &fakes);
+    let topic = |id: i64, text: &str, thread: Option<i64>| {
+        let mut message = json!({"message_id": id, "date": now() / 1000,
+            "chat": {"id": -100_600, "type": "supergroup", "title": "Клуб", "is_forum": true},
+            "from": {"id": 5, "is_bot": false, "first_name": "B"}, "text": text});
+        if let Some(thread) = thread {
+            message["message_thread_id"] = json!(thread);
+            message["is_topic_message"] = json!(true);
+        }
+        json!({"update_id": id, "message": message})
+    };
+    // In topic 44 (through the webhook), then in General (no topic).
+    let answer = post_telegram(&env, &t, topic(1, "/help", Some(44))).await;
+    assert_eq!(answer["duplicate"], false, "{answer}");
+    let event = env.sqs_event_from_queue("InboundQueue", 30).await;
+    assert_eq!(event.records.len(), 1);
+    let response = handle(&deps, lambda_event(event)).await.unwrap();
+    assert!(failed_ids(&response).is_empty());
+    let general = telegram(&t.id, -100_600, "2", "/help");
+    deliver(&env, &deps, &general).await;
+    let sent: Vec<Value> = fakes
+        .telegram
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/sendMessage"))
+        .map(|r| r.json())
+        .collect();
+    assert_eq!(sent.len(), 2);
+    let in_topic = sent
+        .iter()
+        .find(|b| b.get("message_thread_id").is_some())
+        .unwrap();
+    assert_eq!(in_topic["message_thread_id"], 44);
+    assert_eq!(in_topic["chat_id"], -100_600);
+    assert_eq!(
+        sent.iter()
+            .filter(|b| b.get("message_thread_id").is_none())
+            .count(),
+        1,
+        "General is answered in General"
+    );
+
+    // A button under the topic's answer: the press is answered in the topic too.
+    let data = in_topic["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let press = json!({"update_id": 3, "callback_query": {"id": "cbq-topic-1",
+        "from": {"id": 5, "is_bot": false, "first_name": "B"}, "chat_instance": "1", "data": data,
+        "message": {"message_id": 100, "date": now() / 1000, "message_thread_id": 44, "is_topic_message": true,
+            "chat": {"id": -100_600, "type": "supergroup", "title": "Клуб", "is_forum": true}}}});
+    let parsed = sauda_shared::telegram::parse_update(&t.id, press.to_string().as_bytes()).unwrap();
+    let sauda_shared::telegram::TelegramUpdate::Callback {
+        message: Some(message),
+        ..
+    } = parsed
+    else {
+        panic!("a press: {parsed:?}");
+    };
+    assert_eq!(message.thread_id, Some(44));
+    deliver(&env, &deps, &message).await;
+    let last = fakes
+        .telegram
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/sendMessage"))
+        .last()
+        .unwrap()
+        .json();
+    assert_eq!(last["message_thread_id"], 44, "{last}");
 }

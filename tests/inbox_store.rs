@@ -34,6 +34,7 @@ async fn conversation(env: &TestEnv, t: &TenantId, chat: i64, at_ms: i64, paused
         display_name: Some("Aida".into()),
         language: None,
         reply_to: chat.to_string(),
+        thread_id: None,
     };
     env.put(sauda_shared::message::MessageItem::inbound(&m, at_ms))
         .await;

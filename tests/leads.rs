@@ -667,6 +667,7 @@ async fn quiet_customer(env: &TestEnv, t: &TenantId, cid: &str, last_inbound_ms:
         display_name: Some("Дана".into()),
         language: Some("ru".into()),
         reply_to: cid.trim_start_matches("tg-").into(),
+        thread_id: None,
     };
     let item = sauda_shared::message::MessageItem::inbound(&message, last_inbound_ms);
     env.put(item).await;

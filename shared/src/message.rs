@@ -126,6 +126,9 @@ pub struct InboundMessage {
     pub language: Option<String>,
     /// Where replies go: Telegram chat id, WhatsApp `wa_id`.
     pub reply_to: String,
+    /// The Telegram forum topic it was written in: replies go to the same topic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread_id: Option<i32>,
 }
 
 impl InboundMessage {
@@ -347,6 +350,7 @@ mod tests {
             display_name: None,
             language: None,
             reply_to: "1".into(),
+            thread_id: None,
         };
         let item = MessageItem::inbound(&m, 1_800_000_000_000);
         assert_eq!(

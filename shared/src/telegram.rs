@@ -219,6 +219,17 @@ fn callback(
                     .filter(|l| l.len() <= 35)
                     .map(str::to_owned),
                 reply_to: chat_id,
+                // A button under a message in a forum topic answers in that topic.
+                thread_id: query
+                    .pointer("/message/message_thread_id")
+                    .and_then(Value::as_i64)
+                    .filter(|_| {
+                        query
+                            .pointer("/message/is_topic_message")
+                            .and_then(Value::as_bool)
+                            == Some(true)
+                    })
+                    .and_then(|id| i32::try_from(id).ok()),
             }))
         }
         _ => None,
@@ -261,6 +272,9 @@ fn normalise(tenant: &TenantId, m: &Message) -> Result<InboundMessage, ParseErro
         display_name: display_name.map(|n| n.chars().take(256).collect()),
         language: language.filter(|l| l.len() <= 35),
         reply_to: chat_id,
+        thread_id: m
+            .message_thread_id
+            .filter(|_| m.is_topic_message == Some(true)),
     })
 }
 

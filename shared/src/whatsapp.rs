@@ -253,6 +253,7 @@ fn normalise(tenant: &TenantId, value: MessagesValue) -> Result<WhatsappBatch, P
             display_name: display_name.map(|n| n.chars().take(256).collect()),
             language: None,
             reply_to: from,
+            thread_id: None,
         });
     }
     for s in value.statuses {

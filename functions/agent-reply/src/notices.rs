@@ -211,6 +211,7 @@ mod tests {
             display_name: None,
             language: None,
             reply_to: "77011234567".into(),
+            thread_id: None,
         }
     }
 

@@ -54,6 +54,7 @@ pub fn message(text: &str) -> InboundMessage {
         display_name: Some("Aida".into()),
         language: Some("ru".into()),
         reply_to: "42".into(),
+        thread_id: None,
     }
 }
 

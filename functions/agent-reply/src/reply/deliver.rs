@@ -110,6 +110,8 @@ impl Outbox for Channels {
                 };
                 let extras = Extras {
                     buttons: buttons.to_vec(),
+                    // In a forum the answer goes to the message's topic, not General.
+                    thread_id: message.thread_id,
                     ..Extras::default()
                 };
                 if let Some(photo) = &reply.photo {
