@@ -660,6 +660,22 @@ async fn in_groups_the_bot_answers_only_when_addressed() {
 
 // ---- The shop in chat: product cards, Buy, my orders, an order's link ----------------
 
+/// Stores the message as the webhook does, then counts the AWS calls of its job alone.
+async fn measured(
+    env: &TestEnv,
+    deps: &Deps,
+    m: &InboundMessage,
+) -> std::collections::BTreeMap<String, usize> {
+    DynamoMessageStore::new(env.clients.dynamo.clone(), &env.stack.table)
+        .put_inbound(m)
+        .await
+        .unwrap();
+    env.counter.reset();
+    let response = handle(deps, lambda_event(event(m))).await.unwrap();
+    assert!(failed_ids(&response).is_empty());
+    env.counter.snapshot()
+}
+
 const PUMP_SKU: &str = "GR-CR10";
 const PUMP_PHOTO: &str = "https://shop.example/img/gr-cr10.jpg";
 
@@ -784,14 +800,7 @@ async fn a_product_link_shows_its_card_and_buy_places_one_order_however_often_pr
 
     // The product's deep link: its photo with the card as caption, Buy and My orders.
     let m = telegram(&t.id, 900, "1", &format!("/start p-{PUMP_SKU}"));
-    DynamoMessageStore::new(env.clients.dynamo.clone(), &env.stack.table)
-        .put_inbound(&m)
-        .await
-        .unwrap();
-    env.counter.reset();
-    let response = handle(&deps, lambda_event(event(&m))).await.unwrap();
-    assert!(failed_ids(&response).is_empty());
-    let calls = env.counter.snapshot();
+    let calls = measured(&env, &deps, &m).await;
     println!("AWS calls for a product card (catalog cold): {calls:?}");
     assert_eq!(calls.get("DynamoDB.Query"), Some(&1), "profile + history");
     assert_eq!(
@@ -821,14 +830,7 @@ async fn a_product_link_shows_its_card_and_buy_places_one_order_however_often_pr
 
     // Buy: one order job on the payments queue, priced from the catalog.
     let m = telegram(&t.id, 900, "cb-1", &buy);
-    DynamoMessageStore::new(env.clients.dynamo.clone(), &env.stack.table)
-        .put_inbound(&m)
-        .await
-        .unwrap();
-    env.counter.reset();
-    let response = handle(&deps, lambda_event(event(&m))).await.unwrap();
-    assert!(failed_ids(&response).is_empty());
-    let calls = env.counter.snapshot();
+    let calls = measured(&env, &deps, &m).await;
     println!("AWS calls for a Buy press: {calls:?}");
     assert_eq!(calls.get("DynamoDB.Query"), Some(&1), "profile + history");
     assert_eq!(
@@ -972,14 +974,7 @@ async fn my_orders_and_an_order_link_show_only_the_customers_own() {
 
     // "My orders", typed and from the menu's button.
     let m = telegram(&t.id, 910, "3", "/orders");
-    DynamoMessageStore::new(env.clients.dynamo.clone(), &env.stack.table)
-        .put_inbound(&m)
-        .await
-        .unwrap();
-    env.counter.reset();
-    let response = handle(&deps, lambda_event(event(&m))).await.unwrap();
-    assert!(failed_ids(&response).is_empty());
-    let calls = env.counter.snapshot();
+    let calls = measured(&env, &deps, &m).await;
     println!("AWS calls for my orders: {calls:?}");
     assert_eq!(
         calls.get("DynamoDB.Query"),

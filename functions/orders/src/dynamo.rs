@@ -52,10 +52,7 @@ fn valid_position(raw: &str) -> bool {
 #[async_trait]
 impl OrderStore for DynamoOrders {
     async fn get(&self, tenant: &TenantId, order_id: &str) -> Result<Option<Order>, StoreError> {
-        self.get_item(&keys::order(tenant, order_id))
-            .await?
-            .map(order_of)
-            .transpose()
+        self.reads.order(tenant, order_id).await
     }
 
     async fn detail(
