@@ -405,6 +405,9 @@ mod tests {
             Scope::TenantAdmin,
         )
         .unwrap_err();
-        assert_eq!(fields(refused), vec![("loyalty".to_owned(), "invalid_value")]);
+        assert_eq!(
+            fields(refused),
+            vec![("loyalty".to_owned(), "invalid_value")]
+        );
     }
 }

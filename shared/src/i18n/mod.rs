@@ -14,6 +14,7 @@ pub mod leads;
 pub mod limits;
 pub mod loyalty;
 pub mod orders;
+pub mod partner_chat;
 pub mod reports;
 
 use serde::{Deserialize, Serialize};
@@ -150,6 +151,7 @@ pub fn catalogs() -> Vec<&'static [&'static Text]> {
         orders::ALL,
         limits::ALL,
         chat::ALL,
+        partner_chat::ALL,
     ]
 }
 

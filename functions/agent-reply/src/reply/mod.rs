@@ -22,6 +22,8 @@ pub mod decide;
 pub mod deliver;
 pub mod index;
 pub mod load;
+pub mod nps;
+pub mod partner_chat;
 pub mod record;
 
 use crate::catalog::CatalogIndex;
@@ -138,6 +140,15 @@ pub async fn process(
         Action::RateLimitNotice => {
             out.reply = Some(compose::rate_limit_notice(ctx.lang));
             crate::conversation::ReplyState::RateLimitNotice
+        }
+        Action::Answer(_) if partner_chat::asked(&ctx).is_some() => {
+            // Partners, admins and NPS answers: before the customer commands.
+            let reply = partner_chat::answer(&deps.partner_chat_ports(), &ctx)
+                .await?
+                .ok_or_else(|| JobError::Transient("partner command without an answer".into()))?;
+            let state = reply.state();
+            out.reply = Some(reply);
+            state
         }
         Action::Answer(_) if commands::asked(&ctx).is_some() => {
             // Commands and buttons never reach the model, with or without one.
