@@ -408,6 +408,15 @@ async fn find_partner(
     {
         return Ok(Some(partner));
     }
+    by_chat(store, tenant, chat).await
+}
+
+/// A partner the admin API gave this chat (one Query of the tenant's partners).
+async fn by_chat(
+    store: &dyn LoyaltyStore,
+    tenant: &TenantId,
+    chat: i64,
+) -> Result<Option<Partner>, JobError> {
     let all = store
         .partners(tenant, None)
         .await
@@ -865,7 +874,7 @@ async fn confirm(
     let outcome = loop {
         match run(store, ctx, &partner_id, pending).await {
             Err(LoyaltyError::PartnerMissing) if partner_id == partner_id_of(chat) => {
-                match find_partner(store, tenant, chat).await? {
+                match by_chat(store, tenant, chat).await? {
                     Some(p) if p.partner_id != partner_id => partner_id = p.partner_id,
                     _ => break Err(LoyaltyError::PartnerMissing),
                 }
