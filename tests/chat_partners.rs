@@ -538,6 +538,49 @@ async fn a_chat_applies_an_admin_approves_and_confirm_pressed_twice_accrues_once
             ]
         )
     );
+
+    // Redeem 50 points of a 1 000 purchase, then refund the first purchase.
+    let redeem = format!("/redeem {BUYER_PHONE} 1000 50");
+    deliver(&env, &deps, &telegram(&t.id, PARTNER_CHAT, "7", &redeem)).await;
+    let confirm = fakes.last_to(PARTNER_CHAT).buttons[0].clone();
+    deliver(
+        &env,
+        &deps,
+        &telegram(&t.id, PARTNER_CHAT, "cb-5", &confirm),
+    )
+    .await;
+    let redeemed = fakes.last_to(PARTNER_CHAT).text;
+    assert!(
+        redeemed.starts_with("Готово: списано 50 баллов, к оплате 999.50 KZT"),
+        "{redeemed}"
+    );
+    assert_eq!(account(&env, &t.id, BUYER_WA).await.balance, balance - 50);
+    let refund = format!("/refund {BUYER_PHONE} {purchase}");
+    deliver(&env, &deps, &telegram(&t.id, PARTNER_CHAT, "8", &refund)).await;
+    assert_eq!(
+        fakes.last_to(PARTNER_CHAT).text,
+        texts::CONFIRM_REFUND.render(
+            Lang::Ru,
+            &[("purchase", &purchase), ("phone", &BUYER_PHONE)]
+        )
+    );
+    let confirm = fakes.last_to(PARTNER_CHAT).buttons[0].clone();
+    for press in ["cb-6", "cb-7"] {
+        deliver(&env, &deps, &telegram(&t.id, PARTNER_CHAT, press, &confirm)).await;
+    }
+    let after = account(&env, &t.id, BUYER_WA).await.balance;
+    assert_eq!(
+        fakes.last_to(PARTNER_CHAT).text,
+        texts::REFUNDED.render(Lang::Ru, &[("purchase", &purchase), ("balance", &after)])
+    );
+    let entries = store(&env).ledger_points(&t.id, BUYER_WA).await.unwrap();
+    assert_eq!(
+        entries.len(),
+        4,
+        "welcome, accrual, redeem, one refund: {entries:?}"
+    );
+    assert_eq!(entries.iter().sum::<i64>(), after);
+    assert_eq!(after, WELCOME - 50, "the cashback taken back");
 }
 
 #[tokio::test]
