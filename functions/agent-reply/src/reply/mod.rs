@@ -141,20 +141,16 @@ pub async fn process(
             out.reply = Some(compose::rate_limit_notice(ctx.lang));
             crate::conversation::ReplyState::RateLimitNotice
         }
-        Action::Answer(_) if partner_chat::asked(&ctx).is_some() => {
-            // Partners, admins and NPS answers: before the customer commands.
-            let reply = partner_chat::answer(&deps.partner_chat_ports(), &ctx)
-                .await?
-                .ok_or_else(|| JobError::Transient("partner command without an answer".into()))?;
-            let state = reply.state();
-            out.reply = Some(reply);
-            state
-        }
-        Action::Answer(_) if commands::asked(&ctx).is_some() => {
-            // Commands and buttons never reach the model, with or without one.
-            let reply = commands::answer(&deps.commands_ports(), &ctx)
-                .await?
-                .ok_or_else(|| JobError::Transient("command without an answer".into()))?;
+        Action::Answer(_)
+            if partner_chat::asked(&ctx).is_some() || commands::asked(&ctx).is_some() =>
+        {
+            // Commands and buttons never reach the model, with or without one: partners,
+            // admins and NPS answers first, then the customer's commands.
+            let reply = match partner_chat::answer(&deps.partner_chat_ports(), &ctx).await? {
+                Some(reply) => Some(reply),
+                None => commands::answer(&deps.commands_ports(), &ctx).await?,
+            }
+            .ok_or_else(|| JobError::Transient("command without an answer".into()))?;
             let state = reply.state();
             out.reply = Some(reply);
             state

@@ -11,7 +11,9 @@
 
 use super::compose::Reply;
 use super::load::Context;
-use super::partner_chat::{self, addressed_to, button_for, failure, plain, Named, Ports};
+use super::partner_chat::{
+    self, addressed_to, button_for, failure, plain, with_partner, Ports, Then,
+};
 use super::JobError;
 use crate::conversation::Stored;
 use loyalty::error::LoyaltyError;
@@ -252,9 +254,10 @@ pub async fn answer(
         require_active: false,
         input: &input,
     };
-    let planner = Named {
+    let named = with_partner(keys::partner(tenant, &asked.partner_id));
+    let planner = Then {
         inner: &inner,
-        partner: keys::partner(tenant, &asked.partner_id),
+        then: &named,
     };
     let body = match ledger::execute(store, None, None, tenant, &planner).await {
         Ok(outcome) => outcome.body,

@@ -499,18 +499,14 @@ async fn tell_admins(ports: &Ports<'_>, ctx: &Context, partner_id: &str, name: &
     }
 }
 
-/// A planner whose committed writes also record who decided, in the tenant's history of
-/// changes (the one the tenant admin API lists), in the same transaction.
-struct Recorded<'a> {
-    inner: &'a dyn Planner,
-    tenant: &'a TenantId,
-    actor: String,
-    action: &'static str,
-    target: &'a str,
+/// A planner with something added to what it planned (a write, a field of the answer).
+pub(super) struct Then<'a> {
+    pub inner: &'a dyn Planner,
+    pub then: &'a (dyn Fn(&mut Plan, &Reads, i64) -> Result<(), LoyaltyError> + Send + Sync),
 }
 
 #[async_trait]
-impl Planner for Recorded<'_> {
+impl Planner for Then<'_> {
     fn keys(&self) -> Vec<Key> {
         self.inner.keys()
     }
@@ -522,12 +518,21 @@ impl Planner for Recorded<'_> {
         now_ms: i64,
     ) -> Result<Plan, LoyaltyError> {
         let mut plan = self.inner.plan(store, reads, now_ms).await?;
-        if !plan.writes.is_empty() {
-            let change = Change::new(&self.actor, self.action, self.target, now_ms)
-                .with(json!({"status": plan.body["status"]}));
-            plan.writes.push(changes::history_put(self.tenant, &change));
-        }
+        (self.then)(&mut plan, reads, now_ms)?;
         Ok(plan)
+    }
+}
+
+/// Adds the partner's name and chat to an answer (read in the same batch anyway).
+pub(super) fn with_partner(
+    partner: Key,
+) -> impl Fn(&mut Plan, &Reads, i64) -> Result<(), LoyaltyError> + Send + Sync {
+    move |plan, reads, _| {
+        if let Some(p) = reads.get::<Partner>(&partner)? {
+            plan.body["partner_name"] = json!(p.name);
+            plan.body["partner_chat"] = json!(p.telegram_chat_id);
+        }
+        Ok(())
     }
 }
 
@@ -555,16 +560,25 @@ async fn moderate(
         partner_id,
         action,
     };
-    let planner = Recorded {
+    // Who decided goes into the tenant's history of changes (the one the tenant admin
+    // API lists), in the same transaction as the decision.
+    let actor = format!("telegram_admin:{admin}");
+    let verb = if approve {
+        "partner.approve"
+    } else {
+        "partner.reject"
+    };
+    let record = |plan: &mut Plan, _: &Reads, now_ms: i64| {
+        if !plan.writes.is_empty() {
+            let change = Change::new(&actor, verb, partner_id, now_ms)
+                .with(json!({"status": plan.body["status"]}));
+            plan.writes.push(changes::history_put(tenant, &change));
+        }
+        Ok(())
+    };
+    let planner = Then {
         inner: &inner,
-        tenant,
-        actor: format!("telegram_admin:{admin}"),
-        action: if approve {
-            "partner.approve"
-        } else {
-            "partner.reject"
-        },
-        target: partner_id,
+        then: &record,
     };
     let view = match ledger::execute(store, None, None, tenant, &planner).await {
         Ok(outcome) => outcome.body,
@@ -827,34 +841,6 @@ async fn today(
     Ok(reply(text, Vec::new()))
 }
 
-/// A planner's answer with the partner's name and chat added (read in the same batch
-/// anyway).
-pub(super) struct Named<'a> {
-    pub inner: &'a dyn Planner,
-    pub partner: Key,
-}
-
-#[async_trait]
-impl Planner for Named<'_> {
-    fn keys(&self) -> Vec<Key> {
-        self.inner.keys()
-    }
-
-    async fn plan(
-        &self,
-        store: &dyn LoyaltyStore,
-        reads: &mut Reads,
-        now_ms: i64,
-    ) -> Result<Plan, LoyaltyError> {
-        let mut plan = self.inner.plan(store, reads, now_ms).await?;
-        if let Some(partner) = reads.get::<Partner>(&self.partner)? {
-            plan.body["partner_name"] = json!(partner.name);
-            plan.body["partner_chat"] = json!(partner.telegram_chat_id);
-        }
-        Ok(plan)
-    }
-}
-
 /// Confirm pressed: the operation, with the nonce as the idempotency key and the partner
 /// key's rate window, exactly as through the partner API.
 async fn confirm(
@@ -1003,9 +989,10 @@ async fn run(
             }
         }
     };
-    let planner = Named {
+    let named = with_partner(keys::partner(tenant, partner_id));
+    let planner = Then {
         inner,
-        partner: keys::partner(tenant, partner_id),
+        then: &named,
     };
     ledger::execute(store, Some(&idempotency), Some(&rate), tenant, &planner).await
 }
