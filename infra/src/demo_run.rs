@@ -45,6 +45,7 @@ pub async fn play(
     let notices_start = outbox_len(&urls.outbox);
     lead_steps(&http, demo, urls, &keys, run).await?;
     loyalty_steps(&http, demo, urls, &keys, run, wa_from).await?;
+    partner_chat_steps(&http, demo, urls, run, now, wa_from).await?;
     order_steps(&http, demo, urls, &keys, run, now, (chat_id, wa_from)).await?;
     report_step(clients, stack, demo).await?;
     if let Some(link) =
@@ -592,6 +593,66 @@ async fn loyalty_steps(
         .send()
         .await?;
     show("balance", response).await?;
+    Ok(())
+}
+
+/// The demo partner accrues from its Telegram chat: `/accrue`, the bot's confirmation,
+/// Confirm pressed twice (one accrual: the button's nonce is the idempotency key).
+async fn partner_chat_steps(
+    http: &reqwest::Client,
+    demo: &DemoTenant,
+    urls: &DemoUrls,
+    run: i64,
+    now: i64,
+    wa_from: &str,
+) -> DemoResult {
+    let chat = crate::demo_seed::DEMO_PARTNER_CHAT;
+    println!("\n== the partner accrues from its Telegram chat ==");
+    let to_partner = |l: &Value| l["channel"] == "telegram" && l["to"] == chat.to_string().as_str();
+    let start = outbox_len(&urls.outbox);
+    let command = format!("/accrue +{wa_from} 2000");
+    let update = demo::telegram_text(run as u64 + 30, run + 30, chat, now, &command);
+    let response = post_telegram(http, demo, urls, update).await?;
+    println!("  {command:<28} -> {}", response.status().as_u16());
+    let confirmation = await_outbox(&urls.outbox, start, |l| {
+        to_partner(l) && l["body"]["reply_markup"]["inline_keyboard"].is_array()
+    })
+    .await;
+    let Some(confirmation) = confirmation else {
+        println!("  no confirmation within 30 s; see .local/watch.log");
+        return Ok(());
+    };
+    println!(
+        "{}",
+        indent(confirmation["body"]["text"].as_str().unwrap_or(""))
+    );
+    let Some(data) = confirmation["body"]
+        .pointer("/reply_markup/inline_keyboard/0/0/callback_data")
+        .and_then(Value::as_str)
+    else {
+        return Ok(());
+    };
+    for press in 0..2 {
+        let start = outbox_len(&urls.outbox);
+        let update = serde_json::json!({"update_id": run as u64 + 31 + press, "callback_query": {
+            "id": format!("demo-{run}-{press}"), "chat_instance": "demo",
+            "from": {"id": chat, "is_bot": false, "first_name": "Demo Café", "language_code": "ru"},
+            "message": {"message_id": run + 30, "date": now, "chat": {"id": chat, "type": "private"}, "text": "confirm"},
+            "data": data}});
+        let response = post_telegram(http, demo, urls, update).await?;
+        println!(
+            "  Confirm pressed ({}) -> {}",
+            press + 1,
+            response.status().as_u16()
+        );
+        let done = await_outbox(&urls.outbox, start, |l| {
+            to_partner(l) && l["body"]["reply_markup"].is_null()
+        })
+        .await;
+        if let Some(done) = done {
+            println!("{}", indent(done["body"]["text"].as_str().unwrap_or("")));
+        }
+    }
     Ok(())
 }
 

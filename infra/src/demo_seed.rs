@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 pub const DEMO_PARTNER: &str = "demo-cafe";
-const DEMO_PARTNER_CHAT: i64 = 100_200_301;
+pub const DEMO_PARTNER_CHAT: i64 = 100_200_301;
 const CATALOG_ITEMS: usize = 40_000;
 
 /// The demo's API keys (local emulator only).

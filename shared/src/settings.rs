@@ -8,7 +8,7 @@ use crate::api::ApiError;
 use crate::i18n::Lang;
 use crate::limits::{self, LimitExceeded};
 use crate::outbound::{UrlError, UrlPolicy};
-use crate::tenant::TenantConfig;
+use crate::tenant::{TenantConfig, MAX_LOYALTY_ADMINS};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -233,12 +233,43 @@ pub fn apply(
             &mut errors,
         );
     }
+    errors.extend(admin_chat_errors(&config));
     errors.extend(url_errors(&config, policy));
     if !errors.is_empty() {
         return Err(PatchError::Fields(errors));
     }
     limits::check_channels(current, &config)?;
     Ok(config)
+}
+
+/// The loyalty admins' chats: at most [`MAX_LOYALTY_ADMINS`], none zero, none twice.
+fn admin_chat_errors(config: &TenantConfig) -> Vec<FieldError> {
+    let chats = &config.loyalty.admin_chats;
+    let field = "loyalty.admin_chats";
+    let mut errors = Vec::new();
+    if chats.len() > MAX_LOYALTY_ADMINS {
+        errors.push(FieldError::new(
+            field,
+            "too_many_admins",
+            format!("at most {MAX_LOYALTY_ADMINS} chats"),
+        ));
+    }
+    if chats.contains(&0) {
+        errors.push(FieldError::new(
+            field,
+            "invalid_chat_id",
+            "0 is not a Telegram chat",
+        ));
+    }
+    let distinct: std::collections::BTreeSet<_> = chats.iter().collect();
+    if distinct.len() != chats.len() {
+        errors.push(FieldError::new(
+            field,
+            "duplicate_chat_id",
+            "each chat once",
+        ));
+    }
+    errors
 }
 
 #[cfg(test)]
@@ -338,5 +369,45 @@ mod tests {
         .unwrap();
         assert_eq!(operator.plan.id, limits::PlanId::Business);
         assert!(apply(&current(), &json!([]), PRODUCTION, Scope::Operator).is_err());
+    }
+
+    #[test]
+    fn loyalty_admin_chats_are_checked() {
+        let ok = apply(
+            &current(),
+            &json!({"loyalty": {"admin_chats": [9001, -100200]}}),
+            PRODUCTION,
+            Scope::TenantAdmin,
+        )
+        .unwrap();
+        assert_eq!(ok.loyalty.admin_chats, vec![9001, -100200]);
+        for (chats, code) in [
+            (json!([0]), "invalid_chat_id"),
+            (json!([5, 5]), "duplicate_chat_id"),
+            (json!((1..=21).collect::<Vec<i64>>()), "too_many_admins"),
+        ] {
+            let refused = apply(
+                &current(),
+                &json!({"loyalty": {"admin_chats": chats}}),
+                PRODUCTION,
+                Scope::TenantAdmin,
+            )
+            .unwrap_err();
+            assert_eq!(
+                fields(refused),
+                vec![("loyalty.admin_chats".to_owned(), code)]
+            );
+        }
+        let refused = apply(
+            &current(),
+            &json!({"loyalty": {"admin_chats": ["x"]}}),
+            PRODUCTION,
+            Scope::TenantAdmin,
+        )
+        .unwrap_err();
+        assert_eq!(
+            fields(refused),
+            vec![("loyalty".to_owned(), "invalid_value")]
+        );
     }
 }

@@ -358,7 +358,13 @@ pub struct LoyaltySettings {
     pub expiry_days: Option<u32>,
     /// Mutating requests per partner key and minute.
     pub rate_limit_per_minute: u32,
+    /// Telegram chats of the program's admins: new partner applications and services
+    /// arrive there with Approve / Reject buttons (at most [`MAX_LOYALTY_ADMINS`]).
+    pub admin_chats: Vec<i64>,
 }
+
+/// How many admin chats a tenant's loyalty program may list.
+pub const MAX_LOYALTY_ADMINS: usize = 20;
 
 impl Default for LoyaltySettings {
     fn default() -> Self {
@@ -372,6 +378,7 @@ impl Default for LoyaltySettings {
             referral_bonus: 0,
             expiry_days: None,
             rate_limit_per_minute: 120,
+            admin_chats: Vec::new(),
         }
     }
 }

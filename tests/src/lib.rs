@@ -3,6 +3,7 @@
 //! so tests run in parallel without seeing each other's data.
 
 mod catalog;
+pub mod chat_env;
 pub mod fake;
 pub mod fake_kaspi;
 pub mod fake_stripe;

@@ -168,6 +168,15 @@ impl Deps {
         }
     }
 
+    fn partner_chat_ports(&self) -> reply::partner_chat::Ports<'_> {
+        reply::partner_chat::Ports {
+            ledger: self.ledger.as_deref(),
+            outbox: self.outbox.as_ref(),
+            notify: self.notify.as_ref(),
+            max_wait: self.settings.max_channel_wait,
+        }
+    }
+
     fn compose_ports(&self) -> reply::compose::Ports<'_> {
         reply::compose::Ports {
             model: &self.llm,

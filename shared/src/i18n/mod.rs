@@ -14,6 +14,7 @@ pub mod leads;
 pub mod limits;
 pub mod loyalty;
 pub mod orders;
+pub mod partner_chat;
 pub mod reports;
 pub mod shop;
 
@@ -152,6 +153,7 @@ pub fn catalogs() -> Vec<&'static [&'static Text]> {
         limits::ALL,
         chat::ALL,
         shop::ALL,
+        partner_chat::ALL,
     ]
 }
 

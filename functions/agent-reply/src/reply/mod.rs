@@ -22,6 +22,8 @@ pub mod decide;
 pub mod deliver;
 pub mod index;
 pub mod load;
+pub mod nps;
+pub mod partner_chat;
 pub mod record;
 pub mod shop;
 
@@ -140,15 +142,24 @@ pub async fn process(
             out.reply = Some(compose::rate_limit_notice(ctx.lang));
             crate::conversation::ReplyState::RateLimitNotice
         }
-        Action::Answer(_) if commands::asked(&ctx).is_some() => {
-            // Commands and buttons never reach the model, with or without one.
-            let catalog = match commands::asked(&ctx) {
-                Some(asked) if asked.needs_catalog() => load_catalog(deps, &ctx.config).await,
-                _ => None,
-            };
-            let reply = commands::answer(&deps.commands_ports(), &ctx, catalog.as_deref())
-                .await?
-                .ok_or_else(|| JobError::Transient("command without an answer".into()))?;
+        Action::Answer(_)
+            if partner_chat::asked(&ctx).is_some() || commands::asked(&ctx).is_some() =>
+        {
+            // Commands and buttons never reach the model, with or without one: partners,
+            // admins and NPS answers first, then the customer's commands.
+            let reply = match partner_chat::answer(&deps.partner_chat_ports(), &ctx).await? {
+                Some(reply) => Some(reply),
+                None => {
+                    let catalog = match commands::asked(&ctx) {
+                        Some(asked) if asked.needs_catalog() => {
+                            load_catalog(deps, &ctx.config).await
+                        }
+                        _ => None,
+                    };
+                    commands::answer(&deps.commands_ports(), &ctx, catalog.as_deref()).await?
+                }
+            }
+            .ok_or_else(|| JobError::Transient("command without an answer".into()))?;
             let state = reply.state();
             out.reply = Some(reply);
             state
