@@ -41,6 +41,7 @@ fn deps(env: &TestEnv) -> Arc<tenant_admin::Deps> {
             url_policy: UrlPolicy::default(),
             bucket: env.stack.bucket.clone().unwrap(),
             catalog_jobs_queue_url: env.queue_url("CatalogJobsQueue"),
+            notify_queue_url: env.queue_url("NotifyQueue"),
         },
     ))
 }
@@ -547,7 +548,7 @@ async fn another_tenants_key_and_other_roles_do_nothing() {
         .issue(&other, Role::Manager, "victim")
         .await
         .unwrap();
-    let routes: [(&str, &str, Option<Value>); 18] = [
+    let routes: [(&str, &str, Option<Value>); 20] = [
         ("GET", "/settings", None),
         ("PATCH", "/settings", Some(json!({"name": "Hijacked"}))),
         ("GET", "/managers", None),
@@ -578,6 +579,8 @@ async fn another_tenants_key_and_other_roles_do_nothing() {
         ("GET", "/catalog/imports/imp-x", None),
         ("POST", "/catalog/versions/v1/activate", None),
         ("POST", "/catalog/rollback", None),
+        ("GET", "/partners", None),
+        ("POST", "/partners/cafe/approve", None),
     ];
     for (method, path, body) in routes {
         // Tenant B's admin key on tenant A's routes: not a key of A.
@@ -1085,4 +1088,110 @@ async fn a_catalog_is_uploaded_imported_activated_and_rolled_back_through_the_ap
         .unwrap()
         .iter()
         .all(|c| c["actor"].as_str().unwrap().starts_with("tenant_admin:")));
+}
+
+/// Partners through the admin API with the loyalty programme switched off (the loyalty
+/// API's gate does not apply here): created pending, approved (the partner told once),
+/// suspended, listed; every change in the history; tenant B sees none of them.
+#[tokio::test]
+async fn partners_are_created_approved_and_suspended_without_the_loyalty_gate() {
+    let fx = Fx::new(|c| c.loyalty.enabled = false).await;
+    let (status, _) = fx.api("GET", "/settings", None).await;
+    assert_eq!(status, StatusCode::OK);
+    fx.env.counter.reset();
+
+    let (status, created) = fx
+        .api(
+            "POST",
+            "/partners",
+            Some(json!({"partner_id": "cafe", "name": "Кофейня", "telegram_chat_id": 555})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["status"], "pending");
+    assert_eq!(
+        fx.calls(),
+        want(&[
+            RATE,
+            ("DynamoDB.BatchGetItem", 1),
+            ("DynamoDB.PutItem", 2)
+        ])
+    );
+    let (status, refused) = fx
+        .api(
+            "POST",
+            "/partners",
+            Some(json!({"partner_id": "cafe", "name": "Again"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+    fx.env.counter.reset();
+
+    let (status, approved) = fx.api("POST", "/partners/cafe/approve", None).await;
+    assert_eq!(status, StatusCode::OK, "{approved}");
+    assert_eq!(approved["status"], "active");
+    assert_eq!(
+        fx.calls(),
+        want(&[
+            RATE,
+            ("DynamoDB.BatchGetItem", 1),
+            ("DynamoDB.PutItem", 2),
+            ("SQS.SendMessage", 1)
+        ])
+    );
+    let notices = fx.env.receive_all("NotifyQueue").await;
+    assert_eq!(notices.len(), 1, "the partner is told once");
+    // Approving again changes nothing and records nothing.
+    let (status, again) = fx.api("POST", "/partners/cafe/approve", None).await;
+    assert_eq!((status, &again["changed"]), (StatusCode::OK, &json!(false)));
+    assert!(fx.env.receive_all("NotifyQueue").await.is_empty());
+
+    let (status, suspended) = fx.api("POST", "/partners/cafe/suspend", None).await;
+    assert_eq!(status, StatusCode::OK, "{suspended}");
+    assert_eq!(suspended["status"], "suspended");
+    fx.env.counter.reset();
+    let (status, listed) = fx.api("GET", "/partners", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(fx.calls(), want(&[RATE, ("DynamoDB.Query", 1)]));
+    let listed = listed["partners"].as_array().unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        (
+            listed[0]["partner_id"].as_str(),
+            listed[0]["status"].as_str()
+        ),
+        (Some("cafe"), Some("suspended"))
+    );
+    let (_, active) = fx.api("GET", "/partners?status=active", None).await;
+    assert_eq!(active["partners"], json!([]));
+    let (status, refused) = fx.api("GET", "/partners?status=gone", None).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    let (status, refused) = fx.api("POST", "/partners/cafe/promote", None).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    let (status, refused) = fx.api("POST", "/partners/nobody/approve", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{refused}");
+
+    // Tenant B: A's partner is not there.
+    let other = fx.env.tenant_with(|_| {}, Default::default()).await;
+    let other_admin = issue(&fx.env, &other, Role::TenantAdmin).await;
+    let (_, listed) = fx
+        .call(&other_admin, &other, "GET", "/partners", None)
+        .await;
+    assert_eq!(listed["partners"], json!([]));
+    let (status, _) = fx
+        .call(&other_admin, &other, "POST", "/partners/cafe/approve", None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let (_, history) = fx.api("GET", "/history", None).await;
+    let actions: Vec<&str> = history["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        vec!["partner.suspend", "partner.approve", "partner.create"]
+    );
 }

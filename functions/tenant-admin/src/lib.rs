@@ -20,6 +20,7 @@ pub mod catalog;
 mod catalog_routes;
 pub mod domain;
 pub mod dynamo;
+mod partner_routes;
 pub mod routes;
 pub mod store;
 pub mod worker;
@@ -33,7 +34,7 @@ use sauda_shared::config::{ConfigError, CoreConfig};
 use sauda_shared::consumer::QueueControl;
 use sauda_shared::limits::UsageStore;
 use sauda_shared::outbound::UrlPolicy;
-use sauda_shared::ports::SecretSource;
+use sauda_shared::ports::{MessageQueue, SecretSource};
 use std::sync::Arc;
 
 #[derive(Clone, Debug)]
@@ -45,6 +46,7 @@ pub struct AdminConfig {
     pub bucket: String,
     /// Import jobs, for `catalog-import-worker`.
     pub catalog_jobs_queue_url: String,
+    pub notify_queue_url: String,
 }
 
 impl AdminConfig {
@@ -54,6 +56,7 @@ impl AdminConfig {
             url_policy: UrlPolicy::from_env(),
             bucket: sauda_shared::config::required("BUCKET_NAME")?,
             catalog_jobs_queue_url: sauda_shared::config::required("CATALOG_JOBS_QUEUE_URL")?,
+            notify_queue_url: sauda_shared::config::required("NOTIFY_QUEUE_URL")?,
         })
     }
 }
@@ -71,6 +74,10 @@ pub struct Deps {
     pub jobs: Arc<dyn store::ImportJobs>,
     /// Redelivery and dead-lettering of the worker's records.
     pub queue: Arc<dyn QueueControl>,
+    /// The loyalty ledger, for partners.
+    pub loyalty: Arc<dyn loyalty::store::LoyaltyStore>,
+    /// Notices to partners whose status changed.
+    pub notify: Arc<dyn MessageQueue>,
 }
 
 impl HasApi for Deps {
@@ -111,6 +118,11 @@ impl Deps {
                 &config.catalog_jobs_queue_url,
             )),
             queue: Arc::new(sauda_shared::aws::SqsQueueControl::new(clients.sqs.clone())),
+            loyalty: Arc::new(loyalty::DynamoStore::new(clients.dynamo.clone(), table)),
+            notify: Arc::new(sauda_shared::aws::SqsQueue::new(
+                clients.sqs.clone(),
+                &config.notify_queue_url,
+            )),
         }
     }
 }

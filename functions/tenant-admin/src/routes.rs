@@ -54,7 +54,8 @@ pub fn router(deps: Arc<Deps>) -> Router {
             .route("/t/{tenant}/admin/keys/{key_id}", delete(revoke_key))
             .route("/t/{tenant}/admin/usage", get(usage))
             .route("/t/{tenant}/admin/history", get(history))
-            .merge(crate::catalog_routes::routes()),
+            .merge(crate::catalog_routes::routes())
+            .merge(crate::partner_routes::routes()),
     )
     .with_state(deps)
 }
