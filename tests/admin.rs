@@ -1111,11 +1111,7 @@ async fn partners_are_created_approved_and_suspended_without_the_loyalty_gate() 
     assert_eq!(created["status"], "pending");
     assert_eq!(
         fx.calls(),
-        want(&[
-            RATE,
-            ("DynamoDB.BatchGetItem", 1),
-            ("DynamoDB.PutItem", 2)
-        ])
+        want(&[RATE, ("DynamoDB.BatchGetItem", 1), ("DynamoDB.PutItem", 2)])
     );
     let (status, refused) = fx
         .api(
