@@ -65,33 +65,11 @@ impl CatalogFiles for S3CatalogFiles {
     }
 
     async fn read_upload(&self, key: &str, max: u64) -> Result<Option<Vec<u8>>, StoreError> {
-        let out = match self
-            .s3
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
+        // The upload URL signs the length, so nothing larger than `max` arrives there.
+        self.versions
+            .read_object(key, max)
             .await
-        {
-            Ok(out) => out,
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_no_such_key()) => {
-                return Ok(None)
-            }
-            Err(e) => return Err(s3_err(key, e)),
-        };
-        if out
-            .content_length()
-            .is_some_and(|len| len < 0 || len as u64 > max)
-        {
-            return Ok(None);
-        }
-        let bytes = out
-            .body
-            .collect()
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("{key}: {e}")))?
-            .into_bytes();
-        Ok((bytes.len() as u64 <= max).then(|| bytes.to_vec()))
+            .map_err(catalog_err)
     }
 
     async fn put_version(

@@ -295,7 +295,7 @@ async fn make_version(
         return Ok(Err(failed(
             "upload_missing",
             None,
-            "nothing was uploaded under this id (or it was larger than allowed)",
+            "nothing was uploaded under this id",
             Value::Null,
         )));
     };

@@ -13,7 +13,6 @@ use loyalty::partners::{self, Moderation};
 use loyalty::store as ledger;
 use sauda_shared::api::{ApiPath, ApiQuery, JsonBody};
 use sauda_shared::changes::Change;
-use sauda_shared::partner::PartnerStatus;
 use sauda_shared::ApiError;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -42,18 +41,7 @@ async fn list_partners(
     State(deps): State<Arc<Deps>>,
     ApiQuery(q): ApiQuery<StatusQuery>,
 ) -> Reply {
-    let status = match q.status.as_deref() {
-        None | Some("") => None,
-        Some(raw) => Some(
-            serde_json::from_value::<PartnerStatus>(json!(raw)).map_err(|_| {
-                ApiError::field(
-                    "status",
-                    "invalid_status",
-                    "pending, active, rejected or suspended",
-                )
-            })?,
-        ),
-    };
+    let status = partners::status_filter(q.status.as_deref())?;
     let list = partners::list(deps.loyalty.as_ref(), caller.tenant(), status).await?;
     Ok(Json(json!({
         "partners": list.iter().map(loyalty::views::partner_view).collect::<Vec<_>>(),

@@ -44,7 +44,7 @@ pub trait CatalogFiles: Send + Sync {
         size: u64,
         ttl: std::time::Duration,
     ) -> Result<String, StoreError>;
-    /// The uploaded file; `None` if absent or larger than `max`.
+    /// The uploaded file; `None` if absent (an error if larger than `max`).
     async fn read_upload(&self, key: &str, max: u64) -> Result<Option<Vec<u8>>, StoreError>;
     /// Stores a version (source, index, then its manifest).
     async fn put_version(
