@@ -52,7 +52,8 @@ SAM_FUNCTIONS := \
   LoyaltyFunction:loyalty LoyaltyExpiryFunction:loyalty-expiry \
   ReportPlannerFunction:report-planner ReportWorkerFunction:report-worker \
   ReportLinkFunction:report-link OrdersApiFunction:orders-api \
-  PaymentsWorkerFunction:payments-worker TenantAdminApiFunction:tenant-admin-api
+  PaymentsWorkerFunction:payments-worker TenantAdminApiFunction:tenant-admin-api \
+  CatalogImportWorkerFunction:catalog-import-worker
 BINARIES := $(foreach f,$(SAM_FUNCTIONS),$(word 2,$(subst :, ,$(f))))
 
 $(VENV)/.build-tools: infra/requirements-build.txt

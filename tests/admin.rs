@@ -39,6 +39,9 @@ fn deps(env: &TestEnv) -> Arc<tenant_admin::Deps> {
         &tenant_admin::AdminConfig {
             core: env.core_config(),
             url_policy: UrlPolicy::default(),
+            bucket: env.stack.bucket.clone().unwrap(),
+            catalog_jobs_queue_url: env.queue_url("CatalogJobsQueue"),
+            notify_queue_url: env.queue_url("NotifyQueue"),
         },
     ))
 }
@@ -545,7 +548,7 @@ async fn another_tenants_key_and_other_roles_do_nothing() {
         .issue(&other, Role::Manager, "victim")
         .await
         .unwrap();
-    let routes: [(&str, &str, Option<Value>); 13] = [
+    let routes: [(&str, &str, Option<Value>); 20] = [
         ("GET", "/settings", None),
         ("PATCH", "/settings", Some(json!({"name": "Hijacked"}))),
         ("GET", "/managers", None),
@@ -563,6 +566,21 @@ async fn another_tenants_key_and_other_roles_do_nothing() {
         ("DELETE", "/keys/k", None),
         ("GET", "/usage", None),
         ("GET", "/history", None),
+        (
+            "POST",
+            "/catalog/uploads",
+            Some(json!({"content_type": "text/csv", "size_bytes": 10})),
+        ),
+        (
+            "POST",
+            "/catalog/imports",
+            Some(json!({"upload_id": "up-01jx0000000000000000000000-csv"})),
+        ),
+        ("GET", "/catalog/imports/imp-x", None),
+        ("POST", "/catalog/versions/v1/activate", None),
+        ("POST", "/catalog/rollback", None),
+        ("GET", "/partners", None),
+        ("POST", "/partners/cafe/approve", None),
     ];
     for (method, path, body) in routes {
         // Tenant B's admin key on tenant A's routes: not a key of A.
@@ -683,4 +701,497 @@ async fn a_catalog_import_over_the_item_limit_is_refused_and_the_active_one_stay
         .unwrap()
         .len();
     assert_eq!(versions_after, versions_before, "nothing uploaded");
+}
+
+/// A price list as CSV: `n` priced, in-stock items.
+fn price_list(n: usize, prefix: &str) -> Vec<u8> {
+    use agent_reply::catalog::{generate, Availability, CatalogItem};
+    let items: Vec<CatalogItem> = (0..n)
+        .map(|i| CatalogItem {
+            price_minor: Some(100_000),
+            currency: Some("KZT".into()),
+            availability: Availability::InStock,
+            ..CatalogItem::new(format!("{prefix}-{i}"), format!("Item {i}"))
+        })
+        .collect();
+    let mut out = Vec::new();
+    generate::write_csv(&items, &mut out).unwrap();
+    out
+}
+
+impl Fx {
+    /// Asks for an upload URL and PUTs `body` to it over real HTTP; the upload id.
+    async fn upload(&self, body: Vec<u8>) -> String {
+        let (status, upload) = self
+            .api(
+                "POST",
+                "/catalog/uploads",
+                Some(json!({"content_type": "text/csv", "size_bytes": body.len()})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{upload}");
+        let url = upload["url"].as_str().unwrap();
+        assert!(
+            url.contains(&format!("uploads/{}/", self.tenant)),
+            "tenant-prefixed key: {url}"
+        );
+        let put = reqwest::Client::new()
+            .put(url)
+            .header("content-type", "text/csv")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert!(put.status().is_success(), "{}", put.status());
+        upload["upload_id"].as_str().unwrap().to_owned()
+    }
+
+    /// Queues an import of `upload_id`, runs the worker on the queue, and returns the
+    /// job as polled afterwards.
+    async fn import(&self, upload_id: &str) -> Value {
+        let (status, job) = self
+            .api(
+                "POST",
+                "/catalog/imports",
+                Some(json!({"upload_id": upload_id})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{job}");
+        assert_eq!(job["status"], "queued");
+        let event = self.env.sqs_event_from_queue("CatalogJobsQueue", 60).await;
+        assert_eq!(event.records.len(), 1);
+        let response = tenant_admin::worker::handle_sqs(&self.deps, event).await;
+        assert!(response.batch_item_failures.is_empty());
+        let (status, polled) = self
+            .api(
+                "GET",
+                &format!("/catalog/imports/{}", job["id"].as_str().unwrap()),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{polled}");
+        polled
+    }
+
+    async fn active_version(&self) -> Option<String> {
+        sauda_infra::tenant::read_config(
+            &self.env.clients.dynamo,
+            &self.env.stack.table,
+            &self.tenant,
+        )
+        .await
+        .unwrap()
+        .catalog
+        .active_version
+    }
+}
+
+/// The catalog through the admin API on moto: a presigned upload PUT over HTTP, an
+/// import job run by the worker and polled, activate and roll back with exact calls;
+/// the item limit at its boundary; an invalid file ends the job with its row and
+/// reason; the active catalog never moves on a failure; tenants stay apart.
+#[tokio::test]
+async fn a_catalog_is_uploaded_imported_activated_and_rolled_back_through_the_api() {
+    let fx = Fx::new(|c| {
+        c.plan.id = PlanId::Free;
+        c.plan.overrides.catalog_items = Some(3);
+    })
+    .await;
+    let (status, _) = fx.api("GET", "/settings", None).await;
+    assert_eq!(status, StatusCode::OK);
+    fx.env.counter.reset();
+
+    // Upload URL: the counter sees the PutObject being presigned; signing sends no
+    // request (the client's PUT goes straight to S3).
+    let first = price_list(3, "A");
+    let upload_a = fx.upload(first).await;
+    assert_eq!(fx.calls(), want(&[RATE, ("S3.PutObject", 1)]));
+
+    // Import: the job and its history in one transaction, one message.
+    let (status, queued) = fx
+        .api(
+            "POST",
+            "/catalog/imports",
+            Some(json!({"upload_id": upload_a})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
+    assert_eq!(queued["status"], "queued");
+    assert_eq!(
+        fx.calls(),
+        want(&[
+            RATE,
+            ("DynamoDB.TransactWriteItems", 1),
+            ("SQS.SendMessage", 1)
+        ])
+    );
+    let job_id = queued["id"].as_str().unwrap().to_owned();
+    let (status, polled) = fx
+        .api("GET", &format!("/catalog/imports/{job_id}"), None)
+        .await;
+    assert_eq!(
+        (status, polled["status"].as_str()),
+        (StatusCode::OK, Some("queued"))
+    );
+    assert_eq!(fx.calls(), want(&[RATE, ("DynamoDB.GetItem", 1)]));
+
+    // The worker: job and config read, the upload read, progress and result written,
+    // the version's three objects stored.
+    let event = fx.env.sqs_event_from_queue("CatalogJobsQueue", 60).await;
+    fx.env.counter.reset();
+    let response = tenant_admin::worker::handle_sqs(&fx.deps, event).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(
+        fx.calls(),
+        want(&[
+            ("DynamoDB.GetItem", 2),
+            ("DynamoDB.PutItem", 2),
+            ("S3.GetObject", 1),
+            ("S3.PutObject", 3)
+        ])
+    );
+    let (_, done) = fx
+        .api("GET", &format!("/catalog/imports/{job_id}"), None)
+        .await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["items"], 3);
+    assert_eq!(done["progress"], json!({"rows_done": 3, "rows_total": 3}));
+    let v1 = done["version"].as_str().unwrap().to_owned();
+    assert_eq!(fx.active_version().await, None, "a job activates nothing");
+    fx.env.counter.reset();
+
+    // Activate: the manifest read, the config read and written with its history.
+    let (status, active) = fx
+        .api("POST", &format!("/catalog/versions/{v1}/activate"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{active}");
+    assert_eq!(active["active_version"], v1.as_str());
+    assert_eq!(
+        fx.calls(),
+        want(&[
+            RATE,
+            ("S3.GetObject", 1),
+            ("DynamoDB.GetItem", 1),
+            ("DynamoDB.TransactWriteItems", 1)
+        ])
+    );
+    assert_eq!(fx.active_version().await.as_deref(), Some(v1.as_str()));
+
+    // One over the limit: the job ends with 402's code, limit and usage; nothing stored.
+    let over = fx.upload(price_list(4, "B")).await;
+    let failed = fx.import(&over).await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert_eq!(failed["error"]["code"], "plan_limit_exceeded");
+    assert_eq!(
+        (
+            &failed["error"]["details"]["limit"],
+            &failed["error"]["details"]["usage"]
+        ),
+        (&json!(3), &json!(4))
+    );
+    assert_eq!(failed["version"], Value::Null);
+    assert_eq!(fx.active_version().await.as_deref(), Some(v1.as_str()));
+
+    // Not a valid price list: the row and the reason; the active catalog stays.
+    let bad = "sku,name,price\nC-1,One,100\nC-2,Two,200\nC-3,Broken,not-a-price\n";
+    let invalid = fx.upload(bad.as_bytes().to_vec()).await;
+    let failed = fx.import(&invalid).await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert_eq!(failed["error"]["code"], "invalid_row");
+    assert_eq!(failed["error"]["row"], 4, "{failed}");
+    assert!(
+        failed["error"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not-a-price"),
+        "{failed}"
+    );
+    let not_csv = fx.upload(b"\xff\xfe\x00garbage".to_vec()).await;
+    let failed = fx.import(&not_csv).await;
+    assert_eq!(
+        (failed["status"].as_str(), failed["error"]["code"].as_str()),
+        (Some("failed"), Some("invalid_file")),
+        "{failed}"
+    );
+    assert_eq!(fx.active_version().await.as_deref(), Some(v1.as_str()));
+
+    // Exactly at the limit again: a second version, activated, then rolled back.
+    let second = fx.upload(price_list(3, "D")).await;
+    let done = fx.import(&second).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    let v2 = done["version"].as_str().unwrap().to_owned();
+    let (status, _) = fx
+        .api("POST", &format!("/catalog/versions/{v2}/activate"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    fx.env.counter.reset();
+    let (status, rolled) = fx.api("POST", "/catalog/rollback", None).await;
+    assert_eq!(status, StatusCode::OK, "{rolled}");
+    assert_eq!(rolled["active_version"], v1.as_str());
+    assert_eq!(
+        fx.calls(),
+        want(&[
+            RATE,
+            ("DynamoDB.GetItem", 1),
+            ("DynamoDB.TransactWriteItems", 1)
+        ])
+    );
+    assert_eq!(fx.active_version().await.as_deref(), Some(v1.as_str()));
+    let (status, refused) = fx.api("POST", "/catalog/rollback", None).await;
+    assert_eq!(
+        (status, code(&refused)),
+        (StatusCode::CONFLICT, "no_previous_version")
+    );
+
+    // A downgrade below a stored version: activating it is refused with 402.
+    let (status, refused) = fx
+        .api("POST", &format!("/catalog/versions/{v2}/activate"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{refused}");
+    let mut config =
+        sauda_infra::tenant::read_config(&fx.env.clients.dynamo, &fx.env.stack.table, &fx.tenant)
+            .await
+            .unwrap();
+    config.plan.overrides.catalog_items = Some(2);
+    sauda_infra::tenant::update_config(
+        &fx.env.clients.dynamo,
+        &fx.env.stack.table,
+        &fx.tenant,
+        |c| c.plan = config.plan.clone(),
+    )
+    .await
+    .unwrap();
+    let (status, refused) = fx
+        .api("POST", &format!("/catalog/versions/{v1}/activate"), None)
+        .await;
+    assert_eq!(
+        (status, code(&refused)),
+        (StatusCode::PAYMENT_REQUIRED, "plan_limit_exceeded"),
+        "{refused}"
+    );
+    assert_eq!(
+        (&refused["error"]["limit"], &refused["error"]["usage"]),
+        (&json!(2), &json!(3))
+    );
+    assert_eq!(fx.active_version().await.as_deref(), Some(v2.as_str()));
+
+    // Bad requests: clear 4xx codes.
+    for (body, want_code) in [
+        (
+            json!({"content_type": "image/png", "size_bytes": 10}),
+            "unsupported_content_type",
+        ),
+        (
+            json!({"content_type": "text/csv", "size_bytes": 0}),
+            "invalid_size",
+        ),
+        (
+            json!({"content_type": "text/csv", "size_bytes": 50 * 1024 * 1024 + 1}),
+            "invalid_size",
+        ),
+    ] {
+        let (status, refused) = fx.api("POST", "/catalog/uploads", Some(body)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+        assert_eq!(
+            refused["error"]["fields"][0]["code"], want_code,
+            "{refused}"
+        );
+    }
+    let (status, refused) = fx
+        .api(
+            "POST",
+            "/catalog/imports",
+            Some(json!({"upload_id": "../x"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    let (status, refused) = fx
+        .api(
+            "POST",
+            "/catalog/versions/v20990101-000000000-ffff/activate",
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, code(&refused)),
+        (StatusCode::NOT_FOUND, "version_not_found")
+    );
+
+    // Tenant B's admin: A's job and A's version are not found in B.
+    let other = fx.env.tenant_with(|_| {}, Default::default()).await;
+    let other_admin = issue(&fx.env, &other, Role::TenantAdmin).await;
+    let (status, refused) = fx
+        .call(
+            &other_admin,
+            &other,
+            "GET",
+            &format!("/catalog/imports/{job_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, code(&refused)),
+        (StatusCode::NOT_FOUND, "import_not_found")
+    );
+    let (status, refused) = fx
+        .call(
+            &other_admin,
+            &other,
+            "POST",
+            &format!("/catalog/versions/{v1}/activate"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, code(&refused)),
+        (StatusCode::NOT_FOUND, "version_not_found")
+    );
+    // B importing A's upload id: B's prefix holds no such file, so the job fails.
+    let failed = {
+        let (status, job) = fx
+            .call(
+                &other_admin,
+                &other,
+                "POST",
+                "/catalog/imports",
+                Some(json!({"upload_id": second})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{job}");
+        let event = fx.env.sqs_event_from_queue("CatalogJobsQueue", 60).await;
+        tenant_admin::worker::handle_sqs(&fx.deps, event).await;
+        fx.call(
+            &other_admin,
+            &other,
+            "GET",
+            &format!("/catalog/imports/{}", job["id"].as_str().unwrap()),
+            None,
+        )
+        .await
+        .1
+    };
+    assert_eq!(failed["error"]["code"], "upload_missing", "{failed}");
+
+    // Every change with its actor.
+    let (_, history) = fx.api("GET", "/history?limit=100", None).await;
+    let actions: Vec<&str> = history["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["action"].as_str().unwrap())
+        .collect();
+    for action in ["catalog.import", "catalog.activate", "catalog.rollback"] {
+        assert!(actions.contains(&action), "{action}: {actions:?}");
+    }
+    assert!(history["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c["actor"].as_str().unwrap().starts_with("tenant_admin:")));
+}
+
+/// Partners through the admin API with the loyalty programme switched off (the loyalty
+/// API's gate does not apply here): created pending, approved (the partner told once),
+/// suspended, listed; every change in the history; tenant B sees none of them.
+#[tokio::test]
+async fn partners_are_created_approved_and_suspended_without_the_loyalty_gate() {
+    let fx = Fx::new(|c| c.loyalty.enabled = false).await;
+    let (status, _) = fx.api("GET", "/settings", None).await;
+    assert_eq!(status, StatusCode::OK);
+    fx.env.counter.reset();
+
+    let (status, created) = fx
+        .api(
+            "POST",
+            "/partners",
+            Some(json!({"partner_id": "cafe", "name": "Кофейня", "telegram_chat_id": 555})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["status"], "pending");
+    assert_eq!(
+        fx.calls(),
+        want(&[RATE, ("DynamoDB.BatchGetItem", 1), ("DynamoDB.PutItem", 2)])
+    );
+    let (status, refused) = fx
+        .api(
+            "POST",
+            "/partners",
+            Some(json!({"partner_id": "cafe", "name": "Again"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+    fx.env.counter.reset();
+
+    let (status, approved) = fx.api("POST", "/partners/cafe/approve", None).await;
+    assert_eq!(status, StatusCode::OK, "{approved}");
+    assert_eq!(approved["status"], "active");
+    assert_eq!(
+        fx.calls(),
+        want(&[
+            RATE,
+            ("DynamoDB.BatchGetItem", 1),
+            ("DynamoDB.PutItem", 2),
+            ("SQS.SendMessage", 1)
+        ])
+    );
+    let notices = fx.env.receive_all("NotifyQueue").await;
+    assert_eq!(notices.len(), 1, "the partner is told once");
+    // Approving again changes nothing and records nothing.
+    let (status, again) = fx.api("POST", "/partners/cafe/approve", None).await;
+    assert_eq!((status, &again["changed"]), (StatusCode::OK, &json!(false)));
+    assert!(fx.env.receive_all("NotifyQueue").await.is_empty());
+
+    let (status, suspended) = fx.api("POST", "/partners/cafe/suspend", None).await;
+    assert_eq!(status, StatusCode::OK, "{suspended}");
+    assert_eq!(suspended["status"], "suspended");
+    fx.env.counter.reset();
+    let (status, listed) = fx.api("GET", "/partners", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(fx.calls(), want(&[RATE, ("DynamoDB.Query", 1)]));
+    let listed = listed["partners"].as_array().unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        (
+            listed[0]["partner_id"].as_str(),
+            listed[0]["status"].as_str()
+        ),
+        (Some("cafe"), Some("suspended"))
+    );
+    let (_, active) = fx.api("GET", "/partners?status=active", None).await;
+    assert_eq!(active["partners"], json!([]));
+    // The loyalty library's own refusal, as the loyalty API answers it.
+    let (status, refused) = fx.api("GET", "/partners?status=gone", None).await;
+    assert_eq!(
+        (status, code(&refused)),
+        (StatusCode::BAD_REQUEST, "invalid_status")
+    );
+    let (status, refused) = fx.api("POST", "/partners/cafe/promote", None).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    let (status, refused) = fx.api("POST", "/partners/nobody/approve", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{refused}");
+
+    // Tenant B: A's partner is not there.
+    let other = fx.env.tenant_with(|_| {}, Default::default()).await;
+    let other_admin = issue(&fx.env, &other, Role::TenantAdmin).await;
+    let (_, listed) = fx
+        .call(&other_admin, &other, "GET", "/partners", None)
+        .await;
+    assert_eq!(listed["partners"], json!([]));
+    let (status, _) = fx
+        .call(&other_admin, &other, "POST", "/partners/cafe/approve", None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let (_, history) = fx.api("GET", "/history", None).await;
+    let actions: Vec<&str> = history["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        vec!["partner.suspend", "partner.approve", "partner.create"]
+    );
 }

@@ -8,18 +8,17 @@
 
 use crate::cli::{tenant_id, CliContext, CliResult};
 use crate::tenant;
-use agent_reply::catalog::import::{self, SourceFormat};
-use agent_reply::catalog::store::{new_version, version_prefix, Manifest};
-use agent_reply::catalog::{generate, CatalogIndex, CatalogStore, RejectedRow};
+use agent_reply::catalog::import::SourceFormat;
+use agent_reply::catalog::publish::{self, PublishError};
+use agent_reply::catalog::store::{version_prefix, Manifest};
+use agent_reply::catalog::{generate, CatalogStore, RejectedRow};
 use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
 use sauda_shared::aws::AwsClients;
 use sauda_shared::TenantId;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
-/// How many earlier versions a tenant keeps for rollback.
-pub const KEEP_PREVIOUS: usize = 10;
+pub use agent_reply::catalog::publish::{Progress, Quiet, KEEP_PREVIOUS};
 
 #[derive(Subcommand, Debug)]
 pub enum CatalogCommand {
@@ -122,29 +121,18 @@ pub struct ImportOutcome {
     pub build_ms: u128,
 }
 
-/// Where an import reports its progress: the CLI's progress bar, or nothing.
-pub trait Progress {
-    fn stage(&self, name: &str, total: u64);
-    fn advance(&self, done: u64);
-}
+/// The CLI's progress bar.
+struct Bar(ProgressBar);
 
-/// No progress output (tests, scripts).
-pub struct Quiet;
-
-impl Progress for Quiet {
-    fn stage(&self, _: &str, _: u64) {}
-    fn advance(&self, _: u64) {}
-}
-
-impl Progress for ProgressBar {
+impl Progress for Bar {
     fn stage(&self, name: &str, total: u64) {
-        self.set_length(total);
-        self.set_position(0);
-        self.set_message(name.to_owned());
+        self.0.set_length(total);
+        self.0.set_position(0);
+        self.0.set_message(name.to_owned());
     }
 
     fn advance(&self, done: u64) {
-        self.set_position(done);
+        self.0.set_position(done);
     }
 }
 
@@ -173,58 +161,31 @@ pub async fn import_catalog(
     let format = SourceFormat::from_path(file)?;
     let source = std::fs::read(file)
         .map_err(|e| CatalogCliError::Invalid(format!("{}: {e}", file.display())))?;
-    progress.stage("reading", 0);
-    let sheet = import::read_sheet(&source, format)?;
-    progress.stage("validating rows", sheet.rows.len() as u64);
-    let report = import::validate(
-        sheet,
-        default_currency.map(str::to_ascii_uppercase).as_deref(),
-        |done, _| progress.advance(done as u64),
-    )?;
-    if report.items.is_empty() {
-        return Err(CatalogCliError::Invalid(format!(
-            "no valid rows to import ({} rejected)",
-            report.rejected.len()
-        )));
-    }
-    // A hard limit of the plan: refused before anything is built or uploaded.
-    sauda_shared::limits::check(
-        &config,
-        sauda_shared::limits::Metric::CatalogItems,
-        report.items.len() as u64,
-    )?;
-    progress.stage("building the index", report.items.len() as u64);
-    let started = Instant::now();
+    let report =
+        match publish::validate_source(&config, &source, format, default_currency, progress) {
+            Ok(report) => report,
+            Err(PublishError::Catalog(e)) => return Err(e.into()),
+            Err(PublishError::PlanLimit(e)) => return Err(e.into()),
+            Err(e @ PublishError::Empty { .. }) => {
+                return Err(CatalogCliError::Invalid(e.to_string()))
+            }
+        };
     // A CLI run has nothing else to do meanwhile: building on this thread is fine.
-    let index = CatalogIndex::build(&report.items, |done, _| progress.advance(done as u64))?;
-    let item_count = report.items.len();
-    let bundle = index.to_bundle()?;
-    let build_ms = started.elapsed().as_millis();
-
-    progress.stage("uploading", 0);
-    let now = sauda_shared::now_ms();
-    let version = new_version(now);
-    let prefix = version_prefix(tenant, &version);
-    let manifest = Manifest {
-        tenant: tenant.clone(),
-        version: version.clone(),
-        created_at_ms: now,
-        source_file: file
-            .file_name()
+    let built = publish::build_version(
+        &config,
+        &report,
+        format,
+        file.file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default(),
-        source_key: format!("{prefix}source.{}", format.extension()),
-        index_key: format!("{prefix}index.tar"),
-        index_bytes: bundle.len() as u64,
-        items: item_count as u64,
-        data_rows: report.data_rows as u64,
-        blank_rows: report.blank_rows as u64,
-        rejected_rows: report.rejected.len() as u64,
-        rejected_sample: report.rejected.iter().take(100).cloned().collect(),
-        index_format: agent_reply::catalog::index::INDEX_FORMAT,
-    };
+        sauda_shared::now_ms(),
+        progress,
+    )?;
+    progress.stage("uploading", 0);
+    let manifest = built.manifest;
+    let version = manifest.version.clone();
     let store = CatalogStore::new(clients.s3.clone(), bucket);
-    store.put_version(&manifest, source, bundle).await?;
+    store.put_version(&manifest, source, built.bundle).await?;
     let activated = if activate {
         activate_version(clients, table, bucket, tenant, &version).await?;
         true
@@ -236,7 +197,7 @@ pub async fn import_catalog(
         rejected: report.rejected,
         ignored_columns: report.ignored_columns,
         activated,
-        build_ms,
+        build_ms: built.build_ms,
     })
 }
 
@@ -253,17 +214,7 @@ pub async fn activate_version(
         .manifest(tenant, version)
         .await?;
     tenant::update_config(&clients.dynamo, table, tenant, |c| {
-        let catalog = &mut c.catalog;
-        if catalog.active_version.as_deref() == Some(version) {
-            return;
-        }
-        if let Some(current) = catalog.active_version.take() {
-            catalog.previous_versions.retain(|v| v != &current);
-            catalog.previous_versions.insert(0, current);
-        }
-        catalog.previous_versions.retain(|v| v != version);
-        catalog.previous_versions.truncate(KEEP_PREVIOUS);
-        catalog.active_version = Some(version.to_owned());
+        publish::activate(&mut c.catalog, version)
     })
     .await?;
     Ok(())
@@ -276,15 +227,13 @@ pub async fn rollback(
     tenant: &TenantId,
 ) -> Result<(Option<String>, String), CatalogCliError> {
     let current = tenant::read_config(&clients.dynamo, table, tenant).await?;
-    let Some(target) = current.catalog.previous_versions.first().cloned() else {
+    let Some((from, target)) = publish::rollback(&mut current.catalog.clone()) else {
         return Err(CatalogCliError::Invalid(
             "there is no earlier version to roll back to".into(),
         ));
     };
-    let from = current.catalog.active_version.clone();
     tenant::update_config(&clients.dynamo, table, tenant, |c| {
-        c.catalog.previous_versions.retain(|v| v != &target);
-        c.catalog.active_version = Some(target.clone());
+        publish::rollback(&mut c.catalog);
     })
     .await?;
     Ok((from, target))
@@ -340,7 +289,7 @@ pub async fn run(ctx: &CliContext, cmd: CatalogCommand) -> CliResult {
         } => {
             let tenant = tenant_id(&tenant)?;
             let bucket = bucket.resolve(ctx)?;
-            let progress = progress_bar();
+            let progress = Bar(progress_bar());
             let result = import_catalog(
                 clients,
                 table,
@@ -352,7 +301,7 @@ pub async fn run(ctx: &CliContext, cmd: CatalogCommand) -> CliResult {
                 &progress,
             )
             .await;
-            progress.finish_and_clear();
+            progress.0.finish_and_clear();
             let outcome = result?;
             let m = &outcome.manifest;
             for row in &outcome.rejected {

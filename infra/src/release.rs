@@ -84,7 +84,7 @@ mod tests {
         let mut from_makefile = makefile_functions(include_str!("../../Makefile"));
         from_template.sort();
         from_makefile.sort();
-        assert_eq!(from_template.len(), 14, "{from_template:?}");
+        assert_eq!(from_template.len(), 15, "{from_template:?}");
         assert_eq!(from_makefile, from_template);
         assert_eq!(
             template.matches("\n      BuildMethod: makefile\n").count(),

@@ -192,6 +192,16 @@ pub fn check(config: &TenantConfig, metric: Metric, usage: u64) -> Result<(), Li
     }
 }
 
+/// The month's AI budget in force (USD micros): the plan's, or the tenant's own
+/// `agent.monthly_budget_micros` when that is lower. `None`: unlimited.
+pub fn ai_budget(config: &TenantConfig) -> Option<i64> {
+    let plan = config.plan.limits().ai_budget_micros;
+    match (plan, config.agent.monthly_budget_micros) {
+        (Some(p), Some(own)) => Some(p.min(own)),
+        (p, own) => p.or(own),
+    }
+}
+
 /// Channels a config connects: its Telegram bot and its WhatsApp number.
 pub fn channels(config: &TenantConfig) -> u64 {
     u64::from(config.telegram_bot_username.is_some())
@@ -429,6 +439,20 @@ fn warning_html(config: &TenantConfig, metric: Metric, pct: u8, used: u64, limit
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_ai_budget_is_the_plans_or_the_tenants_own_when_lower() {
+        let mut c = TenantConfig::new(TenantId::parse("shop").unwrap(), "Shop");
+        c.plan.id = PlanId::Free;
+        c.agent.monthly_budget_micros = None;
+        assert_eq!(ai_budget(&c), Some(5_000_000));
+        c.agent.monthly_budget_micros = Some(1_000);
+        assert_eq!(ai_budget(&c), Some(1_000));
+        c.agent.monthly_budget_micros = Some(9_000_000);
+        assert_eq!(ai_budget(&c), Some(5_000_000));
+        c.plan.overrides.ai_budget_micros = Some(10_000_000);
+        assert_eq!(ai_budget(&c), Some(9_000_000));
+    }
 
     fn config(plan: PlanId) -> TenantConfig {
         let mut c = TenantConfig::new(TenantId::parse("acme").unwrap(), "Acme");

@@ -367,6 +367,21 @@ impl Planner for ModerateService<'_> {
 }
 
 /// A tenant's partners, optionally of one status (GSI1, one Query per page).
+/// The `?status=` filter of a partner list: empty is every status.
+pub fn status_filter(raw: Option<&str>) -> Result<Option<PartnerStatus>, LoyaltyError> {
+    match raw {
+        None | Some("") => Ok(None),
+        Some(raw) => serde_json::from_value::<PartnerStatus>(json!(raw))
+            .map(Some)
+            .map_err(|_| {
+                LoyaltyError::field(
+                    "invalid_status",
+                    "status must be pending, active, rejected or suspended",
+                )
+            }),
+    }
+}
+
 pub async fn list(
     store: &dyn LoyaltyStore,
     tenant: &TenantId,

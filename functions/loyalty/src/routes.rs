@@ -22,7 +22,7 @@ use sauda_shared::api::{
     json_fallbacks, ApiError, ApiPath, ApiQuery, Caller, IdempotencyKey, JsonBody, Roles,
 };
 use sauda_shared::apikey::Role;
-use sauda_shared::partner::{Partner, PartnerStatus};
+use sauda_shared::partner::Partner;
 use sauda_shared::tenant::TenantConfig;
 use sauda_shared::{keys, TenantId};
 use serde::{Deserialize, Serialize};
@@ -779,17 +779,7 @@ async fn list_partners(
     caller: Member<AdminKeys>,
     ApiQuery(q): ApiQuery<StatusQuery>,
 ) -> Reply {
-    let status = match q.status.as_deref() {
-        None | Some("") => None,
-        Some(raw) => Some(
-            serde_json::from_value::<PartnerStatus>(json!(raw)).map_err(|_| {
-                LoyaltyError::field(
-                    "invalid_status",
-                    "status must be pending, active, rejected or suspended",
-                )
-            })?,
-        ),
-    };
+    let status = partners::status_filter(q.status.as_deref())?;
     let partners = partners::list(deps.store.as_ref(), caller.tenant(), status).await?;
     Ok(Json(json!({
         "partners": partners.iter().map(views::partner_view).collect::<Vec<_>>(),

@@ -9,12 +9,21 @@
 //!
 //! - `domain`: the rules (managers, templates, keys, the usage view);
 //! - `store`: the ports; `dynamo`: their DynamoDB adapters;
-//! - `routes`: thin handlers on the shared API layer; this file: configuration, wiring.
+//! - `routes`, `catalog_routes`: thin handlers on the shared API layer;
+//! - `catalog`: uploads and import jobs; `adapter_catalog`: their S3/DynamoDB/SQS adapters;
+//! - `worker`: `catalog-import-worker`, the import jobs' queue consumer (its own function:
+//!   building an index needs the memory and minutes an API request must not hold);
+//! - this file: configuration, wiring.
 
+pub mod adapter_catalog;
+pub mod catalog;
+mod catalog_routes;
 pub mod domain;
 pub mod dynamo;
+mod partner_routes;
 pub mod routes;
 pub mod store;
+pub mod worker;
 
 pub use routes::router;
 
@@ -22,9 +31,10 @@ use sauda_shared::api::{ApiDeps, HasApi};
 use sauda_shared::aws::{AwsClients, SecretsManagerSource};
 use sauda_shared::changes::ChangeLog;
 use sauda_shared::config::{ConfigError, CoreConfig};
+use sauda_shared::consumer::QueueControl;
 use sauda_shared::limits::UsageStore;
 use sauda_shared::outbound::UrlPolicy;
-use sauda_shared::ports::SecretSource;
+use sauda_shared::ports::{MessageQueue, SecretSource};
 use std::sync::Arc;
 
 #[derive(Clone, Debug)]
@@ -32,6 +42,11 @@ pub struct AdminConfig {
     pub core: CoreConfig,
     /// Tenant-configured URLs in patched settings: https, public addresses only.
     pub url_policy: UrlPolicy,
+    /// Catalog uploads and versions.
+    pub bucket: String,
+    /// Import jobs, for `catalog-import-worker`.
+    pub catalog_jobs_queue_url: String,
+    pub notify_queue_url: String,
 }
 
 impl AdminConfig {
@@ -39,6 +54,9 @@ impl AdminConfig {
         Ok(Self {
             core: CoreConfig::from_env()?,
             url_policy: UrlPolicy::from_env(),
+            bucket: sauda_shared::config::required("BUCKET_NAME")?,
+            catalog_jobs_queue_url: sauda_shared::config::required("CATALOG_JOBS_QUEUE_URL")?,
+            notify_queue_url: sauda_shared::config::required("NOTIFY_QUEUE_URL")?,
         })
     }
 }
@@ -52,6 +70,14 @@ pub struct Deps {
     /// The deployment key behind cursors and log digests.
     pub secrets: Arc<dyn SecretSource>,
     pub urls: UrlPolicy,
+    pub files: Arc<dyn store::CatalogFiles>,
+    pub jobs: Arc<dyn store::ImportJobs>,
+    /// Redelivery and dead-lettering of the worker's records.
+    pub queue: Arc<dyn QueueControl>,
+    /// The loyalty ledger, for partners.
+    pub loyalty: Arc<dyn loyalty::store::LoyaltyStore>,
+    /// Notices to partners whose status changed.
+    pub notify: Arc<dyn MessageQueue>,
 }
 
 impl HasApi for Deps {
@@ -81,6 +107,22 @@ impl Deps {
                 &config.core.stage,
             )),
             urls: config.url_policy,
+            files: Arc::new(adapter_catalog::S3CatalogFiles::new(
+                clients.s3.clone(),
+                &config.bucket,
+            )),
+            jobs: Arc::new(adapter_catalog::DynamoImportJobs::new(
+                clients.dynamo.clone(),
+                table,
+                clients.sqs.clone(),
+                &config.catalog_jobs_queue_url,
+            )),
+            queue: Arc::new(sauda_shared::aws::SqsQueueControl::new(clients.sqs.clone())),
+            loyalty: Arc::new(loyalty::DynamoStore::new(clients.dynamo.clone(), table)),
+            notify: Arc::new(sauda_shared::aws::SqsQueue::new(
+                clients.sqs.clone(),
+                &config.notify_queue_url,
+            )),
         }
     }
 }

@@ -24,8 +24,8 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 use tracing::{info, warn};
 
-type Admin = Caller<TenantAdmins>;
-type Reply = Result<Response, ApiError>;
+pub(crate) type Admin = Caller<TenantAdmins>;
+pub(crate) type Reply = Result<Response, ApiError>;
 
 pub fn router(deps: Arc<Deps>) -> Router {
     json_fallbacks(
@@ -53,7 +53,9 @@ pub fn router(deps: Arc<Deps>) -> Router {
             .route("/t/{tenant}/admin/keys", get(list_keys).post(issue_key))
             .route("/t/{tenant}/admin/keys/{key_id}", delete(revoke_key))
             .route("/t/{tenant}/admin/usage", get(usage))
-            .route("/t/{tenant}/admin/history", get(history)),
+            .route("/t/{tenant}/admin/history", get(history))
+            .merge(crate::catalog_routes::routes())
+            .merge(crate::partner_routes::routes()),
     )
     .with_state(deps)
 }
@@ -79,7 +81,7 @@ async fn fresh_config(deps: &Deps, tenant: &TenantId) -> Result<TenantConfig, Ap
 }
 
 /// Reads the config, applies `change` and stores the result with its history item.
-async fn change_config(
+pub(crate) async fn change_config(
     deps: &Deps,
     caller: &Admin,
     action: &str,

@@ -6,6 +6,7 @@ pub mod cache;
 pub mod generate;
 pub mod import;
 pub mod index;
+pub mod publish;
 pub mod store;
 
 pub use cache::CatalogCache;

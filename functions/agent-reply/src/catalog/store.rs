@@ -86,6 +86,14 @@ impl CatalogStore {
     }
 
     async fn get(&self, key: &str, version: &str) -> Result<Vec<u8>, CatalogError> {
+        self.read_object(key, MAX_OBJECT_BYTES)
+            .await?
+            .ok_or_else(|| CatalogError::VersionNotFound(version.to_owned()))
+    }
+
+    /// An object of the bucket read whole, `None` if absent; refused above `max` bytes
+    /// (it is downloaded into memory).
+    pub async fn read_object(&self, key: &str, max: u64) -> Result<Option<Vec<u8>>, CatalogError> {
         let out = match self
             .s3
             .get_object()
@@ -96,17 +104,16 @@ impl CatalogStore {
         {
             Ok(out) => out,
             Err(e) if e.as_service_error().is_some_and(|se| se.is_no_such_key()) => {
-                return Err(CatalogError::VersionNotFound(version.to_owned()))
+                return Ok(None)
             }
             Err(e) => return Err(storage(key, e)),
         };
-        // Downloaded whole into memory: refuse an object no catalog version can be.
         if out
             .content_length()
-            .is_some_and(|len| len < 0 || len as u64 > MAX_OBJECT_BYTES)
+            .is_some_and(|len| len < 0 || len as u64 > max)
         {
             return Err(CatalogError::Storage(format!(
-                "{key} is larger than {MAX_OBJECT_BYTES} bytes"
+                "{key} is larger than {max} bytes"
             )));
         }
         let bytes = out
@@ -114,7 +121,7 @@ impl CatalogStore {
             .collect()
             .await
             .map_err(|e| CatalogError::Storage(format!("{key}: {e}")))?;
-        Ok(bytes.into_bytes().to_vec())
+        Ok(Some(bytes.into_bytes().to_vec()))
     }
 
     /// Uploads a new version: source, index, then the manifest last, so a version

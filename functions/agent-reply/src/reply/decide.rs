@@ -205,7 +205,8 @@ pub async fn decide(ports: &Ports<'_>, ctx: &Context) -> Result<Verdict, JobErro
     })
 }
 
-/// The model, unless the month's budget is spent or no model may be called.
+/// The model, unless the month's budget (the plan's, or the tenant's own when lower) is
+/// spent or no model may be called.
 pub async fn route(
     ports: &Ports<'_>,
     ctx: &Context,
@@ -213,7 +214,8 @@ pub async fn route(
 ) -> Result<Route, JobError> {
     let config = &ctx.config;
     let month = month_of(config, ctx.now_ms);
-    if let Some(budget) = config.agent.monthly_budget_micros {
+    // The plan's AI budget, or the tenant's own when lower.
+    if let Some(budget) = sauda_shared::limits::ai_budget(config) {
         let spent = ports
             .usage
             .spent(&config.tenant, &month)
@@ -457,6 +459,33 @@ mod tests {
         };
         assert_eq!(e.api_key.expose(), "sk-platform");
         assert!(v.once.is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_plans_ai_budget_is_enforced_without_a_budget_of_the_tenants_own() {
+        let store = Arc::new(MemoryUsage::default());
+        // The free plan's $5 a month, spent to the micro.
+        store.set_cost(5_000_000);
+        let usage = UsageTracker::new(store.clone());
+        let secrets = MemorySecrets::with_platform_key("sk-platform");
+        let on_free = |t: &mut sauda_shared::tenant::TenantConfig| {
+            t.plan.id = sauda_shared::limits::PlanId::Free;
+            t.agent.monthly_budget_micros = None;
+        };
+        let v = verdict(&testing::ctx(on_free, |_| {}), &usage, &secrets).await;
+        assert!(matches!(
+            v.action,
+            Action::Answer(Route::Fallback(FallbackReason::Budget))
+        ));
+        assert_eq!(v.once[0].marker, Marker::Budget);
+        // A plan override raising the budget lets the model answer again.
+        let raised = |t: &mut sauda_shared::tenant::TenantConfig| {
+            on_free(t);
+            t.plan.overrides.ai_budget_micros = Some(5_000_001);
+        };
+        let usage = UsageTracker::new(store);
+        let v = verdict(&testing::ctx(raised, |_| {}), &usage, &secrets).await;
+        assert!(matches!(v.action, Action::Answer(Route::Model(_))));
     }
 
     #[tokio::test]
