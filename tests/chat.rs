@@ -1240,3 +1240,257 @@ async fn in_a_forum_topic_the_bot_answers_in_that_topic_and_its_buttons_too() {
         .json();
     assert_eq!(last["message_thread_id"], 44, "{last}");
 }
+
+// ---- Linking a phone: the till's account merges into the chat's ---------------------
+
+const TILL_PHONE: &str = "+77011234567";
+
+/// A member the till created by phone (contact `wa-…`), with 250 points on top of the
+/// welcome bonus.
+async fn till_member(env: &TestEnv, t: &TenantId) -> String {
+    let config = config(env, t).await;
+    let scope = Scope {
+        tenant: t,
+        config: &config,
+    };
+    let store = store(env);
+    let input = JoinInput {
+        contact_id: None,
+        phone: Some(TILL_PHONE.into()),
+        referral_code: None,
+    };
+    let out = ledger::execute(
+        &store,
+        None,
+        None,
+        t,
+        &Join {
+            scope,
+            actor: &Actor::Admin,
+            input: &input,
+        },
+    )
+    .await
+    .unwrap();
+    let contact = out.body["contact_id"].as_str().unwrap().to_owned();
+    let adjust = loyalty::ops::AdjustInput {
+        customer: CustomerRef::Phone(TILL_PHONE.into()),
+        points: 250,
+        reason: "purchases at the till".into(),
+    };
+    ledger::execute(
+        &store,
+        None,
+        None,
+        t,
+        &loyalty::ops::Adjust {
+            scope,
+            input: &adjust,
+        },
+    )
+    .await
+    .unwrap();
+    contact
+}
+
+/// A Telegram contact message shared in chat `chat` by user `user_id`.
+fn shared_contact(t: &TenantId, chat: i64, id: &str, user_id: Option<&str>) -> InboundMessage {
+    InboundMessage {
+        kind: MessageKind::Contact,
+        text: None,
+        attachment: Some(sauda_shared::message::Attachment::Contact {
+            // As Telegram sends it: international, without the `+`.
+            phone: TILL_PHONE.trim_start_matches('+').into(),
+            name: Some("Aida".into()),
+            user_id: user_id.map(str::to_owned),
+        }),
+        ..telegram(t, chat, id, "")
+    }
+}
+
+async fn phone_owner(env: &TestEnv, t: &TenantId) -> String {
+    let key = loyalty::model::phone_identity_key(t, TILL_PHONE);
+    ledger::get::<loyalty::model::PhoneIdentity>(&store(env), &key)
+        .await
+        .unwrap()
+        .unwrap()
+        .contact
+}
+
+async fn audit_findings(env: &TestEnv, t: &TenantId) -> Vec<loyalty::views::AuditFinding> {
+    loyalty::views::audit(&store(env), t).await.unwrap().1
+}
+
+#[tokio::test]
+async fn sharing_my_phone_merges_the_till_account_into_the_chat_once_and_audit_stays_clean() {
+    let env = TestEnv::new().await;
+    let fakes = Fakes::start().await;
+    let t = tenant(&env, |_| {}).await;
+    let deps = deps(&env, &fakes);
+    let till = till_member(&env, &t.id).await;
+    assert_eq!(till, "wa-77011234567");
+    deliver(&env, &deps, &telegram(&t.id, 800, "1", "/start")).await;
+
+    // `/phone` offers Telegram's own "share my phone" reply-keyboard button.
+    deliver(&env, &deps, &telegram(&t.id, 800, "2", "/phone")).await;
+    let asked = fakes.telegram.requests().last().unwrap().json();
+    assert_eq!(asked["text"], texts::SHARE_PHONE.ru);
+    assert_eq!(
+        asked["reply_markup"],
+        json!({"keyboard": [[{"text": texts::BTN_SHARE_PHONE.ru, "request_contact": true}]],
+               "resize_keyboard": true, "one_time_keyboard": true})
+    );
+
+    // Someone else's contact, or one without its owner, is refused and changes nothing.
+    for (id, user) in [("3", Some("999")), ("4", None)] {
+        deliver(&env, &deps, &shared_contact(&t.id, 800, id, user)).await;
+        assert_eq!(fakes.last_telegram().0, texts::PHONE_NOT_OWN.ru);
+    }
+    // Shared in a group (the chat is not the user's), even the user's own is refused.
+    deliver(
+        &env,
+        &deps,
+        &shared_contact(&t.id, -100800, "1", Some("800")),
+    )
+    .await;
+    assert_eq!(fakes.last_telegram().0, texts::PHONE_NOT_OWN.ru);
+    assert_eq!(phone_owner(&env, &t.id).await, till);
+    assert_eq!(
+        account(&env, &t.id, "tg-800").await.unwrap().balance,
+        WELCOME
+    );
+
+    let calls = measured(&env, &deps, &shared_contact(&t.id, 800, "5", Some("800"))).await;
+    println!("AWS calls for a phone link with a merge: {calls:?}");
+    assert_eq!(calls.get("DynamoDB.Query"), Some(&1), "profile + history");
+    assert_eq!(
+        calls.get("DynamoDB.BatchGetItem"),
+        Some(&2),
+        "the chat's account + the phone identity, then the till's account"
+    );
+    assert_eq!(
+        calls.get("DynamoDB.TransactWriteItems"),
+        Some(&2),
+        "the merge, then reply + state"
+    );
+    assert_eq!(
+        calls.get("DynamoDB.UpdateItem"),
+        Some(&1),
+        "the day's counters"
+    );
+    assert_eq!(env.counter.total(), 6);
+
+    let total = WELCOME + WELCOME + 250;
+    let survivor = account(&env, &t.id, "tg-800").await.unwrap();
+    assert_eq!(survivor.balance, total);
+    assert_eq!(survivor.phone.as_deref(), Some(TILL_PHONE));
+    let absorbed = account(&env, &t.id, &till).await.unwrap();
+    assert_eq!(absorbed.balance, 0);
+    assert_eq!(absorbed.merged_into.as_deref(), Some("tg-800"));
+    assert_eq!(phone_owner(&env, &t.id).await, "tg-800");
+    let mut points = ledger_points(&env, &t.id, "tg-800").await;
+    points.sort_unstable();
+    assert_eq!(points, [WELCOME, WELCOME + 250]);
+    let mut points = ledger_points(&env, &t.id, &till).await;
+    points.sort_unstable();
+    assert_eq!(points, [-(WELCOME + 250), WELCOME, 250]);
+    assert_eq!(audit_findings(&env, &t.id).await, []);
+    assert_eq!(
+        fakes.last_telegram().0,
+        texts::PHONE_MERGED.render(
+            Lang::Ru,
+            &[("points", &(WELCOME + 250)), ("balance", &total)]
+        )
+    );
+
+    // Shared again: nothing changes, and it costs one read.
+    let calls = measured(&env, &deps, &shared_contact(&t.id, 800, "6", Some("800"))).await;
+    assert_eq!(calls.get("DynamoDB.Query"), Some(&1));
+    assert_eq!(
+        calls.get("DynamoDB.BatchGetItem"),
+        Some(&1),
+        "account + identity"
+    );
+    assert_eq!(
+        calls.get("DynamoDB.TransactWriteItems"),
+        Some(&1),
+        "reply + state"
+    );
+    assert_eq!(
+        calls.get("DynamoDB.UpdateItem"),
+        Some(&1),
+        "the day's counters"
+    );
+    assert_eq!(env.counter.total(), 4);
+    assert_eq!(account(&env, &t.id, "tg-800").await.unwrap(), survivor);
+    assert_eq!(account(&env, &t.id, &till).await.unwrap(), absorbed);
+    assert_eq!(ledger_points(&env, &t.id, "tg-800").await.len(), 2);
+    assert_eq!(ledger_points(&env, &t.id, &till).await.len(), 3);
+    assert_eq!(audit_findings(&env, &t.id).await, []);
+    assert_eq!(
+        fakes.last_telegram().0,
+        texts::PHONE_LINKED.render(Lang::Ru, &[("balance", &total)])
+    );
+
+    // The till now finds the chat's account by the phone.
+    let found = CustomerRef::Phone(TILL_PHONE.into());
+    let config = config(&env, &t.id).await;
+    let out = ledger::execute(
+        &store(&env),
+        None,
+        None,
+        &t.id,
+        &ReferralCodeFor {
+            scope: Scope {
+                tenant: &t.id,
+                config: &config,
+            },
+            actor: &Actor::Admin,
+            customer: &found,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.body["contact_id"], "tg-800");
+}
+
+#[tokio::test]
+async fn on_whatsapp_the_senders_number_is_the_phone_and_a_chat_without_account_gets_the_points() {
+    let env = TestEnv::new().await;
+    let fakes = Fakes::start().await;
+    let t = tenant(&env, |_| {}).await;
+    let deps = deps(&env, &fakes);
+    let till = till_member(&env, &t.id).await;
+    fakes.whatsapp.push(200, wa_sent("wamid.A"));
+    // The till's phone account already is this WhatsApp chat's: nothing to merge.
+    deliver(
+        &env,
+        &deps,
+        &whatsapp(&t.id, "77011234567", "wa1", "/phone"),
+    )
+    .await;
+    let before = account(&env, &t.id, &till).await.unwrap();
+    assert_eq!(before.balance, WELCOME + 250);
+    assert_eq!(before.merged_into, None);
+    assert_eq!(phone_owner(&env, &t.id).await, till);
+
+    // A Telegram chat that never joined: it gets an account holding the till's points.
+    deliver(&env, &deps, &shared_contact(&t.id, 900, "1", Some("900"))).await;
+    let chat = account(&env, &t.id, "tg-900").await.unwrap();
+    assert_eq!(chat.balance, WELCOME + 250);
+    assert_eq!(ledger_points(&env, &t.id, "tg-900").await, [WELCOME + 250]);
+    assert_eq!(account(&env, &t.id, &till).await.unwrap().balance, 0);
+    assert_eq!(audit_findings(&env, &t.id).await, []);
+    // The WhatsApp chat of that number still sees its points, now in the merged account.
+    fakes.whatsapp.push(200, wa_sent("wamid.B"));
+    deliver(
+        &env,
+        &deps,
+        &whatsapp(&t.id, "77011234567", "wa2", "/balance"),
+    )
+    .await;
+    let body = fakes.whatsapp.requests().last().unwrap().json();
+    let shown = serde_json::to_string(&body).unwrap();
+    let balance = texts::BALANCE.render(Lang::Ru, &[("balance", &(WELCOME + 250))]);
+    assert!(shown.contains(&balance), "{shown}");
+}

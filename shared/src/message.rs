@@ -66,6 +66,10 @@ pub enum Attachment {
     Contact {
         phone: String,
         name: Option<String>,
+        /// Telegram: the user the shared contact belongs to (their own phone when it is
+        /// the sender's id).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user_id: Option<String>,
     },
     Location {
         latitude: f64,

@@ -43,6 +43,10 @@ pub struct Button {
     /// Opens a link instead (Telegram only; WhatsApp shows it in the text).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// Telegram: a reply-keyboard button that shares the user's own phone number
+    /// (`request_contact`); a message with one shows a reply keyboard, not an inline one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub request_contact: bool,
 }
 
 /// One parameter of a WhatsApp template's body.
@@ -396,6 +400,7 @@ mod tests {
                     title: "My orders".into(),
                     data: Some("orders".into()),
                     url: None,
+                    request_contact: false,
                 }],
             },
             thread_id: None,

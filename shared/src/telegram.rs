@@ -296,6 +296,7 @@ fn classify(m: &Message) -> (MessageKind, Option<Attachment>) {
         let attachment = Attachment::Contact {
             phone: contact.phone_number.clone(),
             name: Some(contact.first_name.clone()),
+            user_id: contact.user_id.map(|id| id.to_string()),
         };
         return (MessageKind::Contact, Some(attachment));
     }

@@ -8,8 +8,8 @@ use frankenstein::input_file::FileUpload;
 use frankenstein::methods::{GetFileParams, SendMessageParams, SendPhotoParams};
 use frankenstein::response::{ErrorResponse, MethodResponse};
 use frankenstein::types::{
-    File, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, Message, ReplyMarkup,
-    ReplyParameters,
+    File, InlineKeyboardButton, InlineKeyboardMarkup, KeyboardButton, LinkPreviewOptions, Message,
+    ReplyKeyboardMarkup, ReplyMarkup, ReplyParameters,
 };
 use frankenstein::ParseMode;
 use std::time::Duration;
@@ -313,6 +313,27 @@ impl Extras {
     fn keyboard(&self) -> Option<ReplyMarkup> {
         if self.buttons.is_empty() {
             return None;
+        }
+        // Sharing a phone needs a reply keyboard (inline buttons cannot request a contact);
+        // it shows once and hides after the tap.
+        if self.buttons.iter().any(|b| b.request_contact) {
+            let rows = self
+                .buttons
+                .iter()
+                .map(|b| {
+                    vec![KeyboardButton::builder()
+                        .text(b.title.clone())
+                        .maybe_request_contact(b.request_contact.then_some(true))
+                        .build()]
+                })
+                .collect();
+            return Some(ReplyMarkup::ReplyKeyboardMarkup(
+                ReplyKeyboardMarkup::builder()
+                    .keyboard(rows)
+                    .resize_keyboard(true)
+                    .one_time_keyboard(true)
+                    .build(),
+            ));
         }
         let rows = self
             .buttons

@@ -338,6 +338,7 @@ fn classify(m: &WaMessage) -> (MessageKind, Option<String>, Option<Attachment>) 
                         name: first
                             .and_then(|c| c.name.as_ref())
                             .and_then(|n| n.formatted_name.clone()),
+                        user_id: None,
                     }),
                 ),
                 None => (MessageKind::Other, None, None),

@@ -167,7 +167,7 @@ pub fn message_text(text: Option<&str>, attachment: Option<&Attachment>) -> Stri
             duration_s.map(|d| format!(", {d} s")).unwrap_or_default()
         ),
         Attachment::Photo { .. } => "[photo that cannot be viewed]".to_owned(),
-        Attachment::Contact { phone, name } => format!(
+        Attachment::Contact { phone, name, .. } => format!(
             "[shared a contact: {}{phone}]",
             name.as_deref()
                 .map(|n| format!("{n}, "))

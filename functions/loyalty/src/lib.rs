@@ -18,6 +18,7 @@ pub mod dynamo;
 pub mod error;
 pub mod expiry;
 pub mod input;
+pub mod merge;
 pub mod model;
 pub mod ops;
 pub mod partners;

@@ -78,6 +78,8 @@ pub enum EntryKind {
     Expire,
     Adjust,
     Refund,
+    /// Points moved between two accounts of one person (a phone linked to a chat).
+    Merge,
 }
 
 impl EntryKind {
@@ -90,6 +92,7 @@ impl EntryKind {
             Self::Expire => "expire",
             Self::Adjust => "adjust",
             Self::Refund => "refund",
+            Self::Merge => "merge",
         }
     }
 }
@@ -139,6 +142,10 @@ pub struct Account {
     /// Members who joined with this member's code.
     #[serde(default)]
     pub referrals_joined: i64,
+    /// Set once this account's points moved into another member's (`merge`): the
+    /// contact that absorbed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_into: Option<String>,
     #[serde(rename = "GSI1PK", default, skip_serializing_if = "Option::is_none")]
     pub gsi1pk: Option<String>,
     #[serde(rename = "GSI1SK", default, skip_serializing_if = "Option::is_none")]

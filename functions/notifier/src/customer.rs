@@ -714,6 +714,7 @@ mod tests {
             title: title.into(),
             data: data.map(Into::into),
             url: url.map(Into::into),
+            request_contact: false,
         };
         assert!(matches!(
             whatsapp_text("Оплатить?", &[b("Да, оплатить заказ сейчас же", Some("pay"), None)]),

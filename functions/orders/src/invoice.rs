@@ -210,6 +210,7 @@ fn link_message(
                 title: button,
                 data: None,
                 url: Some(url.to_owned()),
+                request_contact: false,
             }],
         },
     )

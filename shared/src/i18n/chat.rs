@@ -188,7 +188,43 @@ pub const MENU: Text = Text {
     ky: "Меню",
 };
 
+pub const PHONE_LINKED: Text = Text {
+    key: "chat.phone_linked",
+    ru: "Номер привязан к этому чату. Баланс: {balance} баллов.",
+    en: "Your number is linked to this chat. Balance: {balance} points.",
+    kk: "Нөміріңіз осы чатқа байланыстырылды. Баланс: {balance} ұпай.",
+    ky: "Номериңиз бул чатка байланыштырылды. Баланс: {balance} упай.",
+};
+
+pub const PHONE_MERGED: Text = Text {
+    key: "chat.phone_merged",
+    ru: "Номер привязан, и ваша карта с этим номером объединена с чатом: перенесено {points} баллов. Баланс: {balance} баллов.",
+    en: "Your number is linked and your card with this number is merged into this chat: {points} points moved. Balance: {balance} points.",
+    kk: "Нөміріңіз байланыстырылды, осы нөмірдегі картаңыз чатпен біріктірілді: {points} ұпай ауыстырылды. Баланс: {balance} ұпай.",
+    ky: "Номериңиз байланыштырылды, бул номердеги картаңыз чат менен бириктирилди: {points} упай которулду. Баланс: {balance} упай.",
+};
+
+pub const PHONE_NOT_OWN: Text = Text {
+    key: "chat.phone_not_own",
+    ru: "Привязать можно только свой номер: нажмите кнопку «Поделиться номером» в личном чате с ботом.",
+    en: "Only your own number can be linked: press “Share my phone” in your private chat with the bot.",
+    kk: "Тек өз нөміріңізді байланыстыруға болады: ботпен жеке чатта «Нөмірмен бөлісу» түймесін басыңыз.",
+    ky: "Өз номериңизди гана байланыштырууга болот: бот менен жеке чатта «Номер менен бөлүшүү» баскычын басыңыз.",
+};
+
+pub const PHONE_TAKEN: Text = Text {
+    key: "chat.phone_taken",
+    ru: "Этот чат уже объединён с другой картой. Напишите менеджеру, он поможет.",
+    en: "This chat is already merged into another card. Write to a manager, they will help.",
+    kk: "Бұл чат басқа картамен біріктіріліп қойған. Менеджерге жазыңыз, ол көмектеседі.",
+    ky: "Бул чат башка карта менен бириктирилген. Менеджерге жазыңыз, ал жардам берет.",
+};
+
 pub const ALL: &[&Text] = &[
+    &PHONE_LINKED,
+    &PHONE_MERGED,
+    &PHONE_NOT_OWN,
+    &PHONE_TAKEN,
     &JOINED,
     &REFERRED,
     &UNKNOWN_CODE,

@@ -44,6 +44,14 @@ pub const REASON_REFERRAL_BONUS: Text = Text {
     ky: "чакыруу бонусу: чакырылган катышуучу биринчи сатып алуусун жасады",
 };
 
+pub const REASON_MERGE: Text = Text {
+    key: "loyalty.reason.merge",
+    ru: "объединение счетов одного клиента по номеру телефона",
+    en: "accounts of one customer merged by phone number",
+    kk: "бір клиенттің шоттары телефон нөмірі бойынша біріктірілді",
+    ky: "бир кардардын эсептери телефон номери боюнча бириктирилди",
+};
+
 pub const REASON_CASHBACK: Text = Text {
     key: "loyalty.reason.cashback",
     ru: "кешбэк {percent} % за покупку {purchase}",
@@ -85,6 +93,7 @@ pub const REASON_EXPIRED: Text = Text {
 };
 
 pub const ALL: &[&Text] = &[
+    &REASON_MERGE,
     &PARTNER_APPROVED,
     &PARTNER_REJECTED,
     &PARTNER_SUSPENDED,

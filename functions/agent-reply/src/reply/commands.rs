@@ -17,11 +17,13 @@ use crate::catalog::CatalogIndex;
 use crate::notices;
 use loyalty::error::LoyaltyError;
 use loyalty::input::CustomerRef;
+use loyalty::merge::LinkPhone;
 use loyalty::model::{account_key, Account};
 use loyalty::ops::{Actor, Join, JoinInput, ReferralCodeFor, Scope};
 use loyalty::store::{self as ledger, LoyaltyStore};
 use sauda_shared::chat::{self, ButtonError, Command, DeepLink};
 use sauda_shared::i18n::{agent as agent_texts, chat as t, shop as shop_texts, Lang};
+use sauda_shared::message::{Attachment, Channel};
 use sauda_shared::outbox::Button;
 
 #[derive(Clone, Copy)]
@@ -43,10 +45,24 @@ pub enum Asked {
     More(String),
     /// Button data that is not this chat's: stale, forged or someone else's.
     Forged,
+    /// A Telegram contact shared in this chat (the "share my phone" button's answer).
+    SharedPhone {
+        phone: String,
+        user_id: Option<String>,
+    },
 }
 
 /// Reads the message: signed button data first, then a typed command.
 pub fn asked(ctx: &Context) -> Option<Asked> {
+    // Only Telegram verifies a shared contact's owner; a WhatsApp contact card is anyone's.
+    if let (Channel::Telegram, Some(Attachment::Contact { phone, user_id, .. })) =
+        (ctx.message.channel, &ctx.message.attachment)
+    {
+        return Some(Asked::SharedPhone {
+            phone: phone.clone(),
+            user_id: user_id.clone(),
+        });
+    }
     let text = ctx.message.text.as_deref()?.trim();
     let tenant = ctx.message.tenant.as_str();
     match chat::verify_button(tenant, &ctx.message.contact, text) {
@@ -92,6 +108,7 @@ pub fn button(ctx: &Context, title: &str, action: &str, arg: &str) -> Option<But
         title: title.to_owned(),
         data: Some(data),
         url: None,
+        request_contact: false,
     })
 }
 
@@ -149,6 +166,9 @@ pub async fn answer(
             reply(t::STALE_BUTTON.get(lang).to_owned(), menu(ctx, lang))
         }
         Asked::Join => start(ports, ctx, None).await?,
+        Asked::SharedPhone { phone, user_id } => {
+            shared_phone(ports, ctx, &phone, user_id.as_deref()).await?
+        }
         Asked::Buy(arg) => shop::buy(&ports.shop, ctx, catalog, &arg).await?,
         Asked::More(arg) => shop::more_like(&ports.shop, ctx, catalog, &arg),
         Asked::Command(command) => match command {
@@ -162,7 +182,8 @@ pub async fn answer(
             Command::Start(link) => start(ports, ctx, link).await?,
             Command::Balance => balance(ports, ctx).await?,
             Command::Referral => referral(ports, ctx).await?,
-            Command::Help | Command::Phone => reply(t::HELP.get(lang).to_owned(), menu(ctx, lang)),
+            Command::Phone => phone(ports, ctx).await?,
+            Command::Help => reply(t::HELP.get(lang).to_owned(), menu(ctx, lang)),
             Command::Language(None) => reply(
                 t::LANGUAGE_PICK.get(lang).to_owned(),
                 [
@@ -279,13 +300,22 @@ async fn join(
         .map(|o| o.body)
 }
 
+/// This chat's account; when a linked phone merged it into another chat's, that one
+/// (one hop: the survivor of a merge is never itself merged).
 async fn account(store: &dyn LoyaltyStore, ctx: &Context) -> Result<Option<Account>, JobError> {
-    ledger::get::<Account>(
-        store,
-        &account_key(&ctx.message.tenant, &ctx.message.contact),
-    )
-    .await
-    .map_err(|e| transient("loyalty", e))
+    let tenant = &ctx.message.tenant;
+    let read = |contact: String| async move {
+        ledger::get::<Account>(store, &account_key(tenant, &contact))
+            .await
+            .map_err(|e| transient("loyalty", e))
+    };
+    match read(ctx.message.contact.clone()).await? {
+        Some(Account {
+            merged_into: Some(survivor),
+            ..
+        }) => read(survivor).await,
+        other => Ok(other),
+    }
 }
 
 /// How many expiry dates the balance lists.
@@ -349,4 +379,86 @@ async fn referral(ports: &Ports<'_>, ctx: &Context) -> Result<Reply, JobError> {
         t::REFERRAL.render(lang, &[("link", &link), ("joined", &joined)]),
         menu(ctx, lang),
     ))
+}
+
+/// `/phone`: on Telegram the "share my phone" reply-keyboard button; on WhatsApp the
+/// sender's number is the phone itself, so it is linked at once.
+async fn phone(ports: &Ports<'_>, ctx: &Context) -> Result<Reply, JobError> {
+    let lang = ctx.lang;
+    match ctx.message.channel {
+        Channel::Whatsapp => {
+            let digits = ctx.message.contact.trim_start_matches("wa-");
+            link_phone(ports, ctx, &format!("+{digits}")).await
+        }
+        _ => Ok(reply(
+            t::SHARE_PHONE.get(lang).to_owned(),
+            vec![Button {
+                title: t::BTN_SHARE_PHONE.get(lang).to_owned(),
+                data: None,
+                url: None,
+                request_contact: true,
+            }],
+        )),
+    }
+}
+
+/// A contact shared on Telegram: linked only when it is the sender's own, shared in
+/// their own chat (in a private chat the chat id is the user id).
+async fn shared_phone(
+    ports: &Ports<'_>,
+    ctx: &Context,
+    raw: &str,
+    user_id: Option<&str>,
+) -> Result<Reply, JobError> {
+    let own = user_id.is_some_and(|id| ctx.message.contact == Channel::Telegram.contact_id(id));
+    if !own {
+        tracing::info!(tenant = %ctx.message.tenant, contact = %ctx.who(), "a contact that is not the sender's own refused");
+        return Ok(reply(
+            t::PHONE_NOT_OWN.get(ctx.lang).to_owned(),
+            menu(ctx, ctx.lang),
+        ));
+    }
+    // Telegram sends the number in international form, often without the `+`.
+    let raw = raw.trim();
+    let international = if raw.starts_with('+') {
+        raw.to_owned()
+    } else {
+        format!("+{raw}")
+    };
+    link_phone(ports, ctx, &international).await
+}
+
+/// Links a verified number to this chat, merging the till's account for it.
+async fn link_phone(ports: &Ports<'_>, ctx: &Context, raw: &str) -> Result<Reply, JobError> {
+    let lang = ctx.lang;
+    let Some(store) = ledger(ports, ctx) else {
+        return Ok(reply(t::LOYALTY_OFF.get(lang).to_owned(), menu(ctx, lang)));
+    };
+    let Ok(phone) = sauda_shared::phone::normalise(raw, &ctx.config.leads.default_region) else {
+        return Ok(reply(
+            t::PHONE_NOT_OWN.get(lang).to_owned(),
+            menu(ctx, lang),
+        ));
+    };
+    let planner = LinkPhone {
+        scope: scope(ctx),
+        contact: &ctx.message.contact,
+        phone: &phone,
+    };
+    let body = match ledger::execute(store, None, None, &ctx.message.tenant, &planner).await {
+        Ok(outcome) => outcome.body,
+        Err(LoyaltyError::PhoneTaken) => {
+            return Ok(reply(t::PHONE_TAKEN.get(lang).to_owned(), menu(ctx, lang)))
+        }
+        Err(e) => return Err(ledger_failure(e)),
+    };
+    let balance = body["balance"].as_i64().unwrap_or(0);
+    let text = match body["merged_from"].as_str() {
+        Some(_) => {
+            let points = body["merged_points"].as_i64().unwrap_or(0);
+            t::PHONE_MERGED.render(lang, &[("points", &points), ("balance", &balance)])
+        }
+        None => t::PHONE_LINKED.render(lang, &[("balance", &balance)]),
+    };
+    Ok(reply(text, menu(ctx, lang)))
 }

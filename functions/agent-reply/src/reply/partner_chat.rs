@@ -292,6 +292,7 @@ pub fn button_for(
         title: title.to_owned(),
         data: Some(data),
         url: None,
+        request_contact: false,
     })
 }
 
