@@ -45,6 +45,7 @@ pub async fn play(
     let notices_start = outbox_len(&urls.outbox);
     lead_steps(&http, demo, urls, &keys, run).await?;
     loyalty_steps(&http, demo, urls, &keys, run, wa_from).await?;
+    customer_chat_steps(&http, demo, urls, &keys, (run, now), wa_from).await?;
     partner_chat_steps(&http, demo, urls, run, now, wa_from).await?;
     order_steps(&http, demo, urls, &keys, run, now, (chat_id, wa_from)).await?;
     report_step(clients, stack, demo).await?;
@@ -593,6 +594,61 @@ async fn loyalty_steps(
         .send()
         .await?;
     show("balance", response).await?;
+    Ok(())
+}
+
+/// A newcomer joins from chat with the till member's referral link (`/start ref-CODE`)
+/// and asks for the balance (`/balance`); the fake Telegram's replies are checked.
+async fn customer_chat_steps(
+    http: &reqwest::Client,
+    demo: &DemoTenant,
+    urls: &DemoUrls,
+    keys: &crate::demo_seed::DemoKeys,
+    (run, now): (i64, i64),
+    wa_from: &str,
+) -> DemoResult {
+    use sauda_shared::i18n::chat as texts;
+    println!("\n== a newcomer joins from chat with a referral link ==");
+    let response = http
+        .post(format!(
+            "{}/lambda-url/loyalty/t/{}/loyalty/referral-code",
+            urls.functions.trim_end_matches('/'),
+            demo.tenant
+        ))
+        .bearer_auth(&keys.partner)
+        .header("idempotency-key", format!("ref-code-{run}"))
+        .json(&serde_json::json!({"phone": format!("+{wa_from}")}))
+        .send()
+        .await?;
+    let body: Value = response.json().await?;
+    let Some(code) = body["code"].as_str() else {
+        return Err(format!("no referral code for the till member: {body}").into());
+    };
+    // A new chat per run, so every run shows a first join.
+    let chat = 710_000_000 + now % 1_000_000;
+    let to_chat = |l: &Value| l["channel"] == "telegram" && l["to"] == chat.to_string().as_str();
+    // What each reply must say (the update's language is Russian).
+    let balance_prefix = texts::BALANCE.ru.split('{').next().unwrap_or_default();
+    let steps = [
+        (format!("/start ref-{code}"), texts::REFERRED.ru, 40_i64),
+        ("/balance".to_owned(), balance_prefix, 41),
+    ];
+    for (command, expected, offset) in steps {
+        let start = outbox_len(&urls.outbox);
+        let id = run + offset;
+        let update = demo::telegram_text(id as u64, id, chat, now, &command);
+        let response = post_telegram(http, demo, urls, update).await?;
+        println!("  {command:<28} -> {}", response.status().as_u16());
+        let Some(answer) = await_outbox(&urls.outbox, start, to_chat).await else {
+            println!("  no reply within 30 s; see .local/watch.log");
+            return Ok(());
+        };
+        let text = answer["body"]["text"].as_str().unwrap_or_default();
+        println!("{}", indent(text));
+        if !text.contains(expected) {
+            return Err(format!("the reply to {command} does not say {expected:?}").into());
+        }
+    }
     Ok(())
 }
 
