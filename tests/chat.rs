@@ -209,6 +209,33 @@ async fn account(env: &TestEnv, t: &TenantId, contact: &str) -> Option<Account> 
         .unwrap()
 }
 
+/// A member joined by an admin (as at the till), by contact id or by phone.
+async fn admin_join(
+    env: &TestEnv,
+    t: &TenantId,
+    contact_id: Option<&str>,
+    phone: Option<&str>,
+) -> Value {
+    let config = config(env, t).await;
+    let input = JoinInput {
+        contact_id: contact_id.map(str::to_owned),
+        phone: phone.map(str::to_owned),
+        referral_code: None,
+    };
+    let planner = Join {
+        scope: Scope {
+            tenant: t,
+            config: &config,
+        },
+        actor: &Actor::Admin,
+        input: &input,
+    };
+    ledger::execute(&store(env), None, None, t, &planner)
+        .await
+        .unwrap()
+        .body
+}
+
 /// A member who joined at the till, with a referral code.
 async fn referrer(env: &TestEnv, t: &TenantId, contact: &str) -> String {
     let config = config(env, t).await;
@@ -216,25 +243,8 @@ async fn referrer(env: &TestEnv, t: &TenantId, contact: &str) -> String {
         tenant: t,
         config: &config,
     };
-    let input = JoinInput {
-        contact_id: Some(contact.into()),
-        phone: None,
-        referral_code: None,
-    };
+    admin_join(env, t, Some(contact), None).await;
     let store = store(env);
-    ledger::execute(
-        &store,
-        None,
-        None,
-        t,
-        &Join {
-            scope,
-            actor: &Actor::Admin,
-            input: &input,
-        },
-    )
-    .await
-    .unwrap();
     let customer = CustomerRef::Contact(contact.into());
     let out = ledger::execute(
         &store,
@@ -1254,25 +1264,8 @@ async fn till_member(env: &TestEnv, t: &TenantId) -> String {
         config: &config,
     };
     let store = store(env);
-    let input = JoinInput {
-        contact_id: None,
-        phone: Some(TILL_PHONE.into()),
-        referral_code: None,
-    };
-    let out = ledger::execute(
-        &store,
-        None,
-        None,
-        t,
-        &Join {
-            scope,
-            actor: &Actor::Admin,
-            input: &input,
-        },
-    )
-    .await
-    .unwrap();
-    let contact = out.body["contact_id"].as_str().unwrap().to_owned();
+    let joined = admin_join(env, t, None, Some(TILL_PHONE)).await;
+    let contact = joined["contact_id"].as_str().unwrap().to_owned();
     let adjust = loyalty::ops::AdjustInput {
         customer: CustomerRef::Phone(TILL_PHONE.into()),
         points: 250,
