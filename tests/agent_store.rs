@@ -213,6 +213,10 @@ async fn the_loyalty_balance_of_members_only() {
     let store = conversations(&env);
     assert_eq!(store.loyalty_balance(&t, "tg-5").await.unwrap(), Some(1200));
     assert_eq!(store.loyalty_balance(&t, "tg-6").await.unwrap(), None);
+    // A chat whose account a phone link absorbed reads the survivor's balance.
+    env.put(json!({"PK": keys::contact_pk(&t, "wa-7"), "SK": keys::LOYALTY_SK, "balance": 0, "merged_into": "tg-5"}))
+        .await;
+    assert_eq!(store.loyalty_balance(&t, "wa-7").await.unwrap(), Some(1200));
     assert_eq!(
         store.loyalty_balance(&tenant(), "tg-5").await.unwrap(),
         None,

@@ -75,20 +75,35 @@ impl ConversationStore for DynamoConversations {
         tenant: &TenantId,
         contact: &str,
     ) -> Result<Option<i64>, StoreError> {
-        let key = (
-            keys::contact_pk(tenant, contact),
-            keys::LOYALTY_SK.to_owned(),
-        );
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key_attrs(&key)))
-            .projection_expression("balance")
-            .send()
-            .await
-            .map_err(|e| store_err("read loyalty balance", e))?;
-        Ok(out.item.map(|item| item_n(&item, "balance")))
+        // An account absorbed by a phone link points at the survivor (one hop: a
+        // survivor is never itself merged), whose balance is the customer's.
+        let mut contact = contact.to_owned();
+        for _ in 0..2 {
+            let key = (
+                keys::contact_pk(tenant, &contact),
+                keys::LOYALTY_SK.to_owned(),
+            );
+            let out = self
+                .client
+                .get_item()
+                .table_name(&self.table)
+                .set_key(Some(key_attrs(&key)))
+                .projection_expression("balance, merged_into")
+                .send()
+                .await
+                .map_err(|e| store_err("read loyalty balance", e))?;
+            let Some(item) = out.item else {
+                return Ok(None);
+            };
+            match item_s(&item, "merged_into") {
+                "" => return Ok(Some(item_n(&item, "balance"))),
+                survivor if survivor == contact => return Ok(Some(item_n(&item, "balance"))),
+                survivor => contact = survivor.to_owned(),
+            }
+        }
+        Err(StoreError::Rejected(
+            "loyalty merge chain longer than one hop".into(),
+        ))
     }
 }
 
