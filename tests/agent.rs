@@ -1696,10 +1696,8 @@ async fn conversations_count_once_a_month_and_warn_at_80_and_100_percent_never_b
     deps.operator_chat_id = Some(4242);
     let month = jiff::Timestamp::now().strftime("%Y-%m").to_string();
     // Three conversations earlier this month.
-    let usage = sauda_shared::limits_dynamo::DynamoUsage::new(
-        env.clients.dynamo.clone(),
-        &env.stack.table,
-    );
+    let usage =
+        sauda_shared::limits_dynamo::DynamoUsage::new(env.clients.dynamo.clone(), &env.stack.table);
     let earlier = limits::count(&t, &month, Metric::ConversationsPerMonth, 3).unwrap();
     assert!(usage.mark(earlier).await.unwrap());
 
@@ -1742,7 +1740,11 @@ async fn conversations_count_once_a_month_and_warn_at_80_and_100_percent_never_b
     assert!(failed_ids(&response).is_empty());
     let calls = env.counter.snapshot();
     println!("AWS calls for a new conversation reaching 100 %: {calls:?}");
-    assert_eq!(calls.get("DynamoDB.Query"), Some(&2), "conversation + plan usage");
+    assert_eq!(
+        calls.get("DynamoDB.Query"),
+        Some(&2),
+        "conversation + plan usage"
+    );
     assert_eq!(
         calls.get("DynamoDB.TransactWriteItems"),
         Some(&1),
@@ -1753,7 +1755,11 @@ async fn conversations_count_once_a_month_and_warn_at_80_and_100_percent_never_b
         Some(&3),
         "the 100 % marker, counters, monthly AI usage"
     );
-    assert_eq!(calls.get("SQS.SendMessage"), Some(&2), "managers + operator");
+    assert_eq!(
+        calls.get("SQS.SendMessage"),
+        Some(&2),
+        "managers + operator"
+    );
     assert_eq!(env.counter.total(), 8);
     let told = notices(&env).await;
     assert_eq!(told.len(), 2, "{told:?}");

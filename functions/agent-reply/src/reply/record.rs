@@ -127,7 +127,11 @@ pub fn profile_update(ctx: &Context, outcome: &Outcome) -> Update {
 /// the tenant-local month of the job, the period the plan's warnings read.
 pub fn new_conversation(ctx: &Context) -> Option<String> {
     let month = limits::month_of(&ctx.config, ctx.now_ms);
-    let counted = ctx.conv.profile.as_ref().and_then(|p| p.usage_month.as_deref());
+    let counted = ctx
+        .conv
+        .profile
+        .as_ref()
+        .and_then(|p| p.usage_month.as_deref());
     (counted != Some(month.as_str())).then_some(month)
 }
 
@@ -192,8 +196,8 @@ pub fn plan(ctx: &Context, outcome: &Outcome, now_ms: i64) -> WritePlan<AlreadyH
     }
     plan.update(profile);
     plan.update(super::index::row(ctx, outcome));
-    if let Some(count) = month
-        .and_then(|month| limits::count(&m.tenant, &month, Metric::ConversationsPerMonth, 1))
+    if let Some(count) =
+        month.and_then(|month| limits::count(&m.tenant, &month, Metric::ConversationsPerMonth, 1))
     {
         plan.update(count);
     }
@@ -314,8 +318,13 @@ pub async fn record(
     tracing::info!(%tenant, contact = %who, state = outcome.state().as_str(), latency_ms, "inbound message handled");
     if counted {
         // A soft limit: the customer was answered; managers hear of 80 % and 100 %.
-        limits::after_consumption(watch, &ctx.config, Metric::ConversationsPerMonth, ctx.now_ms)
-            .await;
+        limits::after_consumption(
+            watch,
+            &ctx.config,
+            Metric::ConversationsPerMonth,
+            ctx.now_ms,
+        )
+        .await;
     }
     Ok(())
 }
@@ -437,7 +446,10 @@ mod tests {
         let Op::Update(profile) = &counted.steps[1].op else {
             panic!()
         };
-        assert_eq!(sets(profile, "usage_month"), Some(Val::from(month.as_str())));
+        assert_eq!(
+            sets(profile, "usage_month"),
+            Some(Val::from(month.as_str()))
+        );
         assert_eq!(
             profile.cond,
             Some(Cond::absent("usage_month").or(Cond::ne("usage_month", month.as_str())))
