@@ -693,12 +693,10 @@ async fn insufficient_quota_is_not_retried() {
     assert_eq!(c.get(&metric::fallback_reason("quota")), Some(&1));
 }
 
-#[tokio::test]
-async fn spent_budget_falls_back_and_notifies_managers_once() {
-    let env = TestEnv::new().await;
-    let fakes = Fakes::start().await;
-    let t = tenant(&env, true, |c| {
-        c.agent.monthly_budget_micros = Some(100);
+/// A tenant with its own key, an AI budget and the model at 1 USD per million tokens.
+async fn priced_tenant(env: &TestEnv, budget_micros: i64) -> TenantId {
+    tenant(env, true, |c| {
+        c.agent.monthly_budget_micros = Some(budget_micros);
         c.agent.prices.insert(
             "gpt-4o-mini".into(),
             ModelPrice {
@@ -707,7 +705,14 @@ async fn spent_budget_falls_back_and_notifies_managers_once() {
             },
         );
     })
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn spent_budget_falls_back_and_notifies_managers_once() {
+    let env = TestEnv::new().await;
+    let fakes = Fakes::start().await;
+    let t = priced_tenant(&env, 100).await;
     install_catalog(&env, &t, &pump_items()).await;
     fakes
         .llm
@@ -1791,17 +1796,7 @@ async fn conversations_count_once_a_month_and_warn_at_80_and_100_percent_never_b
 async fn eighty_percent_of_the_ai_budget_warns_managers_once_before_the_model_stops() {
     let env = TestEnv::new().await;
     let fakes = Fakes::start().await;
-    let t = tenant(&env, true, |c| {
-        c.agent.monthly_budget_micros = Some(600);
-        c.agent.prices.insert(
-            "gpt-4o-mini".into(),
-            ModelPrice {
-                prompt_per_mtok_micros: 1_000_000,
-                completion_per_mtok_micros: 1_000_000,
-            },
-        );
-    })
-    .await;
+    let t = priced_tenant(&env, 600).await;
     fakes
         .llm
         .set_default(200, llm_text("Ответ модели", 450, 50));
