@@ -113,6 +113,7 @@ fn agent_config(env: &TestEnv, fakes: &Fakes) -> AgentConfig {
         url_policy: UrlPolicy {
             allow_loopback: true,
         },
+        operator_chat_id: None,
     }
 }
 
@@ -692,12 +693,10 @@ async fn insufficient_quota_is_not_retried() {
     assert_eq!(c.get(&metric::fallback_reason("quota")), Some(&1));
 }
 
-#[tokio::test]
-async fn spent_budget_falls_back_and_notifies_managers_once() {
-    let env = TestEnv::new().await;
-    let fakes = Fakes::start().await;
-    let t = tenant(&env, true, |c| {
-        c.agent.monthly_budget_micros = Some(100);
+/// A tenant with its own key, an AI budget and the model at 1 USD per million tokens.
+async fn priced_tenant(env: &TestEnv, budget_micros: i64) -> TenantId {
+    tenant(env, true, |c| {
+        c.agent.monthly_budget_micros = Some(budget_micros);
         c.agent.prices.insert(
             "gpt-4o-mini".into(),
             ModelPrice {
@@ -706,7 +705,14 @@ async fn spent_budget_falls_back_and_notifies_managers_once() {
             },
         );
     })
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn spent_budget_falls_back_and_notifies_managers_once() {
+    let env = TestEnv::new().await;
+    let fakes = Fakes::start().await;
+    let t = priced_tenant(&env, 100).await;
     install_catalog(&env, &t, &pump_items()).await;
     fakes
         .llm
@@ -1671,4 +1677,160 @@ async fn logs_never_carry_a_phone_number_or_a_name() {
     for secret in ["77017776655", "7776655", "Айгерим", "Нурланова"] {
         assert!(!text.contains(secret), "{secret} in the logs:\n{text}");
     }
+}
+
+/// The month's plan usage item (`PLAN`, next to the AI spend).
+async fn plan_usage(env: &TestEnv, t: &TenantId) -> HashMap<String, AttributeValue> {
+    let month = jiff::Timestamp::now().strftime("%Y-%m").to_string();
+    let (pk, sk) = sauda_shared::limits::usage_key(t, &month);
+    item_of(env, &pk, &sk).await.unwrap_or_default()
+}
+
+#[tokio::test]
+async fn conversations_count_once_a_month_and_warn_at_80_and_100_percent_never_blocking() {
+    use sauda_shared::limits::{self, Metric, UsageStore};
+    let env = TestEnv::new().await;
+    let fakes = Fakes::start().await;
+    let t = tenant(&env, true, |c| {
+        c.plan.overrides.conversations_per_month = Some(5);
+        c.agent.monthly_budget_micros = Some(1_000_000_000);
+    })
+    .await;
+    fakes.llm.set_default(200, llm_text("Ответ", 100, 10));
+    let mut deps = deps(&env, &fakes);
+    deps.operator_chat_id = Some(4242);
+    let month = jiff::Timestamp::now().strftime("%Y-%m").to_string();
+    // Three conversations earlier this month.
+    let usage =
+        sauda_shared::limits_dynamo::DynamoUsage::new(env.clients.dynamo.clone(), &env.stack.table);
+    let earlier = limits::count(&t, &month, Metric::ConversationsPerMonth, 3).unwrap();
+    assert!(usage.mark(earlier).await.unwrap());
+
+    // The 4th conversation: 80 %, the managers are told once.
+    let a1 = inbound(&t, 31, "1", "Здравствуйте", now() - 3_000);
+    assert!(deliver(&env, &deps, &a1).await.is_empty());
+    assert_eq!(num(&plan_usage(&env, &t).await, "conversations"), 4);
+    assert_eq!(
+        attr_s(&profile(&env, &t, "tg-31").await, "usage_month"),
+        month
+    );
+    let told = notices(&env).await;
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!(told[0].kind, "plan_limit");
+    assert_eq!(
+        told[0].id,
+        sauda_shared::notify::notice_id(&["plan", "conversations_per_month", &month, "80"])
+    );
+    assert!(told[0].html.contains("4 из 5"), "{}", told[0].html);
+
+    // The same conversation again: not counted, no call added to its reply.
+    let a2 = inbound(&t, 31, "2", "А насос есть?", now() - 2_000);
+    store(&env, &[&a2]).await;
+    env.counter.reset();
+    let response = handle(&deps, lambda_event(event(&[&a2]))).await.unwrap();
+    assert!(failed_ids(&response).is_empty());
+    assert_eq!(
+        env.counter.snapshot(),
+        sauda_infra::cost::snapshot(sauda_infra::cost::AGENT_REPLY_CALLS),
+        "a reply in a conversation already counted costs what every reply costs"
+    );
+    assert_eq!(num(&plan_usage(&env, &t).await, "conversations"), 4);
+    assert!(notices(&env).await.is_empty());
+
+    // The 5th: 100 %, the managers and the operator are told; the customer is answered.
+    let b1 = inbound(&t, 32, "1", "Добрый день", now() - 1_000);
+    store(&env, &[&b1]).await;
+    env.counter.reset();
+    let response = handle(&deps, lambda_event(event(&[&b1]))).await.unwrap();
+    assert!(failed_ids(&response).is_empty());
+    let calls = env.counter.snapshot();
+    println!("AWS calls for a new conversation reaching 100 %: {calls:?}");
+    assert_eq!(
+        calls.get("DynamoDB.Query"),
+        Some(&2),
+        "conversation + plan usage"
+    );
+    assert_eq!(
+        calls.get("DynamoDB.TransactWriteItems"),
+        Some(&1),
+        "the count rides in the reply's transaction"
+    );
+    assert_eq!(
+        calls.get("DynamoDB.UpdateItem"),
+        Some(&3),
+        "the 100 % marker, counters, monthly AI usage"
+    );
+    assert_eq!(
+        calls.get("SQS.SendMessage"),
+        Some(&2),
+        "managers + operator"
+    );
+    assert_eq!(env.counter.total(), 8);
+    let told = notices(&env).await;
+    assert_eq!(told.len(), 2, "{told:?}");
+    assert_eq!(told[0].kind, "plan_limit");
+    assert_eq!(
+        told[0].id,
+        sauda_shared::notify::notice_id(&["plan", "conversations_per_month", &month, "100"])
+    );
+    assert_eq!(told[1].kind, "plan_over");
+    assert_eq!(
+        told[1].to,
+        sauda_shared::notify::Recipients::Chats(vec![4242])
+    );
+
+    // The 6th: over the plan, still answered, no warning repeated.
+    let c1 = inbound(&t, 33, "1", "Привет", now());
+    assert!(deliver(&env, &deps, &c1).await.is_empty());
+    assert_eq!(fakes.telegram_texts().len(), 4, "every customer answered");
+    assert!(notices(&env).await.is_empty(), "once per period");
+    let usage = plan_usage(&env, &t).await;
+    assert_eq!(num(&usage, "conversations"), 6);
+    assert_eq!(
+        usage.get("over_conversations_per_month"),
+        Some(&AttributeValue::Bool(true))
+    );
+}
+
+#[tokio::test]
+async fn eighty_percent_of_the_ai_budget_warns_managers_once_before_the_model_stops() {
+    let env = TestEnv::new().await;
+    let fakes = Fakes::start().await;
+    let t = priced_tenant(&env, 600).await;
+    fakes
+        .llm
+        .set_default(200, llm_text("Ответ модели", 450, 50));
+    let deps = deps(&env, &fakes);
+    // Nothing spent yet: the model answers, 500 of 600 micros spent.
+    let m1 = inbound(&t, 41, "1", "Здравствуйте", now() - 4_000);
+    assert!(deliver(&env, &deps, &m1).await.is_empty());
+    let first: Vec<_> = notices(&env)
+        .await
+        .into_iter()
+        .filter(|n| n.kind.starts_with("budget"))
+        .collect();
+    assert!(first.is_empty(), "{first:?}");
+    // 83 %: warned, and the model still answers.
+    let m2 = inbound(&t, 41, "2", "А насос?", now() - 3_000);
+    assert!(deliver(&env, &deps, &m2).await.is_empty());
+    assert_eq!(fakes.llm_calls(), 2);
+    // Spent: the catalog answers; the 80 % warning is not repeated.
+    let m3 = inbound(&t, 41, "3", "А кран?", now() - 2_000);
+    assert!(deliver(&env, &deps, &m3).await.is_empty());
+    let m4 = inbound(&t, 41, "4", "Спасибо", now() - 1_000);
+    assert!(deliver(&env, &deps, &m4).await.is_empty());
+    assert_eq!(fakes.llm_calls(), 2);
+    let kinds: Vec<String> = notices(&env)
+        .await
+        .into_iter()
+        .filter(|n| n.kind.starts_with("budget"))
+        .map(|n| n.kind)
+        .collect();
+    assert_eq!(kinds, ["budget_nearly", "budget_spent"]);
+    let month = jiff::Timestamp::now().strftime("%Y-%m").to_string();
+    let usage = item_of(&env, &keys::ai_usage(&t, &month).0, "USAGE")
+        .await
+        .unwrap();
+    assert!(usage.contains_key("budget_80_notified_ms"));
+    assert!(usage.contains_key("budget_notified_ms"));
 }

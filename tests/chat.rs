@@ -106,6 +106,7 @@ fn agent_config(env: &TestEnv, fakes: &Fakes) -> AgentConfig {
         url_policy: UrlPolicy {
             allow_loopback: true,
         },
+        operator_chat_id: None,
     }
 }
 

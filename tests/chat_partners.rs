@@ -563,10 +563,12 @@ async fn nps_after_a_chat_accrual_low_score_tells_partner_and_managers_with_the_
         calls,
         [
             ("DynamoDB.BatchGetItem".to_owned(), 1), // partner, purchase
-            ("DynamoDB.Query".to_owned(), 1),        // profile + history
+            // profile + history; the month's plan usage (the buyer's first
+            // conversation of the month is counted, in the reply's transaction)
+            ("DynamoDB.Query".to_owned(), 2),
             ("DynamoDB.TransactWriteItems".to_owned(), 2), // the score; reply + state
-            ("DynamoDB.UpdateItem".to_owned(), 1),   // the day's counters
-            ("SQS.SendMessage".to_owned(), 2),       // the managers, the partner
+            ("DynamoDB.UpdateItem".to_owned(), 1),         // the day's counters
+            ("SQS.SendMessage".to_owned(), 2),             // the managers, the partner
         ]
         .into_iter()
         .collect()

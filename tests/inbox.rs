@@ -104,6 +104,7 @@ impl Fx {
                 llm_attempt_timeout: Duration::from_secs(1),
                 llm_turn_budget: Duration::from_secs(2),
                 url_policy: UrlPolicy::default(),
+                operator_chat_id: None,
             },
         );
         agent.settings.max_channel_wait = Duration::from_secs(1);

@@ -78,6 +78,9 @@ pub struct ContactProfile {
     /// The minute in which the customer was last told to slow down.
     #[serde(default)]
     pub rl_notice_window: Option<i64>,
+    /// The last month (`yyyy-mm`) this conversation was counted in the plan's usage.
+    #[serde(default)]
+    pub usage_month: Option<String>,
 }
 
 impl ContactProfile {

@@ -30,6 +30,8 @@ pub struct AgentConfig {
     pub llm_turn_budget: Duration,
     /// For tenant-chosen model URLs (`OUTBOUND_ALLOW_LOOPBACK` opens loopback locally).
     pub url_policy: UrlPolicy,
+    /// The platform operator's Telegram chat (`OPERATOR_CHAT_ID`): tenants over their plan.
+    pub operator_chat_id: Option<i64>,
 }
 
 /// Prices of common models (USD micros per million tokens), used when neither the
@@ -80,6 +82,7 @@ impl AgentConfig {
             llm_attempt_timeout: Duration::from_millis(parse_or("LLM_ATTEMPT_TIMEOUT_MS", 12_000)?),
             llm_turn_budget: Duration::from_millis(parse_or("LLM_TURN_BUDGET_MS", 18_000)?),
             url_policy: UrlPolicy::from_env(),
+            operator_chat_id: optional("OPERATOR_CHAT_ID").and_then(|c| c.parse().ok()),
         })
     }
 }

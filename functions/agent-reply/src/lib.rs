@@ -62,6 +62,10 @@ pub struct Deps {
     pub secrets: Arc<dyn SecretSource>,
     pub store: Arc<dyn store::ConversationStore>,
     pub usage: usage::UsageTracker,
+    /// The month's plan usage (conversations), for the plan's warnings.
+    pub plan_usage: Arc<dyn sauda_shared::limits::UsageStore>,
+    /// The platform operator's chat, told when a tenant passes a soft limit.
+    pub operator_chat_id: Option<i64>,
     pub counters: Arc<dyn CounterSink>,
     pub leads: Arc<dyn MessageQueue>,
     pub notify: Arc<dyn MessageQueue>,
@@ -101,6 +105,11 @@ impl Deps {
                 clients.dynamo.clone(),
                 table,
             ))),
+            plan_usage: Arc::new(sauda_shared::limits_dynamo::DynamoUsage::new(
+                clients.dynamo.clone(),
+                table,
+            )),
+            operator_chat_id: config.operator_chat_id,
             counters: Arc::new(DynamoCounters::new(clients.dynamo.clone(), table)),
             leads: Arc::new(SqsQueue::new(clients.sqs.clone(), &config.leads_queue_url)),
             notify: Arc::new(SqsQueue::new(clients.sqs.clone(), &config.notify_queue_url)),
@@ -137,6 +146,15 @@ impl Deps {
                 llm_turn_budget: config.llm_turn_budget,
                 max_channel_wait: Duration::from_secs(5),
             },
+        }
+    }
+
+    /// Where plan warnings of the agent go.
+    pub fn plan_watch(&self) -> sauda_shared::limits::Watch<'_> {
+        sauda_shared::limits::Watch {
+            usage: self.plan_usage.as_ref(),
+            notify: self.notify.as_ref(),
+            operator_chat: self.operator_chat_id,
         }
     }
 

@@ -150,6 +150,19 @@ pub fn budget_spent(config: &TenantConfig, month: &str, spent: i64, budget: i64)
     once(config, Marker::Budget, month, "budget_spent", html)
 }
 
+/// 80 % of the month's AI budget is spent: the managers hear it before the model stops.
+pub fn budget_nearly(config: &TenantConfig, month: &str, spent: i64, budget: i64) -> OnceNotice {
+    let html = sauda_shared::i18n::limits::AI_BUDGET_NEARLY.render(
+        managers_lang(config),
+        &[
+            ("month", &month),
+            ("spent", &usd(spent)),
+            ("budget", &usd(budget)),
+        ],
+    );
+    once(config, Marker::BudgetNearly, month, "budget_nearly", html)
+}
+
 /// The host of a URL, for a notice (never its path or query).
 fn host_of(url: &str) -> String {
     reqwest::Url::parse(url)

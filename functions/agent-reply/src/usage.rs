@@ -25,6 +25,8 @@ type Key = (TenantId, String);
 pub enum Marker {
     /// The month's AI budget is spent.
     Budget,
+    /// 80 % of the month's AI budget is spent.
+    BudgetNearly,
     /// The tenant chose its own model URL but stored no key of its own.
     LlmKeyMissing,
     /// The tenant's model URL is refused by the outbound policy.
@@ -32,12 +34,18 @@ pub enum Marker {
 }
 
 impl Marker {
-    pub const ALL: [Marker; 3] = [Marker::Budget, Marker::LlmKeyMissing, Marker::LlmUrlRefused];
+    pub const ALL: [Marker; 4] = [
+        Marker::Budget,
+        Marker::BudgetNearly,
+        Marker::LlmKeyMissing,
+        Marker::LlmUrlRefused,
+    ];
 
     /// The notice's id is `{prefix}:{month}`.
     pub fn notice_prefix(self) -> &'static str {
         match self {
             Marker::Budget => "budget",
+            Marker::BudgetNearly => "budget_80",
             Marker::LlmKeyMissing => "llm_key",
             Marker::LlmUrlRefused => "llm_url",
         }
@@ -47,6 +55,7 @@ impl Marker {
     pub fn attribute(self) -> &'static str {
         match self {
             Marker::Budget => "budget_notified_ms",
+            Marker::BudgetNearly => "budget_80_notified_ms",
             Marker::LlmKeyMissing => "llm_key_notified_ms",
             Marker::LlmUrlRefused => "llm_url_notified_ms",
         }

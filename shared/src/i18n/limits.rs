@@ -19,6 +19,15 @@ pub const REACHED: Text = Text {
     ky: "🚫 «{plan}» тарифинин чеги толду: бул айда {limit} ичинен {used} ({what}). Сатып алуучулар дагы эле буйрутма бере алышат, бирок тарифти алмаштырыңыз.",
 };
 
+/// The AI budget at 80 %: the agent still answers with the model.
+pub const AI_BUDGET_NEARLY: Text = Text {
+    key: "limits.ai_budget_nearly",
+    ru: "⚠️ <b>Бюджет на ИИ почти исчерпан</b> за {month}: {spent} из {budget} USD. Когда он закончится, ассистент будет отвечать только по каталогу; повысьте бюджет или смените тариф.",
+    en: "⚠️ <b>AI budget nearly spent</b> for {month}: {spent} of {budget} USD. Once it is spent the assistant answers from the catalog only; raise the budget or upgrade the plan.",
+    kk: "⚠️ <b>ЖИ бюджеті таусылуға жақын</b> ({month}): {budget} USD ішінен {spent} жұмсалды. Ол біткенде ассистент тек каталог бойынша жауап береді; бюджетті көбейтіңіз немесе тарифті ауыстырыңыз.",
+    ky: "⚠️ <b>ЖИ бюджети түгөнүп калды</b> ({month}): {budget} USD ичинен {spent} сарпталды. Ал бүткөндө ассистент каталог боюнча гана жооп берет; бюджетти көбөйтүңүз же тарифти алмаштырыңыз.",
+};
+
 pub const ORDERS: Text = Text {
     key: "limits.orders",
     ru: "заказов",
@@ -54,6 +63,7 @@ pub const CATALOG_ITEMS: Text = Text {
 pub const ALL: &[&Text] = &[
     &NEARLY,
     &REACHED,
+    &AI_BUDGET_NEARLY,
     &ORDERS,
     &CONVERSATIONS,
     &CHANNELS,

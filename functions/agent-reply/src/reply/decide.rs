@@ -8,6 +8,7 @@ use crate::conversation::ReplyState;
 use crate::llm::Endpoint;
 use crate::notices::{self, OnceNotice};
 use crate::usage::{month_of, UsageTracker};
+use sauda_shared::limits;
 use sauda_shared::message::Channel;
 use sauda_shared::notify::Notice;
 use sauda_shared::ports::SecretSource;
@@ -215,7 +216,7 @@ pub async fn route(
     let config = &ctx.config;
     let month = month_of(config, ctx.now_ms);
     // The plan's AI budget, or the tenant's own when lower.
-    if let Some(budget) = sauda_shared::limits::ai_budget(config) {
+    if let Some(budget) = limits::ai_budget(config) {
         let spent = ports
             .usage
             .spent(&config.tenant, &month)
@@ -224,6 +225,9 @@ pub async fn route(
         if spent >= budget {
             once.push(notices::budget_spent(config, &month, spent, budget));
             return Ok(Route::Fallback(FallbackReason::Budget));
+        }
+        if i128::from(spent) * 100 >= i128::from(budget) * i128::from(limits::THRESHOLDS[0]) {
+            once.push(notices::budget_nearly(config, &month, spent, budget));
         }
     }
     let tenant_key = ports
@@ -458,7 +462,30 @@ mod tests {
             panic!()
         };
         assert_eq!(e.api_key.expose(), "sk-platform");
-        assert!(v.once.is_empty());
+        // 1,000 of 1,001 is past 80 %: the managers are warned, the model still answers.
+        assert_eq!(v.once.len(), 1);
+        assert_eq!(v.once[0].marker, Marker::BudgetNearly);
+    }
+
+    #[tokio::test]
+    async fn eighty_percent_of_the_ai_budget_warns_and_the_model_still_answers() {
+        let store = Arc::new(MemoryUsage::default());
+        let secrets = MemorySecrets::with_platform_key("sk-platform");
+        let ctx = testing::ctx(|t| t.agent.monthly_budget_micros = Some(1_000), |_| {});
+        store.set_cost(799);
+        let v = verdict(&ctx, &UsageTracker::new(store.clone()), &secrets).await;
+        assert!(matches!(v.action, Action::Answer(Route::Model(_))));
+        assert!(v.once.is_empty(), "under 80 %");
+        store.set_cost(800);
+        let v = verdict(&ctx, &UsageTracker::new(store), &secrets).await;
+        assert!(matches!(v.action, Action::Answer(Route::Model(_))));
+        assert_eq!(v.once.len(), 1);
+        assert_eq!(v.once[0].marker, Marker::BudgetNearly);
+        assert_eq!(
+            v.once[0].notice.id,
+            sauda_shared::notify::notice_id(&["budget_80", &v.once[0].month])
+        );
+        assert_eq!(v.once[0].notice.kind, "budget_nearly");
     }
 
     #[tokio::test]

@@ -190,7 +190,14 @@ pub async fn process(
         reply: out.reply.as_ref(),
         delivered,
     };
-    record::record(deps.store.as_ref(), batch, &ctx, outcome).await
+    record::record(
+        deps.store.as_ref(),
+        &deps.plan_watch(),
+        batch,
+        &ctx,
+        outcome,
+    )
+    .await
 }
 
 /// The tenant's active catalog; a catalog that cannot be loaded is logged and the

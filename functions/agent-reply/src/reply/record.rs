@@ -2,6 +2,11 @@
 //! `OUT#` pointer for WhatsApp, the inbound message's `reply_state` as the
 //! idempotency guard, the profile's agent attributes), built here as a write plan;
 //! then the batch's counters. AI usage is [`spend`]: recorded as soon as it is spent.
+//!
+//! A conversation (contact, month) counts once towards the plan's conversations per
+//! month: the profile remembers the month it was last counted in (`usage_month`), and
+//! when that changes the same transaction moves it, guarded by its old value, and adds
+//! one to the month's usage counter. No call is added to a reply.
 
 use super::compose::Reply;
 use super::deliver::Delivered;
@@ -13,6 +18,7 @@ use crate::store::{AlreadyHandled, ConversationStore, WriteOutcome};
 use crate::usage::{month_of, Tally, UsageTracker};
 use sauda_shared::contact::{self, ContactProfile};
 use sauda_shared::keys;
+use sauda_shared::limits::{self, Metric};
 use sauda_shared::message::{Channel, MessageItem, OutboundMessage};
 use sauda_shared::plan::{Cond, Op, Update, WritePlan};
 use sauda_shared::stats::{metric, CounterDelta, FirstOf};
@@ -117,6 +123,18 @@ pub fn profile_update(ctx: &Context, outcome: &Outcome) -> Update {
     u
 }
 
+/// The month this message's conversation is first counted in, when it was not yet:
+/// the tenant-local month of the job, the period the plan's warnings read.
+pub fn new_conversation(ctx: &Context) -> Option<String> {
+    let month = limits::month_of(&ctx.config, ctx.now_ms);
+    let counted = ctx
+        .conv
+        .profile
+        .as_ref()
+        .and_then(|p| p.usage_month.as_deref());
+    (counted != Some(month.as_str())).then_some(month)
+}
+
 /// The job's one transaction. `now_ms` makes the request token unique per attempt, so
 /// the SDK's own retries are idempotent and a later attempt never collides.
 pub fn plan(ctx: &Context, outcome: &Outcome, now_ms: i64) -> WritePlan<AlreadyHandled> {
@@ -167,8 +185,22 @@ pub fn plan(ctx: &Context, outcome: &Outcome, now_ms: i64) -> WritePlan<AlreadyH
         .set_opt("reply_sk", reply_sk.as_ref())
         .when(Cond::item_exists().and(Cond::absent("reply_state")));
     plan.push_or(Op::Update(inbound), AlreadyHandled);
-    plan.update(profile_update(ctx, outcome));
+    let mut profile = profile_update(ctx, outcome);
+    let month = new_conversation(ctx);
+    if let Some(month) = &month {
+        // The guard makes the count exact: a concurrent job that counted the month
+        // first cancels this transaction, and its retry sees the month counted.
+        profile = profile
+            .set("usage_month", month.as_str())
+            .when(Cond::absent("usage_month").or(Cond::ne("usage_month", month.as_str())));
+    }
+    plan.update(profile);
     plan.update(super::index::row(ctx, outcome));
+    if let Some(count) =
+        month.and_then(|month| limits::count(&m.tenant, &month, Metric::ConversationsPerMonth, 1))
+    {
+        plan.update(count);
+    }
     plan.token = Some({
         use sha2::{Digest, Sha256};
         let digest = Sha256::digest(format!(
@@ -266,10 +298,12 @@ pub fn spend(usage: &UsageTracker, batch: &BatchState, ctx: &Context, reply: &Re
 
 pub async fn record(
     store: &dyn ConversationStore,
+    watch: &limits::Watch<'_>,
     batch: &BatchState,
     ctx: &Context,
     outcome: Outcome<'_>,
 ) -> Result<(), JobError> {
+    let counted = new_conversation(ctx).is_some();
     let written = store
         .commit(&plan(ctx, &outcome, sauda_shared::now_ms()))
         .await
@@ -282,6 +316,16 @@ pub async fn record(
     batch.count(tenant, &ctx.day, |d| count(ctx, &outcome, d));
     let latency_ms = outcome.delivered.sent.as_ref().map(|s| s.latency_ms);
     tracing::info!(%tenant, contact = %who, state = outcome.state().as_str(), latency_ms, "inbound message handled");
+    if counted {
+        // A soft limit: the customer was answered; managers hear of 80 % and 100 %.
+        limits::after_consumption(
+            watch,
+            &ctx.config,
+            Metric::ConversationsPerMonth,
+            ctx.now_ms,
+        )
+        .await;
+    }
     Ok(())
 }
 
@@ -321,12 +365,16 @@ mod tests {
             delivered: sent(),
         };
         let plan = plan(&ctx, &outcome, testing::NOW);
-        assert_eq!(plan.len(), 5, "reply, pointer, inbound, profile, inbox row");
+        assert_eq!(
+            plan.len(),
+            6,
+            "reply, pointer, inbound, profile, inbox row, the month's new conversation"
+        );
         assert!(plan.token.is_some());
         let guarded: Vec<bool> = plan.steps.iter().map(|s| s.on_fail.is_some()).collect();
         assert_eq!(
             guarded,
-            [false, false, true, false, false],
+            [false, false, true, false, false, false],
             "only the inbound guard answers"
         );
         let Op::Update(inbound) = &plan.steps[2].op else {
@@ -364,7 +412,11 @@ mod tests {
             },
         };
         let plan = plan(&ctx, &outcome, testing::NOW);
-        assert_eq!(plan.len(), 3, "inbound, profile and the inbox row only");
+        assert_eq!(
+            plan.len(),
+            4,
+            "inbound, profile, the inbox row and the month's new conversation only"
+        );
         let mut d = CounterDelta::default();
         count(&ctx, &outcome, &mut d);
         assert_eq!(d.metrics.get(metric::REPLIES_NOT_SENT), Some(&1));
@@ -375,5 +427,51 @@ mod tests {
             panic!()
         };
         assert_eq!(sets(profile, "GSI1PK"), Some(Val::from("T#acme#INTENT")));
+    }
+
+    #[test]
+    fn a_conversation_counts_once_a_month_guarded_by_the_profile() {
+        let mut ctx = testing::ctx(|_| {}, |_| {});
+        let month = limits::month_of(&ctx.config, ctx.now_ms);
+        let reply = compose::rate_limit_notice(Lang::Ru);
+        let outcome = Outcome {
+            state: ReplyState::RateLimitNotice,
+            reply: Some(&reply),
+            delivered: Delivered::default(),
+        };
+        // Last counted in an earlier month: counted again, the profile guarded by it.
+        testing::profile(&mut ctx.conv).usage_month = Some("2020-01".into());
+        assert_eq!(new_conversation(&ctx), Some(month.clone()));
+        let counted = plan(&ctx, &outcome, testing::NOW);
+        let Op::Update(profile) = &counted.steps[1].op else {
+            panic!()
+        };
+        assert_eq!(
+            sets(profile, "usage_month"),
+            Some(Val::from(month.as_str()))
+        );
+        assert_eq!(
+            profile.cond,
+            Some(Cond::absent("usage_month").or(Cond::ne("usage_month", month.as_str())))
+        );
+        let Op::Update(count) = &counted.steps[3].op else {
+            panic!()
+        };
+        assert_eq!(
+            count.key,
+            limits::usage_key(&testing::tenant(), &month),
+            "the month's plan usage, next to the AI spend"
+        );
+        assert_eq!(count.add, vec![("conversations".to_owned(), Val::N(1))]);
+        // Already counted this month: no count, no guard, one write fewer.
+        testing::profile(&mut ctx.conv).usage_month = Some(month);
+        assert_eq!(new_conversation(&ctx), None);
+        let again = plan(&ctx, &outcome, testing::NOW);
+        assert_eq!(again.len(), counted.len() - 1);
+        let Op::Update(profile) = &again.steps[1].op else {
+            panic!()
+        };
+        assert_eq!(profile.cond, None);
+        assert_eq!(sets(profile, "usage_month"), None);
     }
 }
