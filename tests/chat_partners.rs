@@ -322,10 +322,12 @@ async fn a_chat_applies_an_admin_approves_and_confirm_pressed_twice_accrues_once
     assert_eq!(
         calls,
         [
-            ("DynamoDB.BatchGetItem".to_owned(), 1), // partner, account, purchase, idempotency
-            ("DynamoDB.Query".to_owned(), 1),        // profile + history
+            // partner, account, purchase, idempotency; the survey's partner + purchase
+            ("DynamoDB.BatchGetItem".to_owned(), 2),
+            ("DynamoDB.Query".to_owned(), 1), // profile + history
             ("DynamoDB.TransactWriteItems".to_owned(), 2), // the accrual; reply + state
-            ("DynamoDB.UpdateItem".to_owned(), 1),   // the day's counters
+            // the day's counters; the purchase's "survey asked" marker
+            ("DynamoDB.UpdateItem".to_owned(), 2),
         ]
         .into_iter()
         .collect()

@@ -188,6 +188,7 @@ impl Fx {
             core: env.core_config(),
             payments_queue_url: env.queue_url("PaymentsQueue"),
             notify_queue_url: env.queue_url("NotifyQueue"),
+            inbound_queue_url: None,
             telegram_api_base: telegram.base_url.clone(),
             stripe_api_base: stripe.base_url.clone(),
             kaspi_api_base: kaspi.base_url.clone(),

@@ -234,6 +234,14 @@ pub fn apply(
         );
     }
     errors.extend(admin_chat_errors(&config));
+    let window = config.loyalty.nps_window;
+    if window.from_hour >= window.to_hour || window.to_hour > 24 {
+        errors.push(FieldError::new(
+            "loyalty.nps_window",
+            "invalid_window",
+            "from_hour < to_hour <= 24",
+        ));
+    }
     errors.extend(url_errors(&config, policy));
     if !errors.is_empty() {
         return Err(PatchError::Fields(errors));
