@@ -6,10 +6,13 @@
 //! once per purchase.
 
 use agent_reply::{handle, Deps};
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
 use loyalty::model::{account_key, purchase_key, Account};
 use loyalty::ops::{Actor, Join, JoinInput, Scope};
 use loyalty::partners::{CreatePartner, ModeratePartner, Moderation, NewPartner};
 use loyalty::store::{self as ledger, LoyaltyStore};
+use sauda_shared::apikey::{ApiKeyStore, Role};
 use sauda_shared::envelope::{Envelope, Job};
 use sauda_shared::i18n::{chat as chat_texts, partner_chat as texts, Lang};
 use sauda_shared::message::InboundMessage;
@@ -22,9 +25,6 @@ use sauda_tests::chat_env::{
     agent_config, deliver, event, now, store_inbound, telegram, whatsapp, Fakes, Sent,
 };
 use sauda_tests::{failed_ids, lambda_event, TestEnv, TestTenant};
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use sauda_shared::apikey::{ApiKeyStore, Role};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicI64, Ordering as AtomicOrdering};
 use std::sync::Arc;
@@ -791,7 +791,13 @@ async fn a_partner_api_accrual_queues_one_survey_deferred_at_night_then_sent_onc
         .await
         .unwrap();
     assert_eq!(again.status(), StatusCode::OK);
-    assert_eq!(env.counter.snapshot().into_iter().find(|(k, _)| k == "SQS.SendMessage"), None);
+    assert_eq!(
+        env.counter
+            .snapshot()
+            .into_iter()
+            .find(|(k, _)| k == "SQS.SendMessage"),
+        None
+    );
 
     // At night (23:00 in the tenant's zone): deferred to 09:00, nothing sent.
     let shift = Arc::new(AtomicI64::new(10 * 3_600_000));
@@ -799,7 +805,9 @@ async fn a_partner_api_accrual_queues_one_survey_deferred_at_night_then_sent_onc
     let event = survey_jobs(&env).await;
     assert_eq!(event.records.len(), 1, "one job per purchase");
     let job = Envelope::from_json(event.records[0].body.as_deref().unwrap()).unwrap();
-    assert!(matches!(job.job, Job::NpsDue { ref due } if due.purchase_ref == "TILL-1" && due.partner_id == PARTNER && due.contact == "tg-6001"));
+    assert!(
+        matches!(job.job, Job::NpsDue { ref due } if due.purchase_ref == "TILL-1" && due.partner_id == PARTNER && due.contact == "tg-6001")
+    );
     let receipt = event.records[0].receipt_handle.clone().unwrap();
     env.counter.reset();
     let response = handle(&deps, lambda_event(event)).await.unwrap();
@@ -820,13 +828,17 @@ async fn a_partner_api_accrual_queues_one_survey_deferred_at_night_then_sent_onc
         .send()
         .await
         .unwrap();
-    assert_eq!(failed_ids(&response).len(), 1, "redelivered later, never dropped");
+    assert_eq!(
+        failed_ids(&response).len(),
+        1,
+        "redelivered later, never dropped"
+    );
     assert_eq!(
         calls,
         [
-            ("DynamoDB.GetItem".to_owned(), 1), // the tenant
+            ("DynamoDB.GetItem".to_owned(), 1),            // the tenant
             ("SQS.ChangeMessageVisibility".to_owned(), 1), // back at 09:00
-            ("SQS.GetQueueUrl".to_owned(), 1), // the record's queue, once per instance
+            ("SQS.GetQueueUrl".to_owned(), 1),             // the record's queue, once per instance
         ]
         .into_iter()
         .collect()
@@ -859,9 +871,12 @@ async fn a_partner_api_accrual_queues_one_survey_deferred_at_night_then_sent_onc
     assert_eq!(surveys.len(), 1);
     assert_eq!(surveys[0].buttons.len(), 11, "0-10");
     // The same job again (a redelivery): no second survey.
-    let response = handle(&deps, lambda_event(env.sqs_event_on("InboundQueue", &[body])))
-        .await
-        .unwrap();
+    let response = handle(
+        &deps,
+        lambda_event(env.sqs_event_on("InboundQueue", &[body])),
+    )
+    .await
+    .unwrap();
     assert!(failed_ids(&response).is_empty());
     assert_eq!(survey_buttons_telegram(&fakes, buyer_chat).len(), 1);
     let purchase: Value = ledger::get(&store(&env), &purchase_key(&t.id, PARTNER, "TILL-1"))

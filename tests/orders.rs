@@ -2022,7 +2022,11 @@ async fn a_paid_order_queues_one_nps_survey_that_agent_reply_sends_once() {
     })
     .await;
     let order = fx
-        .create("tg-7001", json!([{"sku": "PUMP-1", "quantity": 1}]), Some("telegram"))
+        .create(
+            "tg-7001",
+            json!([{"sku": "PUMP-1", "quantity": 1}]),
+            Some("telegram"),
+        )
         .await;
     let id = id_of(&order);
     let paid = fx
@@ -2072,7 +2076,11 @@ async fn a_paid_order_queues_one_nps_survey_that_agent_reply_sends_once() {
         panic!("an NpsDue job");
     };
     assert_eq!(
-        (due.contact.as_str(), due.partner_id.as_str(), due.purchase_ref.as_str()),
+        (
+            due.contact.as_str(),
+            due.partner_id.as_str(),
+            due.purchase_ref.as_str()
+        ),
         ("tg-7001", PARTNER, id.as_str())
     );
 

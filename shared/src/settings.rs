@@ -418,4 +418,30 @@ mod tests {
             vec![("loyalty".to_owned(), "invalid_value")]
         );
     }
+
+    #[test]
+    fn the_nps_window_is_checked() {
+        let ok = apply(
+            &current(),
+            &json!({"loyalty": {"nps_window": {"from_hour": 10, "to_hour": 24}}}),
+            PRODUCTION,
+            Scope::TenantAdmin,
+        )
+        .unwrap();
+        assert_eq!(ok.loyalty.nps_window.from_hour, 10);
+        for (from, to) in [(21, 9), (9, 9), (0, 25)] {
+            let refused = apply(
+                &current(),
+                &json!({"loyalty": {"nps_window": {"from_hour": from, "to_hour": to}}}),
+                PRODUCTION,
+                Scope::TenantAdmin,
+            )
+            .unwrap_err();
+            assert_eq!(
+                fields(refused),
+                vec![("loyalty.nps_window".to_owned(), "invalid_window")],
+                "{from}-{to}"
+            );
+        }
+    }
 }

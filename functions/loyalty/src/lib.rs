@@ -64,8 +64,10 @@ impl Deps {
             store: Arc::new(DynamoStore::new(clients.dynamo.clone(), table)),
             notify: Arc::new(SqsQueue::new(clients.sqs.clone(), &config.notify_queue_url)),
             surveys: config.inbound_queue_url.as_ref().map(|url| {
-                Arc::new(sauda_shared::aws::SqsJobQueue::new(clients.sqs.clone(), url))
-                    as Arc<dyn sauda_shared::ports::JobQueue>
+                Arc::new(sauda_shared::aws::SqsJobQueue::new(
+                    clients.sqs.clone(),
+                    url,
+                )) as Arc<dyn sauda_shared::ports::JobQueue>
             }),
         }
     }

@@ -79,8 +79,7 @@ async fn accrue(
 /// NPS survey is queued (agent-reply sends it in the tenant's window, once per purchase;
 /// the FIFO deduplication and the purchase's marker absorb reruns of this job).
 async fn survey_due(deps: &Deps, config: &TenantConfig, order: &Order) -> Result<(), EffectError> {
-    let (Some(queue), Some(partner)) = (deps.surveys.as_deref(), partner_for(config, order))
-    else {
+    let (Some(queue), Some(partner)) = (deps.surveys.as_deref(), partner_for(config, order)) else {
         return Ok(());
     };
     let due = sauda_shared::nps::NpsDue {

@@ -163,8 +163,10 @@ impl Deps {
             payments: Payments::from_aws(clients, table, &config.payments_queue_url),
             notify: Arc::new(SqsQueue::new(clients.sqs.clone(), &config.notify_queue_url)),
             surveys: config.inbound_queue_url.as_ref().map(|url| {
-                Arc::new(sauda_shared::aws::SqsJobQueue::new(clients.sqs.clone(), url))
-                    as Arc<dyn sauda_shared::ports::JobQueue>
+                Arc::new(sauda_shared::aws::SqsJobQueue::new(
+                    clients.sqs.clone(),
+                    url,
+                )) as Arc<dyn sauda_shared::ports::JobQueue>
             }),
             prices,
             cashback: Arc::new(adapter_loyalty::LoyaltyCashback::new(

@@ -17,21 +17,21 @@ use super::JobError;
 use crate::conversation::Stored;
 use loyalty::error::LoyaltyError;
 use loyalty::input::CustomerRef;
-use loyalty::ops::{Nps, NpsInput};
 use loyalty::model::{purchase_key, Purchase};
+use loyalty::ops::{Nps, NpsInput};
 use loyalty::store::{self as ledger, LoyaltyStore, Plan, Planner};
-use sauda_shared::dynamo::Reads;
-use sauda_shared::message::InboundMessage;
-use sauda_shared::nps::{self, NpsDue};
-use sauda_shared::plan::{Cond, Op, Update, WritePlan};
-use sauda_shared::tenant::TenantConfig;
 use sauda_shared::chat::{self, Pressed};
+use sauda_shared::dynamo::Reads;
 use sauda_shared::i18n::{chat as chat_texts, partner_chat as t, Lang};
 use sauda_shared::keys;
+use sauda_shared::message::InboundMessage;
 use sauda_shared::message::{Channel, Direction, MessageKind};
 use sauda_shared::notify::{self, Notice, Recipients};
+use sauda_shared::nps::{self, NpsDue};
 use sauda_shared::outbox::Button;
+use sauda_shared::plan::{Cond, Op, Update, WritePlan};
 use sauda_shared::telegram_api::escape_html;
+use sauda_shared::tenant::TenantConfig;
 
 const SCORE: &str = "n";
 /// How long after "what went wrong?" a text counts as the comment.
@@ -139,7 +139,12 @@ impl Planner for Claim<'_> {
         if purchase.contact != self.due.contact {
             return Err(LoyaltyError::PurchaseCustomerMismatch);
         }
-        if purchase.nps_score.is_some() || reads.get::<AskedMark>(&key)?.and_then(|a| a.nps_asked_ms).is_some() {
+        if purchase.nps_score.is_some()
+            || reads
+                .get::<AskedMark>(&key)?
+                .and_then(|a| a.nps_asked_ms)
+                .is_some()
+        {
             return Err(LoyaltyError::AlreadyRated);
         }
         let partner: Option<sauda_shared::partner::Partner> = reads.get(&keys::partner(t, pid))?;
