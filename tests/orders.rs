@@ -2088,7 +2088,9 @@ async fn a_paid_order_queues_one_nps_survey_that_agent_reply_sends_once() {
     let fakes = Fakes::start().await;
     let agent = agent_reply::Deps::from_aws(&fx.env.clients, &agent_config(&fx.env, &fakes));
     for _ in 0..2 {
-        let event = fx.env.sqs_event_on("InboundQueue", &[body.clone()]);
+        let event = fx
+            .env
+            .sqs_event_on("InboundQueue", std::slice::from_ref(&body));
         let response = agent_reply::handle(&agent, sauda_tests::lambda_event(event))
             .await
             .unwrap();
