@@ -748,6 +748,7 @@ async fn run_orders_worker(env: &TestEnv, fakes: &Fakes, bodies: Vec<String>) {
         core: env.core_config(),
         payments_queue_url: env.queue_url("PaymentsQueue"),
         notify_queue_url: env.queue_url("NotifyQueue"),
+        inbound_queue_url: None,
         telegram_api_base: fakes.telegram.base_url.clone(),
         stripe_api_base: fakes.telegram.base_url.clone(),
         kaspi_api_base: fakes.telegram.base_url.clone(),

@@ -6,10 +6,13 @@
 //! once per purchase.
 
 use agent_reply::{handle, Deps};
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
 use loyalty::model::{account_key, purchase_key, Account};
 use loyalty::ops::{Actor, Join, JoinInput, Scope};
 use loyalty::partners::{CreatePartner, ModeratePartner, Moderation, NewPartner};
 use loyalty::store::{self as ledger, LoyaltyStore};
+use sauda_shared::apikey::{ApiKeyStore, Role};
 use sauda_shared::envelope::{Envelope, Job};
 use sauda_shared::i18n::{chat as chat_texts, partner_chat as texts, Lang};
 use sauda_shared::message::InboundMessage;
@@ -23,6 +26,9 @@ use sauda_tests::chat_env::{
 };
 use sauda_tests::{failed_ids, lambda_event, TestEnv, TestTenant};
 use serde_json::{json, Value};
+use std::sync::atomic::{AtomicI64, Ordering as AtomicOrdering};
+use std::sync::Arc;
+use tower::ServiceExt;
 
 const BOT: &str = "shop_bot";
 const ADMIN: i64 = 7001;
@@ -322,10 +328,12 @@ async fn a_chat_applies_an_admin_approves_and_confirm_pressed_twice_accrues_once
     assert_eq!(
         calls,
         [
-            ("DynamoDB.BatchGetItem".to_owned(), 1), // partner, account, purchase, idempotency
-            ("DynamoDB.Query".to_owned(), 1),        // profile + history
+            // partner, account, purchase, idempotency; the survey's partner + purchase
+            ("DynamoDB.BatchGetItem".to_owned(), 2),
+            ("DynamoDB.Query".to_owned(), 1), // profile + history
             ("DynamoDB.TransactWriteItems".to_owned(), 2), // the accrual; reply + state
-            ("DynamoDB.UpdateItem".to_owned(), 1),   // the day's counters
+            // the day's counters; the purchase's "survey asked" marker
+            ("DynamoDB.UpdateItem".to_owned(), 2),
         ]
         .into_iter()
         .collect()
@@ -694,4 +702,188 @@ async fn nps_after_a_chat_accrual_low_score_tells_partner_and_managers_with_the_
         .iter()
         .any(|r| r.json()["text"]["body"] == json!(texts::NPS_THANKS.ru));
     assert!(thanked);
+}
+
+/// agent-reply whose "now" (the ledger's clock, which the survey window reads) is
+/// `shift` milliseconds ahead of the wall clock.
+fn deps_at(env: &TestEnv, fakes: &Fakes, shift: &Arc<AtomicI64>) -> Deps {
+    let mut deps = Deps::from_aws(&env.clients, &agent_config(env, fakes));
+    let offset = shift.clone();
+    deps.ledger = Some(Arc::new(
+        loyalty::DynamoStore::new(env.clients.dynamo.clone(), &env.stack.table).with_clock(
+            Arc::new(move || sauda_shared::now_ms() + offset.load(AtomicOrdering::SeqCst)),
+        ),
+    ));
+    deps
+}
+
+/// The `NpsDue` jobs on `inbound.fifo`, received (not deleted) as Lambda's event.
+async fn survey_jobs(env: &TestEnv) -> aws_lambda_events::event::sqs::SqsEvent {
+    env.sqs_event_from_queue("InboundQueue", 0).await
+}
+
+#[tokio::test]
+async fn a_partner_api_accrual_queues_one_survey_deferred_at_night_then_sent_once() {
+    let env = TestEnv::new().await;
+    let fakes = Fakes::start().await;
+    let t = tenant(&env).await;
+    approved_partner(&env, &t.id).await;
+    let buyer_chat = 6001;
+    member(&env, &t.id, Some("tg-6001"), "+77017654321").await;
+
+    // The partner's till accrues through the loyalty API.
+    let loyalty_deps = Arc::new(loyalty::Deps::from_aws(
+        &env.clients,
+        &loyalty::LoyaltyConfig {
+            core: env.core_config(),
+            notify_queue_url: env.queue_url("NotifyQueue"),
+            inbound_queue_url: Some(env.queue_url("InboundQueue")),
+        },
+    ));
+    let key = ApiKeyStore::new(env.clients.dynamo.clone(), &env.stack.table)
+        .issue(
+            &t.id,
+            Role::Partner {
+                partner_id: PARTNER.into(),
+            },
+            "till",
+        )
+        .await
+        .unwrap()
+        .presented
+        .expose()
+        .to_owned();
+    let accrue = |idem: &str| {
+        Request::builder()
+            .method("POST")
+            .uri(format!("/t/{}/loyalty/accrue", t.id))
+            .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {key}"))
+            .header("idempotency-key", idem)
+            .body(Body::from(
+                json!({"contact_id": "tg-6001", "purchase_ref": "TILL-1", "amount_minor": 500_000, "currency": "KZT"})
+                    .to_string(),
+            ))
+            .unwrap()
+    };
+    env.counter.reset();
+    let response = loyalty::router(loyalty_deps.clone())
+        .oneshot(accrue("till-1"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let calls: std::collections::BTreeMap<String, usize> =
+        env.counter.snapshot().into_iter().collect();
+    println!("AWS calls for a partner-API accrual: {calls:?}");
+    assert_eq!(
+        calls,
+        [
+            ("DynamoDB.BatchGetItem".to_owned(), 1), // partner, account, purchase, idempotency
+            ("DynamoDB.GetItem".to_owned(), 2),      // tenant, API key
+            ("DynamoDB.TransactWriteItems".to_owned(), 1), // the accrual
+            ("SQS.SendMessage".to_owned(), 1),       // the survey due
+        ]
+        .into_iter()
+        .collect()
+    );
+    // Replayed (same Idempotency-Key): nothing queued again.
+    env.counter.reset();
+    let again = loyalty::router(loyalty_deps)
+        .oneshot(accrue("till-1"))
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::OK);
+    assert_eq!(
+        env.counter
+            .snapshot()
+            .into_iter()
+            .find(|(k, _)| k == "SQS.SendMessage"),
+        None
+    );
+
+    // At night (23:00 in the tenant's zone): deferred to 09:00, nothing sent.
+    let shift = Arc::new(AtomicI64::new(10 * 3_600_000));
+    let deps = deps_at(&env, &fakes, &shift);
+    let event = survey_jobs(&env).await;
+    assert_eq!(event.records.len(), 1, "one job per purchase");
+    let job = Envelope::from_json(event.records[0].body.as_deref().unwrap()).unwrap();
+    assert!(
+        matches!(job.job, Job::NpsDue { ref due } if due.purchase_ref == "TILL-1" && due.partner_id == PARTNER && due.contact == "tg-6001")
+    );
+    let receipt = event.records[0].receipt_handle.clone().unwrap();
+    env.counter.reset();
+    let response = handle(&deps, lambda_event(event)).await.unwrap();
+    let calls: std::collections::BTreeMap<String, usize> =
+        env.counter.snapshot().into_iter().collect();
+    println!("AWS calls for a survey due at night: {calls:?}");
+    assert!(
+        survey_jobs(&env).await.records.is_empty(),
+        "hidden until the window opens"
+    );
+    // The ten hours pass (SQS's clock is not ours to move): visible again.
+    env.clients
+        .sqs
+        .change_message_visibility()
+        .queue_url(env.queue_url("InboundQueue"))
+        .receipt_handle(receipt)
+        .visibility_timeout(0)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        failed_ids(&response).len(),
+        1,
+        "redelivered later, never dropped"
+    );
+    assert_eq!(
+        calls,
+        [
+            ("DynamoDB.GetItem".to_owned(), 1),            // the tenant
+            ("SQS.ChangeMessageVisibility".to_owned(), 1), // back at 09:00
+            ("SQS.GetQueueUrl".to_owned(), 1),             // the record's queue, once per instance
+        ]
+        .into_iter()
+        .collect()
+    );
+    assert!(survey_buttons_telegram(&fakes, buyer_chat).is_empty());
+
+    // Morning: the same job comes back and the survey goes out, once.
+    shift.store(0, AtomicOrdering::SeqCst);
+    let event = survey_jobs(&env).await;
+    assert_eq!(event.records.len(), 1, "the deferred job, not dropped");
+    let body = event.records[0].body.clone().unwrap();
+    env.counter.reset();
+    let response = handle(&deps, lambda_event(event)).await.unwrap();
+    assert!(failed_ids(&response).is_empty());
+    let calls: std::collections::BTreeMap<String, usize> =
+        env.counter.snapshot().into_iter().collect();
+    println!("AWS calls for a survey sent: {calls:?}");
+    assert_eq!(
+        calls,
+        [
+            // (the tenant: cached by this warm instance since the night)
+            ("DynamoDB.BatchGetItem".to_owned(), 1), // partner + purchase
+            ("DynamoDB.UpdateItem".to_owned(), 1),   // the "asked" marker
+            ("Secrets Manager.GetSecretValue".to_owned(), 1), // the bot token
+        ]
+        .into_iter()
+        .collect()
+    );
+    let surveys = survey_buttons_telegram(&fakes, buyer_chat);
+    assert_eq!(surveys.len(), 1);
+    assert_eq!(surveys[0].buttons.len(), 11, "0-10");
+    // The same job again (a redelivery): no second survey.
+    let response = handle(
+        &deps,
+        lambda_event(env.sqs_event_on("InboundQueue", &[body])),
+    )
+    .await
+    .unwrap();
+    assert!(failed_ids(&response).is_empty());
+    assert_eq!(survey_buttons_telegram(&fakes, buyer_chat).len(), 1);
+    let purchase: Value = ledger::get(&store(&env), &purchase_key(&t.id, PARTNER, "TILL-1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(purchase["nps_asked_ms"].is_i64());
 }

@@ -72,6 +72,7 @@ async fn deps_for(env: &TestEnv, calls: &AwsCallCounter, shift: &Shift) -> Deps 
             table_name: env.stack.table.clone(),
         },
         notify_queue_url: env.queue_url("NotifyQueue"),
+        inbound_queue_url: None,
     };
     let mut deps = Deps::from_aws(&clients, &config);
     let offset = shift.0.clone();

@@ -188,6 +188,7 @@ impl Fx {
             core: env.core_config(),
             payments_queue_url: env.queue_url("PaymentsQueue"),
             notify_queue_url: env.queue_url("NotifyQueue"),
+            inbound_queue_url: None,
             telegram_api_base: telegram.base_url.clone(),
             stripe_api_base: stripe.base_url.clone(),
             kaspi_api_base: kaspi.base_url.clone(),
@@ -2005,4 +2006,102 @@ async fn orders_past_the_plan_are_placed_flagged_and_warned_once_per_period() {
     assert_eq!(used.orders, 7);
     assert!(used.over(sauda_shared::limits::Metric::OrdersPerMonth));
     assert!(used.warned(sauda_shared::limits::Metric::OrdersPerMonth, 80));
+}
+
+#[tokio::test]
+async fn a_paid_order_queues_one_nps_survey_that_agent_reply_sends_once() {
+    use sauda_shared::i18n::{partner_chat as nps_texts, Lang};
+    use sauda_tests::chat_env::{agent_config, Fakes};
+    let fx = Fx::with(|c| {
+        configure(c);
+        // Surveys any time of day: this test is about the path, not the window.
+        c.loyalty.nps_window = sauda_shared::tenant::NpsWindow {
+            from_hour: 0,
+            to_hour: 24,
+        };
+    })
+    .await;
+    let order = fx
+        .create(
+            "tg-7001",
+            json!([{"sku": "PUMP-1", "quantity": 1}]),
+            Some("telegram"),
+        )
+        .await;
+    let id = id_of(&order);
+    let paid = fx
+        .telegram_update(successful_payment(3, &id, PUMP, "KZT", "tg-charge-1"))
+        .await;
+    assert_eq!(paid.body["result"], "applied");
+
+    // The payments worker, with inbound.fifo for surveys.
+    let (deps, _) = Fx::orders_deps(
+        &fx.env,
+        &fx.env.clients,
+        &fx.telegram,
+        &fx.stripe,
+        &fx.kaspi,
+        &fx.shift,
+    );
+    let mut deps = Arc::try_unwrap(deps).ok().expect("the only handle");
+    deps.surveys = Some(Arc::new(sauda_shared::aws::SqsJobQueue::new(
+        fx.env.clients.sqs.clone(),
+        fx.env.queue_url("InboundQueue"),
+    )));
+    let bodies: Vec<String> = fx
+        .env
+        .receive_all("PaymentsQueue")
+        .await
+        .iter()
+        .map(|m| m.body().unwrap().to_owned())
+        .collect();
+    assert_eq!(bodies.len(), 1);
+    fx.env.counter.reset();
+    let response =
+        orders::worker::handle_sqs(&deps, fx.env.sqs_event_on("PaymentsQueue", &bodies)).await;
+    assert!(failed_ids(&response).is_empty(), "{response:?}");
+    let sends = fx
+        .env
+        .counter
+        .snapshot()
+        .into_iter()
+        .find(|(k, _)| k == "SQS.SendMessage")
+        .map(|(_, n)| n);
+    // The receipt, the managers' card, the survey due.
+    assert_eq!(sends, Some(3));
+    let jobs = fx.env.receive_all("InboundQueue").await;
+    assert_eq!(jobs.len(), 1, "one survey per paid order");
+    let body = jobs[0].body().unwrap().to_owned();
+    let Job::NpsDue { due } = Envelope::from_json(&body).unwrap().job else {
+        panic!("an NpsDue job");
+    };
+    assert_eq!(
+        (
+            due.contact.as_str(),
+            due.partner_id.as_str(),
+            due.purchase_ref.as_str()
+        ),
+        ("tg-7001", PARTNER, id.as_str())
+    );
+
+    // agent-reply sends it; the job redelivered sends nothing more.
+    let fakes = Fakes::start().await;
+    let agent = agent_reply::Deps::from_aws(&fx.env.clients, &agent_config(&fx.env, &fakes));
+    for _ in 0..2 {
+        let event = fx
+            .env
+            .sqs_event_on("InboundQueue", std::slice::from_ref(&body));
+        let response = agent_reply::handle(&agent, sauda_tests::lambda_event(event))
+            .await
+            .unwrap();
+        assert!(failed_ids(&response).is_empty());
+    }
+    let ask = nps_texts::NPS_ASK.render(Lang::Ru, &[("partner", &"Shop")]);
+    let surveys: Vec<_> = fakes
+        .to_chat(7001)
+        .into_iter()
+        .filter(|s| s.text == ask)
+        .collect();
+    assert_eq!(surveys.len(), 1);
+    assert_eq!(surveys[0].buttons.len(), 11, "0-10");
 }

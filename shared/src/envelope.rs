@@ -46,6 +46,8 @@ pub enum Job {
     DeliveryFailed {
         status: crate::message::DeliveryStatus,
     },
+    /// `inbound.fifo` → agent-reply: a purchase's NPS survey is due (see `crate::nps`).
+    NpsDue { due: crate::nps::NpsDue },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +74,10 @@ impl Envelope {
             tenant,
             job,
         }
+    }
+
+    pub fn nps_due(due: crate::nps::NpsDue) -> Self {
+        Self::new(due.tenant.clone(), Job::NpsDue { due })
     }
 
     pub fn inbound(message: InboundMessage) -> Self {
@@ -126,6 +132,7 @@ impl Envelope {
             Job::CrmWebhook { .. } => "crm_webhook",
             Job::Report { .. } => "report",
             Job::Order { .. } => "order",
+            Job::NpsDue { .. } => "nps_due",
         }
     }
 
@@ -146,6 +153,7 @@ impl Envelope {
             Job::CustomerMessage { message } => Some(&message.tenant),
             Job::ManagerUpdate { update } => Some(&update.tenant),
             Job::DeliveryFailed { status } => Some(&status.tenant),
+            Job::NpsDue { due } => Some(&due.tenant),
             Job::CrmWebhook { .. } | Job::Report { .. } | Job::Order { .. } => None,
         };
         if let Some(payload) = payload_tenant.filter(|p| **p != envelope.tenant) {

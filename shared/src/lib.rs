@@ -29,6 +29,7 @@ pub mod limits_dynamo;
 pub mod message;
 pub mod metrics;
 pub mod notify;
+pub mod nps;
 pub mod order;
 pub mod order_reads;
 pub mod outbound;

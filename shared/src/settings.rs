@@ -234,6 +234,14 @@ pub fn apply(
         );
     }
     errors.extend(admin_chat_errors(&config));
+    let window = config.loyalty.nps_window;
+    if window.from_hour >= window.to_hour || window.to_hour > 24 {
+        errors.push(FieldError::new(
+            "loyalty.nps_window",
+            "invalid_window",
+            "from_hour < to_hour <= 24",
+        ));
+    }
     errors.extend(url_errors(&config, policy));
     if !errors.is_empty() {
         return Err(PatchError::Fields(errors));
@@ -409,5 +417,31 @@ mod tests {
             fields(refused),
             vec![("loyalty".to_owned(), "invalid_value")]
         );
+    }
+
+    #[test]
+    fn the_nps_window_is_checked() {
+        let ok = apply(
+            &current(),
+            &json!({"loyalty": {"nps_window": {"from_hour": 10, "to_hour": 24}}}),
+            PRODUCTION,
+            Scope::TenantAdmin,
+        )
+        .unwrap();
+        assert_eq!(ok.loyalty.nps_window.from_hour, 10);
+        for (from, to) in [(21, 9), (9, 9), (0, 25)] {
+            let refused = apply(
+                &current(),
+                &json!({"loyalty": {"nps_window": {"from_hour": from, "to_hour": to}}}),
+                PRODUCTION,
+                Scope::TenantAdmin,
+            )
+            .unwrap_err();
+            assert_eq!(
+                fields(refused),
+                vec![("loyalty.nps_window".to_owned(), "invalid_window")],
+                "{from}-{to}"
+            );
+        }
     }
 }

@@ -361,6 +361,25 @@ pub struct LoyaltySettings {
     /// Telegram chats of the program's admins: new partner applications and services
     /// arrive there with Approve / Reject buttons (at most [`MAX_LOYALTY_ADMINS`]).
     pub admin_chats: Vec<i64>,
+    /// Local hours (tenant time zone) when NPS surveys go out; a survey due outside
+    /// them waits for the window's start.
+    pub nps_window: NpsWindow,
+}
+
+/// `[from_hour, to_hour)` in the tenant's time zone, `0 <= from < to <= 24`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NpsWindow {
+    pub from_hour: u8,
+    pub to_hour: u8,
+}
+
+impl Default for NpsWindow {
+    fn default() -> Self {
+        Self {
+            from_hour: 9,
+            to_hour: 21,
+        }
+    }
 }
 
 /// How many admin chats a tenant's loyalty program may list.
@@ -379,6 +398,7 @@ impl Default for LoyaltySettings {
             expiry_days: None,
             rate_limit_per_minute: 120,
             admin_chats: Vec::new(),
+            nps_window: NpsWindow::default(),
         }
     }
 }

@@ -72,6 +72,8 @@ pub struct Deps {
     /// The payments queue (`create_order`); `None` without one.
     pub orders: Option<Arc<dyn MessageQueue>>,
     pub queue: Arc<dyn QueueControl>,
+    /// `inbound.fifo` itself: NPS surveys due later wait there as `NpsDue` jobs.
+    pub inbound: Option<Arc<dyn sauda_shared::ports::JobQueue>>,
     /// `None` without a bucket: the agent answers without a catalog.
     pub catalogs: Option<Arc<catalog::CatalogCache>>,
     pub outbox: Arc<dyn reply::deliver::Outbox>,
@@ -117,6 +119,10 @@ impl Deps {
                 Arc::new(SqsQueue::new(clients.sqs.clone(), url)) as Arc<dyn MessageQueue>
             }),
             queue: Arc::new(sauda_shared::aws::SqsQueueControl::new(clients.sqs.clone())),
+            inbound: Some(Arc::new(sauda_shared::aws::SqsJobQueue::new(
+                clients.sqs.clone(),
+                &config.inbound_queue_url,
+            ))),
             catalogs: config.bucket.as_ref().map(|bucket| {
                 Arc::new(catalog::CatalogCache::new(
                     catalog::CatalogStore::new(clients.s3.clone(), bucket),
@@ -191,6 +197,7 @@ impl Deps {
             ledger: self.ledger.as_deref(),
             outbox: self.outbox.as_ref(),
             notify: self.notify.as_ref(),
+            inbound: self.inbound.as_deref(),
             max_wait: self.settings.max_channel_wait,
         }
     }

@@ -220,6 +220,7 @@ async fn setup() -> Bench {
             table_name: table,
         },
         notify_queue_url: "http://127.0.0.1:9/unused".into(),
+        inbound_queue_url: None,
     };
     Bench {
         deps: Arc::new(Deps::from_aws(&counted, &config)),

@@ -47,6 +47,8 @@ pub struct Deps {
     pub store: Arc<dyn LoyaltyStore>,
     /// The notify queue: partners hear about moderation in Telegram.
     pub notify: Arc<dyn MessageQueue>,
+    /// `inbound.fifo`: NPS surveys due after partner accruals (`None`: no surveys).
+    pub surveys: Option<Arc<dyn sauda_shared::ports::JobQueue>>,
 }
 
 impl HasApi for Deps {
@@ -62,6 +64,12 @@ impl Deps {
             api: ApiDeps::on_dynamo(&clients.dynamo, table),
             store: Arc::new(DynamoStore::new(clients.dynamo.clone(), table)),
             notify: Arc::new(SqsQueue::new(clients.sqs.clone(), &config.notify_queue_url)),
+            surveys: config.inbound_queue_url.as_ref().map(|url| {
+                Arc::new(sauda_shared::aws::SqsJobQueue::new(
+                    clients.sqs.clone(),
+                    url,
+                )) as Arc<dyn sauda_shared::ports::JobQueue>
+            }),
         }
     }
 }

@@ -267,9 +267,33 @@ async fn accrue(
         partner_id: &partner_id,
         input: &input,
     };
-    mutate(&deps, &caller, idem, "accrue", &key, &planner)
-        .await
-        .map(respond)
+    let outcome = mutate(&deps, &caller, idem, "accrue", &key, &planner).await?;
+    if !outcome.replayed {
+        survey_due(&deps, caller.tenant(), &partner_id, &outcome.body).await;
+    }
+    Ok(respond(outcome))
+}
+
+/// Queues the customer's NPS survey for a new purchase at a partner (agent-reply sends
+/// it in the tenant's window, once per purchase). Best effort: the accrual is booked
+/// whatever happens here.
+async fn survey_due(deps: &Deps, tenant: &TenantId, partner_id: &str, body: &serde_json::Value) {
+    let (Some(queue), Some(contact), Some(purchase_ref)) = (
+        deps.surveys.as_deref(),
+        body["contact_id"].as_str(),
+        body["purchase_ref"].as_str(),
+    ) else {
+        return;
+    };
+    let due = sauda_shared::nps::NpsDue {
+        tenant: tenant.clone(),
+        contact: contact.to_owned(),
+        partner_id: partner_id.to_owned(),
+        purchase_ref: purchase_ref.to_owned(),
+    };
+    if let Err(e) = sauda_shared::nps::enqueue(queue, due).await {
+        tracing::warn!(tenant = %tenant, partner = %partner_id, error = %e, "NPS survey not queued");
+    }
 }
 
 #[derive(Deserialize)]

@@ -75,6 +75,24 @@ async fn accrue(
     }
 }
 
+/// A paid order booked at the programme's partner is a purchase there: the customer's
+/// NPS survey is queued (agent-reply sends it in the tenant's window, once per purchase;
+/// the FIFO deduplication and the purchase's marker absorb reruns of this job).
+async fn survey_due(deps: &Deps, config: &TenantConfig, order: &Order) -> Result<(), EffectError> {
+    let (Some(queue), Some(partner)) = (deps.surveys.as_deref(), partner_for(config, order)) else {
+        return Ok(());
+    };
+    let due = sauda_shared::nps::NpsDue {
+        tenant: order.tenant.clone(),
+        contact: order.contact.clone(),
+        partner_id: partner.to_owned(),
+        purchase_ref: order.order_id.clone(),
+    };
+    sauda_shared::nps::enqueue(queue, due)
+        .await
+        .map_err(transient)
+}
+
 async fn tell_managers(
     deps: &Deps,
     order: &Order,
@@ -174,7 +192,8 @@ pub async fn run(
                 "order_paid",
                 html,
             )
-            .await
+            .await?;
+            survey_due(deps, config, &order).await
         }
         PaymentEffect::Overpaid {
             reference,

@@ -58,6 +58,8 @@ pub struct OrdersConfig {
     pub core: CoreConfig,
     pub payments_queue_url: String,
     pub notify_queue_url: String,
+    /// `inbound.fifo`: a paid order with cashback queues the customer's NPS survey there.
+    pub inbound_queue_url: Option<String>,
     pub telegram_api_base: String,
     pub stripe_api_base: String,
     pub kaspi_api_base: String,
@@ -74,6 +76,7 @@ impl OrdersConfig {
             core: CoreConfig::from_env()?,
             payments_queue_url: required("PAYMENTS_QUEUE_URL")?,
             notify_queue_url: required("NOTIFY_QUEUE_URL")?,
+            inbound_queue_url: optional("INBOUND_QUEUE_URL"),
             telegram_api_base: required("TELEGRAM_API_BASE")?,
             stripe_api_base: required("STRIPE_API_BASE")?,
             kaspi_api_base: required("KASPI_API_BASE")?,
@@ -109,6 +112,8 @@ pub struct Deps {
     pub payments: Payments,
     /// The notify queue: managers' cards and customer messages.
     pub notify: Arc<dyn MessageQueue>,
+    /// `inbound.fifo`: NPS surveys due after paid orders (`None`: no surveys).
+    pub surveys: Option<Arc<dyn sauda_shared::ports::JobQueue>>,
     /// `None` without a catalog bucket.
     pub prices: Option<Arc<dyn catalog::PriceBook>>,
     pub cashback: Arc<dyn cashback::Cashback>,
@@ -157,6 +162,12 @@ impl Deps {
             )),
             payments: Payments::from_aws(clients, table, &config.payments_queue_url),
             notify: Arc::new(SqsQueue::new(clients.sqs.clone(), &config.notify_queue_url)),
+            surveys: config.inbound_queue_url.as_ref().map(|url| {
+                Arc::new(sauda_shared::aws::SqsJobQueue::new(
+                    clients.sqs.clone(),
+                    url,
+                )) as Arc<dyn sauda_shared::ports::JobQueue>
+            }),
             prices,
             cashback: Arc::new(adapter_loyalty::LoyaltyCashback::new(
                 clients.dynamo.clone(),

@@ -99,11 +99,15 @@ pub const MIN_JOB_TIME: Duration = Duration::from_secs(3);
 
 pub async fn handle_body(deps: &Deps, body: &str, batch: &BatchState) -> Result<(), JobError> {
     let envelope = Envelope::from_json(body).map_err(|e| JobError::Poison(e.to_string()))?;
-    let Job::InboundMessage { message } = envelope.job else {
-        return Err(JobError::Poison(format!(
-            "inbound queue got a {} job",
-            envelope.kind()
-        )));
+    let message = match envelope.job {
+        Job::InboundMessage { message } => message,
+        Job::NpsDue { due } => return nps_due(deps, &due).await,
+        _ => {
+            return Err(JobError::Poison(format!(
+                "inbound queue got a {} job",
+                envelope.kind()
+            )))
+        }
     };
     if let Some(deadline) = batch.deadline {
         if deadline.saturating_duration_since(Instant::now()) < MIN_JOB_TIME {
@@ -113,6 +117,27 @@ pub async fn handle_body(deps: &Deps, body: &str, batch: &BatchState) -> Result<
         }
     }
     process(deps, message, batch).await
+}
+
+/// A purchase's survey: sent inside the tenant's window; outside it the job comes back
+/// when the window opens (at most SQS's 12 hours later, then again if still early).
+async fn nps_due(deps: &Deps, due: &sauda_shared::nps::NpsDue) -> Result<(), JobError> {
+    let Some(config) = deps
+        .tenants
+        .tenant(&due.tenant)
+        .await
+        .map_err(|e| transient("tenant", e))?
+    else {
+        warn!(tenant = %due.tenant, "NPS survey of an unknown tenant dropped");
+        return Ok(());
+    };
+    match nps::due(&deps.partner_chat_ports(), &config, due).await? {
+        nps::Survey::Deferred(wait) => Err(JobError::RetryAfter(
+            wait,
+            "NPS survey waits for the tenant's window".into(),
+        )),
+        nps::Survey::Sent | nps::Survey::Skipped => Ok(()),
+    }
 }
 
 /// The pipeline: load → decide → compose → deliver → record.

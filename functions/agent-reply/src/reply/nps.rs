@@ -1,39 +1,41 @@
 //! NPS in chat: after a purchase at a partner (an accrual confirmed in the partner's
 //! chat), the customer gets one 0-10 survey on their channel (Telegram buttons, a
-//! WhatsApp list), during the day in the tenant's time zone. The score is recorded per
+//! WhatsApp list), inside the tenant's `loyalty.nps_window` (local hours): one [`due`]
+//! path for every purchase, a survey due at night waiting for the window's start. The score is recorded per
 //! partner through loyalty's NPS (once per purchase: the purchase keeps its score); a
 //! score of 6 or less tells the partner and the managers, and asks what went wrong: the
 //! customer's next text within [`COMMENT_WINDOW_MS`] goes to them as the comment.
 //!
-//! No state of its own: the score button is signed data carrying the partner and the
+//! Its only state is the purchase's `nps_asked_ms` marker; the score button is signed data carrying the partner and the
 //! purchase, and a comment is recognised from the conversation history the job already
 //! read (our "what went wrong?" answer to a low score's button, just before it).
 
 use super::compose::{Reply, ReplyKind};
 use super::load::Context;
-use super::partner_chat::{
-    self, addressed_to, button_for, failure, plain, with_partner, Ports, Then,
-};
+use super::partner_chat::{self, button_for, failure, plain, with_partner, Ports, Then};
 use super::JobError;
 use crate::conversation::Stored;
 use loyalty::error::LoyaltyError;
 use loyalty::input::CustomerRef;
+use loyalty::model::{purchase_key, Purchase};
 use loyalty::ops::{Nps, NpsInput};
-use loyalty::store::{self as ledger, LoyaltyStore};
+use loyalty::store::{self as ledger, LoyaltyStore, Plan, Planner};
 use sauda_shared::chat::{self, Pressed};
+use sauda_shared::dynamo::Reads;
 use sauda_shared::i18n::{chat as chat_texts, partner_chat as t, Lang};
 use sauda_shared::keys;
+use sauda_shared::message::InboundMessage;
 use sauda_shared::message::{Channel, Direction, MessageKind};
 use sauda_shared::notify::{self, Notice, Recipients};
+use sauda_shared::nps::{self, NpsDue};
 use sauda_shared::outbox::Button;
+use sauda_shared::plan::{Cond, Op, Update, WritePlan};
 use sauda_shared::telegram_api::escape_html;
+use sauda_shared::tenant::TenantConfig;
 
 const SCORE: &str = "n";
 /// How long after "what went wrong?" a text counts as the comment.
 pub const COMMENT_WINDOW_MS: i64 = 30 * 60 * 1000;
-/// Surveys go out between these local hours; outside them none is sent.
-pub const DAY_FROM_HOUR: i8 = 9;
-pub const DAY_TO_HOUR: i8 = 21;
 /// The highest score that tells the partner and the managers (NPS detractors).
 pub const LOW: u8 = 6;
 const MAX_COMMENT: usize = 1_000;
@@ -108,36 +110,99 @@ pub fn asked_comment(ctx: &Context) -> Option<Asked> {
     })
 }
 
-/// Whether a survey may go out now: during the day in the tenant's time zone.
-pub fn daytime(timezone: &str, now_ms: i64) -> bool {
-    let Ok(tz) = jiff::tz::TimeZone::get(timezone) else {
-        return false;
-    };
-    let Ok(at) = jiff::Timestamp::from_millisecond(now_ms) else {
-        return false;
-    };
-    let hour = at.to_zoned(tz).hour();
-    (DAY_FROM_HOUR..DAY_TO_HOUR).contains(&hour)
+/// A purchase's survey claimed for sending: the purchase is the customer's, not yet
+/// rated and not yet asked; `nps_asked_ms` is set on it conditionally, so redelivered
+/// or duplicated jobs ask once. Answers the partner's name.
+struct Claim<'a> {
+    due: &'a NpsDue,
 }
 
-/// The survey after an accrual (`body`: the accrual's answer). Best effort: a survey that
-/// cannot be sent is logged; the purchase stays rateable by a later survey.
-pub async fn offer(ports: &Ports<'_>, ctx: &Context, partner_id: &str, body: &serde_json::Value) {
-    let tenant = &ctx.message.tenant;
-    let (Some(contact), Some(purchase_ref)) =
-        (body["contact_id"].as_str(), body["purchase_ref"].as_str())
-    else {
-        return;
-    };
-    if !daytime(&ctx.config.timezone, ctx.now_ms) {
-        tracing::info!(tenant = %tenant, partner = %partner_id, "NPS survey not sent at night");
-        return;
+#[async_trait::async_trait]
+impl Planner for Claim<'_> {
+    fn keys(&self) -> Vec<loyalty::model::Key> {
+        let (t, pid) = (&self.due.tenant, self.due.partner_id.as_str());
+        vec![
+            keys::partner(t, pid),
+            purchase_key(t, pid, &self.due.purchase_ref),
+        ]
     }
-    let Some(to) = addressed_to(ctx, contact) else {
-        return;
+
+    async fn plan(
+        &self,
+        _store: &dyn LoyaltyStore,
+        reads: &mut Reads,
+        now_ms: i64,
+    ) -> Result<Plan, LoyaltyError> {
+        let (t, pid) = (&self.due.tenant, self.due.partner_id.as_str());
+        let key = purchase_key(t, pid, &self.due.purchase_ref);
+        let purchase: Purchase = reads.get(&key)?.ok_or(LoyaltyError::UnknownPurchase)?;
+        if purchase.contact != self.due.contact {
+            return Err(LoyaltyError::PurchaseCustomerMismatch);
+        }
+        if purchase.nps_score.is_some()
+            || reads
+                .get::<AskedMark>(&key)?
+                .and_then(|a| a.nps_asked_ms)
+                .is_some()
+        {
+            return Err(LoyaltyError::AlreadyRated);
+        }
+        let partner: Option<sauda_shared::partner::Partner> = reads.get(&keys::partner(t, pid))?;
+        let mut writes = WritePlan::new();
+        writes.push_or(
+            Op::Update(
+                Update::new(key).set("nps_asked_ms", now_ms).when(
+                    Cond::item_exists()
+                        .and(Cond::absent("nps_asked_ms"))
+                        .and(Cond::absent("nps_score")),
+                ),
+            ),
+            LoyaltyError::AlreadyRated,
+        );
+        Ok(Plan::new(
+            writes,
+            http::StatusCode::OK,
+            serde_json::json!({ "partner_name": partner.map(|p| p.name) }),
+        ))
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct AskedMark {
+    #[serde(default)]
+    nps_asked_ms: Option<i64>,
+}
+
+/// Where a survey stands after [`due`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum Survey {
+    Sent,
+    /// Outside the tenant's window: try again after this long.
+    Deferred(std::time::Duration),
+    /// Asked or rated already, no such purchase, or no channel to ask on.
+    Skipped,
+}
+
+/// The one place a survey goes out, for every purchase path: the chat's accrual and
+/// the `NpsDue` jobs of the partner API, the till and paid orders. `now_ms` comes from
+/// the ledger's clock (replaceable in tests).
+pub async fn due(
+    ports: &Ports<'_>,
+    config: &TenantConfig,
+    due: &NpsDue,
+) -> Result<Survey, JobError> {
+    let tenant = &due.tenant;
+    let Some(store) = ports.ledger.filter(|_| config.loyalty.enabled) else {
+        return Ok(Survey::Skipped);
     };
-    let lang = Lang::pick(None, &ctx.config.default_language);
-    let name = body["partner_name"].as_str().unwrap_or(partner_id);
+    let now_ms = store.now_ms();
+    if let Some(wait) = nps::wait_for_window(&config.loyalty.nps_window, &config.timezone, now_ms) {
+        return Ok(Survey::Deferred(wait));
+    }
+    let Some(to) = address(tenant, &due.contact) else {
+        return Ok(Survey::Skipped);
+    };
+    let lang = Lang::pick(None, &config.default_language);
     // A WhatsApp list holds ten rows: there the scale starts at 1.
     let lowest = match to.channel {
         Channel::Telegram => 0,
@@ -147,22 +212,32 @@ pub async fn offer(ports: &Ports<'_>, ctx: &Context, partner_id: &str, body: &se
         .filter_map(|score| {
             button_for(
                 tenant,
-                contact,
+                &due.contact,
                 &score.to_string(),
                 SCORE,
-                &encode(score, partner_id, purchase_ref),
+                &encode(score, &due.partner_id, &due.purchase_ref),
             )
         })
         .collect();
     if buttons.len() != usize::from(11 - lowest) {
-        tracing::warn!(tenant = %tenant, partner = %partner_id, "NPS buttons too long; survey not sent");
-        return;
+        tracing::warn!(tenant = %tenant, partner = %due.partner_id, "NPS buttons too long; survey not sent");
+        return Ok(Survey::Skipped);
     }
+    let body = match ledger::execute(store, None, None, tenant, &Claim { due }).await {
+        Ok(outcome) => outcome.body,
+        Err(e) if e.is_refusal() || matches!(e, LoyaltyError::AlreadyRated) => {
+            tracing::info!(tenant = %tenant, partner = %due.partner_id, code = e.code(), "NPS survey not due");
+            return Ok(Survey::Skipped);
+        }
+        Err(e) => return Err(failure(e)),
+    };
+    let name = body["partner_name"].as_str().unwrap_or(&due.partner_id);
     let text = t::NPS_ASK.render(lang, &[("partner", &name)]);
+    // Claimed before sending: a failed send loses this survey rather than risk two.
     if let Err(e) = ports
         .outbox
         .send(
-            &ctx.config,
+            config,
             &to,
             &Reply {
                 buttons,
@@ -172,6 +247,60 @@ pub async fn offer(ports: &Ports<'_>, ctx: &Context, partner_id: &str, body: &se
         )
         .await
     {
+        tracing::warn!(tenant = %tenant, partner = %due.partner_id, error = %e, "NPS survey not sent");
+    }
+    Ok(Survey::Sent)
+}
+
+/// A message "from" `contact`, so that the outbox replies to them.
+fn address(tenant: &sauda_shared::TenantId, contact: &str) -> Option<InboundMessage> {
+    let (prefix, id) = contact.split_once('-')?;
+    let channel = match prefix {
+        "tg" => Channel::Telegram,
+        "wa" => Channel::Whatsapp,
+        _ => return None,
+    };
+    Some(InboundMessage {
+        tenant: tenant.clone(),
+        channel,
+        contact: contact.to_owned(),
+        platform_message_id: String::new(),
+        timestamp_ms: 0,
+        kind: MessageKind::Text,
+        text: None,
+        attachment: None,
+        display_name: None,
+        language: None,
+        reply_to: id.to_owned(),
+        thread_id: None,
+    })
+}
+
+/// The survey after an accrual confirmed in the partner's chat (`body`: the accrual's
+/// answer): sent now inside the window, else queued as an `NpsDue` job that waits for
+/// it. Best effort: a survey that cannot be sent or queued is logged.
+pub async fn offer(ports: &Ports<'_>, ctx: &Context, partner_id: &str, body: &serde_json::Value) {
+    let tenant = &ctx.message.tenant;
+    let (Some(contact), Some(purchase_ref)) =
+        (body["contact_id"].as_str(), body["purchase_ref"].as_str())
+    else {
+        return;
+    };
+    let job = NpsDue {
+        tenant: tenant.clone(),
+        contact: contact.to_owned(),
+        partner_id: partner_id.to_owned(),
+        purchase_ref: purchase_ref.to_owned(),
+    };
+    let queued = match due(ports, &ctx.config, &job).await {
+        Ok(Survey::Deferred(_)) => match ports.inbound {
+            Some(queue) => nps::enqueue(queue, job).await.map_err(|e| e.to_string()),
+            None => Err("no inbound queue".into()),
+        },
+        Ok(_) => Ok(()),
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(e) = queued {
         tracing::warn!(tenant = %tenant, partner = %partner_id, error = %e, "NPS survey not sent");
     }
 }
@@ -326,14 +455,5 @@ mod tests {
             };
             assert_eq!(asked_button(&pressed), None, "{arg}");
         }
-    }
-
-    #[test]
-    fn surveys_only_during_the_day() {
-        // 2026-01-15 12:00 UTC: 17:00 in Almaty (UTC+5), 04:00 in Los Angeles.
-        let noon_utc = 1_768_478_400_000;
-        assert!(daytime("Asia/Almaty", noon_utc));
-        assert!(!daytime("America/Los_Angeles", noon_utc));
-        assert!(!daytime("Mars/Olympus", noon_utc));
     }
 }

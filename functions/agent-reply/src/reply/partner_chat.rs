@@ -44,6 +44,8 @@ pub struct Ports<'a> {
     pub ledger: Option<&'a dyn LoyaltyStore>,
     pub outbox: &'a dyn Outbox,
     pub notify: &'a dyn MessageQueue,
+    /// `inbound.fifo`, for surveys due outside the tenant's window.
+    pub inbound: Option<&'a dyn sauda_shared::ports::JobQueue>,
     pub max_wait: Duration,
 }
 
