@@ -28,6 +28,9 @@ pub struct Options {
     pub template: PathBuf,
     #[arg(long, default_value = "infra/demo/tenant.json")]
     pub demo: PathBuf,
+    /// Only the cases whose name contains one of these (all of them by default).
+    #[arg(long)]
+    pub only: Vec<String>,
 }
 
 /// A secret's value, or empty when the demo tenant has none.
@@ -273,6 +276,9 @@ pub async fn run(ctx: &CliContext, o: &Options) -> CliResult {
     let mut results: Vec<(&str, Vec<Report>)> = Vec::new();
     for case in &cases {
         let mut reports = Vec::new();
+        if !o.only.is_empty() && !o.only.iter().any(|only| case.name.contains(only.as_str())) {
+            continue;
+        }
         if !case.program.exists() {
             eprintln!(
                 "{}: {} not built, skipped",

@@ -150,10 +150,11 @@ pub enum TelegramCommand {
     SetWebhook {
         #[arg(long)]
         tenant: String,
-        /// Webhook base URL; defaults to the stack output `WebhookBaseUrl`.
+        /// Webhook base URL; defaults to the stack output `WebhookFunctionUrl` (no
+        /// per-request charge), or `WebhookBaseUrl` (the HTTP API) when a stack has none.
         #[arg(long)]
         base_url: Option<String>,
-        /// CloudFormation stack to read `WebhookBaseUrl` from.
+        /// CloudFormation stack to read the webhook URL from.
         #[arg(long, default_value = "sauda")]
         stack_name: String,
         #[arg(
@@ -377,7 +378,10 @@ pub async fn run(cli: Cli) -> CliResult {
             let tenant = tenant_id(&tenant)?;
             let base_url = match base_url {
                 Some(url) => url,
-                None => stack_output(sdk, &stack_name, "WebhookBaseUrl").await?,
+                None => match stack_output(sdk, &stack_name, "WebhookFunctionUrl").await {
+                    Ok(url) => url,
+                    Err(_) => stack_output(sdk, &stack_name, "WebhookBaseUrl").await?,
+                },
             };
             let secrets = tenant::read_tenant_secrets(&clients.secrets, &cli.stage, &tenant)
                 .await?

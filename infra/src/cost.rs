@@ -71,11 +71,15 @@ pub struct Flow {
     /// receive and delete, per message (a batch of `b` shares them: 2 / b).
     pub sqs_fifo_polling: f64,
     pub sqs_standard_polling: f64,
-    /// The function (by binary: its memory is the template's `MemorySize`), billed
-    /// duration per unit (ms), and invocations per unit (a batch of 10 records is a tenth of an invocation per record).
+    /// The function (by binary: its memory is the template's `MemorySize`) and its
+    /// invocations per unit (a batch of 10 records is a tenth of an invocation per record).
     pub function: &'static str,
-    pub billed_ms: f64,
     pub invocations: f64,
+    /// Whole-process CPU per invocation (ms), as `sauda bench functions` measured it on
+    /// the development machine (a full vCPU), and the wall time spent waiting on AWS and
+    /// the model (ms, a stated assumption): together they give the billed duration.
+    pub cpu_ms: f64,
+    pub wait_ms: f64,
     /// Log bytes ingested per unit: one info line and one EMF line (the template's
     /// `SystemLogLevel: WARN` keeps Lambda's START/END/REPORT lines out).
     pub log_bytes: f64,
@@ -116,7 +120,8 @@ pub fn per_million(flow: &Flow, fifo_send: bool, memory_mb: f64) -> (f64, f64, f
         calls += *n as f64 * units * each;
     }
     let lambda = flow.invocations * price::LAMBDA_REQUEST
-        + memory_mb / 1024.0 * flow.billed_ms / 1000.0 * price::LAMBDA_ARM_GB_S;
+        + flow.invocations * memory_mb / 1024.0 * billed_ms(flow, memory_mb) / 1000.0
+            * price::LAMBDA_ARM_GB_S;
     let other = flow.http_api * price::HTTP_API_REQUEST
         + flow.sqs_fifo_polling * price::SQS_FIFO_REQUEST
         + flow.sqs_standard_polling * price::SQS_STANDARD_REQUEST
@@ -124,10 +129,34 @@ pub fn per_million(flow: &Flow, fifo_send: bool, memory_mb: f64) -> (f64, f64, f
     (calls * 1e6, lambda * 1e6, other * 1e6)
 }
 
-/// The flows of the README's table. Billed durations are estimates until `sauda bench
-/// functions` measures them (CPU per invocation on this machine, scaled by the vCPU share
-/// of the memory: a full vCPU at 1,769 MB, rounded up to Lambda's 1 ms, plus the wait on
-/// AWS calls).
+/// Lambda gives a function a full vCPU at 1,769 MB and a proportional share below.
+pub const FULL_VCPU_MB: f64 = 1_769.0;
+
+/// The wall time of one in-region DynamoDB or SQS call (ms): an assumption, stated.
+pub const AWS_CALL_WAIT_MS: f64 = 6.0;
+
+/// The wall time of a Telegram or WhatsApp send (ms): an assumption, stated.
+pub const CHAT_SEND_WAIT_MS: f64 = 100.0;
+
+/// Whole-process CPU per invocation (ms): the top of the range `make bench
+/// SECTIONS=functions` measured on the 2-core development machine (README, "CPU per
+/// invocation"); update them when the benchmark moves. The agent's is its reply without
+/// the model (the model's turn adds parsing its answer: a lower bound).
+pub mod measured {
+    pub const WEBHOOK_CPU_MS: f64 = 1.77;
+    pub const AGENT_REPLY_CPU_MS: f64 = 2.83;
+    pub const LEAD_FORM_CPU_MS: f64 = 4.37;
+}
+
+/// Billed duration of one invocation (ms): the measured CPU stretched by the vCPU share
+/// of the memory, plus the waits, rounded up to Lambda's 1 ms.
+pub fn billed_ms(flow: &Flow, memory_mb: f64) -> f64 {
+    let share = (memory_mb / FULL_VCPU_MB).min(1.0);
+    (flow.cpu_ms / share + flow.wait_ms).ceil()
+}
+
+/// The flows of the README's table: CPU per invocation as `make bench SECTIONS=functions`
+/// measured it (README, "CPU per invocation"), waits as stated.
 pub fn flows(model_wait_ms: f64) -> Vec<(Flow, bool)> {
     let ingest = Flow {
         name: "inbound message ingested (function URL; FIFO batches of 10)",
@@ -137,8 +166,9 @@ pub fn flows(model_wait_ms: f64) -> Vec<(Flow, bool)> {
         sqs_fifo_polling: 0.2,
         sqs_standard_polling: 0.0,
         function: "webhook",
-        billed_ms: 12.0,
         invocations: 1.0,
+        cpu_ms: measured::WEBHOOK_CPU_MS,
+        wait_ms: 2.0 * AWS_CALL_WAIT_MS,
         log_bytes: 600.0,
     };
     vec![
@@ -171,8 +201,10 @@ pub fn flows(model_wait_ms: f64) -> Vec<(Flow, bool)> {
                 sqs_fifo_polling: 0.0,
                 sqs_standard_polling: 0.0,
                 function: "agent-reply",
-                billed_ms: model_wait_ms + 40.0,
                 invocations: 1.0,
+                cpu_ms: measured::AGENT_REPLY_CPU_MS,
+                // The model, four AWS calls, and the platform's send API.
+                wait_ms: model_wait_ms + 4.0 * AWS_CALL_WAIT_MS + CHAT_SEND_WAIT_MS,
                 log_bytes: 1_500.0,
             },
             false,
@@ -187,8 +219,9 @@ pub fn flows(model_wait_ms: f64) -> Vec<(Flow, bool)> {
                 sqs_fifo_polling: 0.0,
                 sqs_standard_polling: 2.0,
                 function: "lead-api",
-                billed_ms: 25.0,
                 invocations: 1.0,
+                cpu_ms: measured::LEAD_FORM_CPU_MS,
+                wait_ms: 3.0 * AWS_CALL_WAIT_MS,
                 log_bytes: 600.0,
             },
             false,
