@@ -3,9 +3,7 @@
 //! (stale, forged and foreign ones change nothing), language, contact a manager,
 //! WhatsApp taps, Telegram button presses and groups through the signed webhook.
 
-use agent_reply::config::builtin_prices;
 use agent_reply::{handle, AgentConfig, Deps};
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use axum::body::Body;
 use http::{Request, StatusCode};
 use loyalty::input::CustomerRef;
@@ -16,98 +14,24 @@ use sauda_shared::aws::DynamoMessageStore;
 use sauda_shared::envelope::{Envelope, Job};
 use sauda_shared::i18n::{agent as agent_texts, chat as texts, Lang};
 use sauda_shared::message::{Channel, InboundMessage, MessageKind};
-use sauda_shared::outbound::UrlPolicy;
 use sauda_shared::ports::MessageStore;
 use sauda_shared::stats::metric;
 use sauda_shared::tenant::{Manager, TenantConfig};
 use sauda_shared::TenantId;
-use sauda_tests::fake::FakeServer;
+use sauda_tests::chat_env::{agent_config, deliver, event, now, telegram, whatsapp, Fakes, Sent};
 use sauda_tests::{failed_ids, lambda_event, TestEnv, TestTenant};
 use serde_json::{json, Value};
 use std::sync::Arc;
-use std::time::Duration;
 use tower::ServiceExt;
 
-struct Fakes {
-    telegram: FakeServer,
-    whatsapp: FakeServer,
-}
-
-impl Fakes {
-    async fn start() -> Self {
-        let fakes = Self {
-            telegram: FakeServer::start().await,
-            whatsapp: FakeServer::start().await,
-        };
-        fakes.telegram.set_default(
-            200,
-            json!({"ok": true, "result": {"message_id": 100, "date": 1, "chat": {"id": 1, "type": "private"}, "text": "x"}}),
-        );
-        fakes.whatsapp.set_default(
-            200,
-            json!({"messaging_product": "whatsapp", "contacts": [{"input": "x", "wa_id": "x"}], "messages": [{"id": "wamid.OUT"}]}),
-        );
-        fakes
-    }
-
-    /// What the bot sent on Telegram: (chat, text, callback data of its buttons).
-    fn telegram_sent(&self) -> Vec<(String, String, Vec<String>)> {
-        self.telegram
-            .requests()
-            .iter()
-            .filter(|r| r.path.ends_with("/sendMessage"))
-            .map(|r| {
-                let body = r.json();
-                let buttons = body["reply_markup"]["inline_keyboard"]
-                    .as_array()
-                    .map(|rows| {
-                        rows.iter()
-                            .flat_map(|row| row.as_array().cloned().unwrap_or_default())
-                            .filter_map(|b| b["callback_data"].as_str().map(str::to_owned))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                (
-                    body["chat_id"].to_string().trim_matches('"').to_owned(),
-                    body["text"].as_str().unwrap_or_default().to_owned(),
-                    buttons,
-                )
-            })
-            .collect()
-    }
-
-    fn last_telegram(&self) -> (String, Vec<String>) {
-        let (_, text, buttons) = self.telegram_sent().pop().expect("a Telegram message");
-        (text, buttons)
-    }
+/// The last Telegram message the bot sent: its text and its buttons' callback data.
+fn last_telegram(fakes: &Fakes) -> (String, Vec<String>) {
+    let sent = fakes.telegram_sent().pop().expect("a Telegram message");
+    (sent.text, sent.buttons)
 }
 
 fn wa_sent(id: &str) -> Value {
     json!({"messaging_product": "whatsapp", "contacts": [{"input": "x", "wa_id": "x"}], "messages": [{"id": id}]})
-}
-
-fn agent_config(env: &TestEnv, fakes: &Fakes) -> AgentConfig {
-    AgentConfig {
-        core: env.core_config(),
-        leads_queue_url: env.queue_url("LeadsQueue"),
-        notify_queue_url: env.queue_url("NotifyQueue"),
-        inbound_queue_url: env.queue_url("InboundQueue"),
-        payments_queue_url: None,
-        bucket: env.stack.bucket.clone(),
-        telegram_api_base: fakes.telegram.base_url.clone(),
-        whatsapp_api_base: fakes.whatsapp.base_url.clone(),
-        // No key anywhere: every answer here is the model-free path (fallback mode).
-        llm_base_url: "http://127.0.0.1:9/v1".into(),
-        llm_model: "gpt-4o-mini".into(),
-        llm_prices: builtin_prices(),
-        catalog_cache_bytes: 16 * 1024 * 1024,
-        llm_attempt_timeout: Duration::from_secs(2),
-        llm_turn_budget: Duration::from_secs(5),
-        url_policy: UrlPolicy {
-            allow_loopback: true,
-        },
-        operator_chat_id: None,
-    }
 }
 
 fn deps(env: &TestEnv, fakes: &Fakes) -> Deps {
@@ -136,62 +60,6 @@ async fn tenant(env: &TestEnv, configure: impl FnOnce(&mut TenantConfig)) -> Tes
     .await
     .unwrap();
     t
-}
-
-fn now() -> i64 {
-    sauda_shared::now_ms()
-}
-
-fn telegram(tenant: &TenantId, chat: i64, id: &str, text: &str) -> InboundMessage {
-    InboundMessage {
-        tenant: tenant.clone(),
-        channel: Channel::Telegram,
-        contact: Channel::Telegram.contact_id(&chat.to_string()),
-        platform_message_id: id.into(),
-        timestamp_ms: now(),
-        kind: MessageKind::Text,
-        text: Some(text.into()),
-        attachment: None,
-        display_name: Some("Aida".into()),
-        language: Some("ru".into()),
-        reply_to: chat.to_string(),
-        thread_id: None,
-    }
-}
-
-fn whatsapp(tenant: &TenantId, number: &str, id: &str, text: &str) -> InboundMessage {
-    InboundMessage {
-        channel: Channel::Whatsapp,
-        contact: Channel::Whatsapp.contact_id(number),
-        reply_to: number.into(),
-        language: None,
-        ..telegram(tenant, 0, id, text)
-    }
-}
-
-fn event(m: &InboundMessage) -> SqsEvent {
-    let mut event = SqsEvent::default();
-    let mut record = SqsMessage::default();
-    record.message_id = Some("m0".into());
-    record.body = Some(Envelope::inbound(m.clone()).to_json());
-    record
-        .attributes
-        .insert("MessageGroupId".into(), m.message_group_id());
-    record
-        .attributes
-        .insert("ApproximateReceiveCount".into(), "1".into());
-    event.records.push(record);
-    event
-}
-
-/// Stores the message as the webhook does and runs it through agent-reply.
-async fn deliver(env: &TestEnv, deps: &Deps, m: &InboundMessage) {
-    DynamoMessageStore::new(env.clients.dynamo.clone(), &env.stack.table)
-        .put_inbound(m)
-        .await
-        .unwrap();
-    let response = handle(deps, lambda_event(event(m))).await.unwrap();
-    assert!(failed_ids(&response).is_empty());
 }
 
 fn store(env: &TestEnv) -> loyalty::DynamoStore {
@@ -305,13 +173,13 @@ async fn start_ref_redelivered_ten_times_joins_once_with_one_bonus() {
     let sent = fakes.telegram_sent();
     assert_eq!(sent.len(), 2, "one answer per message, none per redelivery");
     let joined = texts::JOINED.render(Lang::Ru, &[("bonus", &WELCOME), ("balance", &WELCOME)]);
-    assert_eq!(sent[0].1, format!("{joined}\n{}", texts::REFERRED.ru));
+    assert_eq!(sent[0].text, format!("{joined}\n{}", texts::REFERRED.ru));
     assert_eq!(
-        sent[1].1,
+        sent[1].text,
         texts::ALREADY_MEMBER.render(Lang::Ru, &[("balance", &WELCOME)])
     );
     assert_eq!(
-        sent[0].2.len(),
+        sent[0].buttons.len(),
         5,
         "the menu: balance, referral, manager, language, help"
     );
@@ -341,7 +209,7 @@ async fn an_unknown_code_joins_without_a_referral_and_says_so() {
         assert_eq!((member.balance, member.referred_by), (WELCOME, None));
     }
     let joined = texts::JOINED.render(Lang::Ru, &[("bonus", &WELCOME), ("balance", &WELCOME)]);
-    for (chat, text, _) in fakes.telegram_sent() {
+    for Sent { chat, text, .. } in fakes.telegram_sent() {
         assert_eq!(
             text,
             format!("{joined}\n{}", texts::UNKNOWN_CODE.ru),
@@ -383,7 +251,7 @@ async fn balance_in_fallback_mode_costs_four_aws_calls_and_no_model() {
     );
     assert_eq!(env.counter.total(), 4);
 
-    let (text, buttons) = fakes.last_telegram();
+    let (text, buttons) = last_telegram(&fakes);
     let config = config(&env, &t.id).await;
     let today = sauda_shared::stats::local_day(&config.timezone, now());
     let expires = loyalty::domain::expiry_date(&today, 30).unwrap();
@@ -399,7 +267,7 @@ async fn balance_in_fallback_mode_costs_four_aws_calls_and_no_model() {
 
     // A stranger is offered to join, and pressing "Join" joins.
     deliver(&env, &deps, &telegram(&t.id, 701, "1", "/balance")).await;
-    let (text, buttons) = fakes.last_telegram();
+    let (text, buttons) = last_telegram(&fakes);
     assert_eq!(text, texts::NOT_MEMBER.ru);
     assert_eq!(buttons.len(), 1);
     deliver(&env, &deps, &telegram(&t.id, 701, "cb-join", &buttons[0])).await;
@@ -417,17 +285,17 @@ async fn buttons_work_in_their_chat_only_and_forged_ones_change_nothing() {
     let other = tenant(&env, |_| {}).await;
     let deps = deps(&env, &fakes);
     deliver(&env, &deps, &telegram(&t.id, 800, "1", "/help")).await;
-    let (text, buttons) = fakes.last_telegram();
+    let (text, buttons) = last_telegram(&fakes);
     assert_eq!(text, texts::HELP.ru);
     let referral = buttons[1].clone();
     let language = buttons[3].clone();
 
     // The referral button in its own chat: a link for friends (no member yet: join first).
     deliver(&env, &deps, &telegram(&t.id, 800, "cb-1", &referral)).await;
-    assert_eq!(fakes.last_telegram().0, texts::NOT_MEMBER.ru);
+    assert_eq!(last_telegram(&fakes).0, texts::NOT_MEMBER.ru);
     deliver(&env, &deps, &telegram(&t.id, 800, "2", "/start")).await;
     deliver(&env, &deps, &telegram(&t.id, 800, "cb-2", &referral)).await;
-    let (text, _) = fakes.last_telegram();
+    let (text, _) = last_telegram(&fakes);
     let member = account(&env, &t.id, "tg-800").await.unwrap();
     let code = member.referral_code.expect("a code was issued");
     let link = format!("https://t.me/{BOT}?start=ref-{code}");
@@ -444,7 +312,7 @@ async fn buttons_work_in_their_chat_only_and_forged_ones_change_nothing() {
     deliver(&env, &deps, &telegram(&t.id, 800, "cb-5", &tampered)).await;
     let sent = fakes.telegram_sent();
     assert_eq!(sent.len(), before + 3);
-    for (_, text, buttons) in &sent[before..] {
+    for Sent { text, buttons, .. } in &sent[before..] {
         assert_eq!(text, texts::STALE_BUTTON.ru);
         assert_eq!(buttons.len(), 5, "with the current menu");
     }
@@ -463,14 +331,14 @@ async fn language_is_chosen_with_a_button_and_kept() {
     let t = tenant(&env, |_| {}).await;
     let deps = deps(&env, &fakes);
     deliver(&env, &deps, &telegram(&t.id, 900, "1", "/language")).await;
-    let (text, buttons) = fakes.last_telegram();
+    let (text, buttons) = last_telegram(&fakes);
     assert_eq!(text, texts::LANGUAGE_PICK.ru);
     assert_eq!(buttons.len(), 4);
     deliver(&env, &deps, &telegram(&t.id, 900, "cb-kk", &buttons[2])).await;
-    assert_eq!(fakes.last_telegram().0, texts::LANGUAGE_SET.kk);
+    assert_eq!(last_telegram(&fakes).0, texts::LANGUAGE_SET.kk);
     // Written in Russian afterwards, still answered in Kazakh.
     deliver(&env, &deps, &telegram(&t.id, 900, "2", "/balance")).await;
-    assert_eq!(fakes.last_telegram().0, texts::NOT_MEMBER.kk);
+    assert_eq!(last_telegram(&fakes).0, texts::NOT_MEMBER.kk);
 }
 
 #[tokio::test]
@@ -480,7 +348,7 @@ async fn contact_a_manager_hands_off_without_a_model() {
     let t = tenant(&env, |_| {}).await;
     let deps = deps(&env, &fakes);
     deliver(&env, &deps, &telegram(&t.id, 950, "1", "/manager")).await;
-    assert_eq!(fakes.last_telegram().0, agent_texts::HANDOFF_DONE.ru);
+    assert_eq!(last_telegram(&fakes).0, agent_texts::HANDOFF_DONE.ru);
     let notices: Vec<String> = env
         .receive_all("NotifyQueue")
         .await
@@ -590,7 +458,7 @@ async fn a_telegram_button_press_is_answered_at_once_and_acted_on() {
     let t = tenant(&env, |_| {}).await;
     let deps = deps(&env, &fakes);
     deliver(&env, &deps, &telegram(&t.id, 1000, "1", "/start")).await;
-    let (_, buttons) = fakes.last_telegram();
+    let (_, buttons) = last_telegram(&fakes);
 
     let press = json!({"update_id": 77, "callback_query": {"id": "q-1", "chat_instance": "c",
         "from": {"id": 1000, "is_bot": false, "first_name": "Aida", "language_code": "ru"},
@@ -608,7 +476,7 @@ async fn a_telegram_button_press_is_answered_at_once_and_acted_on() {
     assert!(!event.records.is_empty());
     let response = handle(&deps, lambda_event(event)).await.unwrap();
     assert!(failed_ids(&response).is_empty());
-    let (text, _) = fakes.last_telegram();
+    let (text, _) = last_telegram(&fakes);
     assert!(text.starts_with(&texts::BALANCE.render(Lang::Ru, &[("balance", &WELCOME)])));
 }
 
@@ -875,7 +743,7 @@ async fn a_product_link_shows_its_card_and_buy_places_one_order_however_often_pr
     assert_eq!(request.items[0].quantity, 1);
     let order_id = request.order_id.clone().expect("a stable id");
     let number = &order_id[order_id.len() - 8..];
-    let (text, _) = fakes.last_telegram();
+    let (text, _) = last_telegram(&fakes);
     assert_eq!(
         text,
         shop::BUY_PLACED.render(
@@ -910,7 +778,7 @@ async fn a_product_link_shows_its_card_and_buy_places_one_order_however_often_pr
     // Pressed again once it exists: its status, nothing queued.
     for i in 3..6 {
         deliver(&env, &deps, &telegram(&t.id, 900, &format!("cb-{i}"), &buy)).await;
-        let (text, _) = fakes.last_telegram();
+        let (text, _) = last_telegram(&fakes);
         assert_eq!(
             text,
             shop::BUY_AGAIN.render(
@@ -934,7 +802,7 @@ async fn a_product_link_shows_its_card_and_buy_places_one_order_however_often_pr
     deliver(&env, &deps, &telegram(&t.id, 900, "cb-z", &tampered)).await;
     let sent = fakes.telegram_sent();
     assert_eq!(sent.len(), before + 3);
-    for (_, text, _) in &sent[before..] {
+    for Sent { text, .. } in &sent[before..] {
         assert_eq!(text, texts::STALE_BUTTON.ru);
     }
     assert!(order_jobs(&env).await.is_empty());
@@ -943,7 +811,7 @@ async fn a_product_link_shows_its_card_and_buy_places_one_order_however_often_pr
 
     // An unknown product: said so, with the menu.
     deliver(&env, &deps, &telegram(&t.id, 900, "7", "/start p-NOPE-1")).await;
-    assert_eq!(fakes.last_telegram().0, shop::PRODUCT_UNKNOWN.ru);
+    assert_eq!(last_telegram(&fakes).0, shop::PRODUCT_UNKNOWN.ru);
 }
 
 #[tokio::test]
@@ -956,7 +824,7 @@ async fn my_orders_and_an_order_link_show_only_the_customers_own() {
 
     // Nothing yet.
     deliver(&env, &deps, &telegram(&t.id, 910, "1", "/orders")).await;
-    assert_eq!(fakes.last_telegram().0, shop::ORDERS_NONE.ru);
+    assert_eq!(last_telegram(&fakes).0, shop::ORDERS_NONE.ru);
 
     // One order through the card's Buy button and the worker.
     deliver(
@@ -965,7 +833,7 @@ async fn my_orders_and_an_order_link_show_only_the_customers_own() {
         &telegram(&t.id, 910, "2", "/start p-DN-VLV-15"),
     )
     .await;
-    let (text, buttons) = fakes.last_telegram();
+    let (text, buttons) = last_telegram(&fakes);
     assert!(
         text.starts_with("Шаровый кран Danfoss\n"),
         "no photo: a text card: {text}"
@@ -1005,7 +873,7 @@ async fn my_orders_and_an_order_link_show_only_the_customers_own() {
         "the day's counters"
     );
     assert_eq!(env.counter.total(), 5);
-    let (text, menu) = fakes.last_telegram();
+    let (text, menu) = last_telegram(&fakes);
     assert_eq!(text, format!("{}\n{line}", shop::ORDERS_TITLE.ru));
     assert_eq!(
         menu.len(),
@@ -1019,7 +887,7 @@ async fn my_orders_and_an_order_link_show_only_the_customers_own() {
         .clone();
     deliver(&env, &deps, &telegram(&t.id, 910, "cb-2", &mine)).await;
     assert_eq!(
-        fakes.last_telegram().0,
+        last_telegram(&fakes).0,
         format!("{}\n{line}", shop::ORDERS_TITLE.ru)
     );
 
@@ -1031,7 +899,7 @@ async fn my_orders_and_an_order_link_show_only_the_customers_own() {
     )
     .await;
     assert_eq!(
-        fakes.last_telegram().0,
+        last_telegram(&fakes).0,
         format!("{line}\n• Шаровый кран Danfoss × 1")
     );
 
@@ -1046,7 +914,7 @@ async fn my_orders_and_an_order_link_show_only_the_customers_own() {
             &telegram(tenant, chat, "5", &format!("/start {link}")),
         )
         .await;
-        assert_eq!(fakes.last_telegram().0, shop::ORDER_UNKNOWN.ru);
+        assert_eq!(last_telegram(&fakes).0, shop::ORDER_UNKNOWN.ru);
     }
     let other = shop_tenant(&env).await;
     deliver(
@@ -1055,7 +923,7 @@ async fn my_orders_and_an_order_link_show_only_the_customers_own() {
         &telegram(&other.id, 910, "6", &format!("/start o-{order_id}")),
     )
     .await;
-    assert_eq!(fakes.last_telegram().0, shop::ORDER_UNKNOWN.ru);
+    assert_eq!(last_telegram(&fakes).0, shop::ORDER_UNKNOWN.ru);
     let after = orders_of(&env, &t.id, "tg-910").await;
     assert_eq!(after.len(), 1);
     assert!(orders_of(&env, &t.id, "tg-911").await.is_empty());
@@ -1148,7 +1016,7 @@ async fn a_catalog_answer_without_a_model_has_the_photo_buy_and_more_like_this_w
             &telegram(&t.id, 920, &format!("cb-{i}"), &press),
         )
         .await;
-        let (text, buttons) = fakes.last_telegram();
+        let (text, buttons) = last_telegram(&fakes);
         let listed: Vec<String> = (2..=7)
             .map(|n| format!("(PUMP-{n})"))
             .filter(|sku| text.contains(sku.as_str()))
@@ -1171,9 +1039,9 @@ async fn a_catalog_answer_without_a_model_has_the_photo_buy_and_more_like_this_w
     let forged = press.replacen("|3.", "|9.", 1);
     deliver(&env, &deps, &telegram(&t.id, 920, "cb-9", &forged)).await;
     // Mostly Latin letters: this customer is answered in English.
-    assert_eq!(fakes.last_telegram().0, texts::STALE_BUTTON.en);
+    assert_eq!(last_telegram(&fakes).0, texts::STALE_BUTTON.en);
     deliver(&env, &deps, &telegram(&t.id, 921, "cb-9", &press)).await;
-    assert_eq!(fakes.last_telegram().0, texts::STALE_BUTTON.ru);
+    assert_eq!(last_telegram(&fakes).0, texts::STALE_BUTTON.ru);
 }
 
 #[tokio::test]
@@ -1339,7 +1207,7 @@ async fn sharing_my_phone_merges_the_till_account_into_the_chat_once_and_audit_s
     // Someone else's contact, or one without its owner, is refused and changes nothing.
     for (id, user) in [("3", Some("999")), ("4", None)] {
         deliver(&env, &deps, &shared_contact(&t.id, 800, id, user)).await;
-        assert_eq!(fakes.last_telegram().0, texts::PHONE_NOT_OWN.ru);
+        assert_eq!(last_telegram(&fakes).0, texts::PHONE_NOT_OWN.ru);
     }
     // Shared in a group (the chat is not the user's), even the user's own is refused.
     deliver(
@@ -1348,7 +1216,7 @@ async fn sharing_my_phone_merges_the_till_account_into_the_chat_once_and_audit_s
         &shared_contact(&t.id, -100800, "1", Some("800")),
     )
     .await;
-    assert_eq!(fakes.last_telegram().0, texts::PHONE_NOT_OWN.ru);
+    assert_eq!(last_telegram(&fakes).0, texts::PHONE_NOT_OWN.ru);
     assert_eq!(phone_owner(&env, &t.id).await, till);
     assert_eq!(
         account(&env, &t.id, "tg-800").await.unwrap().balance,
@@ -1391,7 +1259,7 @@ async fn sharing_my_phone_merges_the_till_account_into_the_chat_once_and_audit_s
     assert_eq!(points, [-(WELCOME + 250), WELCOME, 250]);
     assert_eq!(audit_findings(&env, &t.id).await, []);
     assert_eq!(
-        fakes.last_telegram().0,
+        last_telegram(&fakes).0,
         texts::PHONE_MERGED.render(
             Lang::Ru,
             &[("points", &(WELCOME + 250)), ("balance", &total)]
@@ -1423,7 +1291,7 @@ async fn sharing_my_phone_merges_the_till_account_into_the_chat_once_and_audit_s
     assert_eq!(ledger_points(&env, &t.id, &till).await.len(), 3);
     assert_eq!(audit_findings(&env, &t.id).await, []);
     assert_eq!(
-        fakes.last_telegram().0,
+        last_telegram(&fakes).0,
         texts::PHONE_LINKED.render(Lang::Ru, &[("balance", &total)])
     );
 
